@@ -1,0 +1,55 @@
+// Owns finalization: every period whose end plus the grace period has passed and that has unclosed
+// data gets its final aggregation and outbox message. Must never scan raw events or idle customers.
+
+import { closeDecider } from '../domain/aggregation.js';
+import { periodInterval } from '../domain/periods.js';
+import type { DirtyMark } from '../store/store.js';
+import type { ServiceContext } from './context.js';
+
+export interface CloseSummary {
+  finalized: number;
+  unchanged: number;
+  messages: number;
+  created: number;
+  updated: number;
+  eventsScanned: number;
+  customers: Set<string>;
+}
+
+const CHUNK = 500;
+
+/**
+ * Works from stored dirty marks, not from "the previous period", so downtime of any length is
+ * caught up and late events reopen exactly the periods they belong to.
+ */
+export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()): Promise<CloseSummary> {
+  const { store, config } = ctx;
+  const sum: CloseSummary = { finalized: 0, unchanged: 0, messages: 0, created: 0, updated: 0, eventsScanned: 0, customers: new Set() };
+  const decide = closeDecider(config, now);
+  const counting: typeof decide = (mark, rollups, existing) => {
+    const d = decide(mark, rollups, existing);
+    if (d) (existing ? sum.updated++ : sum.created++);
+    return d;
+  };
+  for (const period of config.periods) {
+    // A period is due when end + grace <= now, i.e. when it started before the period holding now - grace.
+    const bound = periodInterval(period, now - config.gracePeriodMs).start;
+    let after: DirtyMark | undefined;
+    for (;;) {
+      const marks = await store.listDueMarks(period, bound, CHUNK, after);
+      if (marks.length === 0) break;
+      const r = await store.closePeriods(marks, counting);
+      sum.finalized += r.finalized;
+      sum.unchanged += r.unchanged;
+      sum.messages += r.messages;
+      sum.eventsScanned += r.eventsScanned;
+      for (const m of marks) sum.customers.add(m.customerId);
+      after = marks[marks.length - 1];
+      if (marks.length < CHUNK) break;
+    }
+  }
+  if (sum.finalized > 0) {
+    ctx.logger.info({ finalized: sum.finalized, messages: sum.messages, unchanged: sum.unchanged }, 'periods finalized');
+  }
+  return sum;
+}

@@ -1,0 +1,14 @@
+// Owns the explicit context every service receives: store, clock, logger and config.
+// Must never grow ambient globals: anything a service needs is passed here.
+
+import type { Logger } from 'pino';
+import type { MeterhookConfig } from '../config/schema.js';
+import type { Clock } from '../domain/clock.js';
+import type { Store } from '../store/store.js';
+
+export interface ServiceContext {
+  store: Store;
+  clock: Clock;
+  config: MeterhookConfig;
+  logger: Logger;
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// The `meterhook` command: serve, and local administration of keys and configuration.
+// Must never print a secret except a newly created API key, exactly once.
+
+import { Command } from 'commander';
+import { createApiKey } from '../auth/api-keys.js';
+import { loadConfigFile, resolveConfigPath } from '../config/load-config.js';
+import { ConfigError } from '../config/schema.js';
+import { readServerSettings } from '../config/server-settings.js';
+import { systemClock } from '../domain/clock.js';
+import { openStore, startServer } from '../main.js';
+import { VERSION } from '../version.js';
+
+const program = new Command();
+program.name('meterhook').description('Self-hosted usage metering service').version(VERSION);
+
+function fail(err: unknown): never {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`meterhook: ${msg}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+}
+
+program
+  .command('serve')
+  .description('Start the HTTP server, the scheduler and (when configured) webhook delivery')
+  .option('-c, --config <file>', 'configuration file (default: $METERHOOK_CONFIG or ./systemconfig.json)')
+  .action(async (o: { config?: string }) => {
+    try {
+      const settings = readServerSettings(process.env, process.cwd());
+      const config = loadConfigFile(resolveConfigPath(o.config, process.env, process.cwd()), process.env);
+      const sync = process.env.METERHOOK_SQLITE_SYNCHRONOUS?.toUpperCase();
+      if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') {
+        throw new ConfigError('environment', [`METERHOOK_SQLITE_SYNCHRONOUS: must be normal or full (got ${JSON.stringify(sync)})`]);
+      }
+      const server = await startServer({ settings, config, sqliteSynchronous: sync });
+      let signals = 0;
+      const shutdown = (sig: string) => {
+        if (++signals > 1) process.exit(130);
+        server.ctx.logger.info({ signal: sig }, 'shutting down');
+        server.stop().then(() => process.exit(0), (e: unknown) => fail(e));
+      };
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const keys = program.command('keys').description('Manage API keys in the local store (METERHOOK_DATA_DIR)');
+keys
+  .command('create')
+  .description('Create an API key; it is printed once and only its hash is stored')
+  .option('-n, --name <name>', 'a label for the key', 'cli')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { name: string; json?: boolean }) => {
+    const store = openStore(readServerSettings(process.env, process.cwd()));
+    try {
+      const { key, record } = await createApiKey(store, systemClock, o.name);
+      if (o.json) process.stdout.write(`${JSON.stringify({ key, id: record.id, prefix: record.prefix, name: record.name })}\n`);
+      else process.stdout.write(`${key}\n(id ${record.id}; shown once, store it safely)\n`);
+    } finally {
+      await store.close();
+    }
+  });
+keys
+  .command('list')
+  .description('List API keys (prefixes only)')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const store = openStore(readServerSettings(process.env, process.cwd()));
+    try {
+      const rows = (await store.listApiKeys()).map(({ hash: _h, ...k }) => k);
+      if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+      else for (const k of rows) process.stdout.write(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? 'revoked' : 'active'}\n`);
+    } finally {
+      await store.close();
+    }
+  });
+keys
+  .command('revoke <idOrPrefix>')
+  .description('Revoke a key by id or prefix; running servers stop accepting it within 30 s')
+  .action(async (idOrPrefix: string) => {
+    const store = openStore(readServerSettings(process.env, process.cwd()));
+    try {
+      if (!(await store.revokeApiKey(idOrPrefix, Date.now()))) fail(new Error(`no active key matches ${idOrPrefix}`));
+      process.stdout.write(`revoked ${idOrPrefix}\n`);
+    } finally {
+      await store.close();
+    }
+  });
+
+program
+  .command('config')
+  .description('Configuration tools')
+  .command('check <file>')
+  .description('Validate a configuration file and print every problem')
+  .action((file: string) => {
+    try {
+      const cfg = loadConfigFile(file, process.env);
+      process.stdout.write(`${file}: ok (${cfg.eventTypes.length} event types, periods ${cfg.periods.join(', ')})\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program.parseAsync(process.argv).catch(fail);

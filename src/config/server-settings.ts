@@ -1,0 +1,59 @@
+// Owns process-level settings that come from environment variables (port, host, data dir, API keys, log level, DB URL).
+// Must never read process.env directly (callers pass it in) and never include an API key's value in an error.
+
+import path from 'node:path';
+import { ConfigError } from './schema.js';
+
+export interface ServerSettings {
+  port: number;
+  host: string;
+  dataDir: string;
+  apiKeys: string[];
+  logLevel: string;
+  databaseUrl: string | undefined;
+  dryRun: boolean;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Reads settings; every invalid variable is reported in a single ConfigError whose source is "environment". */
+export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerSettings {
+  const problems: string[] = [];
+  // Compose files and systemd units often write `PORT=` to mean "unset", so empty counts as absent.
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  let port = 3000;
+  const rawPort = get('PORT');
+  if (rawPort !== undefined) {
+    // Number() would accept "0x50", "1e3" and "3000.0"; only plain decimal digits are a port.
+    const parsed = /^\d{1,5}$/.test(rawPort) ? Number(rawPort) : Number.NaN;
+    if (parsed >= 0 && parsed <= 65_535) port = parsed;
+    else problems.push(`PORT: must be an integer from 0 to 65535 (got ${JSON.stringify(rawPort)})`);
+  }
+
+  let logLevel = 'info';
+  const rawLevel = get('LOG_LEVEL');
+  if (rawLevel !== undefined) {
+    const level = rawLevel.toLowerCase();
+    if ((LOG_LEVELS as readonly string[]).includes(level)) logLevel = level;
+    else problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(rawLevel)})`);
+  }
+
+  if (problems.length > 0) throw new ConfigError('environment', problems);
+
+  return {
+    port,
+    host: get('HOST') ?? '0.0.0.0',
+    dataDir: path.resolve(cwd, get('METERHOOK_DATA_DIR') ?? 'data'),
+    apiKeys: (env.METERHOOK_API_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+    logLevel,
+    databaseUrl: get('DATABASE_URL'),
+    dryRun: /^(?:true|1)$/i.test(get('DRY_RUN') ?? ''),
+  };
+}

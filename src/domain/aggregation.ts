@@ -1,0 +1,136 @@
+// Owns the rules that turn hour rollups into aggregation documents and webhook messages: operator
+// values, revisions, and when nothing changed. Must never do I/O; adapters call it inside transactions.
+
+import type { MeterhookConfig } from '../config/schema.js';
+import type {
+  AggregationRecord, CloseDecider, DirtyMark, OutboxMessage, ProvisionalDecider, RollupRow,
+} from '../store/store.js';
+import { deterministicId } from './ids.js';
+import { displayEnd, periodInterval, periodKey, type Period } from './periods.js';
+import { mergeInto, operatorValue, type RollupState } from './rollup-state.js';
+
+export interface PeriodValues {
+  events: Record<string, number>;
+  eventCounts: Record<string, number>;
+}
+
+type EventsConfig = Pick<MeterhookConfig, 'events'>;
+
+/** Merges rollup rows per event type and applies each type's operator; null when no configured type has data. */
+export function computeValues(rollups: RollupRow[], config: EventsConfig): PeriodValues | null {
+  const byType = new Map<string, RollupState>();
+  for (const r of rollups) {
+    if (!Object.hasOwn(config.events, r.eventType)) continue;
+    const acc = byType.get(r.eventType);
+    if (acc) mergeInto(acc, r);
+    else byType.set(r.eventType, { ...r });
+  }
+  if (byType.size === 0) return null;
+  const events: Record<string, number> = {};
+  const eventCounts: Record<string, number> = {};
+  for (const t of [...byType.keys()].sort()) {
+    const s = byType.get(t)!;
+    events[t] = operatorValue(config.events[t]!.op, s);
+    eventCounts[t] = s.count;
+  }
+  return { events, eventCounts };
+}
+
+export function sameValues(a: PeriodValues, b: PeriodValues): boolean {
+  const ka = Object.keys(a.events);
+  if (ka.length !== Object.keys(b.events).length) return false;
+  return ka.every((k) => Object.is(a.events[k], b.events[k]) && a.eventCounts[k] === b.eventCounts[k]);
+}
+
+export function aggregationId(customerId: string, period: Period, periodStart: number): string {
+  return deterministicId('agg', customerId, period, periodStart);
+}
+
+/** The reference's document id, which clients use to find a period. */
+export function compatAggregationId(a: Pick<AggregationRecord, 'customerId' | 'period' | 'periodKey'>): string {
+  return `${a.customerId}_${a.period}_${a.periodKey}`;
+}
+
+function buildRecord(mark: DirtyMark, values: PeriodValues, now: number, final: boolean, revision: number): AggregationRecord {
+  const iv = periodInterval(mark.period, mark.periodStart);
+  return {
+    id: aggregationId(mark.customerId, mark.period, iv.start),
+    customerId: mark.customerId,
+    period: mark.period,
+    periodKey: periodKey(mark.period, iv.start),
+    periodStart: iv.start,
+    periodEnd: iv.end,
+    events: values.events,
+    eventCounts: values.eventCounts,
+    final,
+    revision,
+    computedAt: now,
+    finalizedAt: final ? now : null,
+    webhookStatus: { delivered: false, attempts: 0 },
+  };
+}
+
+/** The webhook body, serialised once: reference fields first, then meterhook's additions. */
+export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & { revision: number }) | null, now: number): OutboxMessage {
+  const id = deterministicId('msg', agg.id, agg.revision);
+  const type = agg.revision === 1 ? 'aggregation.completed' : 'aggregation.updated';
+  const payload: Record<string, unknown> = {
+    type,
+    customerId: agg.customerId,
+    period: agg.period,
+    data: {
+      periodStart: new Date(agg.periodStart).toISOString(),
+      periodEnd: displayEnd({ start: agg.periodStart, end: agg.periodEnd }),
+      periodKey: agg.periodKey,
+      timestamp: new Date(agg.computedAt).toISOString(),
+      events: agg.events,
+      eventCounts: agg.eventCounts,
+    },
+    created: Math.floor(now / 1000),
+    id,
+    aggregationId: agg.id,
+    revision: agg.revision,
+    final: true,
+  };
+  if (previous) {
+    payload.previous = { events: previous.events, eventCounts: previous.eventCounts, revision: previous.revision };
+  }
+  return {
+    id,
+    aggregationId: agg.id,
+    revision: agg.revision,
+    type,
+    customerId: agg.customerId,
+    period: agg.period,
+    createdAt: now,
+    body: JSON.stringify(payload),
+  };
+}
+
+/**
+ * Finalizes a due period: a first close is revision 1; a later close with different numbers is the
+ * next revision and announces the previous numbers; unchanged numbers write nothing.
+ */
+export function closeDecider(config: EventsConfig, now: number): CloseDecider {
+  return (mark, rollups, existing) => {
+    const values = computeValues(rollups, config);
+    if (!values) return null;
+    if (existing?.final && sameValues(existing, values)) return null;
+    const revision = existing?.final ? existing.revision + 1 : 1;
+    const agg = buildRecord(mark, values, now, true, revision);
+    const previous = existing?.final
+      ? { events: existing.events, eventCounts: existing.eventCounts, revision: existing.revision }
+      : null;
+    return { aggregation: agg, message: buildMessage(agg, previous, now) };
+  };
+}
+
+/** Real-time numbers for a period that is still open; never overwrites a final document. */
+export function provisionalDecider(config: EventsConfig, now: number): ProvisionalDecider {
+  return (mark, rollups, existing) => {
+    if (existing?.final) return null;
+    const values = computeValues(rollups, config);
+    if (!values) return null;
+    return buildRecord(mark, values, now, false, 0);
+  };
+}

@@ -1,0 +1,84 @@
+// Owns the closed set of domain errors: each is a class carrying its data, mapped to HTTP in one place.
+// Must never format HTTP responses or import the web framework.
+
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+}
+
+export class NoEventTypes extends DomainError {
+  readonly code = 'no_event_types';
+  constructor() {
+    super('Service misconfigured: no event types available');
+  }
+}
+
+export class UnknownEventType extends DomainError {
+  readonly code = 'invalid_event_type';
+  constructor(message: string, readonly eventType: string, readonly allowed: string[]) {
+    super(message);
+  }
+}
+
+export class BodyNotObject extends DomainError {
+  readonly code = 'body_not_object';
+  constructor() {
+    super('Request body must be a JSON object');
+  }
+}
+
+export class EventValidationFailed extends DomainError {
+  readonly code = 'validation_failed';
+  constructor(readonly details: string[]) {
+    super('Validation failed');
+  }
+}
+
+export class BatchBodyInvalid extends DomainError {
+  readonly code = 'invalid_batch_body';
+  constructor(message: 'Request body is required' | 'Request body must be an array of events' | 'Events array cannot be empty') {
+    super(message);
+  }
+}
+
+export class BatchTooLarge extends DomainError {
+  readonly code = 'batch_too_large';
+  constructor(readonly received: number, readonly maxAllowed: number) {
+    super(`Batch size exceeds maximum limit of ${maxAllowed} events`);
+  }
+}
+
+export class BatchValidationFailed extends DomainError {
+  readonly code = 'batch_validation_failed';
+  constructor(readonly validationErrors: Array<{ index: number; errors: string[] }>, readonly validCount: number) {
+    super('Validation failed for some events');
+  }
+}
+
+export class EventIdConflict extends DomainError {
+  readonly code = 'event_id_conflict';
+  constructor(readonly conflicts: Array<{ index: number; id: string }>) {
+    const ids = conflicts.map((c) => JSON.stringify(c.id)).join(', ');
+    super(`Event id conflict: ${ids} already used for an event with different content`);
+  }
+}
+
+export class Overloaded extends DomainError {
+  readonly code = 'overloaded';
+  constructor(readonly retryAfterSeconds: number) {
+    super('Ingest queue is full; retry shortly');
+  }
+}
+
+export class StoreUnavailable extends DomainError {
+  readonly code = 'store_unavailable';
+  constructor(readonly retryAfterSeconds: number, cause?: unknown) {
+    super('Storage is temporarily unavailable; retry shortly', { cause });
+  }
+}
+
+export class InvalidQuery extends DomainError {
+  readonly code = 'invalid_query';
+  constructor(message: string) {
+    super(message);
+  }
+}

@@ -1,0 +1,85 @@
+// Owns the mergeable per-hour state behind every aggregation operator, and how an operator reads it.
+// Must never load raw events: a period's value is always a merge of hour states.
+
+import type { Operator } from '../config/schema.js';
+
+/**
+ * Everything any operator needs, kept so that merge(a, b) is associative and commutative.
+ * first/last carry (time, seq) so ties on event time are broken by arrival order.
+ */
+export interface RollupState {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  firstTs: number;
+  firstSeq: number;
+  firstValue: number;
+  lastTs: number;
+  lastSeq: number;
+  lastValue: number;
+}
+
+export function stateOfEvent(ts: number, seq: number, value: number): RollupState {
+  return {
+    count: 1,
+    sum: value,
+    min: value,
+    max: value,
+    firstTs: ts,
+    firstSeq: seq,
+    firstValue: value,
+    lastTs: ts,
+    lastSeq: seq,
+    lastValue: value,
+  };
+}
+
+function before(aTs: number, aSeq: number, bTs: number, bSeq: number): boolean {
+  return aTs < bTs || (aTs === bTs && aSeq < bSeq);
+}
+
+/** Merges b into a in place and returns a; the hot path merges thousands of events per batch. */
+export function mergeInto(a: RollupState, b: RollupState): RollupState {
+  a.count += b.count;
+  a.sum += b.sum;
+  if (b.min < a.min) a.min = b.min;
+  if (b.max > a.max) a.max = b.max;
+  if (before(b.firstTs, b.firstSeq, a.firstTs, a.firstSeq)) {
+    a.firstTs = b.firstTs;
+    a.firstSeq = b.firstSeq;
+    a.firstValue = b.firstValue;
+  }
+  if (before(a.lastTs, a.lastSeq, b.lastTs, b.lastSeq)) {
+    a.lastTs = b.lastTs;
+    a.lastSeq = b.lastSeq;
+    a.lastValue = b.lastValue;
+  }
+  return a;
+}
+
+export function mergeAll(states: Iterable<RollupState>): RollupState | undefined {
+  let acc: RollupState | undefined;
+  for (const s of states) acc = acc ? mergeInto(acc, s) : { ...s };
+  return acc;
+}
+
+/** The number an operator reports for a merged state. avg is sum / n with no rounding. */
+export function operatorValue(op: Operator, s: RollupState): number {
+  switch (op) {
+    case 'sum':
+      return s.sum;
+    case 'avg':
+      return s.sum / s.count;
+    case 'min':
+      return s.min;
+    case 'max':
+      return s.max;
+    case 'count':
+      return s.count;
+    case 'first':
+      return s.firstValue;
+    case 'last':
+      return s.lastValue;
+  }
+}

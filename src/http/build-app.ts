@@ -1,0 +1,104 @@
+// Owns the HTTP composition: Fastify with JSON parsing, auth, request ids, error mapping and routes.
+// Must never contain business logic: routes validate, call a service and shape the reply.
+
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import { requestId } from '../domain/ids.js';
+import type { IngestContext } from '../ingest/ingest-service.js';
+import { MalformedJson, sendError } from './errors.js';
+import { registerAggregationRoutes } from './routes/aggregations.js';
+import { registerCaptureRoutes } from './routes/capture.js';
+import { registerCustomerRoutes } from './routes/customers.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerMetaRoutes } from './routes/meta.js';
+
+export interface AppDeps {
+  ctx: IngestContext;
+  apiKeys: ApiKeyVerifier;
+  version: string;
+  /** Answers whether the service can take traffic (the store answers). */
+  ready?: () => Promise<boolean>;
+  logger?: FastifyBaseLogger;
+}
+
+export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
+const SINGLE_BODY_LIMIT = 64 * 1024;
+const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
+
+function createFastify(deps: AppDeps) {
+  return Fastify({
+    loggerInstance: deps.logger ?? deps.ctx.logger,
+    genReqId: () => requestId(),
+    bodyLimit: SINGLE_BODY_LIMIT,
+    // Per-request lines go out at debug from onResponse below; info stays quiet under load.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+}
+
+export type App = ReturnType<typeof createFastify>;
+
+export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const x = headers['x-apikey'];
+  if (typeof x === 'string' && x.length > 0) return x;
+  const auth = headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+export function buildApp(deps: AppDeps): App {
+  const app = createFastify(deps);
+
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser(
+    /^application\/([\w.+-]+\+)?json(\s*;.*)?$/i,
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      const text = body as string;
+      if (text.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (err) {
+        done(new MalformedJson((err as Error).message), undefined);
+      }
+    },
+  );
+
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+    if (PUBLIC_ROUTES.has(req.url.split('?')[0] ?? '')) return;
+    const key = presentedKey(req.headers);
+    if (!key) {
+      return reply.code(401).send({
+        error: 'Missing API key: send it in the x-apikey header or as Authorization: Bearer <key>',
+        code: 'unauthorized',
+        requestId: req.id,
+      });
+    }
+    if (!(await deps.apiKeys.verify(key))) {
+      return reply.code(401).send({ error: 'Invalid API key', code: 'unauthorized', requestId: req.id });
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: `Route ${req.method} ${req.url.split('?')[0]} not found`, code: 'not_found', requestId: req.id }),
+  );
+
+  registerMetaRoutes(app, deps);
+  registerCaptureRoutes(app, deps, { batchBodyLimit: BATCH_BODY_LIMIT });
+  registerEventRoutes(app, deps);
+  registerAggregationRoutes(app, deps);
+  registerCustomerRoutes(app, deps);
+  return app;
+}

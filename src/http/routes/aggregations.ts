@@ -1,0 +1,51 @@
+// Owns GET /aggregations and POST /aggregations/trigger (reference contract plus final/revision).
+// Must never compute numbers here: the aggregate services do, before the reply is sent.
+
+import Type from 'typebox';
+import { triggerAggregation } from '../../aggregate/trigger.js';
+import { PERIODS } from '../../domain/periods.js';
+import type { App, AppDeps } from '../build-app.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { presentAggregation } from '../presenters.js';
+import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+
+const AggregationsQuery = Type.Object({
+  customerId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  period: Type.Optional(Type.Enum([...PERIODS])),
+  periodKey: Type.Optional(Type.String({ pattern: '^[0-9]{4,10}$' })),
+  final: Type.Optional(Type.Boolean()),
+  from: InstantParam('Earliest periodStart, inclusive'),
+  to: InstantParam('Latest periodStart, inclusive'),
+  limit: LimitParam,
+  cursor: CursorParam,
+});
+
+export function registerAggregationRoutes(app: App, deps: AppDeps): void {
+  app.get('/aggregations', { schema: { querystring: AggregationsQuery } }, async (req, reply) => {
+    const q = req.query;
+    const limit = limitOf(q.limit);
+    const before = q.cursor ? decodeCursor<[number, string]>(q.cursor, ['number', 'string']) : undefined;
+    const rows = await deps.ctx.store.listAggregations({
+      customerId: q.customerId,
+      period: q.period,
+      periodKey: q.periodKey,
+      final: q.final,
+      from: instantParam('from', q.from),
+      to: instantParam('to', q.to),
+      limit: limit + 1,
+      before: before && { periodStart: before[0], id: before[1] },
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.periodStart, last.id]));
+    return page.map(presentAggregation);
+  });
+
+  app.post('/aggregations/trigger', async (_req, reply) => {
+    const r = await triggerAggregation(deps.ctx);
+    if (r.customersFound === 0) {
+      return reply.code(200).send({ message: 'No events to aggregate', jobsQueued: 0, finalized: 0, provisional: 0 });
+    }
+    return reply.code(202).send({ message: 'Aggregation jobs queued for processing', ...r });
+  });
+}

@@ -1,0 +1,37 @@
+// Owns GET /events: raw events newest first, with parsed bounds and a stable keyset cursor.
+// Must never compare instants as strings or return an unbounded page.
+
+import Type from 'typebox';
+import type { App, AppDeps } from '../build-app.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { presentEvent } from '../presenters.js';
+import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+
+const EventsQuery = Type.Object({
+  customerId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  eventType: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  from: InstantParam('Earliest event time, inclusive'),
+  to: InstantParam('Latest event time, inclusive'),
+  limit: LimitParam,
+  cursor: CursorParam,
+});
+
+export function registerEventRoutes(app: App, deps: AppDeps): void {
+  app.get('/events', { schema: { querystring: EventsQuery } }, async (req, reply) => {
+    const q = req.query;
+    const limit = limitOf(q.limit);
+    const before = q.cursor ? decodeCursor<[number, number]>(q.cursor, ['number', 'number']) : undefined;
+    const rows = await deps.ctx.store.listEvents({
+      customerId: q.customerId,
+      eventType: q.eventType,
+      from: instantParam('from', q.from),
+      to: instantParam('to', q.to),
+      limit: limit + 1,
+      before: before && { ts: before[0], seq: before[1] },
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.ts, last.seq]));
+    return page.map(presentEvent);
+  });
+}

@@ -1,0 +1,57 @@
+// Owns the service's own routes: descriptor, ping, health, readiness and the redacted configuration.
+// Must never reveal a secret: /config goes through the redactor.
+
+import { redactedConfig } from '../../config/redact.js';
+import type { App, AppDeps } from '../build-app.js';
+
+export const ENDPOINTS: Record<string, string> = {
+  'GET /': 'This service descriptor',
+  'GET /ping': 'Liveness check with the server time',
+  'GET /healthz': 'Liveness check (no API key needed)',
+  'GET /readyz': 'Readiness check: the store answers (no API key needed)',
+  'GET /config': 'Effective configuration, secrets redacted',
+  'POST /usage/:eventType': 'Capture one event: {customerId, value, metadata?, timestamp?, id?}',
+  'POST /usagebatch': 'Capture up to maxBatchSize events in one all-or-nothing transaction',
+  'GET /events': 'Raw events, newest first (customerId, eventType, from, to, limit, cursor)',
+  'GET /aggregations': 'Aggregations, newest period first (customerId, period, periodKey, final, from, to, limit, cursor)',
+  'POST /aggregations/trigger': 'Finalize due periods and compute real-time numbers for open ones, now',
+  'GET /customers/:customerId/usage': 'Real-time usage of one customer for the period containing `at` (default now)',
+};
+
+export function registerMetaRoutes(app: App, deps: AppDeps): void {
+  const { ctx } = deps;
+
+  app.get('/', async () => ({
+    status: 'ok',
+    service: 'meterhook',
+    version: deps.version,
+    description: 'Self-hosted usage metering: capture events, aggregate them over calendar periods, deliver signed webhooks.',
+    features: [
+      'event capture (single and batch, all-or-nothing)',
+      'idempotent events (id / Idempotency-Key)',
+      'event timestamps with late-data revisions',
+      'aggregation periods: hourly, daily, weekly (ISO), monthly, yearly',
+      'operators: sum, avg, min, max, count, first, last',
+      'scheduled finalization with catch-up after downtime',
+      'real-time usage from hourly rollups',
+      'transactional webhook outbox',
+    ],
+    endpoints: ENDPOINTS,
+  }));
+
+  app.get('/ping', async () => ({ status: 'ok', timestamp: new Date(ctx.clock.now()).toISOString() }));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (req, reply) => {
+    try {
+      const ok = deps.ready ? await deps.ready() : (await ctx.store.ping(), true);
+      if (ok) return { status: 'ready', store: ctx.store.kind };
+    } catch (err) {
+      req.log.warn({ err }, 'readiness check failed');
+    }
+    return reply.code(503).header('retry-after', '5').send({ status: 'not_ready', store: ctx.store.kind });
+  });
+
+  app.get('/config', async () => redactedConfig(ctx.config));
+}

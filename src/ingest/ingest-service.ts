@@ -1,0 +1,74 @@
+// Owns capture: checks events in the reference's order, then stores them through group commit.
+// Must never store part of a request: a batch is whole or rejected, and a 2xx means committed.
+
+import type { ServiceContext } from '../aggregate/context.js';
+import {
+  BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, EventIdConflict, EventValidationFailed,
+  NoEventTypes, UnknownEventType,
+} from '../domain/errors.js';
+import {
+  checkBatchElement, checkEventFields, hasEventTypes, invalidTypeMessage, isConfiguredType, isPlainObject,
+  type EventContext, type NewEvent,
+} from '../domain/event-rules.js';
+import { eventIdFromSeq } from '../domain/ids.js';
+import type { GroupCommitter } from './group-commit.js';
+
+export interface IngestContext extends ServiceContext {
+  committer: GroupCommitter;
+}
+
+export interface CapturedOne {
+  duplicate: boolean;
+  eventId: string;
+  id: string | null;
+  timestamp: number;
+}
+
+export interface CapturedBatch {
+  count: number;
+  inserted: number;
+  duplicates: number;
+}
+
+function eventContext(ctx: ServiceContext): EventContext {
+  return { now: ctx.clock.now(), config: ctx.config };
+}
+
+export function assertEventType(ctx: ServiceContext, eventType: string): void {
+  if (!hasEventTypes(ctx.config)) throw new NoEventTypes();
+  if (!isConfiguredType(ctx.config, eventType)) {
+    throw new UnknownEventType(invalidTypeMessage(ctx.config, eventType), eventType, ctx.config.eventTypes);
+  }
+}
+
+export async function captureOne(ctx: IngestContext, eventType: string, body: unknown, idHeader?: string): Promise<CapturedOne> {
+  assertEventType(ctx, eventType);
+  if (!isPlainObject(body)) throw new BodyNotObject();
+  const ec = eventContext(ctx);
+  const checked = checkEventFields(body, eventType, ec, idHeader);
+  if (!checked.ok) throw new EventValidationFailed(checked.errors);
+  const outcome = await ctx.committer.submit({ events: [checked.event], receivedAt: ec.now });
+  if (!outcome.ok) throw new EventIdConflict(outcome.conflicts);
+  const r = outcome.results[0]!;
+  return { duplicate: r.duplicate, eventId: eventIdFromSeq(r.seq), id: checked.event.id, timestamp: checked.event.ts };
+}
+
+export async function captureBatch(ctx: IngestContext, body: unknown): Promise<CapturedBatch> {
+  if (body === undefined || body === null) throw new BatchBodyInvalid('Request body is required');
+  if (!Array.isArray(body)) throw new BatchBodyInvalid('Request body must be an array of events');
+  if (body.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
+  if (body.length > ctx.config.maxBatchSize) throw new BatchTooLarge(body.length, ctx.config.maxBatchSize);
+  if (!hasEventTypes(ctx.config)) throw new NoEventTypes();
+  const ec = eventContext(ctx);
+  const events: NewEvent[] = [];
+  const invalid: Array<{ index: number; errors: string[] }> = [];
+  body.forEach((el, index) => {
+    const c = checkBatchElement(el, ec);
+    if (c.ok) events.push(c.event);
+    else invalid.push({ index, errors: c.errors });
+  });
+  if (invalid.length > 0) throw new BatchValidationFailed(invalid, events.length);
+  const outcome = await ctx.committer.submit({ events, receivedAt: ec.now });
+  if (!outcome.ok) throw new EventIdConflict(outcome.conflicts);
+  return { count: events.length, inserted: outcome.inserted, duplicates: outcome.duplicates };
+}

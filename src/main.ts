@@ -1,0 +1,102 @@
+// Composition root: config → store → services → HTTP, scheduler; and a shutdown that stops every
+// timer and drains in-flight work. Must never hold business logic of its own.
+
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { closeDuePeriods } from './aggregate/close-due-periods.js';
+import { Scheduler } from './aggregate/scheduler.js';
+import { ApiKeyVerifier, createApiKey } from './auth/api-keys.js';
+import type { MeterhookConfig } from './config/schema.js';
+import type { ServerSettings } from './config/server-settings.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { buildApp, type App } from './http/build-app.js';
+import { GroupCommitter } from './ingest/group-commit.js';
+import type { IngestContext } from './ingest/ingest-service.js';
+import { SqliteStore, type SqliteSynchronous } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
+import { VERSION } from './version.js';
+
+export interface StartOptions {
+  settings: ServerSettings;
+  config: MeterhookConfig;
+  clock?: Clock;
+  logger?: Logger;
+  /** Start the cron scheduler (default true). */
+  scheduler?: boolean;
+  /** Where the one-time first-start key notice goes (default stdout). */
+  announce?: (text: string) => void;
+  sqliteSynchronous?: SqliteSynchronous;
+}
+
+export interface RunningServer {
+  app: App;
+  url: string;
+  ctx: IngestContext;
+  scheduler: Scheduler;
+  stop(): Promise<void>;
+}
+
+export function openStore(settings: ServerSettings, synchronous?: SqliteSynchronous): Store {
+  if (settings.databaseUrl && /^postgres(ql)?:/i.test(settings.databaseUrl)) {
+    throw new Error('DATABASE_URL points at PostgreSQL, which this build does not support yet; unset it to use the embedded SQLite store');
+  }
+  return new SqliteStore({ file: path.join(settings.dataDir, 'meterhook.db'), synchronous });
+}
+
+function firstKeyNotice(key: string, port: number): string {
+  return [
+    '',
+    'meterhook: no API key was configured, so one was created. It is shown only this once;',
+    'only its hash is stored. Keep it somewhere safe:',
+    '',
+    `    ${key}`,
+    '',
+    'Send a first event:',
+    '',
+    `    curl -s -X POST http://localhost:${port}/usage/api.calls -H 'x-apikey: ${key}' \\`,
+    `      -H 'content-type: application/json' -d '{"customerId":"cust_123","value":1}'`,
+    '',
+  ].join('\n');
+}
+
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const { settings, config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'meterhook' } });
+  const store = openStore(settings, opts.sqliteSynchronous);
+  const committer = new GroupCommitter(store, () => config.periods);
+  const ctx: IngestContext = { store, clock, config, logger, committer };
+
+  const apiKeys = new ApiKeyVerifier(store, settings.apiKeys, () => clock.now());
+  await apiKeys.reload();
+  if (apiKeys.configuredKeyCount === 0) {
+    const { key } = await createApiKey(store, clock, 'first-start');
+    await apiKeys.reload();
+    (opts.announce ?? ((t) => process.stdout.write(`${t}\n`)))(firstKeyNotice(key, settings.port));
+  }
+
+  const app = buildApp({ ctx, apiKeys, version: VERSION, logger });
+  const scheduler = new Scheduler({ schedule: config.schedule, run: () => closeDuePeriods(ctx), logger });
+  try {
+    await app.listen({ port: settings.port, host: settings.host });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  if (opts.scheduler !== false) scheduler.start();
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : settings.port;
+  const url = `http://${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host}:${port}`;
+  logger.info({ url, store: store.kind, schedule: config.schedule, periods: config.periods }, 'meterhook listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await scheduler.stop();
+      await app.close();
+      await committer.drain();
+      await store.close();
+      logger.info('meterhook stopped');
+    })());
+  return { app, url, ctx, scheduler, stop };
+}

@@ -1,0 +1,104 @@
+// Owns the SQLite schema and its versioned, forward-only migrations, applied at startup.
+// Must never edit a released migration: add a new version instead.
+
+import type Database from 'better-sqlite3';
+
+export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'core',
+    sql: `
+      CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY,
+        customer_id  TEXT    NOT NULL,
+        event_type   TEXT    NOT NULL,
+        event_id     TEXT,
+        ts           INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        value        REAL    NOT NULL,
+        metadata     TEXT
+      );
+      -- NULL ids never collide, so only events that carry an id are deduplicated.
+      CREATE UNIQUE INDEX events_dedupe ON events (customer_id, event_type, event_id);
+      CREATE INDEX events_customer_ts ON events (customer_id, ts);
+      CREATE INDEX events_ts ON events (ts);
+
+      CREATE TABLE rollups (
+        customer_id  TEXT    NOT NULL,
+        hour         INTEGER NOT NULL,
+        event_type   TEXT    NOT NULL,
+        count        INTEGER NOT NULL,
+        sum          REAL    NOT NULL,
+        vmin         REAL    NOT NULL,
+        vmax         REAL    NOT NULL,
+        first_ts     INTEGER NOT NULL,
+        first_seq    INTEGER NOT NULL,
+        first_value  REAL    NOT NULL,
+        last_ts      INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL,
+        last_value   REAL    NOT NULL,
+        PRIMARY KEY (customer_id, hour, event_type)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE dirty_periods (
+        period       TEXT    NOT NULL,
+        period_start INTEGER NOT NULL,
+        customer_id  TEXT    NOT NULL,
+        change_seq   INTEGER NOT NULL,
+        PRIMARY KEY (period, period_start, customer_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE aggregations (
+        id             TEXT    PRIMARY KEY,
+        customer_id    TEXT    NOT NULL,
+        period         TEXT    NOT NULL,
+        period_key     TEXT    NOT NULL,
+        period_start   INTEGER NOT NULL,
+        period_end     INTEGER NOT NULL,
+        events         TEXT    NOT NULL,
+        event_counts   TEXT    NOT NULL,
+        final          INTEGER NOT NULL,
+        revision       INTEGER NOT NULL,
+        computed_at    INTEGER NOT NULL,
+        finalized_at   INTEGER,
+        webhook_status TEXT    NOT NULL,
+        UNIQUE (customer_id, period, period_start)
+      );
+      CREATE INDEX aggregations_start ON aggregations (period_start, id);
+
+      CREATE TABLE messages (
+        id             TEXT    PRIMARY KEY,
+        aggregation_id TEXT    NOT NULL,
+        revision       INTEGER NOT NULL,
+        type           TEXT    NOT NULL,
+        customer_id    TEXT    NOT NULL,
+        period         TEXT    NOT NULL,
+        created_at     INTEGER NOT NULL,
+        body           TEXT    NOT NULL,
+        UNIQUE (aggregation_id, revision)
+      );
+
+      CREATE TABLE api_keys (
+        id          TEXT    PRIMARY KEY,
+        hash        TEXT    NOT NULL UNIQUE,
+        prefix      TEXT    NOT NULL,
+        name        TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      );
+    `,
+  },
+];
+
+export function migrate(db: Database.Database): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version),
+  );
+  const apply = db.transaction((m: (typeof MIGRATIONS)[number]) => {
+    db.exec(m.sql);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+  });
+  for (const m of MIGRATIONS) if (!applied.has(m.version)) apply.immediate(m);
+}

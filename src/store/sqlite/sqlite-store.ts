@@ -1,0 +1,216 @@
+// Owns the embedded SQLite adapter of the store port (better-sqlite3, WAL, one connection).
+// Must never be opened by two processes for writing: SQLite is the single-node store.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { periodInterval, type Period } from '../../domain/periods.js';
+import type {
+  AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, CloseDecider, CloseResult,
+  DirtyMark, EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
+} from '../store.js';
+import { migrate } from './migrations.js';
+import { createAppender } from './sqlite-append.js';
+import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
+
+export type SqliteSynchronous = 'NORMAL' | 'FULL';
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:'. */
+  file: string;
+  /** NORMAL survives a process crash; FULL also survives power loss (fsync at every commit). */
+  synchronous?: SqliteSynchronous;
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly append: ReturnType<typeof createAppender>;
+  private readonly stmt;
+
+  constructor(opts: SqliteStoreOptions) {
+    if (opts.file !== ':memory:') fs.mkdirSync(path.dirname(opts.file), { recursive: true });
+    this.db = new Database(opts.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('temp_store = MEMORY');
+    migrate(this.db);
+    this.append = createAppender(this.db);
+    const db = this.db;
+    this.stmt = {
+      rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
+      dueMarks: db.prepare(
+        `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+         WHERE period = ? AND period_start < ? AND (period_start, customer_id) > (?, ?)
+         ORDER BY period_start, customer_id LIMIT ?`,
+      ),
+      openMarks: db.prepare(
+        `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+         WHERE period = ? AND period_start >= ? AND (period_start, customer_id) > (?, ?)
+         ORDER BY period_start, customer_id LIMIT ?`,
+      ),
+      deleteMark: db.prepare(
+        'DELETE FROM dirty_periods WHERE period = ? AND period_start = ? AND customer_id = ?',
+      ),
+      getAgg: db.prepare('SELECT * FROM aggregations WHERE customer_id = ? AND period = ? AND period_start = ?'),
+      upsertAgg: db.prepare(
+        `INSERT INTO aggregations (id, customer_id, period, period_key, period_start, period_end, events,
+            event_counts, final, revision, computed_at, finalized_at, webhook_status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (customer_id, period, period_start) DO UPDATE SET
+           events = excluded.events, event_counts = excluded.event_counts, final = excluded.final,
+           revision = excluded.revision, computed_at = excluded.computed_at,
+           finalized_at = excluded.finalized_at, webhook_status = excluded.webhook_status`,
+      ),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      messagesOf: db.prepare('SELECT * FROM messages WHERE aggregation_id = ? ORDER BY revision'),
+      insertKey: db.prepare(
+        'INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revokeKey: db.prepare(
+        'UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL',
+      ),
+    };
+  }
+
+  async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+    return this.append(units, periods);
+  }
+
+  async listEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.customerId !== undefined) (where.push('customer_id = ?'), params.push(q.customerId));
+    if (q.eventType !== undefined) (where.push('event_type = ?'), params.push(q.eventType));
+    if (q.from !== undefined) (where.push('ts >= ?'), params.push(q.from));
+    if (q.to !== undefined) (where.push('ts <= ?'), params.push(q.to));
+    if (q.before) (where.push('(ts, seq) < (?, ?)'), params.push(q.before.ts, q.before.seq));
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY ts DESC, seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, q.limit) as Parameters<typeof toEvent>[0][]).map(toEvent);
+  }
+
+  private rollupsOf(customerId: string, from: number, to: number): RollupRow[] {
+    return (this.stmt.rollups.all(customerId, from, to) as Parameters<typeof toRollup>[0][]).map(toRollup);
+  }
+
+  async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
+    return this.rollupsOf(customerId, from, to);
+  }
+
+  private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
+    const rows = stmt.all(period, bound, after?.periodStart ?? -1, after?.customerId ?? '', limit) as Array<{
+      period: string; period_start: number; customer_id: string; change_seq: number;
+    }>;
+    return rows.map((r) => ({ period: r.period as Period, periodStart: r.period_start, customerId: r.customer_id, changeSeq: r.change_seq }));
+  }
+
+  async listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]> {
+    return this.marks(this.stmt.dueMarks, period, beforeStart, limit, after);
+  }
+
+  async listOpenMarks(period: Period, fromStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]> {
+    return this.marks(this.stmt.openMarks, period, fromStart, limit, after);
+  }
+
+  private existing(m: DirtyMark): AggregationRecord | undefined {
+    const row = this.stmt.getAgg.get(m.customerId, m.period, m.periodStart) as AggregationRow | undefined;
+    return row ? toAggregation(row) : undefined;
+  }
+
+  async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
+    const run = this.db.transaction((): CloseResult => {
+      const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
+      for (const m of marks) {
+        const iv = periodInterval(m.period, m.periodStart);
+        const rollups = this.rollupsOf(m.customerId, iv.start, iv.end);
+        for (const x of rollups) r.eventsScanned += x.count;
+        const d = decide(m, rollups, this.existing(m));
+        if (d) {
+          this.stmt.upsertAgg.run(...aggregationParams(d.aggregation));
+          r.finalized++;
+          if (d.message) {
+            const msg = d.message;
+            const info = this.stmt.insertMessage.run(msg.id, msg.aggregationId, msg.revision, msg.type,
+              msg.customerId, msg.period, msg.createdAt, msg.body);
+            r.messages += info.changes;
+          }
+        } else {
+          r.unchanged++;
+        }
+        // Same transaction as the rollup read: nothing can have arrived in between.
+        this.stmt.deleteMark.run(m.period, m.periodStart, m.customerId);
+      }
+      return r;
+    });
+    return run.immediate();
+  }
+
+  async writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
+    const run = this.db.transaction((): ProvisionalResult => {
+      const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
+      for (const m of marks) {
+        const iv = periodInterval(m.period, m.periodStart);
+        const rollups = this.rollupsOf(m.customerId, iv.start, iv.end);
+        for (const x of rollups) r.eventsScanned += x.count;
+        const existing = this.existing(m);
+        const agg = decide(m, rollups, existing);
+        if (!agg) continue;
+        this.stmt.upsertAgg.run(...aggregationParams(agg));
+        if (existing) r.updated++;
+        else r.created++;
+      }
+      return r;
+    });
+    return run.immediate();
+  }
+
+  async listAggregations(q: AggregationQuery): Promise<AggregationRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.customerId !== undefined) (where.push('customer_id = ?'), params.push(q.customerId));
+    if (q.period !== undefined) (where.push('period = ?'), params.push(q.period));
+    if (q.periodKey !== undefined) (where.push('period_key = ?'), params.push(q.periodKey));
+    if (q.final !== undefined) (where.push('final = ?'), params.push(q.final ? 1 : 0));
+    if (q.from !== undefined) (where.push('period_start >= ?'), params.push(q.from));
+    if (q.to !== undefined) (where.push('period_start <= ?'), params.push(q.to));
+    if (q.before) (where.push('(period_start, id) < (?, ?)'), params.push(q.before.periodStart, q.before.id));
+    const sql = `SELECT * FROM aggregations ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY period_start DESC, id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, q.limit) as AggregationRow[]).map(toAggregation);
+  }
+
+  async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {
+    return this.existing({ customerId, period, periodStart, changeSeq: 0 });
+  }
+
+  async listMessages(aggregationId: string): Promise<OutboxMessage[]> {
+    return (this.stmt.messagesOf.all(aggregationId) as Parameters<typeof toMessage>[0][]).map(toMessage);
+  }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    this.stmt.insertKey.run(k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.stmt.listKeys.all() as Parameters<typeof toApiKey>[0][]).map(toApiKey);
+  }
+
+  async revokeApiKey(idOrPrefix: string, at: number): Promise<boolean> {
+    return this.stmt.revokeKey.run(at, idOrPrefix, idOrPrefix).changes > 0;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,7 @@
+// Owns the running version string, read once from package.json.
+// Must never be hard-coded elsewhere.
+
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+export const VERSION: string = pkg.version;

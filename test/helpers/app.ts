@@ -1,0 +1,77 @@
+// Builds a meterhook app in-process against a fresh real SQLite file, with a manual clock and a known
+// API key. Tests call app.inject(); nothing listens on a port and no database is mocked.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { ApiKeyVerifier } from '../../src/auth/api-keys.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import type { MeterhookConfig } from '../../src/config/schema.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import { buildApp, type App } from '../../src/http/build-app.js';
+import { GroupCommitter } from '../../src/ingest/group-commit.js';
+import type { IngestContext } from '../../src/ingest/ingest-service.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+
+export const TEST_KEY = 'mh_test_key_for_in_process_tests';
+
+/** The reference template's example configuration: one event type per operator. */
+export const REFERENCE_CONFIG = {
+  periods: ['hourly', 'daily', 'weekly', 'monthly'],
+  events: {
+    'api.calls': { op: 'sum' },
+    'storage.bytes': { op: 'max' },
+    'response.time.ms': { op: 'avg' },
+    'test.min': { op: 'min' },
+    'test.count': { op: 'count' },
+    'test.first': { op: 'first' },
+    'test.last': { op: 'last' },
+  },
+  webhooks: [],
+};
+
+export interface TestApp {
+  app: App;
+  ctx: IngestContext;
+  clock: ManualClock;
+  config: MeterhookConfig;
+  store: SqliteStore;
+  dir: string;
+  /** Headers with the test API key and a JSON content type. */
+  headers: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'meterhook-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function buildTestApp(opts: { config?: Record<string, unknown>; now?: string | number } = {}): Promise<TestApp> {
+  const dir = tempDir();
+  const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: {}, source: '<test>' });
+  const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
+  const store = new SqliteStore({ file: path.join(dir, 'meterhook.db') });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const committer = new GroupCommitter(store, () => config.periods);
+  const ctx: IngestContext = { store, clock, config, logger, committer };
+  const apiKeys = new ApiKeyVerifier(store, [TEST_KEY], () => clock.now());
+  await apiKeys.reload();
+  const app = buildApp({ ctx, apiKeys, version: '0.0.0-test', logger });
+  await app.ready();
+  return {
+    app,
+    ctx,
+    clock,
+    config,
+    store,
+    dir,
+    headers: { 'x-apikey': TEST_KEY, 'content-type': 'application/json' },
+    async close() {
+      await app.close();
+      await committer.drain();
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
