@@ -57,8 +57,11 @@ export class BatchValidationFailed extends DomainError {
 export class EventIdConflict extends DomainError {
   readonly code = 'event_id_conflict';
   constructor(readonly conflicts: Array<{ index: number; id: string }>) {
-    const ids = conflicts.map((c) => JSON.stringify(c.id)).join(', ');
-    super(`Event id conflict: ${ids} already used for an event with different content`);
+    // The full list is in `conflicts`; the message names a few so it stays readable.
+    const shown = conflicts.slice(0, 5).map((c) => JSON.stringify(c.id)).join(', ');
+    const more = conflicts.length > 5 ? ` and ${conflicts.length - 5} more` : '';
+    const verb = conflicts.length === 1 ? 'was' : 'were';
+    super(`Event id conflict: ${shown}${more} ${verb} already used for an event with different content`);
   }
 }
 
