@@ -4,6 +4,7 @@
 import { closeDecider } from '../domain/aggregation.js';
 import { periodInterval } from '../domain/periods.js';
 import type { DirtyMark } from '../store/store.js';
+import { marksPerChunk, yieldToEventLoop } from './chunking.js';
 import type { ServiceContext } from './context.js';
 
 export interface CloseSummary {
@@ -16,7 +17,6 @@ export interface CloseSummary {
   customers: Set<string>;
 }
 
-const CHUNK = 500;
 
 /**
  * Works from stored dirty marks, not from "the previous period", so downtime of any length is
@@ -34,9 +34,10 @@ export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()
   for (const period of config.periods) {
     // A period is due when end + grace <= now, i.e. when it started before the period holding now - grace.
     const bound = periodInterval(period, now - config.gracePeriodMs).start;
+    const chunk = marksPerChunk(period);
     let after: DirtyMark | undefined;
     for (;;) {
-      const marks = await store.listDueMarks(period, bound, CHUNK, after);
+      const marks = await store.listDueMarks(period, bound, chunk, after);
       if (marks.length === 0) break;
       const r = await store.closePeriods(marks, counting);
       sum.finalized += r.finalized;
@@ -45,7 +46,8 @@ export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()
       sum.eventsScanned += r.eventsScanned;
       for (const m of marks) sum.customers.add(m.customerId);
       after = marks[marks.length - 1];
-      if (marks.length < CHUNK) break;
+      if (marks.length < chunk) break;
+      await yieldToEventLoop();
     }
   }
   if (sum.finalized > 0) {

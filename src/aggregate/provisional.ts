@@ -4,6 +4,7 @@
 import { provisionalDecider } from '../domain/aggregation.js';
 import { periodInterval } from '../domain/periods.js';
 import type { DirtyMark } from '../store/store.js';
+import { marksPerChunk, yieldToEventLoop } from './chunking.js';
 import type { ServiceContext } from './context.js';
 
 export interface ProvisionalSummary {
@@ -13,7 +14,6 @@ export interface ProvisionalSummary {
   customers: Set<string>;
 }
 
-const CHUNK = 500;
 
 export async function writeProvisional(ctx: ServiceContext, now = ctx.clock.now()): Promise<ProvisionalSummary> {
   const { store, config } = ctx;
@@ -21,9 +21,10 @@ export async function writeProvisional(ctx: ServiceContext, now = ctx.clock.now(
   const decide = provisionalDecider(config, now);
   for (const period of config.periods) {
     const openFrom = periodInterval(period, now - config.gracePeriodMs).start;
+    const chunk = marksPerChunk(period);
     let after: DirtyMark | undefined;
     for (;;) {
-      const marks = await store.listOpenMarks(period, openFrom, CHUNK, after);
+      const marks = await store.listOpenMarks(period, openFrom, chunk, after);
       if (marks.length === 0) break;
       const r = await store.writeProvisional(marks, decide);
       sum.created += r.created;
@@ -31,7 +32,8 @@ export async function writeProvisional(ctx: ServiceContext, now = ctx.clock.now(
       sum.eventsScanned += r.eventsScanned;
       for (const m of marks) sum.customers.add(m.customerId);
       after = marks[marks.length - 1];
-      if (marks.length < CHUNK) break;
+      if (marks.length < chunk) break;
+      await yieldToEventLoop();
     }
   }
   return sum;
