@@ -69,10 +69,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   const apiKeys = new ApiKeyVerifier(store, settings.apiKeys, () => clock.now());
   await apiKeys.reload();
+  let firstKey: string | undefined;
   if (apiKeys.configuredKeyCount === 0) {
-    const { key } = await createApiKey(store, clock, 'first-start');
+    firstKey = (await createApiKey(store, clock, 'first-start')).key;
     await apiKeys.reload();
-    (opts.announce ?? ((t) => process.stdout.write(`${t}\n`)))(firstKeyNotice(key, settings.port));
   }
 
   const app = buildApp({ ctx, apiKeys, version: VERSION, logger });
@@ -87,6 +87,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : settings.port;
   const url = `http://${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host}:${port}`;
+  // Printed after listen so the curl line names the port actually bound (PORT=0 picks one).
+  if (firstKey) (opts.announce ?? ((t) => process.stdout.write(`${t}\n`)))(firstKeyNotice(firstKey, port));
   logger.info({ url, store: store.kind, schedule: config.schedule, periods: config.periods }, 'meterhook listening');
 
   let stopping: Promise<void> | null = null;
