@@ -19,6 +19,7 @@ import {
   structuralProblems,
 } from './schema.js';
 import type { MeterhookConfig, Operator, WebhookEndpointConfig } from './schema.js';
+import { effectiveWebhookDelivery, parseEndpointOptions, parseWebhookDelivery } from './webhook-config.js';
 
 export { ConfigError, EVENT_TYPE_PATTERN, OPERATORS } from './schema.js';
 export type { MeterhookConfig, Operator, WebhookEndpointConfig } from './schema.js';
@@ -107,13 +108,30 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
       if (urlProblem !== undefined) fail([...where, 'url'], urlProblem);
       const secret = typeof entry.secret === 'string' && entry.secret !== '' ? resolveSecret(entry.secret, env) : undefined;
       if (secret?.problem !== undefined) fail([...where, 'secret'], secret.problem);
+      const previousSecrets: string[] = [];
+      if (entry.previousSecrets !== undefined) {
+        if (!Array.isArray(entry.previousSecrets)) fail([...where, 'previousSecrets'], 'must be an array of secrets or "env:NAME"');
+        else {
+          entry.previousSecrets.forEach((ps: unknown, j) => {
+            const r = typeof ps === 'string' && ps !== '' ? resolveSecret(ps, env) : { fromEnv: false, value: undefined as string | undefined, problem: 'must be a non-empty string or "env:NAME"' };
+            if (r.problem !== undefined) fail([...where, 'previousSecrets', String(j)], r.problem);
+            else if (r.value !== undefined) previousSecrets.push(r.value);
+          });
+        }
+      }
       if (url === undefined || urlProblem !== undefined || secret?.value === undefined) return;
+      const options = parseEndpointOptions(entry, where, url, fail);
+      if (webhooks.some((w) => w.id === options.id)) {
+        fail([...where, entry.id === undefined ? 'url' : 'id'], `duplicate endpoint (id ${options.id}); each endpoint must be listed once`);
+      }
       webhooks.push({
         url,
         secret: secret.value,
         enabled: typeof entry.enabled === 'boolean' ? entry.enabled : true,
         secretSource: secret.fromEnv ? 'env' : 'inline',
         raw: structuredClone(entry),
+        previousSecrets,
+        ...options,
       });
     });
   }
@@ -139,6 +157,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
   const maxEventAge = duration('maxEventAge');
   const maxFutureSkew = duration('maxFutureSkew');
   const maxBatchSize = typeof input.maxBatchSize === 'number' ? input.maxBatchSize : DEFAULTS.maxBatchSize;
+  const webhookDelivery = parseWebhookDelivery(input.webhookDelivery, fail);
 
   if (problems.length > 0) throw new ConfigError(source, orderProblems(problems));
 
@@ -146,7 +165,8 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
   Object.assign(effective, {
     periods: [...periods],
     events: structuredClone(doc.events ?? {}),
-    webhooks: webhooks.map((w) => ({ ...structuredClone(w.raw), enabled: w.enabled })),
+    webhooks: webhooks.map((w) => ({ id: w.id, ...structuredClone(w.raw), enabled: w.enabled })),
+    webhookDelivery: effectiveWebhookDelivery(input.webhookDelivery),
     schedule,
     gracePeriod: gracePeriod.text,
     maxEventAge: maxEventAge.text,
@@ -164,6 +184,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     maxEventAgeMs: maxEventAge.ms,
     maxFutureSkewMs: maxFutureSkew.ms,
     maxBatchSize,
+    webhookDelivery,
     effective,
     source,
   };

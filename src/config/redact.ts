@@ -33,10 +33,15 @@ export function redactedConfig(cfg: MeterhookConfig): Record<string, unknown> {
       if (typeof record.secret === 'string' && !record.secret.startsWith('env:')) {
         record.secret = redactSecret(record.secret);
       }
+      if (Array.isArray(record.previousSecrets)) {
+        record.previousSecrets = record.previousSecrets.map((ps: unknown) =>
+          typeof ps === 'string' && !ps.startsWith('env:') ? redactSecret(ps) : ps,
+        );
+      }
     }
   }
   // Longest first, so a secret that contains another is masked whole rather than leaving a partially masked remainder.
-  const secrets = [...new Set(cfg.webhooks.map((w) => w.secret))].filter((s) => s !== '').sort((a, b) => b.length - a.length);
+  const secrets = [...new Set(cfg.webhooks.flatMap((w) => [w.secret, ...w.previousSecrets]))].filter((s) => s !== '').sort((a, b) => b.length - a.length);
   return scrub(copy, secrets) as Record<string, unknown>;
 }
 

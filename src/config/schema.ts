@@ -7,6 +7,7 @@ import Value from 'typebox/value';
 import { Cron } from 'croner';
 import { PERIODS } from '../domain/periods.js';
 import type { Period } from '../domain/periods.js';
+import type { MessageType, WebhookDeliveryConfig } from './webhook-config.js';
 
 export const OPERATORS = ['sum', 'avg', 'min', 'max', 'count', 'first', 'last'] as const;
 export type Operator = (typeof OPERATORS)[number];
@@ -20,6 +21,14 @@ export interface WebhookEndpointConfig {
   secretSource: 'inline' | 'env';
   /** The entry as written (secret as written, e.g. "env:NAME"), including keys this version does not interpret. */
   raw: Record<string, unknown>;
+  /** Older secrets still signed with during a rotation (resolved), after `secret`. */
+  previousSecrets: string[];
+  id: string;
+  events: MessageType[];
+  /** null: every configured period. */
+  periods: Period[] | null;
+  legacyHeaders: boolean;
+  timeoutMs: number;
 }
 
 export interface MeterhookConfig {
@@ -34,6 +43,7 @@ export interface MeterhookConfig {
   maxEventAgeMs: number;
   maxFutureSkewMs: number;
   maxBatchSize: number;
+  webhookDelivery: WebhookDeliveryConfig;
   /** The effective document in file format with defaults filled in (durations as the strings given or defaulted). Secrets NOT redacted here. */
   effective: Record<string, unknown>;
   /** Absolute path the config came from, or '<inline>' */
@@ -212,7 +222,7 @@ function withErrorBudget<T>(run: () => T): T {
   }
 }
 
-const SECTION_ORDER = ['periods', 'events', 'webhooks', 'schedule', 'gracePeriod', 'maxEventAge', 'maxFutureSkew', 'maxBatchSize'];
+const SECTION_ORDER = ['periods', 'events', 'webhooks', 'webhookDelivery', 'schedule', 'gracePeriod', 'maxEventAge', 'maxFutureSkew', 'maxBatchSize'];
 
 /** Structural and semantic checks run separately; present their findings by file section, then array position. */
 export function orderProblems(problems: string[]): string[] {

@@ -81,7 +81,19 @@ describe('parseConfig defaults', () => {
       maxEventAge: '35d',
       maxFutureSkew: '5m',
       maxBatchSize: 1000,
+      webhookDelivery: {
+        retrySchedule: ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'],
+        deadline: '4d',
+        allowHttp: true,
+        allowCidrs: [],
+        concurrency: 16,
+        perEndpointConcurrency: 4,
+        lease: '60s',
+        pollInterval: '1s',
+      },
     });
+    assert.deepEqual(cfg.webhookDelivery.retryScheduleMs, [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000]);
+    assert.equal(cfg.webhookDelivery.deadlineMs, 4 * 86_400_000);
   });
 
   it('uses given values over defaults, keeping duration strings as written in effective', () => {
@@ -110,7 +122,9 @@ describe('parseConfig defaults', () => {
     // Only raw differs: the effective entry spells out the defaulted `enabled`.
     const comparable = (c: typeof cfg): object => ({ ...c, events: { ...c.events }, webhooks: c.webhooks.map(({ raw: _raw, ...w }) => w) });
     assert.deepEqual(comparable(again), comparable(cfg));
-    assert.deepEqual(again.webhooks[0]?.raw, { url: 'http://h.example', secret: 'env:S', timeout: '10s', enabled: true });
+    // The effective entry also spells out the endpoint id derived from the URL.
+    assert.deepEqual(again.webhooks[0]?.raw, { id: cfg.webhooks[0]?.id, url: 'http://h.example', secret: 'env:S', timeout: '10s', enabled: true });
+    assert.match(cfg.webhooks[0]?.id ?? '', /^ep_[0-9a-f]{16}$/);
   });
 });
 
@@ -231,24 +245,32 @@ describe('parseConfig tolerance and resolution', () => {
         _comment: 'top',
         description: 'ignored',
         events: { _comment: 'not a type', 'api.calls': { op: 'sum', description: 'calls', unit: 'calls' } },
-        webhookDelivery: { retries: 5 },
+        webhookDelivery: { retries: 5, concurrency: 3 },
       },
       { env: {} },
     );
     assert.deepEqual(cfg.eventTypes, ['api.calls']);
     assert.deepEqual(cfg.events['api.calls'], { op: 'sum' });
     assert.equal(cfg.effective._comment, 'top');
-    assert.deepEqual(cfg.effective.webhookDelivery, { retries: 5 });
+    assert.equal(cfg.webhookDelivery.concurrency, 3);
+    assert.equal((cfg.effective.webhookDelivery as Record<string, unknown>).concurrency, 3);
+    assert.equal('retries' in (cfg.effective.webhookDelivery as Record<string, unknown>), false);
   });
 
   it('passes unvalidated webhook keys through in raw and effective, defaulting enabled to true', () => {
-    const entry = { url: 'https://billing.example/hooks', secret: SECRET, events: ['api.calls'], legacyHeaders: true, timeout: '10s' };
+    const entry = { url: 'https://billing.example/hooks', secret: SECRET, events: ['aggregation.completed'], legacyHeaders: false, timeout: '3s', note: 'kept' };
     const cfg = parseConfig({ webhooks: [entry, { url: 'http://b.example', secret: SECRET, enabled: false }] }, { env: {} });
     const [first, second] = cfg.webhooks;
-    assert.deepEqual(first, { url: entry.url, secret: SECRET, enabled: true, secretSource: 'inline', raw: entry });
+    assert.deepEqual(first, {
+      url: entry.url, secret: SECRET, enabled: true, secretSource: 'inline', raw: entry, previousSecrets: [],
+      id: first?.id, events: ['aggregation.completed'], periods: null, legacyHeaders: false, timeoutMs: 3_000,
+    });
     assert.notEqual(first?.raw, entry);
     assert.equal(second?.enabled, false);
-    assert.deepEqual((cfg.effective.webhooks as unknown[])[0], { ...entry, enabled: true });
+    assert.deepEqual(second?.events, ['aggregation.completed', 'aggregation.updated']);
+    assert.equal(second?.legacyHeaders, true);
+    assert.equal(second?.timeoutMs, 10_000);
+    assert.deepEqual((cfg.effective.webhooks as unknown[])[0], { id: first?.id, ...entry, enabled: true });
   });
 
   it('resolves env:NAME secrets at load time and keeps the reference as written', () => {

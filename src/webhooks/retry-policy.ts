@@ -1,0 +1,47 @@
+// Owns the retry policy as data plus pure functions: the delay before the next attempt, Retry-After
+// parsing and the deadline. Must never read the clock or sleep: callers pass `now` and an rng.
+
+export interface RetryPolicy {
+  /** Nominal delay after the 1st, 2nd, … failed attempt. */
+  scheduleMs: number[];
+  /** No attempt starts later than createdAt + deadlineMs. */
+  deadlineMs: number;
+}
+
+export const DEFAULT_RETRY_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
+export const DEFAULT_DEADLINE = '4d';
+const RETRY_AFTER_CAP_MS = 24 * 3_600_000;
+
+/** Nominal delay after `failedAttempts` failures, with ±20 % jitter; null when the schedule is used up. */
+export function nextDelay(policy: RetryPolicy, failedAttempts: number, rng: () => number = Math.random): number | null {
+  const nominal = policy.scheduleMs[failedAttempts - 1];
+  if (nominal === undefined) return null;
+  return Math.round(nominal * (0.8 + 0.4 * rng()));
+}
+
+/** Retry-After as delta-seconds or an HTTP-date, in ms from now, capped at 24 h; null when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | null {
+  if (value === undefined) return null;
+  const v = value.trim();
+  let ms: number;
+  if (/^\d+$/.test(v)) ms = Number(v) * 1000;
+  else {
+    const at = Date.parse(v);
+    if (Number.isNaN(at)) return null;
+    ms = Math.max(0, at - now);
+  }
+  return Math.min(ms, RETRY_AFTER_CAP_MS);
+}
+
+export type RetryDecision = { retryAt: number } | { give_up: 'schedule_exhausted' | 'deadline' };
+
+export function decideRetry(
+  policy: RetryPolicy,
+  o: { failedAttempts: number; now: number; createdAt: number; retryAfterMs?: number | null; rng?: () => number },
+): RetryDecision {
+  const delay = o.retryAfterMs ?? nextDelay(policy, o.failedAttempts, o.rng);
+  if (delay === null) return { give_up: 'schedule_exhausted' };
+  const at = o.now + delay;
+  if (at > o.createdAt + policy.deadlineMs) return { give_up: 'deadline' };
+  return { retryAt: at };
+}
