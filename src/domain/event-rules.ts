@@ -168,9 +168,8 @@ export function checkBatchElement(el: unknown, ctx: EventContext): Checked {
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (isPlainObject(v)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = canonical(v[k]);
-    return out;
+    // fromEntries defines keys, so a "__proto__" key stays data instead of setting the prototype.
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
   }
   return v;
 }

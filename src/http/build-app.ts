@@ -34,7 +34,13 @@ function createFastify(deps: AppDeps) {
     // Per-request lines go out at debug from onResponse below; info stays quiet under load.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Long enough for a 256-character customer id even fully percent-encoded; schemas enforce the real limits.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 3072 },
+    // Requests the router rejects itself (bad URL encoding, over-long parameters) still get our JSON and request id.
+    frameworkErrors: (err, req, reply) => {
+      void reply.header('x-request-id', req.id);
+      sendError(req, reply, err);
+    },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 }
@@ -65,7 +71,9 @@ export function buildApp(deps: AppDeps): App {
       try {
         done(null, JSON.parse(text));
       } catch (err) {
-        done(new MalformedJson((err as Error).message), undefined);
+        // Only the position: V8's message quotes the body, which does not belong in logs.
+        const pos = /position (\d+)/.exec((err as Error).message)?.[1];
+        done(new MalformedJson(pos === undefined ? 'not valid JSON' : `not valid JSON at position ${pos}`), undefined);
       }
     },
   );

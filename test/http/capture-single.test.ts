@@ -1,0 +1,639 @@
+// POST /usage/:eventType against a real SQLite store: the reference's check order and exact messages,
+// timestamps, ids and dedupe, size limits, and "a rejected request stores nothing".
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LightMyRequestResponse } from 'fastify';
+import { buildTestApp, REFERENCE_CONFIG, TEST_KEY, type TestApp } from '../helpers/app.js';
+
+const TYPES_LIST = 'api.calls, storage.bytes, response.time.ms, test.min, test.count, test.first, test.last';
+const NOW = Date.parse('2026-01-12T10:30:00Z');
+const DAY = 86_400_000;
+const MINUTE = 60_000;
+
+let seq = 0;
+/** A customer id no other test uses. */
+const cid = (label: string): string => `single_${label}_${++seq}`;
+
+interface EventDoc {
+  id: string | null;
+  customerId: string;
+  eventType: string;
+  value: number;
+  metadata: Record<string, unknown>;
+  timestamp: string;
+  receivedAt: string;
+  minute: string;
+  hour: string;
+  day: string;
+  week: string;
+  month: string;
+  year: string;
+}
+
+interface Usage {
+  events: Record<string, number>;
+  eventCounts: Record<string, number>;
+}
+
+function json<T = Record<string, unknown>>(res: LightMyRequestResponse): T {
+  assert.match(String(res.headers['content-type']), /^application\/json/, `content-type of ${res.statusCode}: ${res.body}`);
+  return res.json() as T;
+}
+
+async function post(
+  t: TestApp,
+  type: string,
+  payload: unknown,
+  extra: Record<string, string> = {},
+): Promise<LightMyRequestResponse> {
+  return t.app.inject({
+    method: 'POST',
+    url: `/usage/${type}`,
+    headers: { ...t.headers, ...extra },
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
+}
+
+async function eventsOf(t: TestApp, customerId?: string): Promise<EventDoc[]> {
+  const qs = customerId === undefined ? 'limit=1000' : `customerId=${encodeURIComponent(customerId)}&limit=1000`;
+  const res = await t.app.inject({ method: 'GET', url: `/events?${qs}`, headers: t.headers });
+  assert.equal(res.statusCode, 200, res.body);
+  const docs = res.json() as EventDoc[];
+  assert.ok(Array.isArray(docs));
+  assert.ok(docs.length < 1000, 'test store grew past one page');
+  return docs;
+}
+
+async function usageOf(t: TestApp, customerId: string, period = 'daily'): Promise<Usage> {
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `/customers/${encodeURIComponent(customerId)}/usage?period=${period}`,
+    headers: t.headers,
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json() as Usage;
+}
+
+/** Asserts a 201 with the compat body. */
+function assertCaptured(res: LightMyRequestResponse, eventType: string, customerId: string): Record<string, unknown> {
+  assert.equal(res.statusCode, 201, res.body);
+  const body = json(res);
+  assert.equal(body.message, 'Event captured');
+  assert.equal(body.eventType, eventType);
+  assert.equal(body.customerId, customerId);
+  return body;
+}
+
+/**
+ * Sends a request that must be rejected: asserts the status, a JSON body with an `error` string, and
+ * that the store holds exactly as many events afterwards as before.
+ */
+async function rejected(
+  t: TestApp,
+  status: number,
+  send: () => Promise<LightMyRequestResponse>,
+): Promise<Record<string, unknown>> {
+  const before = (await eventsOf(t)).length;
+  const res = await send();
+  assert.equal(res.statusCode, status, res.body);
+  const body = json(res);
+  assert.equal(typeof body.error, 'string');
+  assert.equal((await eventsOf(t)).length, before, 'a rejected request must store nothing');
+  return body;
+}
+
+/** A 422 whose details are exactly `details`. */
+async function invalid(t: TestApp, payload: unknown, details: string[], type = 'api.calls'): Promise<void> {
+  const body = await rejected(t, 422, () => post(t, type, payload));
+  assert.deepEqual(body, { error: 'Validation failed', details });
+}
+
+/** A 422 with a single detail matching `pattern`. */
+async function invalidMatching(t: TestApp, payload: unknown, pattern: RegExp, extra: Record<string, string> = {}): Promise<string> {
+  const body = await rejected(t, 422, () => post(t, 'api.calls', payload, extra));
+  assert.equal(body.error, 'Validation failed');
+  const details = body.details as string[];
+  assert.ok(Array.isArray(details), 'details must be an array');
+  assert.equal(details.length, 1, JSON.stringify(details));
+  assert.match(details[0]!, pattern);
+  return details[0]!;
+}
+
+/** An object nested `levels` objects deep, the outermost included. */
+function nested(levels: number): Record<string, unknown> {
+  let v: Record<string, unknown> = { leaf: 1 };
+  for (let i = 1; i < levels; i++) v = { [`l${i}`]: v };
+  return v;
+}
+
+describe('POST /usage/:eventType with no event types configured', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp({ config: { events: {} } });
+  });
+  after(() => t.close());
+
+  it('answers 503 with the compat body for a valid event', async () => {
+    const body = await rejected(t, 503, () => post(t, 'api.calls', { customerId: cid('noevents'), value: 1 }));
+    assert.deepEqual(body, { error: 'Service misconfigured: no event types available' });
+  });
+
+  it('answers 503 before looking at the type or the body', async () => {
+    for (const [type, payload] of [['nope', { value: 'x' }], ['api.calls', '[1,2]'], ['constructor', 'null']] as const) {
+      const body = await rejected(t, 503, () => post(t, type, payload));
+      assert.deepEqual(body, { error: 'Service misconfigured: no event types available' }, `${type} ${JSON.stringify(payload)}`);
+    }
+  });
+});
+
+describe('POST /usage/:eventType lists types in config order', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp({ config: { events: { 'zeta.calls': { op: 'sum' }, 'alpha.calls': { op: 'max' }, 'mid.calls': { op: 'count' } } } });
+  });
+  after(() => t.close());
+
+  it('names the configured types in file order, not sorted', async () => {
+    const body = await rejected(t, 400, () => post(t, 'api.calls', { customerId: cid('order'), value: 1 }));
+    assert.deepEqual(body, { error: 'Invalid event type: api.calls. Must be one of: zeta.calls, alpha.calls, mid.calls' });
+  });
+
+  it('captures a configured type', async () => {
+    const c = cid('order_ok');
+    assertCaptured(await post(t, 'alpha.calls', { customerId: c, value: 3 }), 'alpha.calls', c);
+    assert.equal((await eventsOf(t, c)).length, 1);
+  });
+});
+
+describe('POST /usage/:eventType accepts the longest type name the config allows', () => {
+  const longType = `t${'x'.repeat(127)}`;
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp({ config: { events: { [longType]: { op: 'sum' } } } });
+  });
+  after(() => t.close());
+
+  it('captures an event of a configured 128-character type', async () => {
+    assert.equal(longType.length, 128);
+    const c = cid('longtype');
+    assertCaptured(await post(t, longType, { customerId: c, value: 2 }), longType, c);
+    const docs = await eventsOf(t, c);
+    assert.equal(docs.length, 1);
+    assert.equal(docs[0]!.eventType, longType);
+  });
+});
+
+describe('POST /usage/:eventType', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(() => t.close());
+
+  describe('check order and compat error bodies', () => {
+    it('400 for an unknown type, listing every configured type in order', async () => {
+      const body = await rejected(t, 400, () => post(t, 'nope.calls', { customerId: cid('unknown'), value: 1 }));
+      assert.deepEqual(body, { error: `Invalid event type: nope.calls. Must be one of: ${TYPES_LIST}` });
+    });
+
+    it('Object.prototype names are not event types', async () => {
+      for (const type of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+        const body = await rejected(t, 400, () => post(t, type, { customerId: cid('proto'), value: 1 }));
+        assert.deepEqual(body, { error: `Invalid event type: ${type}. Must be one of: ${TYPES_LIST}` });
+      }
+    });
+
+    it('the type check comes before the body checks (400, not 422 or the body error)', async () => {
+      for (const payload of [{ value: 'x' }, {}, '[1]', '"str"', 'null']) {
+        const body = await rejected(t, 400, () => post(t, 'bogus', payload));
+        assert.deepEqual(body, { error: `Invalid event type: bogus. Must be one of: ${TYPES_LIST}` }, JSON.stringify(payload));
+      }
+    });
+
+    it('400 "Request body must be a JSON object" for non-object bodies', async () => {
+      for (const payload of ['[]', '[{"customerId":"c","value":1}]', '"hello"', '42', '0', 'null', 'true', 'false']) {
+        const body = await rejected(t, 400, () => post(t, 'api.calls', payload));
+        assert.deepEqual(body, { error: 'Request body must be a JSON object' }, payload);
+      }
+    });
+
+    it('400 "Request body must be a JSON object" for an empty body with a JSON content type', async () => {
+      const body = await rejected(t, 400, () =>
+        t.app.inject({ method: 'POST', url: '/usage/api.calls', headers: t.headers }),
+      );
+      assert.deepEqual(body, { error: 'Request body must be a JSON object' });
+      const body2 = await rejected(t, 400, () => post(t, 'api.calls', ''));
+      assert.deepEqual(body2, { error: 'Request body must be a JSON object' });
+    });
+
+    it('the body-shape check comes before field checks', async () => {
+      const body = await rejected(t, 400, () => post(t, 'api.calls', '[{"value":"x"}]'));
+      assert.deepEqual(body, { error: 'Request body must be a JSON object' });
+    });
+  });
+
+  describe('422 field errors (all collected, exact messages)', () => {
+    it('customerId and value missing', async () => {
+      await invalid(t, {}, ['customerId is required', 'value is required']);
+    });
+
+    it('customerId and value null', async () => {
+      await invalid(t, { customerId: null, value: null }, ['customerId is required', 'value is required']);
+    });
+
+    it('customerId empty string', async () => {
+      await invalid(t, { customerId: '', value: 1 }, ['customerId is required']);
+    });
+
+    it('customerId not a string', async () => {
+      for (const customerId of [42, true, { id: 'x' }, ['a']]) {
+        await invalid(t, { customerId, value: 1 }, ['customerId must be a string']);
+      }
+    });
+
+    it('value missing with a valid customerId', async () => {
+      await invalid(t, { customerId: cid('novalue') }, ['value is required']);
+    });
+
+    it('value not a finite number: numeric strings, booleans, objects, arrays', async () => {
+      for (const value of ['5', '0', '', true, false, { n: 1 }, [1]]) {
+        await invalid(t, { customerId: cid('badvalue'), value }, ['value must be a finite number']);
+      }
+    });
+
+    it('1e400 in raw JSON parses to Infinity and is rejected', async () => {
+      for (const raw of ['1e400', '-1e400']) {
+        const c = cid('inf');
+        const body = await rejected(t, 422, () => post(t, 'api.calls', `{"customerId":"${c}","value":${raw}}`));
+        assert.deepEqual(body, { error: 'Validation failed', details: ['value must be a finite number'] });
+      }
+    });
+
+    it('metadata not an object', async () => {
+      for (const metadata of [[], [{ a: 1 }], 'str', 5, true]) {
+        await invalid(t, { customerId: cid('badmeta'), value: 1, metadata }, ['metadata must be an object if provided']);
+      }
+    });
+
+    it('collects every field error in one answer', async () => {
+      await invalid(t, { customerId: 7, value: '5', metadata: [] }, [
+        'customerId must be a string',
+        'value must be a finite number',
+        'metadata must be an object if provided',
+      ]);
+      await invalid(t, { metadata: 'x' }, ['customerId is required', 'value is required', 'metadata must be an object if provided']);
+    });
+  });
+
+  describe('accepted values', () => {
+    it('negative, zero and fractional values are stored as sent', async () => {
+      const c = cid('values');
+      for (const value of [-3.5, 0, 0.25, 1e-9, -0.5]) {
+        const res = await post(t, 'api.calls', { customerId: c, value });
+        assertCaptured(res, 'api.calls', c);
+      }
+      const docs = await eventsOf(t, c);
+      assert.deepEqual(docs.map((d) => d.value).sort((a, b) => a - b), [-3.5, -0.5, 0, 1e-9, 0.25]);
+      const usage = await usageOf(t, c);
+      assert.equal(usage.eventCounts['api.calls'], 5);
+      assert.ok(Math.abs(usage.events['api.calls']! - (-3.5 + 0 + 0.25 + 1e-9 - 0.5)) < 1e-12);
+    });
+
+    it('stores metadata and echoes eventType and customerId', async () => {
+      const c = cid('meta');
+      assertCaptured(await post(t, 'storage.bytes', { customerId: c, value: 10, metadata: { region: 'eu', n: [1, 2] } }), 'storage.bytes', c);
+      const [doc] = await eventsOf(t, c);
+      assert.equal(doc!.eventType, 'storage.bytes');
+      assert.equal(doc!.customerId, c);
+      assert.deepEqual(doc!.metadata, { region: 'eu', n: [1, 2] });
+    });
+
+    it('application/json; charset=utf-8 is accepted', async () => {
+      const c = cid('charset');
+      const res = await post(t, 'api.calls', { customerId: c, value: 1 }, { 'content-type': 'application/json; charset=utf-8' });
+      assertCaptured(res, 'api.calls', c);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('metadata: null counts as not provided', async () => {
+      const c = cid('nullmeta');
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, metadata: null }), 'api.calls', c);
+    });
+  });
+
+  describe('timestamps', () => {
+    it('an ISO timestamp with an offset sets the event time; period keys follow it', async () => {
+      const c = cid('ts_offset');
+      const res = await post(t, 'api.calls', { customerId: c, value: 1, timestamp: '2026-01-12T09:00:00+02:00' });
+      assertCaptured(res, 'api.calls', c);
+      const [doc] = await eventsOf(t, c);
+      assert.equal(doc!.timestamp, '2026-01-12T07:00:00.000Z');
+      assert.equal(doc!.receivedAt, '2026-01-12T10:30:00.000Z');
+      assert.equal(doc!.minute, '202601120700');
+      assert.equal(doc!.hour, '2026011207');
+      assert.equal(doc!.day, '20260112');
+      assert.equal(doc!.week, '202603');
+      assert.equal(doc!.month, '202601');
+      assert.equal(doc!.year, '2026');
+    });
+
+    it('epoch milliseconds set the event time; keys come from event time, not receive time', async () => {
+      const c = cid('ts_epoch');
+      const at = Date.parse('2025-12-20T05:42:00Z');
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 4, timestamp: at }), 'api.calls', c);
+      const [doc] = await eventsOf(t, c);
+      assert.equal(doc!.timestamp, '2025-12-20T05:42:00.000Z');
+      assert.equal(doc!.receivedAt, '2026-01-12T10:30:00.000Z');
+      assert.deepEqual(
+        { minute: doc!.minute, hour: doc!.hour, day: doc!.day, week: doc!.week, month: doc!.month, year: doc!.year },
+        { minute: '202512200542', hour: '2025122005', day: '20251220', week: '202551', month: '202512', year: '2025' },
+      );
+      // The usage of that day has it; today's does not.
+      const res = await t.app.inject({ method: 'GET', url: `/customers/${c}/usage?period=daily&at=2025-12-20T12:00:00Z`, headers: t.headers });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal((res.json() as Usage).events['api.calls'], 4);
+      assert.deepEqual((await usageOf(t, c)).events, {});
+    });
+
+    it('without a timestamp the event time is the receive time', async () => {
+      const c = cid('ts_none');
+      await post(t, 'api.calls', { customerId: c, value: 1 });
+      const [doc] = await eventsOf(t, c);
+      assert.equal(doc!.timestamp, '2026-01-12T10:30:00.000Z');
+      assert.equal(doc!.hour, '2026011210');
+    });
+
+    it('malformed or impossible timestamps → 422 with a timestamp message', async () => {
+      const bad: unknown[] = [
+        'yesterday',
+        '2026-02-30T00:00:00Z',
+        '2026-01-12T10:00:00',
+        '2026-01-12T24:00:00Z',
+        '2026-13-01T00:00:00Z',
+        '',
+        1.5,
+        -1,
+        true,
+        { at: 1 },
+      ];
+      for (const timestamp of bad) {
+        await invalidMatching(t, { customerId: cid('ts_bad'), value: 1, timestamp }, /timestamp/);
+      }
+    });
+
+    it('older than maxEventAge (35d) → 422 mentioning the maximum event age; exactly 35d is accepted', async () => {
+      const c = cid('ts_old');
+      const limit = NOW - 35 * DAY;
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, timestamp: new Date(limit).toISOString() }), 'api.calls', c);
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, timestamp: limit }), 'api.calls', c);
+      await invalidMatching(t, { customerId: c, value: 1, timestamp: limit - 1 }, /maximum event age/);
+      await invalidMatching(t, { customerId: c, value: 1, timestamp: '2025-11-01T00:00:00Z' }, /maximum event age/);
+      assert.equal((await eventsOf(t, c)).length, 2);
+    });
+
+    it('more than maxFutureSkew (5m) ahead → 422 mentioning the future; exactly 5m is accepted', async () => {
+      const c = cid('ts_future');
+      const limit = NOW + 5 * MINUTE;
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, timestamp: new Date(limit).toISOString() }), 'api.calls', c);
+      await invalidMatching(t, { customerId: c, value: 1, timestamp: limit + 1 }, /future/);
+      await invalidMatching(t, { customerId: c, value: 1, timestamp: '2026-01-13T00:00:00Z' }, /future/);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('a timestamp error is collected with the other field errors', async () => {
+      const body = await rejected(t, 422, () => post(t, 'api.calls', { value: 'x', timestamp: 'yesterday' }));
+      const details = body.details as string[];
+      assert.deepEqual(details.slice(0, 2), ['customerId is required', 'value must be a finite number']);
+      assert.equal(details.length, 3);
+      assert.match(details[2]!, /timestamp/);
+    });
+  });
+
+  describe('event ids', () => {
+    it('accepts ids of 1 and 128 characters', async () => {
+      for (const id of ['a', 'i'.repeat(128)]) {
+        const c = cid('id_ok');
+        assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id }), 'api.calls', c);
+        const [doc] = await eventsOf(t, c);
+        assert.equal(doc!.id, id);
+      }
+    });
+
+    it('rejects an id of 129 characters, an empty id and a non-string id', async () => {
+      for (const id of ['i'.repeat(129), '', 42, true, ['x'], { id: 'x' }]) {
+        await invalidMatching(t, { customerId: cid('id_bad'), value: 1, id }, /\bid\b/);
+      }
+    });
+
+    it('the Idempotency-Key header acts as the id', async () => {
+      const c = cid('idem');
+      const key = `key_${c}`;
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 3 }, { 'idempotency-key': key }), 'api.calls', c);
+      const [doc] = await eventsOf(t, c);
+      assert.equal(doc!.id, key);
+      // The same id sent in the body is the same event.
+      const again = await post(t, 'api.calls', { customerId: c, value: 3, id: key });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(json(again).duplicate, true);
+      // And the header again, too.
+      const third = await post(t, 'api.calls', { customerId: c, value: 3 }, { 'idempotency-key': key });
+      assert.equal(third.statusCode, 200, third.body);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('the header and a body id that match are accepted', async () => {
+      const c = cid('idem_match');
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id: 'same' }, { 'idempotency-key': 'same' }), 'api.calls', c);
+    });
+
+    it('a header and a body id that differ → 422', async () => {
+      await invalidMatching(t, { customerId: cid('idem_diff'), value: 1, id: 'body-id' }, /Idempotency-Key/, { 'idempotency-key': 'header-id' });
+    });
+
+    it('an Idempotency-Key over 128 characters → 422', async () => {
+      await invalidMatching(t, { customerId: cid('idem_long'), value: 1 }, /Idempotency-Key/, { 'idempotency-key': 'k'.repeat(129) });
+    });
+  });
+
+  describe('dedupe', () => {
+    it('same id and same content → 200 duplicate, stored once', async () => {
+      const c = cid('dup');
+      const payload = { customerId: c, value: 7, id: 'evt-1', metadata: { a: 1 } };
+      const first = await post(t, 'api.calls', payload);
+      assertCaptured(first, 'api.calls', c);
+      assert.equal(json(first).duplicate, false);
+      const second = await post(t, 'api.calls', payload);
+      assert.equal(second.statusCode, 200, second.body);
+      const body = json(second);
+      assert.equal(body.message, 'Event captured');
+      assert.equal(body.eventType, 'api.calls');
+      assert.equal(body.customerId, c);
+      assert.equal(body.duplicate, true);
+      assert.equal((await eventsOf(t, c)).length, 1);
+      const usage = await usageOf(t, c);
+      assert.equal(usage.events['api.calls'], 7);
+      assert.equal(usage.eventCounts['api.calls'], 1);
+    });
+
+    it('same id with the same explicit timestamp is a duplicate', async () => {
+      const c = cid('dup_ts');
+      const payload = { customerId: c, value: 2, id: 'evt-ts', timestamp: '2026-01-12T10:00:00Z' };
+      assertCaptured(await post(t, 'api.calls', payload), 'api.calls', c);
+      const again = await post(t, 'api.calls', { ...payload, timestamp: '2026-01-12T12:00:00+02:00' });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(json(again).duplicate, true);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('a retry without a timestamp at a later clock time is still a duplicate', async () => {
+      const c = cid('dup_later');
+      const payload = { customerId: c, value: 5, id: 'evt-later' };
+      assertCaptured(await post(t, 'api.calls', payload), 'api.calls', c);
+      t.clock.advance(10 * MINUTE);
+      try {
+        const again = await post(t, 'api.calls', payload);
+        assert.equal(again.statusCode, 200, again.body);
+        assert.equal(json(again).duplicate, true);
+        const docs = await eventsOf(t, c);
+        assert.equal(docs.length, 1);
+        assert.equal(docs[0]!.timestamp, '2026-01-12T10:30:00.000Z');
+      } finally {
+        t.clock.set(NOW);
+      }
+      assert.equal((await usageOf(t, c)).events['api.calls'], 5);
+    });
+
+    it('metadata with the same keys in another order is the same content', async () => {
+      const c = cid('dup_order');
+      const first = await post(t, 'api.calls', '{"customerId":"' + c + '","value":1,"id":"o","metadata":{"a":1,"b":{"x":1,"y":[1,2]}}}');
+      assertCaptured(first, 'api.calls', c);
+      const second = await post(t, 'api.calls', '{"id":"o","metadata":{"b":{"y":[1,2],"x":1},"a":1},"value":1,"customerId":"' + c + '"}');
+      assert.equal(second.statusCode, 200, second.body);
+      assert.equal(json(second).duplicate, true);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('same id with a different value → 409 naming the id; nothing new is stored', async () => {
+      const c = cid('conflict');
+      const theId = 'evt-conflict-1';
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id: theId }), 'api.calls', c);
+      const body = await rejected(t, 409, () => post(t, 'api.calls', { customerId: c, value: 2, id: theId }));
+      assert.equal(body.id, theId);
+      assert.ok(String(body.error).includes(theId), String(body.error));
+      const docs = await eventsOf(t, c);
+      assert.equal(docs.length, 1);
+      assert.equal(docs[0]!.value, 1);
+      assert.equal((await usageOf(t, c)).events['api.calls'], 1);
+    });
+
+    it('same id with different metadata or a different explicit timestamp → 409', async () => {
+      const c = cid('conflict2');
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id: 'm', metadata: { a: 1 } }), 'api.calls', c);
+      await rejected(t, 409, () => post(t, 'api.calls', { customerId: c, value: 1, id: 'm', metadata: { a: 2 } }));
+      await rejected(t, 409, () => post(t, 'api.calls', { customerId: c, value: 1, id: 'm' }));
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id: 'ts', timestamp: '2026-01-12T10:00:00Z' }), 'api.calls', c);
+      await rejected(t, 409, () => post(t, 'api.calls', { customerId: c, value: 1, id: 'ts', timestamp: '2026-01-12T10:01:00Z' }));
+      assert.equal((await eventsOf(t, c)).length, 2);
+    });
+
+    it('same id with metadata differing only under a "__proto__" key is not a duplicate', async () => {
+      const c = cid('conflict_proto');
+      const first = await post(t, 'api.calls', `{"customerId":"${c}","value":1,"id":"p","metadata":{"__proto__":{"plan":"free"}}}`);
+      assertCaptured(first, 'api.calls', c);
+      const second = await post(t, 'api.calls', `{"customerId":"${c}","value":1,"id":"p","metadata":{"__proto__":{"plan":"enterprise"}}}`);
+      assert.notEqual(second.statusCode, 200, 'different metadata must not be answered as a duplicate');
+      assert.ok([400, 409, 422].includes(second.statusCode), `${second.statusCode} ${second.body}`);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('the same id under another customer or another event type is a different event', async () => {
+      const c1 = cid('scope_a');
+      const c2 = cid('scope_b');
+      const id = 'shared-id';
+      assertCaptured(await post(t, 'api.calls', { customerId: c1, value: 1, id }), 'api.calls', c1);
+      assertCaptured(await post(t, 'api.calls', { customerId: c2, value: 9, id }), 'api.calls', c2);
+      assertCaptured(await post(t, 'storage.bytes', { customerId: c1, value: 9, id }), 'storage.bytes', c1);
+      assert.equal((await eventsOf(t, c1)).length, 2);
+      assert.equal((await eventsOf(t, c2)).length, 1);
+      const usage = await usageOf(t, c1);
+      assert.deepEqual(usage.events, { 'api.calls': 1, 'storage.bytes': 9 });
+    });
+
+    it('events without an id are never deduplicated', async () => {
+      const c = cid('noid');
+      for (let i = 0; i < 3; i++) assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1 }), 'api.calls', c);
+      assert.equal((await eventsOf(t, c)).length, 3);
+    });
+  });
+
+  describe('size limits and framing', () => {
+    it('customerId of 256 characters is accepted, 257 → 422', async () => {
+      const ok = `c${'x'.repeat(255)}`;
+      assertCaptured(await post(t, 'api.calls', { customerId: ok, value: 1 }), 'api.calls', ok);
+      assert.equal((await eventsOf(t, ok)).length, 1);
+      await invalidMatching(t, { customerId: `d${'x'.repeat(256)}`, value: 1 }, /customerId/);
+    });
+
+    it("a 256-character customer's usage can be read back", async () => {
+      const c = `u${'y'.repeat(255)}`;
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 6 }), 'api.calls', c);
+      const usage = await usageOf(t, c);
+      assert.equal(usage.events['api.calls'], 6);
+    });
+
+    it('metadata nested 5 levels is accepted, 6 → 422', async () => {
+      const c = cid('depth');
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, metadata: nested(5) }), 'api.calls', c);
+      const [doc] = await eventsOf(t, c);
+      assert.deepEqual(doc!.metadata, nested(5));
+      await invalidMatching(t, { customerId: c, value: 1, metadata: nested(6) }, /metadata/);
+      await invalidMatching(t, { customerId: c, value: 1, metadata: { a: [[[[[1]]]]] } }, /metadata/);
+    });
+
+    it('metadata of 8192 serialized bytes is accepted, 8193 → 422 (bytes, not characters)', async () => {
+      const c = cid('metasize');
+      // {"s":"…"} is 8 bytes plus the string.
+      assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, metadata: { s: 'x'.repeat(8184) } }), 'api.calls', c);
+      await invalidMatching(t, { customerId: c, value: 1, metadata: { s: 'x'.repeat(8185) } }, /metadata/);
+      // 5000 characters, 10000 UTF-8 bytes.
+      await invalidMatching(t, { customerId: c, value: 1, metadata: { s: 'é'.repeat(5000) } }, /metadata/);
+      assert.equal((await eventsOf(t, c)).length, 1);
+    });
+
+    it('a body over 64 KiB → 413 JSON', async () => {
+      const payload = JSON.stringify({ customerId: cid('big'), value: 1, pad: 'x'.repeat(65 * 1024) });
+      assert.ok(Buffer.byteLength(payload) > 64 * 1024);
+      await rejected(t, 413, () => post(t, 'api.calls', payload));
+    });
+
+    it('malformed JSON → 400 JSON', async () => {
+      for (const payload of ['{"customerId":', '{customerId: "a", value: 1}', "{'a':1}", '{"a":1}}', 'undefined']) {
+        const body = await rejected(t, 400, () => post(t, 'api.calls', payload));
+        assert.notEqual(body.error, 'Request body must be a JSON object', payload);
+      }
+    });
+
+    it('text/plain and form-encoded bodies → 415 JSON', async () => {
+      const c = cid('media');
+      const valid = JSON.stringify({ customerId: c, value: 1 });
+      for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
+        await rejected(t, 415, () => post(t, 'api.calls', ct.startsWith('application/x-www') ? `customerId=${c}&value=1` : valid, { 'content-type': ct }));
+      }
+      assert.equal((await eventsOf(t, c)).length, 0);
+    });
+
+    it('every rejection carries a JSON content type and the request id', async () => {
+      const res = await post(t, 'nope', {});
+      assert.equal(res.statusCode, 400);
+      assert.match(String(res.headers['content-type']), /^application\/json/);
+      assert.ok(res.headers['x-request-id']);
+      assert.ok(!res.body.includes(TEST_KEY));
+    });
+  });
+
+  it('the reference example config is what this suite runs against', () => {
+    assert.deepEqual(Object.keys(REFERENCE_CONFIG.events).join(', '), TYPES_LIST);
+    assert.deepEqual(t.config.eventTypes.join(', '), TYPES_LIST);
+  });
+});
