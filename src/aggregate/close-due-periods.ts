@@ -25,7 +25,9 @@ export interface CloseSummary {
 export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()): Promise<CloseSummary> {
   const { store, config } = ctx;
   const sum: CloseSummary = { finalized: 0, unchanged: 0, messages: 0, created: 0, updated: 0, eventsScanned: 0, customers: new Set() };
-  const decide = closeDecider(config, now);
+  const decide = closeDecider(config, now, (agg, bytes) =>
+    ctx.logger.error({ aggregationId: agg.id, bytes }, 'webhook payload over 256 KiB; aggregation stored, no message written'),
+  );
   const counting: typeof decide = (mark, rollups, existing) => {
     const d = decide(mark, rollups, existing);
     if (d) (existing ? sum.updated++ : sum.created++);

@@ -3,7 +3,7 @@
 
 import type { MeterhookConfig } from '../config/schema.js';
 import type {
-  AggregationRecord, CloseDecider, DirtyMark, OutboxMessage, ProvisionalDecider, RollupRow,
+  AggregationRecord, CloseDecider, DirtyMark, NewDelivery, OutboxMessage, ProvisionalDecider, RollupRow,
 } from '../store/store.js';
 import { deterministicId } from './ids.js';
 import { displayEnd, periodInterval, periodKey, type Period } from './periods.js';
@@ -107,11 +107,32 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
   };
 }
 
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+
+/** The endpoints a message goes to: enabled, and whose event-type and period filters match. */
+export function deliveriesFor(
+  message: OutboxMessage,
+  config: Pick<MeterhookConfig, 'webhooks' | 'webhookDelivery'>,
+): NewDelivery[] {
+  return config.webhooks
+    .filter((w) => w.enabled && w.events.includes(message.type) && (w.periods === null || w.periods.includes(message.period)))
+    .map((w) => ({
+      id: deterministicId('dlv', message.id, w.id),
+      endpointId: w.id,
+      deadlineAt: message.createdAt + config.webhookDelivery.deadlineMs,
+    }));
+}
+
 /**
  * Finalizes a due period: a first close is revision 1; a later close with different numbers is the
- * next revision and announces the previous numbers; unchanged numbers write nothing.
+ * next revision and announces the previous numbers; unchanged numbers write nothing. `onOversized`
+ * hears of a message over MAX_MESSAGE_BYTES, which is not written (the aggregation still is).
  */
-export function closeDecider(config: EventsConfig, now: number): CloseDecider {
+export function closeDecider(
+  config: EventsConfig & Pick<MeterhookConfig, 'webhooks' | 'webhookDelivery'>,
+  now: number,
+  onOversized: (agg: AggregationRecord, bytes: number) => void = () => undefined,
+): CloseDecider {
   return (mark, rollups, existing) => {
     const values = computeValues(rollups, config);
     if (!values) return null;
@@ -121,7 +142,13 @@ export function closeDecider(config: EventsConfig, now: number): CloseDecider {
     const previous = existing?.final
       ? { events: existing.events, eventCounts: existing.eventCounts, revision: existing.revision }
       : null;
-    return { aggregation: agg, message: buildMessage(agg, previous, now) };
+    const message = buildMessage(agg, previous, now);
+    const bytes = Buffer.byteLength(message.body);
+    if (bytes > MAX_MESSAGE_BYTES) {
+      onOversized(agg, bytes);
+      return { aggregation: agg, message: null, deliveries: [] };
+    }
+    return { aggregation: agg, message, deliveries: deliveriesFor(message, config) };
   };
 }
 

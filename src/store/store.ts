@@ -82,7 +82,14 @@ export interface OutboxMessage {
   body: string;
 }
 
-export type CloseDecision = { aggregation: AggregationRecord; message: OutboxMessage | null } | null;
+/** One delivery of a message to one endpoint, created with the message. */
+export interface NewDelivery {
+  id: string;
+  endpointId: string;
+  deadlineAt: number;
+}
+
+export type CloseDecision = { aggregation: AggregationRecord; message: OutboxMessage | null; deliveries: NewDelivery[] } | null;
 export type CloseDecider = (
   mark: DirtyMark,
   rollups: RollupRow[],
@@ -137,6 +144,78 @@ export interface ApiKeyRecord {
   revokedAt: number | null;
 }
 
+export type DeliveryStatus = 'pending' | 'sending' | 'succeeded' | 'retry_scheduled' | 'failed' | 'cancelled' | 'held';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'succeeded', 'retry_scheduled', 'failed', 'cancelled', 'held'];
+
+export interface DeliveryRecord {
+  id: string;
+  messageId: string;
+  endpointId: string;
+  aggregationId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+  deadlineAt: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+  dryRun: boolean;
+}
+
+export interface AttemptRecord {
+  deliveryId: string;
+  attempt: number;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: string | null;
+  error: string | null;
+  responseBody: string | null;
+  webhookTimestamp: number;
+  dryRun: boolean;
+  manual: boolean;
+}
+
+/** A claimed delivery with what is needed to send it. */
+export interface ClaimedDelivery extends DeliveryRecord {
+  message: OutboxMessage;
+  /** The state before this claim; a manual attempt that fails returns the delivery to it. */
+  previousStatus: DeliveryStatus;
+}
+
+export interface EndpointState {
+  id: string;
+  url: string;
+  disabledAt: number | null;
+  disabledReason: string | null;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  failureStreak: number;
+}
+
+/** What one attempt changes: the delivery's next state and the endpoint's health. */
+export interface AttemptOutcome {
+  status: DeliveryStatus;
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+  /** 'success' resets the failure streak; 'failure' extends it; 'gone' disables the endpoint (410). */
+  endpoint: 'success' | 'failure' | 'gone';
+}
+
+export interface DeliveryQuery {
+  status?: DeliveryStatus;
+  endpointId?: string;
+  aggregationId?: string;
+  from?: number;
+  to?: number;
+  limit: number;
+  before?: { createdAt: number; id: string };
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Commits all units in one transaction; a unit with an id conflict is rolled back alone. */
@@ -155,6 +234,28 @@ export interface Store {
   listAggregations(q: AggregationQuery): Promise<AggregationRecord[]>;
   getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined>;
   listMessages(aggregationId: string): Promise<OutboxMessage[]>;
+
+  /** Records every configured endpoint (id, url), keeping the health of known ones. */
+  syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void>;
+  listEndpoints(): Promise<EndpointState[]>;
+  /** Clears a 410 disable and releases the endpoint's held deliveries; returns how many were released. */
+  enableEndpoint(id: string, now: number): Promise<number>;
+  /** Leases up to `limit` due deliveries (pending or retry_scheduled and due, or sending with an expired lease). */
+  claimDeliveries(o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): Promise<ClaimedDelivery[]>;
+  /** Leases one delivery whatever its state, for a manual attempt; undefined if missing or leased by a live worker. */
+  claimDelivery(id: string, o: { now: number; leaseMs: number; owner: string }): Promise<ClaimedDelivery | undefined>;
+  /** Writes the attempt and the outcome if `owner` still holds the lease; returns false when the lease was lost. */
+  recordAttempt(attempt: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): Promise<boolean>;
+  /** Releases a lease without recording an attempt (shutdown before sending). */
+  releaseDelivery(id: string, owner: string): Promise<void>;
+  listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]>;
+  getDelivery(id: string): Promise<{ delivery: DeliveryRecord; attempts: AttemptRecord[]; message: OutboxMessage } | undefined>;
+  /** Deliveries of the newest message of each aggregation. */
+  latestDeliveries(aggregationIds: string[]): Promise<Map<string, DeliveryRecord[]>>;
+  /** Puts failed or held deliveries created at or after `since` back in the queue, once; returns how many. */
+  requeueDeliveries(since: number, now: number, deadlineMs: number): Promise<number>;
+  /** Counts by status, for the dashboard and metrics. */
+  deliveryCounts(): Promise<Record<DeliveryStatus, number>>;
 
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   listApiKeys(): Promise<ApiKeyRecord[]>;

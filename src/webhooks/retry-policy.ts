@@ -35,13 +35,14 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 
 export type RetryDecision = { retryAt: number } | { give_up: 'schedule_exhausted' | 'deadline' };
 
+/** When to try again after a failure, honouring Retry-After; gives up past the schedule or the deadline. */
 export function decideRetry(
   policy: RetryPolicy,
-  o: { failedAttempts: number; now: number; createdAt: number; retryAfterMs?: number | null; rng?: () => number },
+  o: { failedAttempts: number; now: number; deadlineAt: number; retryAfterMs?: number | null; rng?: () => number },
 ): RetryDecision {
-  const delay = o.retryAfterMs ?? nextDelay(policy, o.failedAttempts, o.rng);
-  if (delay === null) return { give_up: 'schedule_exhausted' };
-  const at = o.now + delay;
-  if (at > o.createdAt + policy.deadlineMs) return { give_up: 'deadline' };
+  const scheduled = nextDelay(policy, o.failedAttempts, o.rng);
+  if (scheduled === null) return { give_up: 'schedule_exhausted' };
+  const at = o.now + (o.retryAfterMs ?? scheduled);
+  if (at > o.deadlineAt) return { give_up: 'deadline' };
   return { retryAt: at };
 }

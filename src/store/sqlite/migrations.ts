@@ -88,6 +88,60 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       );
     `,
   },
+  {
+    version: 2,
+    name: 'webhook-delivery',
+    sql: `
+      CREATE TABLE webhook_endpoints (
+        id               TEXT    PRIMARY KEY,
+        url              TEXT    NOT NULL,
+        disabled_at      INTEGER,
+        disabled_reason  TEXT,
+        last_success_at  INTEGER,
+        last_failure_at  INTEGER,
+        failure_streak   INTEGER NOT NULL DEFAULT 0
+      );
+
+      CREATE TABLE deliveries (
+        id               TEXT    PRIMARY KEY,
+        message_id       TEXT    NOT NULL,
+        endpoint_id      TEXT    NOT NULL,
+        aggregation_id   TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER,
+        lease_owner      TEXT,
+        lease_until      INTEGER,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        deadline_at      INTEGER NOT NULL,
+        last_status_code INTEGER,
+        last_error       TEXT,
+        delivered_at     INTEGER,
+        dry_run          INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (message_id, endpoint_id)
+      );
+      CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+      CREATE INDEX deliveries_aggregation ON deliveries (aggregation_id);
+      CREATE INDEX deliveries_created ON deliveries (created_at, id);
+
+      CREATE TABLE delivery_attempts (
+        id                INTEGER PRIMARY KEY,
+        delivery_id       TEXT    NOT NULL,
+        attempt           INTEGER NOT NULL,
+        started_at        INTEGER NOT NULL,
+        duration_ms       INTEGER NOT NULL,
+        status_code       INTEGER,
+        error_class       TEXT,
+        error             TEXT,
+        response_body     TEXT,
+        webhook_timestamp INTEGER NOT NULL,
+        dry_run           INTEGER NOT NULL DEFAULT 0,
+        manual            INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

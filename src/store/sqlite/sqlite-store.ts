@@ -6,9 +6,11 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import type {
-  AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, CloseDecider, CloseResult,
-  DirtyMark, EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
+  AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, AttemptOutcome, AttemptRecord,
+  ClaimedDelivery, CloseDecider, CloseResult, DeliveryQuery, DeliveryRecord, DeliveryStatus, DirtyMark, EndpointState,
+  EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
 } from '../store.js';
+import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
 import { createAppender } from './sqlite-append.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
@@ -26,6 +28,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly append: ReturnType<typeof createAppender>;
+  private readonly deliveries: ReturnType<typeof createDeliveryStore>;
   private readonly stmt;
 
   constructor(opts: SqliteStoreOptions) {
@@ -38,6 +41,7 @@ export class SqliteStore implements Store {
     this.db.pragma('temp_store = MEMORY');
     migrate(this.db);
     this.append = createAppender(this.db);
+    this.deliveries = createDeliveryStore(this.db);
     const db = this.db;
     this.stmt = {
       rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
@@ -140,6 +144,8 @@ export class SqliteStore implements Store {
             const info = this.stmt.insertMessage.run(msg.id, msg.aggregationId, msg.revision, msg.type,
               msg.customerId, msg.period, msg.createdAt, msg.body);
             r.messages += info.changes;
+            // Only a newly written message gets deliveries: a repeated close must not add more.
+            if (info.changes === 1) this.deliveries.insertDeliveries(msg, d.deliveries);
           }
         } else {
           r.unchanged++;
@@ -192,6 +198,54 @@ export class SqliteStore implements Store {
 
   async listMessages(aggregationId: string): Promise<OutboxMessage[]> {
     return (this.stmt.messagesOf.all(aggregationId) as Parameters<typeof toMessage>[0][]).map(toMessage);
+  }
+
+  async syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void> {
+    this.deliveries.syncEndpoints(endpoints);
+  }
+
+  async listEndpoints(): Promise<EndpointState[]> {
+    return this.deliveries.listEndpoints();
+  }
+
+  async enableEndpoint(id: string, now: number): Promise<number> {
+    return this.deliveries.enableEndpoint(id, now);
+  }
+
+  async claimDeliveries(o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): Promise<ClaimedDelivery[]> {
+    return this.deliveries.claimDeliveries.immediate(o);
+  }
+
+  async claimDelivery(id: string, o: { now: number; leaseMs: number; owner: string }): Promise<ClaimedDelivery | undefined> {
+    return this.deliveries.claimDelivery.immediate(id, o);
+  }
+
+  async recordAttempt(attempt: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): Promise<boolean> {
+    return this.deliveries.recordAttempt.immediate(attempt, owner, outcome, now);
+  }
+
+  async releaseDelivery(id: string, owner: string): Promise<void> {
+    this.deliveries.releaseDelivery(id, owner);
+  }
+
+  async listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
+    return this.deliveries.listDeliveries(q);
+  }
+
+  async getDelivery(id: string) {
+    return this.deliveries.getDelivery(id);
+  }
+
+  async latestDeliveries(aggregationIds: string[]): Promise<Map<string, DeliveryRecord[]>> {
+    return this.deliveries.latestDeliveries(aggregationIds);
+  }
+
+  async requeueDeliveries(since: number, now: number, deadlineMs: number): Promise<number> {
+    return this.deliveries.requeueDeliveries.immediate(since, now, deadlineMs);
+  }
+
+  async deliveryCounts(): Promise<Record<DeliveryStatus, number>> {
+    return this.deliveries.deliveryCounts();
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {

@@ -1,0 +1,265 @@
+// Owns the SQLite side of webhook delivery: endpoint health, leased claims, attempt records and
+// requeues. Must never hand one delivery to two live leases, or change a delivery whose lease was lost.
+
+import type Database from 'better-sqlite3';
+import type {
+  AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
+  NewDelivery, OutboxMessage,
+} from '../store.js';
+import { DELIVERY_STATUSES } from '../store.js';
+import { toMessage } from './rows.js';
+
+interface DeliveryRow {
+  id: string; message_id: string; endpoint_id: string; aggregation_id: string; status: string; attempts: number;
+  next_attempt_at: number | null; lease_owner: string | null; lease_until: number | null; created_at: number;
+  updated_at: number; deadline_at: number; last_status_code: number | null; last_error: string | null;
+  delivered_at: number | null; dry_run: number;
+}
+
+const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
+  id: r.id,
+  messageId: r.message_id,
+  endpointId: r.endpoint_id,
+  aggregationId: r.aggregation_id,
+  status: r.status as DeliveryStatus,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  leaseOwner: r.lease_owner,
+  leaseUntil: r.lease_until,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  deadlineAt: r.deadline_at,
+  lastStatusCode: r.last_status_code,
+  lastError: r.last_error,
+  deliveredAt: r.delivered_at,
+  dryRun: r.dry_run === 1,
+});
+
+const toAttempt = (r: {
+  delivery_id: string; attempt: number; started_at: number; duration_ms: number; status_code: number | null;
+  error_class: string | null; error: string | null; response_body: string | null; webhook_timestamp: number;
+  dry_run: number; manual: number;
+}): AttemptRecord => ({
+  deliveryId: r.delivery_id,
+  attempt: r.attempt,
+  startedAt: r.started_at,
+  durationMs: r.duration_ms,
+  statusCode: r.status_code,
+  errorClass: r.error_class,
+  error: r.error,
+  responseBody: r.response_body,
+  webhookTimestamp: r.webhook_timestamp,
+  dryRun: r.dry_run === 1,
+  manual: r.manual === 1,
+});
+
+const toEndpoint = (r: {
+  id: string; url: string; disabled_at: number | null; disabled_reason: string | null; last_success_at: number | null;
+  last_failure_at: number | null; failure_streak: number;
+}): EndpointState => ({
+  id: r.id,
+  url: r.url,
+  disabledAt: r.disabled_at,
+  disabledReason: r.disabled_reason,
+  lastSuccessAt: r.last_success_at,
+  lastFailureAt: r.last_failure_at,
+  failureStreak: r.failure_streak,
+});
+
+export function createDeliveryStore(db: Database.Database) {
+  const s = {
+    endpointDisabled: db.prepare('SELECT disabled_at FROM webhook_endpoints WHERE id = ?'),
+    insertDelivery: db.prepare(
+      `INSERT INTO deliveries (id, message_id, endpoint_id, aggregation_id, status, attempts, next_attempt_at,
+          created_at, updated_at, deadline_at)
+       VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    upsertEndpoint: db.prepare(
+      'INSERT INTO webhook_endpoints (id, url) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url',
+    ),
+    listEndpoints: db.prepare('SELECT * FROM webhook_endpoints ORDER BY id'),
+    enableEndpoint: db.prepare('UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL WHERE id = ?'),
+    releaseHeld: db.prepare(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
+       WHERE endpoint_id = ? AND status = 'held'`,
+    ),
+    dueIds: db.prepare(
+      `SELECT id, endpoint_id FROM deliveries
+       WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_at <= ?)
+          OR (status = 'sending' AND lease_until <= ?)
+       ORDER BY next_attempt_at LIMIT ?`,
+    ),
+    leaseAny: db.prepare(
+      `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?`,
+    ),
+    lease: db.prepare(
+      `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?
+       WHERE id = ? AND (status <> 'sending' OR lease_until <= ?)`,
+    ),
+    getDelivery: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+    getMessage: db.prepare('SELECT * FROM messages WHERE id = ?'),
+    attemptsOf: db.prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt, id'),
+    insertAttempt: db.prepare(
+      `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, error,
+          response_body, webhook_timestamp, dry_run, manual)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    finishAttempt: db.prepare(
+      `UPDATE deliveries SET status = ?, attempts = max(attempts, ?), next_attempt_at = ?, lease_owner = NULL,
+          lease_until = NULL, updated_at = ?, last_status_code = ?, last_error = ?,
+          delivered_at = coalesce(?, delivered_at), dry_run = ?
+       WHERE id = ? AND lease_owner = ? AND status = 'sending'`,
+    ),
+    release: db.prepare(
+      `UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retry_scheduled' END,
+          lease_owner = NULL, lease_until = NULL
+       WHERE id = ? AND lease_owner = ? AND status = 'sending'`,
+    ),
+    endpointSuccess: db.prepare('UPDATE webhook_endpoints SET last_success_at = ?, failure_streak = 0 WHERE id = ?'),
+    endpointFailure: db.prepare(
+      'UPDATE webhook_endpoints SET last_failure_at = ?, failure_streak = failure_streak + 1 WHERE id = ?',
+    ),
+    endpointGone: db.prepare(
+      `UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ?, last_failure_at = ?,
+          failure_streak = failure_streak + 1 WHERE id = ?`,
+    ),
+    holdEndpoint: db.prepare(
+      `UPDATE deliveries SET status = 'held', updated_at = ?
+       WHERE endpoint_id = ? AND status IN ('pending', 'retry_scheduled')`,
+    ),
+    latestMessage: db.prepare(
+      'SELECT id FROM messages WHERE aggregation_id = ? ORDER BY revision DESC LIMIT 1',
+    ),
+    deliveriesOfMessage: db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY endpoint_id'),
+    requeueable: db.prepare(
+      `SELECT DISTINCT endpoint_id FROM deliveries WHERE status = 'held' AND created_at >= ?`,
+    ),
+    requeue: db.prepare(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, deadline_at = ?, updated_at = ?
+       WHERE status IN ('failed', 'held') AND created_at >= ?`,
+    ),
+    counts: db.prepare('SELECT status, count(*) AS n FROM deliveries GROUP BY status'),
+  };
+
+  function claimed(row: DeliveryRow, previousStatus: DeliveryStatus): ClaimedDelivery {
+    const message = toMessage(s.getMessage.get(row.message_id) as Parameters<typeof toMessage>[0]);
+    return { ...toDelivery(row), message, previousStatus };
+  }
+
+  return {
+    /** Inside the close transaction: one delivery per matching endpoint, held if the endpoint is disabled. */
+    insertDeliveries(message: OutboxMessage, deliveries: NewDelivery[]): void {
+      for (const d of deliveries) {
+        const ep = s.endpointDisabled.get(d.endpointId) as { disabled_at: number | null } | undefined;
+        const status = ep?.disabled_at ? 'held' : 'pending';
+        s.insertDelivery.run(d.id, message.id, d.endpointId, message.aggregationId, status, message.createdAt,
+          message.createdAt, message.createdAt, d.deadlineAt);
+      }
+    },
+
+    syncEndpoints: db.transaction((endpoints: Array<{ id: string; url: string }>) => {
+      for (const e of endpoints) s.upsertEndpoint.run(e.id, e.url);
+    }),
+
+    listEndpoints(): EndpointState[] {
+      return (s.listEndpoints.all() as Parameters<typeof toEndpoint>[0][]).map(toEndpoint);
+    },
+
+    enableEndpoint: db.transaction((id: string, now: number): number => {
+      s.enableEndpoint.run(id);
+      return s.releaseHeld.run(now, now, id).changes;
+    }),
+
+    claimDeliveries: db.transaction(
+      (o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): ClaimedDelivery[] => {
+        const skip = new Set(o.excludeEndpoints);
+        // Over-fetch a little so saturated endpoints do not starve the others in this claim.
+        const rows = s.dueIds.all(o.now, o.now, o.limit * 4 + skip.size * 4) as Array<{ id: string; endpoint_id: string }>;
+        const out: ClaimedDelivery[] = [];
+        for (const r of rows) {
+          if (out.length >= o.limit) break;
+          if (skip.has(r.endpoint_id)) continue;
+          const before = s.getDelivery.get(r.id) as DeliveryRow;
+          if (s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id, o.now).changes === 1) {
+            out.push(claimed(s.getDelivery.get(r.id) as DeliveryRow, before.status as DeliveryStatus));
+          }
+        }
+        return out;
+      },
+    ),
+
+    claimDelivery: db.transaction((id: string, o: { now: number; leaseMs: number; owner: string }): ClaimedDelivery | undefined => {
+      const row = s.getDelivery.get(id) as DeliveryRow | undefined;
+      if (!row) return undefined;
+      // A manual attempt must not race a live worker's send of the same delivery.
+      if (row.status === 'sending' && (row.lease_until ?? 0) > o.now) return undefined;
+      s.leaseAny.run(o.owner, o.now + o.leaseMs, o.now, id);
+      return claimed({ ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs }, row.status as DeliveryStatus);
+    }),
+
+    recordAttempt: db.transaction((a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): boolean => {
+      s.insertAttempt.run(a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error,
+        a.responseBody, a.webhookTimestamp, a.dryRun ? 1 : 0, a.manual ? 1 : 0);
+      const info = s.finishAttempt.run(outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode,
+        a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? null : a.error,
+        outcome.deliveredAt, a.dryRun ? 1 : 0, a.deliveryId, owner);
+      if (info.changes === 0) return false;
+      const row = s.getDelivery.get(a.deliveryId) as DeliveryRow;
+      if (outcome.endpoint === 'success') s.endpointSuccess.run(now, row.endpoint_id);
+      else if (outcome.endpoint === 'failure') s.endpointFailure.run(now, row.endpoint_id);
+      else {
+        s.endpointGone.run(now, `the receiver answered 410 Gone on ${new Date(now).toISOString()}`, now, row.endpoint_id);
+        s.holdEndpoint.run(now, row.endpoint_id);
+      }
+      return true;
+    }),
+
+    releaseDelivery(id: string, owner: string): void {
+      s.release.run(id, owner);
+    },
+
+    listDeliveries(q: DeliveryQuery): DeliveryRecord[] {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (q.status !== undefined) (where.push('status = ?'), params.push(q.status));
+      if (q.endpointId !== undefined) (where.push('endpoint_id = ?'), params.push(q.endpointId));
+      if (q.aggregationId !== undefined) (where.push('aggregation_id = ?'), params.push(q.aggregationId));
+      if (q.from !== undefined) (where.push('created_at >= ?'), params.push(q.from));
+      if (q.to !== undefined) (where.push('created_at <= ?'), params.push(q.to));
+      if (q.before) (where.push('(created_at, id) < (?, ?)'), params.push(q.before.createdAt, q.before.id));
+      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                   ORDER BY created_at DESC, id DESC LIMIT ?`;
+      return (db.prepare(sql).all(...params, q.limit) as DeliveryRow[]).map(toDelivery);
+    },
+
+    getDelivery(id: string) {
+      const row = s.getDelivery.get(id) as DeliveryRow | undefined;
+      if (!row) return undefined;
+      const attempts = (s.attemptsOf.all(id) as Parameters<typeof toAttempt>[0][]).map(toAttempt);
+      const message = toMessage(s.getMessage.get(row.message_id) as Parameters<typeof toMessage>[0]);
+      return { delivery: toDelivery(row), attempts, message };
+    },
+
+    latestDeliveries(aggregationIds: string[]): Map<string, DeliveryRecord[]> {
+      const out = new Map<string, DeliveryRecord[]>();
+      for (const aggId of aggregationIds) {
+        const msg = s.latestMessage.get(aggId) as { id: string } | undefined;
+        if (!msg) continue;
+        out.set(aggId, (s.deliveriesOfMessage.all(msg.id) as DeliveryRow[]).map(toDelivery));
+      }
+      return out;
+    },
+
+    requeueDeliveries: db.transaction((since: number, now: number, deadlineMs: number): number => {
+      // Held deliveries wait on a disabled endpoint; asking to recover them re-enables it.
+      for (const r of s.requeueable.all(since) as Array<{ endpoint_id: string }>) s.enableEndpoint.run(r.endpoint_id);
+      return s.requeue.run(now, now + deadlineMs, now, since).changes;
+    }),
+
+    deliveryCounts(): Record<DeliveryStatus, number> {
+      const out = Object.fromEntries(DELIVERY_STATUSES.map((st) => [st, 0])) as Record<DeliveryStatus, number>;
+      for (const r of s.counts.all() as Array<{ status: DeliveryStatus; n: number }>) out[r.status] = r.n;
+      return out;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+// Owns what one attempt's result means for its delivery: success, a scheduled retry, giving up, or a
+// disabled endpoint. Must never do I/O: the dispatcher records what this decides.
+
+import type { AttemptOutcome, ClaimedDelivery } from '../store/store.js';
+import { decideRetry, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
+import type { SendResult } from './sender.js';
+
+export function isSuccess(r: Pick<SendResult, 'statusCode'>): boolean {
+  return r.statusCode !== null && r.statusCode >= 200 && r.statusCode < 300;
+}
+
+export function attemptOutcome(
+  policy: RetryPolicy,
+  d: ClaimedDelivery,
+  r: SendResult & { dryRun?: boolean },
+  o: { now: number; attempt: number; manual: boolean; rng?: () => number },
+): AttemptOutcome & { reason?: string } {
+  if (r.dryRun || isSuccess(r)) return { status: 'succeeded', nextAttemptAt: null, deliveredAt: o.now, endpoint: 'success' };
+  if (r.statusCode === 410) {
+    return { status: 'cancelled', nextAttemptAt: null, deliveredAt: null, endpoint: 'gone', reason: '410 Gone: endpoint disabled' };
+  }
+  if (o.manual) {
+    // A manual replay is one extra attempt: it never moves the delivery backwards or reschedules it.
+    const status = d.previousStatus === 'sending' ? 'retry_scheduled' : d.previousStatus;
+    return { status, nextAttemptAt: d.nextAttemptAt ?? o.now, deliveredAt: null, endpoint: 'failure' };
+  }
+  const honoursRetryAfter = r.statusCode === 429 || r.statusCode === 503;
+  const retryAfterMs = honoursRetryAfter ? parseRetryAfter(r.retryAfter, o.now) : null;
+  const next = decideRetry(policy, { failedAttempts: o.attempt, now: o.now, deadlineAt: d.deadlineAt, retryAfterMs, rng: o.rng });
+  if ('retryAt' in next) return { status: 'retry_scheduled', nextAttemptAt: next.retryAt, deliveredAt: null, endpoint: 'failure' };
+  return {
+    status: 'failed',
+    nextAttemptAt: null,
+    deliveredAt: null,
+    endpoint: 'failure',
+    reason: next.give_up === 'deadline' ? 'deadline passed' : 'retry schedule used up',
+  };
+}
