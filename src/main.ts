@@ -15,6 +15,8 @@ import type { IngestContext } from './ingest/ingest-service.js';
 import { SqliteStore, type SqliteSynchronous } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
+import { createDispatcher } from './webhooks/create-dispatcher.js';
+import type { Dispatcher } from './webhooks/dispatcher.js';
 
 export interface StartOptions {
   settings: ServerSettings;
@@ -23,6 +25,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Start the cron scheduler (default true). */
   scheduler?: boolean;
+  /** Start the webhook dispatcher (default true). */
+  dispatcher?: boolean;
   /** Where the one-time first-start key notice goes (default stdout). */
   announce?: (text: string) => void;
   sqliteSynchronous?: SqliteSynchronous;
@@ -33,6 +37,7 @@ export interface RunningServer {
   url: string;
   ctx: IngestContext;
   scheduler: Scheduler;
+  dispatcher: Dispatcher;
   stop(): Promise<void>;
 }
 
@@ -75,7 +80,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await apiKeys.reload();
   }
 
-  const app = buildApp({ ctx, apiKeys, version: VERSION, logger });
+  const { dispatcher, sender } = createDispatcher(ctx, { dryRun: settings.dryRun });
+  ctx.onMessages = () => dispatcher.notify();
+  if (settings.dryRun) logger.warn('DRY_RUN is on: webhooks are signed and logged, never sent');
+  const app = buildApp({ ctx, apiKeys, dispatcher, version: VERSION, logger });
   const scheduler = new Scheduler({ schedule: config.schedule, run: () => closeDuePeriods(ctx), logger });
   try {
     await app.listen({ port: settings.port, host: settings.host });
@@ -83,6 +91,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await store.close();
     throw err;
   }
+  if (opts.dispatcher !== false) await dispatcher.start();
   if (opts.scheduler !== false) scheduler.start();
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : settings.port;
@@ -96,9 +105,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     (stopping ??= (async () => {
       await scheduler.stop();
       await app.close();
+      await dispatcher.stop();
+      await sender.close();
       await committer.drain();
       await store.close();
       logger.info('meterhook stopped');
     })());
-  return { app, url, ctx, scheduler, stop };
+  return { app, url, ctx, scheduler, dispatcher, stop };
 }

@@ -52,6 +52,7 @@ export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()
       await yieldToEventLoop();
     }
   }
+  if (sum.messages > 0) ctx.onMessages?.();
   if (sum.finalized > 0) {
     ctx.logger.info({ finalized: sum.finalized, messages: sum.messages, unchanged: sum.unchanged }, 'periods finalized');
   }

@@ -11,4 +11,6 @@ export interface ServiceContext {
   clock: Clock;
   config: MeterhookConfig;
   logger: Logger;
+  /** Told when a close wrote webhook messages, so delivery starts without waiting for a poll. */
+  onMessages?: () => void;
 }

@@ -12,10 +12,13 @@ import { registerCaptureRoutes } from './routes/capture.js';
 import { registerCustomerRoutes } from './routes/customers.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerMetaRoutes } from './routes/meta.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
+import type { Dispatcher } from '../webhooks/dispatcher.js';
 
 export interface AppDeps {
   ctx: IngestContext;
   apiKeys: ApiKeyVerifier;
+  dispatcher: Dispatcher;
   version: string;
   /** Answers whether the service can take traffic (the store answers). */
   ready?: () => Promise<boolean>;
@@ -108,5 +111,6 @@ export function buildApp(deps: AppDeps): App {
   registerEventRoutes(app, deps);
   registerAggregationRoutes(app, deps);
   registerCustomerRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
   return app;
 }

@@ -4,7 +4,7 @@
 import { compatAggregationId } from '../domain/aggregation.js';
 import { eventIdFromSeq } from '../domain/ids.js';
 import { displayEnd, eventPeriodKeys } from '../domain/periods.js';
-import type { AggregationRecord, StoredEvent } from '../store/store.js';
+import type { AggregationRecord, AttemptRecord, DeliveryRecord, OutboxMessage, StoredEvent, WebhookStatus } from '../store/store.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -22,7 +22,7 @@ export function presentEvent(e: StoredEvent) {
   };
 }
 
-export function presentAggregation(a: AggregationRecord) {
+export function presentAggregation(a: AggregationRecord, webhookStatus: WebhookStatus = a.webhookStatus) {
   return {
     _id: compatAggregationId(a),
     id: a.id,
@@ -37,6 +37,53 @@ export function presentAggregation(a: AggregationRecord) {
     final: a.final,
     revision: a.revision,
     finalizedAt: a.finalizedAt === null ? null : iso(a.finalizedAt),
-    webhookStatus: a.webhookStatus,
+    webhookStatus,
+  };
+}
+
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+export function presentDelivery(d: DeliveryRecord) {
+  return {
+    id: d.id,
+    messageId: d.messageId,
+    endpointId: d.endpointId,
+    aggregationId: d.aggregationId,
+    status: d.status,
+    attempts: d.attempts,
+    nextAttemptAt: d.status === 'pending' || d.status === 'retry_scheduled' ? isoOrNull(d.nextAttemptAt) : null,
+    createdAt: iso(d.createdAt),
+    updatedAt: iso(d.updatedAt),
+    deadlineAt: iso(d.deadlineAt),
+    lastStatusCode: d.lastStatusCode,
+    lastError: d.lastError,
+    deliveredAt: isoOrNull(d.deliveredAt),
+    dryRun: d.dryRun,
+  };
+}
+
+export function presentAttempt(a: AttemptRecord) {
+  return {
+    attempt: a.attempt,
+    startedAt: iso(a.startedAt),
+    durationMs: a.durationMs,
+    statusCode: a.statusCode,
+    errorClass: a.errorClass,
+    error: a.error,
+    responseBody: a.responseBody,
+    webhookTimestamp: a.webhookTimestamp,
+    dryRun: a.dryRun,
+    manual: a.manual,
+  };
+}
+
+export function presentMessage(m: OutboxMessage) {
+  return {
+    id: m.id,
+    type: m.type,
+    aggregationId: m.aggregationId,
+    revision: m.revision,
+    createdAt: iso(m.createdAt),
+    payload: JSON.parse(m.body) as unknown,
   };
 }

@@ -13,6 +13,8 @@ import { buildApp, type App } from '../../src/http/build-app.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { createDispatcher } from '../../src/webhooks/create-dispatcher.js';
+import type { Dispatcher } from '../../src/webhooks/dispatcher.js';
 
 export const TEST_KEY = 'mh_test_key_for_in_process_tests';
 
@@ -37,6 +39,8 @@ export interface TestApp {
   clock: ManualClock;
   config: MeterhookConfig;
   store: SqliteStore;
+  /** Built but not started: tests that deliver webhooks call `await t.dispatcher.start()`. */
+  dispatcher: Dispatcher;
   dir: string;
   /** Headers with the test API key and a JSON content type. */
   headers: Record<string, string>;
@@ -47,9 +51,11 @@ export function tempDir(prefix = 'meterhook-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function buildTestApp(opts: { config?: Record<string, unknown>; now?: string | number } = {}): Promise<TestApp> {
+export async function buildTestApp(
+  opts: { config?: Record<string, unknown>; now?: string | number; env?: NodeJS.ProcessEnv; dryRun?: boolean; rng?: () => number } = {},
+): Promise<TestApp> {
   const dir = tempDir();
-  const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: {}, source: '<test>' });
+  const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
   const store = new SqliteStore({ file: path.join(dir, 'meterhook.db') });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -57,7 +63,9 @@ export async function buildTestApp(opts: { config?: Record<string, unknown>; now
   const ctx: IngestContext = { store, clock, config, logger, committer };
   const apiKeys = new ApiKeyVerifier(store, [TEST_KEY], () => clock.now());
   await apiKeys.reload();
-  const app = buildApp({ ctx, apiKeys, version: '0.0.0-test', logger });
+  const { dispatcher, sender } = createDispatcher(ctx, { dryRun: opts.dryRun ?? false, rng: opts.rng });
+  ctx.onMessages = () => dispatcher.notify();
+  const app = buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger });
   await app.ready();
   return {
     app,
@@ -65,10 +73,13 @@ export async function buildTestApp(opts: { config?: Record<string, unknown>; now
     clock,
     config,
     store,
+    dispatcher,
     dir,
     headers: { 'x-apikey': TEST_KEY, 'content-type': 'application/json' },
     async close() {
       await app.close();
+      await dispatcher.stop();
+      await sender.close();
       await committer.drain();
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -6,18 +6,30 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { ENDPOINTS } from '../../src/http/routes/meta.js';
-import { buildTestApp, TEST_KEY, type TestApp } from '../helpers/app.js';
+import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
+import { buildTestApp, REFERENCE_CONFIG, TEST_KEY, type TestApp } from '../helpers/app.js';
 
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz']);
 const ROUTES = Object.keys(ENDPOINTS);
 
-/** Sample values for path parameters, by name. A route with a parameter not listed here fails the suite. */
-const PARAM_SAMPLES: Record<string, string> = { eventType: 'api.calls', customerId: 'cust_1' };
+/**
+ * Sample values for path parameters, by name. A route with a parameter not listed here fails the suite.
+ * `id` (a delivery) is filled in by `before`, once a finalized aggregation has produced one.
+ */
+const PARAM_SAMPLES: Record<string, string> = { eventType: 'api.calls', customerId: 'cust_1', endpointId: 'billing' };
+
+/** One endpoint on a loopback port nothing listens on, so a manual retry fails fast without leaving the machine. */
+const SECURITY_CONFIG = {
+  ...REFERENCE_CONFIG,
+  webhooks: [{ id: 'billing', url: 'http://127.0.0.1:9/hooks', secret: 'whsec_c2VjdXJpdHktc3VpdGUtc2VjcmV0LTEyMzQ1Ng==' }],
+  webhookDelivery: { allowCidrs: ['127.0.0.1/32'], retrySchedule: ['1s'] },
+};
 
 /** A valid body per route that takes one, so "the right key" can be checked to reach the handler (2xx). */
 const VALID_BODIES: Record<string, unknown> = {
   'POST /usage/:eventType': { customerId: 'cust_1', value: 1 },
   'POST /usagebatch': [{ eventType: 'api.calls', customerId: 'cust_1', value: 1 }],
+  'POST /webhooks/recover': { since: '2026-01-01T00:00:00Z' },
 };
 
 type BodyPolicy =
@@ -39,6 +51,12 @@ const ROUTE_INPUTS: Record<string, { query: string[]; body: BodyPolicy }> = {
   'GET /aggregations': { query: ['customerId', 'period', 'periodKey', 'final', 'from', 'to', 'limit', 'cursor'], body: 'ignored' },
   'POST /aggregations/trigger': { query: [], body: 'any-json' },
   'GET /customers/:customerId/usage': { query: ['period', 'at'], body: 'ignored' },
+  'GET /webhooks/deliveries': { query: ['status', 'endpointId', 'aggregationId', 'from', 'to', 'limit', 'cursor'], body: 'ignored' },
+  'GET /webhooks/deliveries/:id': { query: [], body: 'ignored' },
+  'POST /webhooks/deliveries/:id/retry': { query: [], body: 'any-json' },
+  'POST /webhooks/recover': { query: [], body: 'object' },
+  'GET /webhooks/endpoints': { query: [], body: 'ignored' },
+  'POST /webhooks/endpoints/:endpointId/enable': { query: [], body: 'any-json' },
 };
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
@@ -64,6 +82,9 @@ const BAD_QUERIES: Array<[param: string, qs: string]> = [
   ['at', 'at=notadate'],
   ['at', 'at=-5'],
   ['periodKey', 'periodKey=abc'],
+  ['status', 'status=delivered'],
+  ['endpointId', `endpointId=${'e'.repeat(100)}`],
+  ['aggregationId', `aggregationId=${'a'.repeat(100)}`],
   ['customerId', 'customerId='],
   ['customerId', 'customerId=a&customerId=b'],
   ['customerId', `customerId=${'x'.repeat(300)}`],
@@ -198,7 +219,18 @@ describe('security: every route', () => {
   const keyHeaders = (): Record<string, string> => ({ 'x-apikey': TEST_KEY });
 
   before(async () => {
-    t = await buildTestApp();
+    t = await buildTestApp({ config: SECURITY_CONFIG });
+    // A finalized hour gives one real delivery, so the delivery routes can reach their handlers.
+    const res = await t.app.inject({
+      method: 'POST', url: '/usagebatch', headers: t.headers,
+      payload: [{ eventType: 'api.calls', customerId: 'cust_1', value: 1, timestamp: '2026-01-12T09:10:00Z' }],
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    await t.ctx.store.syncEndpoints([{ id: 'billing', url: 'http://127.0.0.1:9/hooks' }]);
+    await closeDuePeriods(t.ctx);
+    const [delivery] = await t.ctx.store.listDeliveries({ limit: 1 });
+    assert.ok(delivery, 'the close created a delivery');
+    PARAM_SAMPLES.id = delivery.id;
   });
   after(() => t.close());
 
@@ -299,7 +331,9 @@ describe('security: every route', () => {
         for (const name of paramNames(pattern)) {
           for (const bad of ['x'.repeat(1000), '%E0%A4%A', '%00', '..%2F..%2Fetc%2Fpasswd', 'constructor']) {
             // A control character or a path-like string is a legal (if odd) customer id; it must not break anything.
-            const reject = name === 'eventType' || bad.length >= 1000 || bad === '%E0%A4%A';
+            // Event types, deliveries and endpoints are looked up, so an unknown value is a 4xx (400 or 404).
+            const lookedUp = name === 'eventType' || name === 'id' || name === 'endpointId';
+            const reject = lookedUp || bad.length >= 1000 || bad === '%E0%A4%A';
             const label = `:${name}=${bad.slice(0, 20)}`;
             const opts = { ...validRequest(route, keyHeaders()), url: concrete(pattern, { [name]: bad }) };
             cases.push({ label, res: await send(`${route} ${label}`, opts), reject });

@@ -6,6 +6,7 @@ import { triggerAggregation } from '../../aggregate/trigger.js';
 import { PERIODS } from '../../domain/periods.js';
 import type { App, AppDeps } from '../build-app.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { summarizeWebhookStatus } from '../../webhooks/webhook-status.js';
 import { presentAggregation } from '../presenters.js';
 import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
 
@@ -38,7 +39,8 @@ export function registerAggregationRoutes(app: App, deps: AppDeps): void {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.periodStart, last.id]));
-    return page.map(presentAggregation);
+    const deliveries = await deps.ctx.store.latestDeliveries(page.filter((a) => a.final).map((a) => a.id));
+    return page.map((a) => presentAggregation(a, summarizeWebhookStatus(deliveries.get(a.id))));
   });
 
   app.post('/aggregations/trigger', async (_req, reply) => {

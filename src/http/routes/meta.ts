@@ -16,6 +16,12 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /aggregations': 'Aggregations, newest period first (customerId, period, periodKey, final, from, to, limit, cursor)',
   'POST /aggregations/trigger': 'Finalize due periods and compute real-time numbers for open ones, now',
   'GET /customers/:customerId/usage': 'Real-time usage of one customer for the period containing `at` (default now)',
+  'GET /webhooks/deliveries': 'Webhook deliveries, newest first (status, endpointId, aggregationId, from, to, limit, cursor)',
+  'GET /webhooks/deliveries/:id': 'One delivery with its attempts and message',
+  'POST /webhooks/deliveries/:id/retry': 'Make one new, re-signed attempt of a delivery now',
+  'POST /webhooks/recover': 'Re-queue failed or held deliveries created since {since}',
+  'GET /webhooks/endpoints': 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
+  'POST /webhooks/endpoints/:endpointId/enable': 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
 };
 
 export function registerMetaRoutes(app: App, deps: AppDeps): void {
@@ -34,7 +40,9 @@ export function registerMetaRoutes(app: App, deps: AppDeps): void {
       'operators: sum, avg, min, max, count, first, last',
       'scheduled finalization with catch-up after downtime',
       'real-time usage from hourly rollups',
-      'transactional webhook outbox',
+      'HMAC-SHA256-signed webhooks (Standard Webhooks and legacy headers)',
+      'webhook retries, replay, recovery and delivery log',
+      'SSRF guard on outbound webhooks',
     ],
     endpoints: ENDPOINTS,
   }));

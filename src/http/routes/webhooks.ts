@@ -1,0 +1,120 @@
+// Owns the webhook operations API: list and inspect deliveries, replay one, recover failed or held
+// ones, and show endpoint health. Must never return a configured secret.
+
+import Type from 'typebox';
+import { InvalidQuery } from '../../domain/errors.js';
+import { DELIVERY_STATUSES } from '../../store/store.js';
+import { standardSecretForm } from '../../webhooks/signing.js';
+import type { App, AppDeps } from '../build-app.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { presentAttempt, presentDelivery, presentMessage } from '../presenters.js';
+import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+
+const DeliveriesQuery = Type.Object({
+  status: Type.Optional(Type.Enum([...DELIVERY_STATUSES])),
+  endpointId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  aggregationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  from: InstantParam('Earliest creation time, inclusive'),
+  to: InstantParam('Latest creation time, inclusive'),
+  limit: LimitParam,
+  cursor: CursorParam,
+});
+const DeliveryParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const EndpointParams = Type.Object({ endpointId: Type.String({ minLength: 1, maxLength: 64 }) });
+const RecoverBody = Type.Object({ since: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]) });
+
+function notFound(what: string, id: string) {
+  return { error: `${what} ${id} not found`, code: 'not_found' };
+}
+
+export function registerWebhookRoutes(app: App, deps: AppDeps): void {
+  const { store, clock, config } = deps.ctx;
+
+  app.get('/webhooks/deliveries', { schema: { querystring: DeliveriesQuery } }, async (req, reply) => {
+    const q = req.query;
+    const limit = limitOf(q.limit);
+    const before = q.cursor ? decodeCursor<[number, string]>(q.cursor, ['number', 'string']) : undefined;
+    const rows = await store.listDeliveries({
+      status: q.status,
+      endpointId: q.endpointId,
+      aggregationId: q.aggregationId,
+      from: instantParam('from', q.from),
+      to: instantParam('to', q.to),
+      limit: limit + 1,
+      before: before && { createdAt: before[0], id: before[1] },
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.createdAt, last.id]));
+    return page.map(presentDelivery);
+  });
+
+  app.get('/webhooks/deliveries/:id', { schema: { params: DeliveryParams } }, async (req, reply) => {
+    const found = await store.getDelivery(req.params.id);
+    if (!found) return reply.code(404).send({ ...notFound('delivery', req.params.id), requestId: req.id });
+    return {
+      ...presentDelivery(found.delivery),
+      attempts: found.attempts.map(presentAttempt),
+      message: presentMessage(found.message),
+    };
+  });
+
+  app.post('/webhooks/deliveries/:id/retry', { schema: { params: DeliveryParams } }, async (req, reply) => {
+    if (!(await store.getDelivery(req.params.id))) {
+      return reply.code(404).send({ ...notFound('delivery', req.params.id), requestId: req.id });
+    }
+    const report = await deps.dispatcher.retryNow(req.params.id);
+    if (!report) {
+      return reply.code(409).send({ error: `delivery ${req.params.id} is being sent right now; try again shortly`, code: 'delivery_busy', requestId: req.id });
+    }
+    const r = report.result;
+    return {
+      delivery: presentDelivery(report.delivery),
+      attempt: { statusCode: r.statusCode, errorClass: r.errorClass, error: r.error, durationMs: r.durationMs, dryRun: r.dryRun === true },
+    };
+  });
+
+  app.post('/webhooks/recover', { schema: { body: RecoverBody } }, async (req) => {
+    const since = instantParam('since', typeof req.body.since === 'number' ? String(req.body.since) : req.body.since);
+    if (since === undefined) throw new InvalidQuery('since is required');
+    const requeued = await store.requeueDeliveries(since, clock.now(), config.webhookDelivery.deadlineMs);
+    if (requeued > 0) deps.dispatcher.notify();
+    return { requeued, since: new Date(since).toISOString() };
+  });
+
+  app.get('/webhooks/endpoints', async () => {
+    const states = new Map((await store.listEndpoints()).map((e) => [e.id, e]));
+    return config.webhooks.map((w) => {
+      const st = states.get(w.id);
+      const disabled = !w.enabled || Boolean(st?.disabledAt);
+      const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+      const isWhsec = w.secret.startsWith('whsec_') && standardSecretForm(w.secret) === w.secret;
+      return {
+        id: w.id,
+        url: w.url,
+        status: disabled ? 'disabled' : 'active',
+        disabledReason: !w.enabled ? 'disabled in configuration' : (st?.disabledReason ?? null),
+        disabledAt: iso(st?.disabledAt),
+        lastSuccessAt: iso(st?.lastSuccessAt),
+        lastFailureAt: iso(st?.lastFailureAt),
+        failureStreak: st?.failureStreak ?? 0,
+        events: w.events,
+        periods: w.periods,
+        legacyHeaders: w.legacyHeaders,
+        timeoutMs: w.timeoutMs,
+        secretSource: w.secretSource,
+        // Standard Webhooks receivers need the whsec_ form; a whsec_ secret is used as configured.
+        standardSecret: isWhsec ? null : standardSecretForm(w.secret),
+        secretFormat: isWhsec ? 'whsec' : 'plain',
+      };
+    });
+  });
+
+  app.post('/webhooks/endpoints/:endpointId/enable', { schema: { params: EndpointParams } }, async (req, reply) => {
+    const id = req.params.endpointId;
+    if (!config.webhooks.some((w) => w.id === id)) return reply.code(404).send({ ...notFound('endpoint', id), requestId: req.id });
+    const released = await store.enableEndpoint(id, clock.now());
+    if (released > 0) deps.dispatcher.notify();
+    return { id, status: 'active', released };
+  });
+}

@@ -1,0 +1,244 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+
+import { OPERATORS } from '../../src/config/schema.js';
+import { mergeAll, mergeInto, operatorValue, stateOfEvent, type RollupState } from '../../src/domain/rollup-state.js';
+
+interface Ev {
+  ts: number;
+  seq: number;
+  value: number;
+}
+
+const stateOf = (evs: readonly Ev[]): RollupState => {
+  const [head, ...rest] = evs;
+  assert.ok(head, 'a state needs at least one event');
+  const s = stateOfEvent(head.ts, head.seq, head.value);
+  for (const e of rest) mergeInto(s, stateOfEvent(e.ts, e.seq, e.value));
+  return s;
+};
+
+/** The state a correct merge must produce for these events, computed without mergeInto. */
+function bruteForce(evs: readonly Ev[]): RollupState {
+  const byTime = [...evs].sort((a, b) => a.ts - b.ts || a.seq - b.seq);
+  const first = byTime[0]!;
+  const last = byTime[byTime.length - 1]!;
+  return {
+    count: evs.length,
+    sum: evs.reduce((s, e) => s + e.value, 0),
+    min: Math.min(...evs.map((e) => e.value)),
+    max: Math.max(...evs.map((e) => e.value)),
+    firstTs: first.ts,
+    firstSeq: first.seq,
+    firstValue: first.value,
+    lastTs: last.ts,
+    lastSeq: last.seq,
+    lastValue: last.value,
+  };
+}
+
+const merged = (a: RollupState, b: RollupState): RollupState => mergeInto({ ...a }, b);
+
+// Values are multiples of 1/4 well inside 2^53, so every sum is exact and associativity can be checked
+// with strict equality. Timestamps come from a tiny range so ties on firstTs/lastTs are the common case.
+const valueArb = fc.integer({ min: -4_000_000, max: 4_000_000 }).map((n) => (n === 0 ? 0 : n / 4));
+const tsArb = fc.integer({ min: 1_767_225_600_000, max: 1_767_225_600_003 });
+
+/** Disjoint event sets with globally unique seqs (as in the store), split into `parts` non-empty states. */
+function statesArb(parts: number) {
+  return fc
+    .array(fc.record({ ts: tsArb, value: valueArb, part: fc.integer({ min: 0, max: parts - 1 }) }), {
+      minLength: parts,
+      maxLength: 30,
+    })
+    .chain((raw) =>
+      fc.shuffledSubarray(
+        raw.map((_, i) => i + 1),
+        { minLength: raw.length, maxLength: raw.length },
+      ).map((seqs) => {
+        const evs = raw.map((r, i) => ({ ts: r.ts, value: r.value, seq: seqs[i]!, part: r.part }));
+        // Guarantee every part is non-empty: the first `parts` events seed one part each.
+        evs.forEach((e, i) => {
+          if (i < parts) e.part = i;
+        });
+        const groups = Array.from({ length: parts }, (_, p) => evs.filter((e) => e.part === p));
+        return { all: evs as Ev[], groups: groups as Ev[][] };
+      }),
+    );
+}
+
+describe('stateOfEvent', () => {
+  it('is a one-event state whose first and last are that event', () => {
+    assert.deepEqual(stateOfEvent(1_000, 7, -2.5), {
+      count: 1,
+      sum: -2.5,
+      min: -2.5,
+      max: -2.5,
+      firstTs: 1_000,
+      firstSeq: 7,
+      firstValue: -2.5,
+      lastTs: 1_000,
+      lastSeq: 7,
+      lastValue: -2.5,
+    });
+  });
+
+  it('keeps zero and fractions as given', () => {
+    const s = stateOfEvent(0, 1, 0);
+    assert.equal(s.sum, 0);
+    assert.equal(s.min, 0);
+    assert.equal(s.max, 0);
+    assert.equal(stateOfEvent(5, 2, 0.1).sum, 0.1);
+  });
+});
+
+describe('mergeInto', () => {
+  it('mutates and returns its first argument and leaves the second untouched', () => {
+    const a = stateOfEvent(10, 1, 1);
+    const b = stateOfEvent(20, 2, 5);
+    const bCopy = { ...b };
+    const r = mergeInto(a, b);
+    assert.equal(r, a);
+    assert.deepEqual(b, bCopy);
+    assert.deepEqual(a, { count: 2, sum: 6, min: 1, max: 5, firstTs: 10, firstSeq: 1, firstValue: 1, lastTs: 20, lastSeq: 2, lastValue: 5 });
+  });
+
+  it('breaks a tie on event time by arrival sequence, in either merge direction', () => {
+    const early = stateOfEvent(100, 3, 30); // arrived first
+    const late = stateOfEvent(100, 9, 90); // same time, arrived later
+    for (const s of [merged(early, late), merged(late, early)]) {
+      assert.equal(s.firstValue, 30);
+      assert.equal(s.firstSeq, 3);
+      assert.equal(s.lastValue, 90);
+      assert.equal(s.lastSeq, 9);
+    }
+  });
+
+  it('orders first/last by event time before arrival: a late-arriving earlier event becomes first', () => {
+    const arrivedFirst = stateOfEvent(200, 1, 2);
+    const arrivedLaterButEarlier = stateOfEvent(150, 2, 1.5);
+    const s = merged(arrivedFirst, arrivedLaterButEarlier);
+    assert.equal(s.firstValue, 1.5);
+    assert.equal(s.firstTs, 150);
+    assert.equal(s.lastValue, 2);
+    assert.equal(s.lastTs, 200);
+  });
+
+  it('takes min and max across negative, zero and positive values', () => {
+    const s = mergeAll([stateOfEvent(1, 1, 0), stateOfEvent(2, 2, -7.25), stateOfEvent(3, 3, 3.5)])!;
+    assert.equal(s.min, -7.25);
+    assert.equal(s.max, 3.5);
+    assert.equal(s.sum, -3.75);
+    assert.equal(s.count, 3);
+  });
+
+  it('equals the brute-force state of the union of events (property)', () => {
+    fc.assert(
+      fc.property(statesArb(2), ({ all, groups }) => {
+        const [g1, g2] = groups as [Ev[], Ev[]];
+        assert.deepEqual(merged(stateOf(g1), stateOf(g2)), bruteForce(all));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is commutative (property, ties on time included)', () => {
+    fc.assert(
+      fc.property(statesArb(2), ({ groups }) => {
+        const [a, b] = groups.map(stateOf) as [RollupState, RollupState];
+        assert.deepEqual(merged(a, b), merged(b, a));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is associative (property, ties on time included)', () => {
+    fc.assert(
+      fc.property(statesArb(3), ({ groups }) => {
+        const [a, b, c] = groups.map(stateOf) as [RollupState, RollupState, RollupState];
+        assert.deepEqual(merged(merged(a, b), c), merged(a, merged(b, c)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('does not depend on the order events are folded in (property)', () => {
+    fc.assert(
+      fc.property(
+        statesArb(1).chain(({ all }) =>
+          fc.tuple(fc.constant(all), fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length })),
+        ),
+        ([inOrder, shuffled]) => {
+          assert.deepEqual(stateOf(shuffled), stateOf(inOrder));
+          assert.deepEqual(stateOf(shuffled), bruteForce(inOrder));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('mergeAll', () => {
+  it('returns undefined for no states', () => {
+    assert.equal(mergeAll([]), undefined);
+  });
+
+  it('copies instead of mutating its inputs', () => {
+    const a = stateOfEvent(1, 1, 1);
+    const b = stateOfEvent(2, 2, 2);
+    const aCopy = { ...a };
+    const s = mergeAll([a, b])!;
+    assert.notEqual(s, a);
+    assert.deepEqual(a, aCopy);
+    assert.equal(s.count, 2);
+    assert.equal(s.lastValue, 2);
+  });
+
+  it('handles very many states without spreading them into a call (no stack overflow)', () => {
+    const states = Array.from({ length: 200_000 }, (_, i) => stateOfEvent(i, i + 1, i % 2 === 0 ? i : -i));
+    const s = mergeAll(states)!;
+    assert.equal(s.count, 200_000);
+    assert.equal(s.min, -199_999);
+    assert.equal(s.max, 199_998);
+    assert.equal(s.firstValue, 0);
+    assert.equal(s.lastValue, -199_999);
+  });
+});
+
+describe('operatorValue', () => {
+  // Events: t=10 → 4, t=20 → -2.5, t=20 (later arrival) → 0, t=5 (arrived last) → 10/3.
+  const s = mergeAll([
+    stateOfEvent(10, 1, 4),
+    stateOfEvent(20, 2, -2.5),
+    stateOfEvent(20, 3, 0),
+    stateOfEvent(5, 4, 10 / 3),
+  ])!;
+
+  it('covers every configured operator', () => {
+    assert.deepEqual([...OPERATORS].sort(), ['avg', 'count', 'first', 'last', 'max', 'min', 'sum']);
+  });
+
+  it('sum', () => assert.equal(operatorValue('sum', s), 4 + -2.5 + 0 + 10 / 3));
+  it('avg is sum / n with no rounding', () => assert.equal(operatorValue('avg', s), (4 + -2.5 + 0 + 10 / 3) / 4));
+  it('min', () => assert.equal(operatorValue('min', s), -2.5));
+  it('max', () => assert.equal(operatorValue('max', s), 4));
+  it('count is the number of events, whatever the values', () => assert.equal(operatorValue('count', s), 4));
+  it('first is the earliest event time', () => assert.equal(operatorValue('first', s), 10 / 3));
+  it('last is the latest event time, ties to the later arrival', () => assert.equal(operatorValue('last', s), 0));
+
+  it('avg of 10 and 0 and 0 is 10/3 exactly as floating division gives it', () => {
+    const t = mergeAll([stateOfEvent(1, 1, 10), stateOfEvent(2, 2, 0), stateOfEvent(3, 3, 0)])!;
+    assert.equal(operatorValue('avg', t), 10 / 3);
+  });
+
+  it('count ignores values that are zero or negative', () => {
+    const t = mergeAll([stateOfEvent(1, 1, 0), stateOfEvent(2, 2, -5)])!;
+    assert.equal(operatorValue('count', t), 2);
+  });
+
+  it('a single event gives its value for every operator except count', () => {
+    const one = stateOfEvent(7, 1, -0.5);
+    for (const op of OPERATORS) assert.equal(operatorValue(op, one), op === 'count' ? 1 : -0.5, op);
+  });
+});
