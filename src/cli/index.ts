@@ -10,6 +10,7 @@ import { readServerSettings } from '../config/server-settings.js';
 import { systemClock } from '../domain/clock.js';
 import { openStore, startServer } from '../main.js';
 import { VERSION } from '../version.js';
+import { createReceiver, describeDelivery } from '../webhooks/receiver.js';
 
 const program = new Command();
 program.name('meterhook').description('Self-hosted usage metering service').version(VERSION);
@@ -101,6 +102,36 @@ program
     } catch (err) {
       fail(err);
     }
+  });
+
+program
+  .command('webhook-receiver')
+  .description('Run a local receiver that verifies both signature schemes and prints each delivery')
+  .option('-p, --port <port>', 'port to listen on', '4000')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('-s, --secret <secret>', 'the endpoint secret (default: $METERHOOK_WEBHOOK_SECRET)')
+  .option('--status <code>', 'HTTP status to answer valid deliveries with (e.g. 500 to watch retries)', '200')
+  .option('--json', 'print each delivery as a JSON line')
+  .action((o: { port: string; host: string; secret?: string; status: string; json?: boolean }) => {
+    const secret = o.secret ?? process.env.METERHOOK_WEBHOOK_SECRET;
+    if (!secret) fail(new Error('give the endpoint secret with --secret or METERHOOK_WEBHOOK_SECRET'));
+    const status = Number(o.status);
+    if (!Number.isInteger(status) || status < 200 || status > 599) fail(new Error(`--status must be an HTTP status code (got ${o.status})`));
+    const server = createReceiver({
+      secret,
+      status,
+      onDelivery: (d) => process.stdout.write(`${o.json ? JSON.stringify(d) : `✓ ${describeDelivery(d)}`}\n`),
+      onRejected: (reason) => process.stdout.write(`${o.json ? JSON.stringify({ rejected: reason }) : `✗ rejected: ${reason}`}\n`),
+    });
+    server.on('error', (e) => fail(e));
+    server.listen(Number(o.port), o.host, () => {
+      const a = server.address();
+      const port = typeof a === 'object' && a ? a.port : o.port;
+      process.stdout.write(`webhook-receiver listening on http://${o.host}:${port}/ (answering ${status})\n`);
+    });
+    const close = () => server.close(() => process.exit(0));
+    process.on('SIGINT', close);
+    process.on('SIGTERM', close);
   });
 
 program.parseAsync(process.argv).catch(fail);
