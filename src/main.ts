@@ -12,6 +12,7 @@ import { systemClock, type Clock } from './domain/clock.js';
 import { buildApp, type App } from './http/build-app.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import type { IngestContext } from './ingest/ingest-service.js';
+import { PostgresStore } from './store/postgres/pg-store.js';
 import { SqliteStore, type SqliteSynchronous } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
@@ -41,11 +42,24 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function openStore(settings: ServerSettings, synchronous?: SqliteSynchronous): Store {
-  if (settings.databaseUrl && /^postgres(ql)?:/i.test(settings.databaseUrl)) {
-    throw new Error('DATABASE_URL points at PostgreSQL, which this build does not support yet; unset it to use the embedded SQLite store');
+/** DATABASE_URL=postgres://… selects PostgreSQL; otherwise the embedded SQLite file in the data dir. */
+export async function openStore(
+  settings: ServerSettings,
+  o: { synchronous?: SqliteSynchronous; logger?: Logger; maxEventAgeMs?: number } = {},
+): Promise<Store> {
+  const url = settings.databaseUrl;
+  if (url) {
+    if (!/^postgres(ql)?:\/\//i.test(url)) throw new Error('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    const now = Date.now();
+    return PostgresStore.open({
+      url,
+      poolSize: settings.pgPoolSize,
+      onPoolError: (err) => o.logger?.warn({ err: err.message }, 'PostgreSQL connection lost; it will be re-established'),
+      partitionsFrom: now - (o.maxEventAgeMs ?? 35 * 86_400_000) - 31 * 86_400_000,
+      partitionsTo: now + 93 * 86_400_000,
+    });
   }
-  return new SqliteStore({ file: path.join(settings.dataDir, 'meterhook.db'), synchronous });
+  return new SqliteStore({ file: path.join(settings.dataDir, 'meterhook.db'), synchronous: o.synchronous });
 }
 
 function firstKeyNotice(key: string, port: number): string {
@@ -68,7 +82,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const { settings, config } = opts;
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'meterhook' } });
-  const store = openStore(settings, opts.sqliteSynchronous);
+  const store = await openStore(settings, { synchronous: opts.sqliteSynchronous, logger, maxEventAgeMs: config.maxEventAgeMs });
   const committer = new GroupCommitter(store, () => config.periods);
   const ctx: IngestContext = { store, clock, config, logger, committer };
 
@@ -84,7 +98,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   ctx.onMessages = () => dispatcher.notify();
   if (settings.dryRun) logger.warn('DRY_RUN is on: webhooks are signed and logged, never sent');
   const app = buildApp({ ctx, apiKeys, dispatcher, version: VERSION, logger });
-  const scheduler = new Scheduler({ schedule: config.schedule, run: () => closeDuePeriods(ctx), logger });
+  const scheduler = new Scheduler({
+    schedule: config.schedule,
+    logger,
+    run: async () => {
+      // Keep monthly event partitions a quarter ahead (PostgreSQL); cheap when they exist.
+      if (store instanceof PostgresStore) await store.ensurePartitions(clock.now() - 31 * 86_400_000, clock.now() + 93 * 86_400_000);
+      return closeDuePeriods(ctx);
+    },
+  });
   try {
     await app.listen({ port: settings.port, host: settings.host });
   } catch (err) {

@@ -54,7 +54,7 @@ keys
   .option('-n, --name <name>', 'a label for the key', 'cli')
   .option('--json', 'machine-readable output')
   .action(async (o: { name: string; json?: boolean }) => {
-    const store = openStore(readServerSettings(process.env, process.cwd()));
+    const store = await openStore(readServerSettings(process.env, process.cwd()));
     try {
       const { key, record } = await createApiKey(store, systemClock, o.name);
       if (o.json) process.stdout.write(`${JSON.stringify({ key, id: record.id, prefix: record.prefix, name: record.name })}\n`);
@@ -68,7 +68,7 @@ keys
   .description('List API keys (prefixes only)')
   .option('--json', 'machine-readable output')
   .action(async (o: { json?: boolean }) => {
-    const store = openStore(readServerSettings(process.env, process.cwd()));
+    const store = await openStore(readServerSettings(process.env, process.cwd()));
     try {
       const rows = (await store.listApiKeys()).map(({ hash: _h, ...k }) => k);
       if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
@@ -81,7 +81,7 @@ keys
   .command('revoke <idOrPrefix>')
   .description('Revoke a key by id or prefix; running servers stop accepting it within 30 s')
   .action(async (idOrPrefix: string) => {
-    const store = openStore(readServerSettings(process.env, process.cwd()));
+    const store = await openStore(readServerSettings(process.env, process.cwd()));
     try {
       if (!(await store.revokeApiKey(idOrPrefix, Date.now()))) fail(new Error(`no active key matches ${idOrPrefix}`));
       process.stdout.write(`revoked ${idOrPrefix}\n`);

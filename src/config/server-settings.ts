@@ -11,6 +11,8 @@ export interface ServerSettings {
   apiKeys: string[];
   logLevel: string;
   databaseUrl: string | undefined;
+  /** PostgreSQL connections per process (METERHOOK_PG_POOL_SIZE). */
+  pgPoolSize: number;
   dryRun: boolean;
 }
 
@@ -42,6 +44,14 @@ export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerS
     else problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(rawLevel)})`);
   }
 
+  let pgPoolSize = 10;
+  const rawPool = get('METERHOOK_PG_POOL_SIZE');
+  if (rawPool !== undefined) {
+    const parsed = /^\d{1,3}$/.test(rawPool) ? Number(rawPool) : Number.NaN;
+    if (parsed >= 1 && parsed <= 500) pgPoolSize = parsed;
+    else problems.push(`METERHOOK_PG_POOL_SIZE: must be an integer from 1 to 500 (got ${JSON.stringify(rawPool)})`);
+  }
+
   if (problems.length > 0) throw new ConfigError('environment', problems);
 
   return {
@@ -54,6 +64,7 @@ export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerS
       .filter((k) => k !== ''),
     logLevel,
     databaseUrl: get('DATABASE_URL'),
+    pgPoolSize,
     dryRun: /^(?:true|1)$/i.test(get('DRY_RUN') ?? ''),
   };
 }

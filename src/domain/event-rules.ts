@@ -80,6 +80,8 @@ export function checkEventFields(
     errors.push('customerId must be a string');
   } else if (customerId.length > LIMITS.customerIdMax) {
     errors.push(`customerId must be at most ${LIMITS.customerIdMax} characters`);
+  } else if (customerId.includes('\u0000')) {
+    errors.push('customerId must not contain the NUL character (U+0000)');
   }
 
   if (value === undefined || value === null) {
@@ -123,6 +125,8 @@ export function checkEventFields(
   if (bodyId !== undefined && bodyId !== null) {
     if (typeof bodyId !== 'string' || bodyId.length < 1 || bodyId.length > LIMITS.idMax) {
       errors.push(`id must be a string of 1 to ${LIMITS.idMax} characters`);
+    } else if (bodyId.includes('\u0000')) {
+      errors.push('id must not contain the NUL character (U+0000)');
     } else {
       id = bodyId;
     }

@@ -15,6 +15,13 @@ export const InstantParam = (what: string) =>
   Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: `${what}: ISO-8601 with offset, YYYY-MM-DD (UTC), or epoch milliseconds` }));
 export const CursorParam = Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'X-Next-Cursor of the previous page' }));
 
+/**
+ * An identifier in a path or query string. NUL is refused everywhere: PostgreSQL text cannot hold it,
+ * and one store must not accept what the other rejects.
+ */
+export const IdParam = (maxLength: number, description?: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000]*$', ...(description ? { description } : {}) });
+
 export function limitOf(v: number | undefined): number {
   return Math.min(v ?? DEFAULT_LIMIT, MAX_LIMIT);
 }

@@ -13,6 +13,9 @@ import { buildApp, type App } from '../../src/http/build-app.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { PostgresStore } from '../../src/store/postgres/pg-store.js';
+import type { Store } from '../../src/store/store.js';
+import { startPgCluster, type PgCluster } from './postgres-cluster.js';
 import { createDispatcher } from '../../src/webhooks/create-dispatcher.js';
 import type { Dispatcher } from '../../src/webhooks/dispatcher.js';
 
@@ -38,13 +41,28 @@ export interface TestApp {
   ctx: IngestContext;
   clock: ManualClock;
   config: MeterhookConfig;
-  store: SqliteStore;
+  store: Store;
   /** Built but not started: tests that deliver webhooks call `await t.dispatcher.start()`. */
   dispatcher: Dispatcher;
   dir: string;
   /** Headers with the test API key and a JSON content type. */
   headers: Record<string, string>;
   close(): Promise<void>;
+}
+
+/** Which store the in-process suites run against: METERHOOK_TEST_STORE=postgres runs them on PostgreSQL. */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.METERHOOK_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+let cluster: Promise<PgCluster> | undefined;
+let schemas = 0;
+
+/** A fresh store: a SQLite file in `dir`, or a fresh schema on the test PostgreSQL server. */
+export async function openTestStore(dir: string): Promise<Store> {
+  if (TEST_STORE === 'sqlite') return new SqliteStore({ file: path.join(dir, 'meterhook.db') });
+  cluster ??= startPgCluster();
+  const { url } = await cluster;
+  const schema = `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 6)}`;
+  return PostgresStore.open({ url, schema, poolSize: 4, partitionsFrom: Date.UTC(2024, 0, 1), partitionsTo: Date.UTC(2028, 0, 1) });
 }
 
 export function tempDir(prefix = 'meterhook-test-'): string {
@@ -57,7 +75,7 @@ export async function buildTestApp(
   const dir = tempDir();
   const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
-  const store = new SqliteStore({ file: path.join(dir, 'meterhook.db') });
+  const store = await openTestStore(dir);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const committer = new GroupCommitter(store, () => config.periods);
   const ctx: IngestContext = { store, clock, config, logger, committer };

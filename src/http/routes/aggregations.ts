@@ -8,10 +8,10 @@ import type { App, AppDeps } from '../build-app.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { summarizeWebhookStatus } from '../../webhooks/webhook-status.js';
 import { presentAggregation } from '../presenters.js';
-import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
 
 const AggregationsQuery = Type.Object({
-  customerId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  customerId: Type.Optional(IdParam(256)),
   period: Type.Optional(Type.Enum([...PERIODS])),
   periodKey: Type.Optional(Type.String({ pattern: '^[0-9]{4,10}$' })),
   final: Type.Optional(Type.Boolean()),

@@ -5,9 +5,9 @@ import Type from 'typebox';
 import { currentUsage } from '../../aggregate/current-usage.js';
 import { PERIODS } from '../../domain/periods.js';
 import type { App, AppDeps } from '../build-app.js';
-import { InstantParam, instantParam } from '../query-params.js';
+import { InstantParam, instantParam, IdParam } from '../query-params.js';
 
-const UsageParams = Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 256 }) });
+const UsageParams = Type.Object({ customerId: IdParam(256) });
 const UsageQuery = Type.Object({
   period: Type.Optional(Type.Enum([...PERIODS], { default: 'monthly' })),
   at: InstantParam('An instant inside the wanted period (default now)'),

@@ -5,11 +5,11 @@ import Type from 'typebox';
 import type { App, AppDeps } from '../build-app.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { presentEvent } from '../presenters.js';
-import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
 
 const EventsQuery = Type.Object({
-  customerId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  eventType: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  customerId: Type.Optional(IdParam(256)),
+  eventType: Type.Optional(IdParam(128)),
   from: InstantParam('Earliest event time, inclusive'),
   to: InstantParam('Latest event time, inclusive'),
   limit: LimitParam,

@@ -8,19 +8,19 @@ import { standardSecretForm } from '../../webhooks/signing.js';
 import type { App, AppDeps } from '../build-app.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { presentAttempt, presentDelivery, presentMessage } from '../presenters.js';
-import { CursorParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
 
 const DeliveriesQuery = Type.Object({
   status: Type.Optional(Type.Enum([...DELIVERY_STATUSES])),
-  endpointId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  aggregationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  endpointId: Type.Optional(IdParam(64)),
+  aggregationId: Type.Optional(IdParam(64)),
   from: InstantParam('Earliest creation time, inclusive'),
   to: InstantParam('Latest creation time, inclusive'),
   limit: LimitParam,
   cursor: CursorParam,
 });
-const DeliveryParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
-const EndpointParams = Type.Object({ endpointId: Type.String({ minLength: 1, maxLength: 64 }) });
+const DeliveryParams = Type.Object({ id: IdParam(64) });
+const EndpointParams = Type.Object({ endpointId: IdParam(64) });
 const RecoverBody = Type.Object({ since: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]) });
 
 function notFound(what: string, id: string) {

@@ -1,0 +1,244 @@
+// Owns the PostgreSQL schema, its versioned migrations (serialized across processes by an advisory
+// lock) and the monthly partitions of the events table. Must never edit a released migration.
+
+import type pg from 'pg';
+
+/** Arbitrary constants naming meterhook's advisory locks. */
+export const MIGRATION_LOCK = 7_244_001;
+export const PARTITION_LOCK = 7_244_002;
+
+export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'core',
+    sql: `
+      CREATE SEQUENCE events_seq;
+      CREATE TABLE events (
+        seq          bigint           NOT NULL,
+        customer_id  text             NOT NULL,
+        event_type   text             NOT NULL,
+        event_id     text,
+        ts           bigint           NOT NULL,
+        received_at  bigint           NOT NULL,
+        value        double precision NOT NULL,
+        metadata     text,
+        PRIMARY KEY (ts, seq)
+      ) PARTITION BY RANGE (ts);
+      -- Catches events outside every monthly partition, so an insert never fails for lack of one.
+      CREATE TABLE events_default PARTITION OF events DEFAULT;
+      CREATE INDEX events_customer_ts ON events (customer_id, ts);
+      CREATE INDEX events_seq_idx ON events (seq);
+
+      -- Idempotency ids live outside the partitioned table: a unique key there would have to include ts.
+      CREATE TABLE event_keys (
+        customer_id  text   NOT NULL,
+        event_type   text   NOT NULL,
+        event_id     text   NOT NULL,
+        ts           bigint NOT NULL,
+        seq          bigint NOT NULL,
+        PRIMARY KEY (customer_id, event_type, event_id)
+      );
+      CREATE INDEX event_keys_ts ON event_keys (ts);
+
+      CREATE TABLE rollups (
+        customer_id  text             NOT NULL,
+        hour         bigint           NOT NULL,
+        event_type   text             NOT NULL,
+        count        bigint           NOT NULL,
+        sum          double precision NOT NULL,
+        vmin         double precision NOT NULL,
+        vmax         double precision NOT NULL,
+        first_ts     bigint           NOT NULL,
+        first_seq    bigint           NOT NULL,
+        first_value  double precision NOT NULL,
+        last_ts      bigint           NOT NULL,
+        last_seq     bigint           NOT NULL,
+        last_value   double precision NOT NULL,
+        PRIMARY KEY (customer_id, hour, event_type)
+      );
+
+      CREATE TABLE dirty_periods (
+        period       text   NOT NULL,
+        period_start bigint NOT NULL,
+        customer_id  text   NOT NULL,
+        change_seq   bigint NOT NULL,
+        PRIMARY KEY (period, period_start, customer_id)
+      );
+
+      CREATE TABLE aggregations (
+        id             text    PRIMARY KEY,
+        customer_id    text    NOT NULL,
+        period         text    NOT NULL,
+        period_key     text    NOT NULL,
+        period_start   bigint  NOT NULL,
+        period_end     bigint  NOT NULL,
+        events         text    NOT NULL,
+        event_counts   text    NOT NULL,
+        final          boolean NOT NULL,
+        revision       integer NOT NULL,
+        computed_at    bigint  NOT NULL,
+        finalized_at   bigint,
+        webhook_status text    NOT NULL,
+        UNIQUE (customer_id, period, period_start)
+      );
+      CREATE INDEX aggregations_start ON aggregations (period_start, id);
+
+      CREATE TABLE messages (
+        id             text    PRIMARY KEY,
+        aggregation_id text    NOT NULL,
+        revision       integer NOT NULL,
+        type           text    NOT NULL,
+        customer_id    text    NOT NULL,
+        period         text    NOT NULL,
+        created_at     bigint  NOT NULL,
+        body           text    NOT NULL,
+        UNIQUE (aggregation_id, revision)
+      );
+
+      CREATE TABLE api_keys (
+        id          text   PRIMARY KEY,
+        hash        text   NOT NULL UNIQUE,
+        prefix      text   NOT NULL,
+        name        text   NOT NULL,
+        created_at  bigint NOT NULL,
+        revoked_at  bigint
+      );
+
+      CREATE TABLE webhook_endpoints (
+        id               text    PRIMARY KEY,
+        url              text    NOT NULL,
+        disabled_at      bigint,
+        disabled_reason  text,
+        last_success_at  bigint,
+        last_failure_at  bigint,
+        failure_streak   integer NOT NULL DEFAULT 0
+      );
+
+      CREATE TABLE deliveries (
+        id               text    PRIMARY KEY,
+        message_id       text    NOT NULL,
+        endpoint_id      text    NOT NULL,
+        aggregation_id   text    NOT NULL,
+        status           text    NOT NULL,
+        attempts         integer NOT NULL DEFAULT 0,
+        next_attempt_at  bigint,
+        lease_owner      text,
+        lease_until      bigint,
+        created_at       bigint  NOT NULL,
+        updated_at       bigint  NOT NULL,
+        deadline_at      bigint  NOT NULL,
+        last_status_code integer,
+        last_error       text,
+        delivered_at     bigint,
+        dry_run          boolean NOT NULL DEFAULT false,
+        UNIQUE (message_id, endpoint_id)
+      );
+      CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+      CREATE INDEX deliveries_aggregation ON deliveries (aggregation_id);
+      CREATE INDEX deliveries_created ON deliveries (created_at, id);
+
+      CREATE TABLE delivery_attempts (
+        id                bigserial PRIMARY KEY,
+        delivery_id       text    NOT NULL,
+        attempt           integer NOT NULL,
+        started_at        bigint  NOT NULL,
+        duration_ms       integer NOT NULL,
+        status_code       integer,
+        error_class       text,
+        error             text,
+        response_body     text,
+        webhook_timestamp bigint  NOT NULL,
+        dry_run           boolean NOT NULL DEFAULT false,
+        manual            boolean NOT NULL DEFAULT false
+      );
+      CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
+    `,
+  },
+];
+
+export async function migratePg(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    // Several processes may start at once: one migrates, the others wait and then find nothing to do.
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
+    const done = new Set((await client.query('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
+    for (const m of PG_MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    client.release();
+  }
+}
+
+function monthStart(t: number): number {
+  const d = new Date(t);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+function nextMonth(start: number): number {
+  const d = new Date(start);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+export function partitionName(start: number): string {
+  const d = new Date(start);
+  return `events_y${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+/**
+ * Creates the monthly partitions covering [from, to). A month whose rows already sit in the default
+ * partition (events that arrived before their partition existed) is left to the default partition.
+ */
+export async function ensurePartitions(pool: pg.Pool, from: number, to: number): Promise<string[]> {
+  const client = await pool.connect();
+  const created: string[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [PARTITION_LOCK]);
+    const existing = new Set(
+      (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                           WHERE i.inhparent = 'events'::regclass`)).rows.map((r) => r.relname as string),
+    );
+    for (let s = monthStart(from); s < to; s = nextMonth(s)) {
+      const name = partitionName(s);
+      if (existing.has(name)) continue;
+      const e = nextMonth(s);
+      const stray = await client.query('SELECT 1 FROM events_default WHERE ts >= $1 AND ts < $2 LIMIT 1', [s, e]);
+      if (stray.rowCount) continue;
+      await client.query(`CREATE TABLE ${name} PARTITION OF events FOR VALUES FROM (${s}) TO (${e})`);
+      created.push(name);
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [PARTITION_LOCK]).catch(() => undefined);
+    client.release();
+  }
+  return created;
+}
+
+/** Monthly partitions whose whole range ends at or before `before`, oldest first. */
+export async function partitionsBefore(pool: pg.Pool, before: number): Promise<Array<{ name: string; start: number; end: number }>> {
+  const rows = (await pool.query(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_y%'`,
+  )).rows as Array<{ name: string }>;
+  const out: Array<{ name: string; start: number; end: number }> = [];
+  for (const r of rows) {
+    const m = /^events_y(\d{4})m(\d{2})$/.exec(r.name);
+    if (!m) continue;
+    const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
+    const end = nextMonth(start);
+    if (end <= before) out.push({ name: r.name, start, end });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}

@@ -1,0 +1,183 @@
+// Owns the PostgreSQL ingest path: one transaction per group commit, set-based statements (unnest)
+// for ids, events, rollups and dirty marks. Must never commit a unit that has an id conflict.
+
+import type pg from 'pg';
+import { sameContent, type NewEvent } from '../../domain/event-rules.js';
+import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
+import type { AppendOutcome, AppendUnit, AppendedEvent } from '../store.js';
+
+interface Seqd {
+  e: NewEvent;
+  seq: number;
+  receivedAt: number;
+}
+
+type Key = string;
+const keyOf = (e: NewEvent): Key => `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
+
+/**
+ * Inserts the idempotency keys of `events`; returns, per event, either its own seq (new) or the
+ * stored event it repeats. Rows this transaction wrote are compared from memory.
+ */
+async function insertKeys(
+  client: pg.PoolClient,
+  events: Seqd[],
+  bySeq: Map<number, Seqd>,
+): Promise<Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>> {
+  const withId = events.filter((x) => x.e.id !== null);
+  const result = new Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>();
+  for (const x of events) if (x.e.id === null) result.set(x.seq, { stored: null });
+  if (withId.length === 0) return result;
+  const ins = await client.query(
+    `INSERT INTO event_keys (customer_id, event_type, event_id, ts, seq)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+     ON CONFLICT DO NOTHING RETURNING seq`,
+    [withId.map((x) => x.e.customerId), withId.map((x) => x.e.eventType), withId.map((x) => x.e.id), withId.map((x) => x.e.ts), withId.map((x) => x.seq)],
+  );
+  const inserted = new Set(ins.rows.map((r) => Number(r.seq)));
+  const repeats = withId.filter((x) => !inserted.has(x.seq));
+  for (const x of withId) if (inserted.has(x.seq)) result.set(x.seq, { stored: null });
+  if (repeats.length === 0) return result;
+  const found = await client.query(
+    `SELECT k.customer_id, k.event_type, k.event_id, k.seq, k.ts, e.value, e.metadata
+     FROM event_keys k LEFT JOIN events e ON e.ts = k.ts AND e.seq = k.seq
+     WHERE (k.customer_id, k.event_type, k.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`,
+    [repeats.map((x) => x.e.customerId), repeats.map((x) => x.e.eventType), repeats.map((x) => x.e.id)],
+  );
+  const stored = new Map<Key, { seq: number; value: number; metadata: string | null; ts: number }>();
+  for (const r of found.rows) {
+    const seq = Number(r.seq);
+    const mine = bySeq.get(seq);
+    // Written earlier in this transaction: its events row does not exist yet, so compare with memory.
+    const row = mine
+      ? { seq, value: mine.e.value, metadata: mine.e.metadata, ts: mine.e.ts }
+      : { seq, value: Number(r.value), metadata: r.metadata as string | null, ts: Number(r.ts) };
+    stored.set(`${r.customer_id}\u0000${r.event_type}\u0000${r.event_id}`, row);
+  }
+  for (const x of repeats) result.set(x.seq, { stored: stored.get(keyOf(x.e)) ?? null });
+  return result;
+}
+
+function judge(
+  unit: Seqd[],
+  keys: Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>,
+): { results: AppendedEvent[]; fresh: Seqd[]; conflicts: Array<{ index: number; id: string }> } {
+  const results: AppendedEvent[] = [];
+  const fresh: Seqd[] = [];
+  const conflicts: Array<{ index: number; id: string }> = [];
+  unit.forEach((x, index) => {
+    const k = keys.get(x.seq);
+    if (!k || k.stored === null) {
+      results.push({ seq: x.seq, duplicate: false });
+      fresh.push(x);
+    } else if (sameContent(k.stored, x.e)) {
+      results.push({ seq: k.stored.seq, duplicate: true });
+    } else {
+      conflicts.push({ index, id: x.e.id ?? '' });
+    }
+  });
+  return { results, fresh, conflicts };
+}
+
+export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+  const total = units.reduce((n, u) => n + u.events.length, 0);
+  const seqRows = await client.query("SELECT nextval('events_seq') AS s FROM generate_series(1, $1)", [total]);
+  const seqs = seqRows.rows.map((r) => Number(r.s)).sort((a, b) => a - b);
+  let i = 0;
+  const seqd: Seqd[][] = units.map((u) => u.events.map((e) => ({ e, seq: seqs[i++]!, receivedAt: u.receivedAt })));
+  const bySeq = new Map<number, Seqd>();
+  for (const u of seqd) for (const x of u) bySeq.set(x.seq, x);
+
+  const outcomes: AppendOutcome[] = new Array(units.length);
+  const fresh: Seqd[] = [];
+  // Single events cannot half-fail: they share one statement and need no savepoint.
+  const singles = seqd.map((u, idx) => ({ u, idx })).filter(({ u }) => u.length === 1);
+  if (singles.length > 0) {
+    const keys = await insertKeys(client, singles.map(({ u }) => u[0]!), bySeq);
+    for (const { u, idx } of singles) {
+      const j = judge(u, keys);
+      outcomes[idx] = j.conflicts.length
+        ? { ok: false, conflicts: j.conflicts }
+        : { ok: true, results: j.results, inserted: j.fresh.length, duplicates: j.results.length - j.fresh.length };
+      fresh.push(...j.fresh);
+    }
+  }
+  for (let idx = 0; idx < seqd.length; idx++) {
+    const u = seqd[idx]!;
+    if (u.length === 1) continue;
+    await client.query('SAVEPOINT unit');
+    const j = judge(u, await insertKeys(client, u, bySeq));
+    if (j.conflicts.length) {
+      await client.query('ROLLBACK TO SAVEPOINT unit');
+      outcomes[idx] = { ok: false, conflicts: j.conflicts };
+      continue;
+    }
+    await client.query('RELEASE SAVEPOINT unit');
+    outcomes[idx] = { ok: true, results: j.results, inserted: j.fresh.length, duplicates: j.results.length - j.fresh.length };
+    fresh.push(...j.fresh);
+  }
+  if (fresh.length === 0) return outcomes;
+
+  await client.query(
+    `INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::float8[], $8::text[])`,
+    [fresh.map((x) => x.seq), fresh.map((x) => x.e.customerId), fresh.map((x) => x.e.eventType), fresh.map((x) => x.e.id),
+      fresh.map((x) => x.e.ts), fresh.map((x) => x.receivedAt), fresh.map((x) => x.e.value), fresh.map((x) => x.e.metadata)],
+  );
+
+  const rollups = new Map<string, { c: string; t: string; h: number; s: RollupState }>();
+  const marks = new Map<string, { p: Period; start: number; c: string; seq: number }>();
+  const startsByHour = new Map<number, Array<[Period, number]>>();
+  for (const { e, seq } of fresh) {
+    const hour = e.ts - (e.ts % HOUR_MS);
+    const rk = `${e.customerId}\u0000${hour}\u0000${e.eventType}`;
+    const st = stateOfEvent(e.ts, seq, e.value);
+    const r = rollups.get(rk);
+    if (r) mergeInto(r.s, st);
+    else rollups.set(rk, { c: e.customerId, t: e.eventType, h: hour, s: st });
+    let starts = startsByHour.get(hour);
+    if (!starts) {
+      starts = periods.map((p) => [p, periodInterval(p, hour).start] as [Period, number]);
+      startsByHour.set(hour, starts);
+    }
+    for (const [p, start] of starts) {
+      const mk = `${p}\u0000${start}\u0000${e.customerId}`;
+      const m = marks.get(mk);
+      if (m) m.seq = Math.max(m.seq, seq);
+      else marks.set(mk, { p, start, c: e.customerId, seq });
+    }
+  }
+  // Marks before rollups, both in key order: concurrent groups lock rows in one order (no deadlock),
+  // and a close skipping marks held here never reads half of this group's rollups.
+  const m = [...marks.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  await client.query(
+    `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq)
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
+     ON CONFLICT (period, period_start, customer_id) DO UPDATE
+       SET change_seq = greatest(dirty_periods.change_seq, excluded.change_seq)`,
+    [m.map((x) => x.p), m.map((x) => x.start), m.map((x) => x.c), m.map((x) => x.seq)],
+  );
+  const r = [...rollups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  await client.query(
+    `INSERT INTO rollups AS t (customer_id, hour, event_type, count, sum, vmin, vmax,
+        first_ts, first_seq, first_value, last_ts, last_seq, last_value)
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[],
+        $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])
+     ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
+       count = t.count + excluded.count,
+       sum = t.sum + excluded.sum,
+       vmin = least(t.vmin, excluded.vmin),
+       vmax = greatest(t.vmax, excluded.vmax),
+       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_ts ELSE t.first_ts END,
+       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_seq ELSE t.first_seq END,
+       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_value ELSE t.first_value END,
+       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_ts ELSE t.last_ts END,
+       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_seq ELSE t.last_seq END,
+       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_value ELSE t.last_value END`,
+    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), r.map((x) => x.s.count), r.map((x) => x.s.sum), r.map((x) => x.s.min),
+      r.map((x) => x.s.max), r.map((x) => x.s.firstTs), r.map((x) => x.s.firstSeq), r.map((x) => x.s.firstValue),
+      r.map((x) => x.s.lastTs), r.map((x) => x.s.lastSeq), r.map((x) => x.s.lastValue)],
+  );
+  return outcomes;
+}

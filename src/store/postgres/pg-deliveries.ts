@@ -1,0 +1,246 @@
+// Owns the PostgreSQL side of webhook delivery: endpoint health, leased claims with FOR UPDATE SKIP
+// LOCKED, attempt records and requeues. Must never hand one delivery to two live leases.
+
+import type pg from 'pg';
+import type {
+  AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
+  NewDelivery, OutboxMessage,
+} from '../store.js';
+import { DELIVERY_STATUSES } from '../store.js';
+import { toPgMessage } from './pg-rows.js';
+
+type Q = Pick<pg.PoolClient, 'query'>;
+type Row = Record<string, unknown>;
+const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+const toDelivery = (r: Row): DeliveryRecord => ({
+  id: r.id as string,
+  messageId: r.message_id as string,
+  endpointId: r.endpoint_id as string,
+  aggregationId: r.aggregation_id as string,
+  status: r.status as DeliveryStatus,
+  attempts: Number(r.attempts),
+  nextAttemptAt: n(r.next_attempt_at),
+  leaseOwner: (r.lease_owner as string | null) ?? null,
+  leaseUntil: n(r.lease_until),
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+  deadlineAt: Number(r.deadline_at),
+  lastStatusCode: n(r.last_status_code),
+  lastError: (r.last_error as string | null) ?? null,
+  deliveredAt: n(r.delivered_at),
+  dryRun: r.dry_run === true,
+});
+
+const toAttempt = (r: Row): AttemptRecord => ({
+  deliveryId: r.delivery_id as string,
+  attempt: Number(r.attempt),
+  startedAt: Number(r.started_at),
+  durationMs: Number(r.duration_ms),
+  statusCode: n(r.status_code),
+  errorClass: (r.error_class as string | null) ?? null,
+  error: (r.error as string | null) ?? null,
+  responseBody: (r.response_body as string | null) ?? null,
+  webhookTimestamp: Number(r.webhook_timestamp),
+  dryRun: r.dry_run === true,
+  manual: r.manual === true,
+});
+
+const toEndpoint = (r: Row): EndpointState => ({
+  id: r.id as string,
+  url: r.url as string,
+  disabledAt: n(r.disabled_at),
+  disabledReason: (r.disabled_reason as string | null) ?? null,
+  lastSuccessAt: n(r.last_success_at),
+  lastFailureAt: n(r.last_failure_at),
+  failureStreak: Number(r.failure_streak),
+});
+
+const CLAIMED_SQL = `SELECT d.*, m.id AS m_id, m.aggregation_id AS m_aggregation_id, m.revision AS m_revision, m.type AS m_type,
+    m.customer_id AS m_customer_id, m.period AS m_period, m.created_at AS m_created_at, m.body AS m_body
+  FROM deliveries d JOIN messages m ON m.id = d.message_id`;
+
+function claimed(r: Row, previousStatus: DeliveryStatus): ClaimedDelivery {
+  const message = toPgMessage({
+    id: r.m_id, aggregation_id: r.m_aggregation_id, revision: r.m_revision, type: r.m_type, customer_id: r.m_customer_id,
+    period: r.m_period, created_at: r.m_created_at, body: r.m_body,
+  });
+  return { ...toDelivery(r), message, previousStatus };
+}
+
+export async function insertDeliveriesPg(q: Q, message: OutboxMessage, deliveries: NewDelivery[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  await q.query(
+    `INSERT INTO deliveries (id, message_id, endpoint_id, aggregation_id, status, attempts, next_attempt_at, created_at, updated_at, deadline_at)
+     SELECT d.id, $2, d.endpoint_id, $3,
+            CASE WHEN e.disabled_at IS NOT NULL THEN 'held' ELSE 'pending' END, 0, $4, $4, $4, d.deadline_at
+     FROM unnest($1::text[], $5::text[], $6::bigint[]) AS d(id, endpoint_id, deadline_at)
+     LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
+     ON CONFLICT DO NOTHING`,
+    [deliveries.map((d) => d.id), message.id, message.aggregationId, message.createdAt, deliveries.map((d) => d.endpointId), deliveries.map((d) => d.deadlineAt)],
+  );
+}
+
+export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>) {
+  return {
+    async syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void> {
+      if (endpoints.length === 0) return;
+      await pool.query(
+        `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
+        [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+      );
+    },
+
+    async listEndpoints(): Promise<EndpointState[]> {
+      return (await pool.query('SELECT * FROM webhook_endpoints ORDER BY id')).rows.map(toEndpoint);
+    },
+
+    enableEndpoint: (id: string, now: number) =>
+      tx(async (c) => {
+        await c.query('UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1', [id]);
+        const r = await c.query(
+          `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1 WHERE endpoint_id = $2 AND status = 'held'`,
+          [now, id],
+        );
+        return r.rowCount ?? 0;
+      }),
+
+    async claimDeliveries(o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): Promise<ClaimedDelivery[]> {
+      // SKIP LOCKED: concurrent workers in any process take disjoint rows and never wait on each other.
+      const r = await pool.query(
+        `WITH due AS (
+           SELECT id, status FROM deliveries
+           WHERE ((status IN ('pending', 'retry_scheduled') AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1))
+             AND NOT (endpoint_id = ANY($4::text[]))
+           ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+         leased AS (
+           UPDATE deliveries d SET status = 'sending', lease_owner = $3, lease_until = $1 + $5, updated_at = $1
+           FROM due WHERE d.id = due.id RETURNING d.id, due.status AS previous_status)
+         ${CLAIMED_SQL} JOIN leased l ON l.id = d.id`,
+        [o.now, o.limit, o.owner, o.excludeEndpoints, o.leaseMs],
+      );
+      return r.rows.map((row) => claimed({ ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs }, row.previous_status as DeliveryStatus));
+    },
+
+    claimDelivery: (id: string, o: { now: number; leaseMs: number; owner: string }) =>
+      tx(async (c): Promise<ClaimedDelivery | undefined> => {
+        const cur = (await c.query('SELECT status, lease_until FROM deliveries WHERE id = $1 FOR UPDATE', [id])).rows[0] as Row | undefined;
+        if (!cur) return undefined;
+        if (cur.status === 'sending' && Number(cur.lease_until ?? 0) > o.now) return undefined;
+        await c.query(
+          `UPDATE deliveries SET status = 'sending', lease_owner = $2, lease_until = $3, updated_at = $4 WHERE id = $1`,
+          [id, o.owner, o.now + o.leaseMs, o.now],
+        );
+        const row = (await c.query(`${CLAIMED_SQL} WHERE d.id = $1`, [id])).rows[0] as Row;
+        return claimed(row, cur.status as DeliveryStatus);
+      }),
+
+    recordAttempt: (a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number) =>
+      tx(async (c): Promise<boolean> => {
+        await c.query(
+          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, error,
+              response_body, webhook_timestamp, dry_run, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error, a.responseBody, a.webhookTimestamp, a.dryRun, a.manual],
+        );
+        const ok2xx = a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;
+        const r = await c.query(
+          `UPDATE deliveries SET status = $1, attempts = greatest(attempts, $2), next_attempt_at = $3, lease_owner = NULL,
+              lease_until = NULL, updated_at = $4, last_status_code = $5, last_error = $6,
+              delivered_at = coalesce($7, delivered_at), dry_run = $8
+           WHERE id = $9 AND lease_owner = $10 AND status = 'sending' RETURNING endpoint_id`,
+          [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, ok2xx ? null : a.error, outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
+        );
+        const endpointId = r.rows[0]?.endpoint_id as string | undefined;
+        if (!endpointId) return false;
+        if (outcome.endpoint === 'success') {
+          await c.query('UPDATE webhook_endpoints SET last_success_at = $1, failure_streak = 0 WHERE id = $2', [now, endpointId]);
+        } else if (outcome.endpoint === 'failure') {
+          await c.query('UPDATE webhook_endpoints SET last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $2', [now, endpointId]);
+        } else {
+          await c.query(
+            `UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $3`,
+            [now, `the receiver answered 410 Gone on ${new Date(now).toISOString()}`, endpointId],
+          );
+          await c.query(
+            `UPDATE deliveries SET status = 'held', updated_at = $1 WHERE endpoint_id = $2 AND status IN ('pending', 'retry_scheduled')`,
+            [now, endpointId],
+          );
+        }
+        return true;
+      }),
+
+    async releaseDelivery(id: string, owner: string): Promise<void> {
+      await pool.query(
+        `UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retry_scheduled' END, lease_owner = NULL, lease_until = NULL
+         WHERE id = $1 AND lease_owner = $2 AND status = 'sending'`,
+        [id, owner],
+      );
+    },
+
+    async listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const p = (v: unknown) => (params.push(v), `$${params.length}`);
+      if (q.status !== undefined) where.push(`status = ${p(q.status)}`);
+      if (q.endpointId !== undefined) where.push(`endpoint_id = ${p(q.endpointId)}`);
+      if (q.aggregationId !== undefined) where.push(`aggregation_id = ${p(q.aggregationId)}`);
+      if (q.from !== undefined) where.push(`created_at >= ${p(q.from)}`);
+      if (q.to !== undefined) where.push(`created_at <= ${p(q.to)}`);
+      if (q.before) where.push(`(created_at, id) < (${p(q.before.createdAt)}, ${p(q.before.id)})`);
+      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                   ORDER BY created_at DESC, id DESC LIMIT ${p(q.limit)}`;
+      return (await pool.query(sql, params)).rows.map(toDelivery);
+    },
+
+    async getDelivery(id: string) {
+      const row = (await pool.query('SELECT * FROM deliveries WHERE id = $1', [id])).rows[0] as Row | undefined;
+      if (!row) return undefined;
+      const attempts = (await pool.query('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id', [id])).rows.map(toAttempt);
+      const m = (await pool.query('SELECT * FROM messages WHERE id = $1', [row.message_id])).rows[0] as Row;
+      return { delivery: toDelivery(row), attempts, message: toPgMessage(m) };
+    },
+
+    async latestDeliveries(aggregationIds: string[]): Promise<Map<string, DeliveryRecord[]>> {
+      const out = new Map<string, DeliveryRecord[]>();
+      if (aggregationIds.length === 0) return out;
+      const r = await pool.query(
+        `SELECT d.* FROM deliveries d JOIN (
+           SELECT DISTINCT ON (aggregation_id) id FROM messages WHERE aggregation_id = ANY($1::text[])
+           ORDER BY aggregation_id, revision DESC) latest ON latest.id = d.message_id
+         ORDER BY d.endpoint_id`,
+        [aggregationIds],
+      );
+      for (const row of r.rows) {
+        const d = toDelivery(row);
+        const list = out.get(d.aggregationId) ?? [];
+        list.push(d);
+        out.set(d.aggregationId, list);
+      }
+      return out;
+    },
+
+    requeueDeliveries: (since: number, now: number, deadlineMs: number) =>
+      tx(async (c) => {
+        await c.query(
+          `UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL
+           WHERE id IN (SELECT DISTINCT endpoint_id FROM deliveries WHERE status = 'held' AND created_at >= $1)`,
+          [since],
+        );
+        const r = await c.query(
+          `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, deadline_at = $2, updated_at = $1
+           WHERE status IN ('failed', 'held') AND created_at >= $3`,
+          [now, now + deadlineMs, since],
+        );
+        return r.rowCount ?? 0;
+      }),
+
+    async deliveryCounts(): Promise<Record<DeliveryStatus, number>> {
+      const out = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+      for (const r of (await pool.query('SELECT status, count(*) AS n FROM deliveries GROUP BY status')).rows) {
+        out[r.status as DeliveryStatus] = Number(r.n);
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,309 @@
+// Owns the PostgreSQL adapter of the store port: a pg pool, transactions, and row locks that let
+// several meterhook processes share one database. Must never let two processes close the same mark.
+
+import pg from 'pg';
+import { StoreUnavailable } from '../../domain/errors.js';
+import { periodInterval, type Period } from '../../domain/periods.js';
+import type {
+  AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, CloseDecider, CloseResult, DirtyMark,
+  EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
+} from '../store.js';
+import { ensurePartitions, migratePg } from './migrations.js';
+import { appendEventsPg } from './pg-append.js';
+import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
+import {
+  aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
+} from './pg-rows.js';
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300',
+]);
+
+/** Whether an error means "the database cannot be reached right now" (retry later) rather than a bug. */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (e?.code && UNAVAILABLE_CODES.has(e.code)) return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+    e?.message ?? '',
+  );
+}
+
+export interface PostgresStoreOptions {
+  url: string;
+  poolSize?: number;
+  /** Keep meterhook's tables in this schema (created if missing); default: the connection's search_path. */
+  schema?: string;
+  /** How long a request waits for a connection before answering 503. */
+  connectTimeoutMs?: number;
+  onPoolError?: (err: Error) => void;
+}
+
+type MarkKey = { period: Period; periodStart: number; customerId: string };
+const markCols = (ms: MarkKey[]) => [ms.map((m) => m.period), ms.map((m) => m.periodStart), ms.map((m) => m.customerId)];
+const toMark = (r: Record<string, unknown>): DirtyMark => ({
+  period: r.period as Period,
+  periodStart: Number(r.period_start),
+  customerId: r.customer_id as string,
+  changeSeq: Number(r.change_seq),
+});
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly d: ReturnType<typeof pgDeliveries>;
+
+  private constructor(opts: PostgresStoreOptions) {
+    this.pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+      idleTimeoutMillis: 30_000,
+      ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+    });
+    // An idle client losing its connection (database restart) must not crash the process.
+    this.pool.on('error', (err) => opts.onPoolError?.(err));
+    this.d = pgDeliveries(this.pool, (fn) => this.tx(fn));
+  }
+
+  /** Connects, migrates (one process at a time) and creates the event partitions around now. */
+  static async open(opts: PostgresStoreOptions & { partitionsFrom?: number; partitionsTo?: number }): Promise<PostgresStore> {
+    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) {
+      throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(opts.schema)}: use lowercase letters, digits and _`);
+    }
+    const store = new PostgresStore(opts);
+    try {
+      if (opts.schema) await store.pool.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
+      await migratePg(store.pool);
+      const now = Date.now();
+      await ensurePartitions(store.pool, opts.partitionsFrom ?? now - 400 * 86_400_000, opts.partitionsTo ?? now + 93 * 86_400_000);
+    } catch (err) {
+      await store.pool.end().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isUnavailable(err)) throw new StoreUnavailable(5, err);
+      throw err;
+    }
+  }
+
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.guard(async () => {
+      const c = await this.pool.connect();
+      try {
+        await c.query('BEGIN');
+        const out = await fn(c);
+        await c.query('COMMIT');
+        return out;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
+    });
+  }
+
+  private q(sql: string, params: unknown[] = []) {
+    return this.guard(() => this.pool.query(sql, params));
+  }
+
+  async ensurePartitions(from: number, to: number): Promise<string[]> {
+    return this.guard(() => ensurePartitions(this.pool, from, to));
+  }
+
+  appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+    return this.tx((c) => appendEventsPg(c, units, periods));
+  }
+
+  async listEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const p = (v: unknown) => (params.push(v), `$${params.length}`);
+    if (q.customerId !== undefined) where.push(`customer_id = ${p(q.customerId)}`);
+    if (q.eventType !== undefined) where.push(`event_type = ${p(q.eventType)}`);
+    if (q.from !== undefined) where.push(`ts >= ${p(q.from)}`);
+    if (q.to !== undefined) where.push(`ts <= ${p(q.to)}`);
+    if (q.before) where.push(`(ts, seq) < (${p(q.before.ts)}, ${p(q.before.seq)})`);
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, seq DESC LIMIT ${p(q.limit)}`;
+    return (await this.q(sql, params)).rows.map(toPgEvent);
+  }
+
+  async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
+    return (await this.q('SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3', [customerId, from, to])).rows.map(toPgRollup);
+  }
+
+  private async marks(op: '<' | '>=', period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }) {
+    const r = await this.q(
+      `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+       WHERE period = $1 AND period_start ${op} $2 AND (period_start, customer_id) > ($3, $4)
+       ORDER BY period_start, customer_id LIMIT $5`,
+      [period, bound, after?.periodStart ?? -1, after?.customerId ?? '', limit],
+    );
+    return r.rows.map(toMark);
+  }
+
+  listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }) {
+    return this.marks('<', period, beforeStart, limit, after);
+  }
+
+  listOpenMarks(period: Period, fromStart: number, limit: number, after?: { periodStart: number; customerId: string }) {
+    return this.marks('>=', period, fromStart, limit, after);
+  }
+
+  /** Rollups and current documents for a set of marks, read inside the caller's transaction. */
+  private async readForMarks(c: pg.PoolClient, marks: DirtyMark[]) {
+    const ivs = marks.map((m) => periodInterval(m.period, m.periodStart));
+    const rows = await c.query(
+      `SELECT m.i, r.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m(c, s, e, i)
+       JOIN rollups r ON r.customer_id = m.c AND r.hour >= m.s AND r.hour < m.e`,
+      [marks.map((m) => m.customerId), ivs.map((iv) => iv.start), ivs.map((iv) => iv.end)],
+    );
+    const rollups: RollupRow[][] = marks.map(() => []);
+    for (const r of rows.rows) rollups[Number(r.i) - 1]!.push(toPgRollup(r));
+    const aggs = await c.query(
+      `SELECT a.* FROM aggregations a JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS m(p, s, c)
+       ON a.period = m.p AND a.period_start = m.s AND a.customer_id = m.c`,
+      markCols(marks),
+    );
+    const existing = new Map<string, AggregationRecord>();
+    for (const r of aggs.rows) {
+      const a = toPgAggregation(r);
+      existing.set(`${a.period}\u0000${a.periodStart}\u0000${a.customerId}`, a);
+    }
+    const existingOf = (m: DirtyMark) => existing.get(`${m.period}\u0000${m.periodStart}\u0000${m.customerId}`);
+    return { rollups, existingOf };
+  }
+
+  closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
+    return this.tx(async (c) => {
+      const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
+      // SKIP LOCKED: another process closing the same marks takes the others; an ingest holding a
+      // mark (mid-transaction) leaves it for the next run, so a close never reads half a group.
+      const locked = (await c.query(
+        `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+         WHERE (period, period_start, customer_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))
+         ORDER BY period, period_start, customer_id FOR UPDATE SKIP LOCKED`,
+        markCols(marks),
+      )).rows.map(toMark);
+      if (locked.length === 0) return r;
+      const { rollups, existingOf } = await this.readForMarks(c, locked);
+      const writes: AggregationRecord[] = [];
+      const messages: Array<{ msg: OutboxMessage; deliveries: Parameters<typeof insertDeliveriesPg>[2] }> = [];
+      locked.forEach((m, i) => {
+        for (const x of rollups[i]!) r.eventsScanned += x.count;
+        const d = decide(m, rollups[i]!, existingOf(m));
+        if (!d) return void r.unchanged++;
+        r.finalized++;
+        writes.push(d.aggregation);
+        if (d.message) messages.push({ msg: d.message, deliveries: d.deliveries });
+      });
+      if (writes.length) await c.query(UPSERT_AGGREGATIONS, aggregationColumns(writes));
+      if (messages.length) {
+        const ms = messages.map((x) => x.msg);
+        const ins = await c.query(
+          `INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+           ON CONFLICT DO NOTHING RETURNING id`,
+          [ms.map((m) => m.id), ms.map((m) => m.aggregationId), ms.map((m) => m.revision), ms.map((m) => m.type),
+            ms.map((m) => m.customerId), ms.map((m) => m.period), ms.map((m) => m.createdAt), ms.map((m) => m.body)],
+        );
+        const fresh = new Set(ins.rows.map((x) => x.id as string));
+        r.messages = fresh.size;
+        // Only a newly written message gets deliveries: a repeated close must not add more.
+        for (const x of messages) if (fresh.has(x.msg.id)) await insertDeliveriesPg(c, x.msg, x.deliveries);
+      }
+      await c.query(
+        `DELETE FROM dirty_periods WHERE (period, period_start, customer_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))`,
+        markCols(locked),
+      );
+      return r;
+    });
+  }
+
+  writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
+    return this.tx(async (c) => {
+      const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
+      const { rollups, existingOf } = await this.readForMarks(c, marks);
+      const writes: AggregationRecord[] = [];
+      marks.forEach((m, i) => {
+        for (const x of rollups[i]!) r.eventsScanned += x.count;
+        const existing = existingOf(m);
+        const agg = decide(m, rollups[i]!, existing);
+        if (!agg) return;
+        writes.push(agg);
+        if (existing) r.updated++;
+        else r.created++;
+      });
+      // Never overwrite a final document, even one another process wrote a moment ago.
+      if (writes.length) await c.query(`${UPSERT_AGGREGATIONS} WHERE a.final = false`, aggregationColumns(writes));
+      return r;
+    });
+  }
+
+  async listAggregations(q: AggregationQuery): Promise<AggregationRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const p = (v: unknown) => (params.push(v), `$${params.length}`);
+    if (q.customerId !== undefined) where.push(`customer_id = ${p(q.customerId)}`);
+    if (q.period !== undefined) where.push(`period = ${p(q.period)}`);
+    if (q.periodKey !== undefined) where.push(`period_key = ${p(q.periodKey)}`);
+    if (q.final !== undefined) where.push(`final = ${p(q.final)}`);
+    if (q.from !== undefined) where.push(`period_start >= ${p(q.from)}`);
+    if (q.to !== undefined) where.push(`period_start <= ${p(q.to)}`);
+    if (q.before) where.push(`(period_start, id) < (${p(q.before.periodStart)}, ${p(q.before.id)})`);
+    const sql = `SELECT * FROM aggregations ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY period_start DESC, id DESC LIMIT ${p(q.limit)}`;
+    return (await this.q(sql, params)).rows.map(toPgAggregation);
+  }
+
+  async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {
+    const r = await this.q('SELECT * FROM aggregations WHERE customer_id = $1 AND period = $2 AND period_start = $3', [customerId, period, periodStart]);
+    return r.rows[0] ? toPgAggregation(r.rows[0]) : undefined;
+  }
+
+  async listMessages(aggregationId: string): Promise<OutboxMessage[]> {
+    return (await this.q('SELECT * FROM messages WHERE aggregation_id = $1 ORDER BY revision', [aggregationId])).rows.map(toPgMessage);
+  }
+
+  syncEndpoints(e: Array<{ id: string; url: string }>) { return this.guard(() => this.d.syncEndpoints(e)); }
+  listEndpoints() { return this.guard(() => this.d.listEndpoints()); }
+  enableEndpoint(id: string, now: number) { return this.d.enableEndpoint(id, now); }
+  claimDeliveries(o: Parameters<Store['claimDeliveries']>[0]) { return this.guard(() => this.d.claimDeliveries(o)); }
+  claimDelivery(id: string, o: Parameters<Store['claimDelivery']>[1]) { return this.d.claimDelivery(id, o); }
+  recordAttempt(...a: Parameters<Store['recordAttempt']>) { return this.d.recordAttempt(...a); }
+  releaseDelivery(id: string, owner: string) { return this.guard(() => this.d.releaseDelivery(id, owner)); }
+  listDeliveries(q: Parameters<Store['listDeliveries']>[0]) { return this.guard(() => this.d.listDeliveries(q)); }
+  getDelivery(id: string) { return this.guard(() => this.d.getDelivery(id)); }
+  latestDeliveries(ids: string[]) { return this.guard(() => this.d.latestDeliveries(ids)); }
+  requeueDeliveries(since: number, now: number, deadlineMs: number) { return this.d.requeueDeliveries(since, now, deadlineMs); }
+  deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt]);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.q('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toPgApiKey);
+  }
+
+  async revokeApiKey(idOrPrefix: string, at: number): Promise<boolean> {
+    const r = await this.q('UPDATE api_keys SET revoked_at = $1 WHERE (id = $2 OR prefix = $2) AND revoked_at IS NULL', [at, idOrPrefix]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.q('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+}
