@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { closeDuePeriods } from './aggregate/close-due-periods.js';
+import { applyRetention } from './aggregate/retention.js';
 import { Scheduler } from './aggregate/scheduler.js';
 import { ApiKeyVerifier, createApiKey } from './auth/api-keys.js';
 import type { MeterhookConfig } from './config/schema.js';
@@ -104,7 +105,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     run: async () => {
       // Keep monthly event partitions a quarter ahead (PostgreSQL); cheap when they exist.
       if (store instanceof PostgresStore) await store.ensurePartitions(clock.now() - 31 * 86_400_000, clock.now() + 93 * 86_400_000);
-      return closeDuePeriods(ctx);
+      const closed = await closeDuePeriods(ctx);
+      await applyRetention(ctx);
+      return closed;
     },
   });
   try {

@@ -158,6 +158,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
   const maxFutureSkew = duration('maxFutureSkew');
   const maxBatchSize = typeof input.maxBatchSize === 'number' ? input.maxBatchSize : DEFAULTS.maxBatchSize;
   const webhookDelivery = parseWebhookDelivery(input.webhookDelivery, fail);
+  const retentionEventsMs = parseRetention(input.retention, fail);
 
   if (problems.length > 0) throw new ConfigError(source, orderProblems(problems));
 
@@ -185,9 +186,33 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     maxFutureSkewMs: maxFutureSkew.ms,
     maxBatchSize,
     webhookDelivery,
+    retentionEventsMs,
     effective,
     source,
   };
+}
+
+/** `retention: { "events": "400d" }`; at least a day, so a typo like "40m" cannot wipe recent usage. */
+function parseRetention(raw: unknown, fail: (segments: string[], text: string) => void): number | null {
+  if (raw === undefined) return null;
+  if (!isPlainObject(raw)) {
+    fail(['retention'], 'must be an object such as { "events": "400d" }');
+    return null;
+  }
+  if (raw.events === undefined) return null;
+  if (typeof raw.events !== 'string') {
+    fail(['retention', 'events'], 'must be a duration string such as "400d"');
+    return null;
+  }
+  try {
+    const ms = parseDuration(raw.events);
+    if (ms < 86_400_000) fail(['retention', 'events'], `must be at least 1d (got "${raw.events}")`);
+    return ms;
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+    fail(['retention', 'events'], err.message);
+    return null;
+  }
 }
 
 /**

@@ -44,6 +44,8 @@ export interface MeterhookConfig {
   maxFutureSkewMs: number;
   maxBatchSize: number;
   webhookDelivery: WebhookDeliveryConfig;
+  /** retention.events: raw events older than this are deleted (rollups and aggregations are kept); null keeps all. */
+  retentionEventsMs: number | null;
   /** The effective document in file format with defaults filled in (durations as the strings given or defaulted). Secrets NOT redacted here. */
   effective: Record<string, unknown>;
   /** Absolute path the config came from, or '<inline>' */
@@ -222,7 +224,7 @@ function withErrorBudget<T>(run: () => T): T {
   }
 }
 
-const SECTION_ORDER = ['periods', 'events', 'webhooks', 'webhookDelivery', 'schedule', 'gracePeriod', 'maxEventAge', 'maxFutureSkew', 'maxBatchSize'];
+const SECTION_ORDER = ['periods', 'events', 'webhooks', 'webhookDelivery', 'retention', 'schedule', 'gracePeriod', 'maxEventAge', 'maxFutureSkew', 'maxBatchSize'];
 
 /** Structural and semantic checks run separately; present their findings by file section, then array position. */
 export function orderProblems(problems: string[]): string[] {

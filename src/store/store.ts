@@ -206,6 +206,17 @@ export interface AttemptOutcome {
   endpoint: 'success' | 'failure' | 'gone';
 }
 
+export interface ClaimOptions {
+  now: number;
+  limit: number;
+  leaseMs: number;
+  owner: string;
+  /** Most deliveries in flight per endpoint for this worker, counting `inFlight`. */
+  perEndpointLimit: number;
+  /** Deliveries this worker already has in flight, by endpoint id. */
+  inFlight: Record<string, number>;
+}
+
 export interface DeliveryQuery {
   status?: DeliveryStatus;
   endpointId?: string;
@@ -241,10 +252,10 @@ export interface Store {
   /** Clears a 410 disable and releases the endpoint's held deliveries; returns how many were released. */
   enableEndpoint(id: string, now: number): Promise<number>;
   /** Leases up to `limit` due deliveries (pending or retry_scheduled and due, or sending with an expired lease). */
-  claimDeliveries(o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): Promise<ClaimedDelivery[]>;
+  claimDeliveries(o: ClaimOptions): Promise<ClaimedDelivery[]>;
   /** Leases one delivery whatever its state, for a manual attempt; undefined if missing or leased by a live worker. */
   claimDelivery(id: string, o: { now: number; leaseMs: number; owner: string }): Promise<ClaimedDelivery | undefined>;
-  /** Writes the attempt and the outcome if `owner` still holds the lease; returns false when the lease was lost. */
+  /** Writes the attempt and the outcome only if `owner` still holds the lease; returns false (writing nothing) when it was lost. */
   recordAttempt(attempt: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): Promise<boolean>;
   /** Releases a lease without recording an attempt (shutdown before sending). */
   releaseDelivery(id: string, owner: string): Promise<void>;
@@ -256,6 +267,14 @@ export interface Store {
   requeueDeliveries(since: number, now: number, deadlineMs: number): Promise<number>;
   /** Counts by status, for the dashboard and metrics. */
   deliveryCounts(): Promise<Record<DeliveryStatus, number>>;
+
+  /** Start of the oldest period that is not final yet (has a dirty mark), or null. */
+  oldestOpenPeriodStart(): Promise<number | null>;
+  /**
+   * Deletes raw events (and their idempotency keys) older than `cutoff`: PostgreSQL drops whole monthly
+   * partitions that end by then; SQLite deletes in chunks. Rollups and aggregations are kept.
+   */
+  deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }>;
 
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   listApiKeys(): Promise<ApiKeyRecord[]>;

@@ -96,9 +96,9 @@ export class Dispatcher {
       while (this.running) {
         const free = concurrency - this.inFlight.size;
         if (free <= 0) return;
-        const saturated = [...this.perEndpoint].filter(([, n]) => n >= perEndpointConcurrency).map(([id]) => id);
         const claimed = await this.o.store.claimDeliveries({
-          now: this.o.clock.now(), limit: free, leaseMs, owner: this.owner, excludeEndpoints: saturated,
+          now: this.o.clock.now(), limit: free, leaseMs, owner: this.owner,
+          perEndpointLimit: perEndpointConcurrency, inFlight: Object.fromEntries(this.perEndpoint),
         });
         if (claimed.length === 0) return;
         for (const d of claimed) this.launch(d);

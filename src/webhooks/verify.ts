@@ -65,5 +65,6 @@ export function verifyWebhook(secret: string, rawBody: Buffer | string, h: Heade
   const l = hasLegacy ? verifyLegacy(secret, rawBody, h, now, tolerance) : undefined;
   const scheme = hasStandard && hasLegacy ? 'both' : hasStandard ? 'standard' : 'legacy';
   const reason = s ?? l;
-  return reason ? { ok: false, scheme, reason } : { ok: true, scheme, msgId: one(h, 'webhook-id') };
+  // Only the standard signature covers webhook-id; with the legacy scheme alone the id is unsigned.
+  return reason ? { ok: false, scheme, reason } : { ok: true, scheme, msgId: hasStandard ? one(h, 'webhook-id') : undefined };
 }

@@ -6,6 +6,7 @@ import type pg from 'pg';
 /** Arbitrary constants naming meterhook's advisory locks. */
 export const MIGRATION_LOCK = 7_244_001;
 export const PARTITION_LOCK = 7_244_002;
+export const RETENTION_LOCK = 7_244_003;
 
 export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
   {

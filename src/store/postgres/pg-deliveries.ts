@@ -3,10 +3,11 @@
 
 import type pg from 'pg';
 import type {
-  AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
+  AttemptOutcome, AttemptRecord, ClaimOptions, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
   NewDelivery, OutboxMessage,
 } from '../store.js';
 import { DELIVERY_STATUSES } from '../store.js';
+import { roomPerEndpoint } from '../claim-room.js';
 import { toPgMessage } from './pg-rows.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
@@ -106,22 +107,31 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
         return r.rowCount ?? 0;
       }),
 
-    async claimDeliveries(o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): Promise<ClaimedDelivery[]> {
-      // SKIP LOCKED: concurrent workers in any process take disjoint rows and never wait on each other.
-      const r = await pool.query(
-        `WITH due AS (
-           SELECT id, status FROM deliveries
-           WHERE ((status IN ('pending', 'retry_scheduled') AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1))
-             AND NOT (endpoint_id = ANY($4::text[]))
-           ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-         leased AS (
-           UPDATE deliveries d SET status = 'sending', lease_owner = $3, lease_until = $1 + $5, updated_at = $1
-           FROM due WHERE d.id = due.id RETURNING d.id, due.status AS previous_status)
-         ${CLAIMED_SQL} JOIN leased l ON l.id = d.id`,
-        [o.now, o.limit, o.owner, o.excludeEndpoints, o.leaseMs],
-      );
-      return r.rows.map((row) => claimed({ ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs }, row.previous_status as DeliveryStatus));
-    },
+    claimDeliveries: (o: ClaimOptions) =>
+      tx(async (c): Promise<ClaimedDelivery[]> => {
+        // SKIP LOCKED: concurrent workers in any process take disjoint rows and never wait on each other.
+        // Over-fetch, then keep within each endpoint's room; rows not taken unlock at commit.
+        const due = await c.query(
+          `SELECT id, endpoint_id, status FROM deliveries
+           WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
+           ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [o.now, o.limit * 8],
+        );
+        const room = roomPerEndpoint(o);
+        const chosen: Array<{ id: string; previous: DeliveryStatus }> = [];
+        for (const r of due.rows) {
+          if (chosen.length >= o.limit) break;
+          if (room.take(r.endpoint_id as string)) chosen.push({ id: r.id as string, previous: r.status as DeliveryStatus });
+        }
+        if (chosen.length === 0) return [];
+        await c.query(
+          `UPDATE deliveries SET status = 'sending', lease_owner = $2, lease_until = $3, updated_at = $4 WHERE id = ANY($1::text[])`,
+          [chosen.map((x) => x.id), o.owner, o.now + o.leaseMs, o.now],
+        );
+        const rows = (await c.query(`${CLAIMED_SQL} WHERE d.id = ANY($1::text[]) ORDER BY d.next_attempt_at`, [chosen.map((x) => x.id)])).rows;
+        const previous = new Map(chosen.map((x) => [x.id, x.previous]));
+        return rows.map((row) => claimed(row, previous.get(row.id as string)!));
+      }),
 
     claimDelivery: (id: string, o: { now: number; leaseMs: number; owner: string }) =>
       tx(async (c): Promise<ClaimedDelivery | undefined> => {
@@ -138,11 +148,6 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
 
     recordAttempt: (a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number) =>
       tx(async (c): Promise<boolean> => {
-        await c.query(
-          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, error,
-              response_body, webhook_timestamp, dry_run, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-          [a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error, a.responseBody, a.webhookTimestamp, a.dryRun, a.manual],
-        );
         const ok2xx = a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;
         const r = await c.query(
           `UPDATE deliveries SET status = $1, attempts = greatest(attempts, $2), next_attempt_at = $3, lease_owner = NULL,
@@ -152,7 +157,13 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
           [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, ok2xx ? null : a.error, outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
         );
         const endpointId = r.rows[0]?.endpoint_id as string | undefined;
+        // The lease check comes first: a worker that lost its lease must leave no trace in the log.
         if (!endpointId) return false;
+        await c.query(
+          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, error,
+              response_body, webhook_timestamp, dry_run, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error, a.responseBody, a.webhookTimestamp, a.dryRun, a.manual],
+        );
         if (outcome.endpoint === 'success') {
           await c.query('UPDATE webhook_endpoints SET last_success_at = $1, failure_streak = 0 WHERE id = $2', [now, endpointId]);
         } else if (outcome.endpoint === 'failure') {

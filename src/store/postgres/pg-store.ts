@@ -8,7 +8,7 @@ import type {
   AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, CloseDecider, CloseResult, DirtyMark,
   EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
 } from '../store.js';
-import { ensurePartitions, migratePg } from './migrations.js';
+import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
@@ -275,7 +275,7 @@ export class PostgresStore implements Store {
   syncEndpoints(e: Array<{ id: string; url: string }>) { return this.guard(() => this.d.syncEndpoints(e)); }
   listEndpoints() { return this.guard(() => this.d.listEndpoints()); }
   enableEndpoint(id: string, now: number) { return this.d.enableEndpoint(id, now); }
-  claimDeliveries(o: Parameters<Store['claimDeliveries']>[0]) { return this.guard(() => this.d.claimDeliveries(o)); }
+  claimDeliveries(o: Parameters<Store['claimDeliveries']>[0]) { return this.d.claimDeliveries(o); }
   claimDelivery(id: string, o: Parameters<Store['claimDelivery']>[1]) { return this.d.claimDelivery(id, o); }
   recordAttempt(...a: Parameters<Store['recordAttempt']>) { return this.d.recordAttempt(...a); }
   releaseDelivery(id: string, owner: string) { return this.guard(() => this.d.releaseDelivery(id, owner)); }
@@ -284,6 +284,54 @@ export class PostgresStore implements Store {
   latestDeliveries(ids: string[]) { return this.guard(() => this.d.latestDeliveries(ids)); }
   requeueDeliveries(since: number, now: number, deadlineMs: number) { return this.d.requeueDeliveries(since, now, deadlineMs); }
   deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
+
+  async oldestOpenPeriodStart(): Promise<number | null> {
+    const r = await this.q('SELECT min(period_start) AS s FROM dirty_periods');
+    return r.rows[0]?.s === null || r.rows[0]?.s === undefined ? null : Number(r.rows[0].s);
+  }
+
+  async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
+    return this.guard(async () => {
+      const c = await this.pool.connect();
+      try {
+        // One process applies retention at a time; the others skip this round.
+        const got = (await c.query('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK])).rows[0]?.ok === true;
+        if (!got) return { deleted: 0, partitionsDropped: [] };
+        try {
+          const dropped: string[] = [];
+          let deleted = 0;
+          for (const part of await partitionsBefore(this.pool, cutoff)) {
+            deleted += Number((await c.query(`SELECT count(*) AS n FROM ${part.name}`)).rows[0].n);
+            await c.query('BEGIN');
+            await c.query(`DROP TABLE ${part.name}`);
+            await c.query('DELETE FROM event_keys WHERE ts >= $1 AND ts < $2', [part.start, part.end]);
+            await c.query('COMMIT');
+            dropped.push(part.name);
+          }
+          // Stragglers that landed in the default partition go row by row, in chunks.
+          for (;;) {
+            const r = await c.query(
+              `WITH d AS (DELETE FROM events_default WHERE (ts, seq) IN (SELECT ts, seq FROM events_default WHERE ts < $1 LIMIT 5000)
+                          RETURNING ts, seq)
+               DELETE FROM event_keys k USING d WHERE k.ts = d.ts AND k.seq = d.seq RETURNING 1`,
+              [cutoff],
+            );
+            const n = (await c.query('SELECT count(*) AS n FROM events_default WHERE ts < $1', [cutoff])).rows[0].n;
+            deleted += r.rowCount ?? 0;
+            if (Number(n) === 0) break;
+          }
+          return { deleted, partitionsDropped: dropped };
+        } finally {
+          await c.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]).catch(() => undefined);
+        }
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
+    });
+  }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
     await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',

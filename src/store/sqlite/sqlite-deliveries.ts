@@ -3,10 +3,11 @@
 
 import type Database from 'better-sqlite3';
 import type {
-  AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
+  AttemptOutcome, AttemptRecord, ClaimOptions, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
   NewDelivery, OutboxMessage,
 } from '../store.js';
 import { DELIVERY_STATUSES } from '../store.js';
+import { roomPerEndpoint } from '../claim-room.js';
 import { toMessage } from './rows.js';
 
 interface DeliveryRow {
@@ -170,23 +171,21 @@ export function createDeliveryStore(db: Database.Database) {
       return s.releaseHeld.run(now, now, id).changes;
     }),
 
-    claimDeliveries: db.transaction(
-      (o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): ClaimedDelivery[] => {
-        const skip = new Set(o.excludeEndpoints);
-        // Over-fetch a little so saturated endpoints do not starve the others in this claim.
-        const rows = s.dueIds.all(o.now, o.now, o.limit * 4 + skip.size * 4) as Array<{ id: string; endpoint_id: string }>;
+    claimDeliveries: db.transaction((o: ClaimOptions): ClaimedDelivery[] => {
+        const room = roomPerEndpoint(o);
+        // Over-fetch so deliveries of a full endpoint do not crowd out the others in this claim.
+        const rows = s.dueIds.all(o.now, o.now, o.limit * 8) as Array<{ id: string; endpoint_id: string }>;
         const out: ClaimedDelivery[] = [];
         for (const r of rows) {
           if (out.length >= o.limit) break;
-          if (skip.has(r.endpoint_id)) continue;
+          if (!room.take(r.endpoint_id)) continue;
           const before = s.getDelivery.get(r.id) as DeliveryRow;
           if (s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id, o.now).changes === 1) {
             out.push(claimed(s.getDelivery.get(r.id) as DeliveryRow, before.status as DeliveryStatus));
           }
         }
         return out;
-      },
-    ),
+      }),
 
     claimDelivery: db.transaction((id: string, o: { now: number; leaseMs: number; owner: string }): ClaimedDelivery | undefined => {
       const row = s.getDelivery.get(id) as DeliveryRow | undefined;
@@ -198,12 +197,13 @@ export function createDeliveryStore(db: Database.Database) {
     }),
 
     recordAttempt: db.transaction((a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): boolean => {
-      s.insertAttempt.run(a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error,
-        a.responseBody, a.webhookTimestamp, a.dryRun ? 1 : 0, a.manual ? 1 : 0);
+      // The lease check comes first: a worker that lost its lease must leave no trace in the log.
       const info = s.finishAttempt.run(outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode,
         a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? null : a.error,
         outcome.deliveredAt, a.dryRun ? 1 : 0, a.deliveryId, owner);
       if (info.changes === 0) return false;
+      s.insertAttempt.run(a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error,
+        a.responseBody, a.webhookTimestamp, a.dryRun ? 1 : 0, a.manual ? 1 : 0);
       const row = s.getDelivery.get(a.deliveryId) as DeliveryRow;
       if (outcome.endpoint === 'success') s.endpointSuccess.run(now, row.endpoint_id);
       else if (outcome.endpoint === 'failure') s.endpointFailure.run(now, row.endpoint_id);

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import type {
   AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, AttemptOutcome, AttemptRecord,
-  ClaimedDelivery, CloseDecider, CloseResult, DeliveryQuery, DeliveryRecord, DeliveryStatus, DirtyMark, EndpointState,
+  ClaimOptions, ClaimedDelivery, CloseDecider, CloseResult, DeliveryQuery, DeliveryRecord, DeliveryStatus, DirtyMark, EndpointState,
   EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
 } from '../store.js';
 import { createDeliveryStore } from './sqlite-deliveries.js';
@@ -212,7 +212,7 @@ export class SqliteStore implements Store {
     return this.deliveries.enableEndpoint(id, now);
   }
 
-  async claimDeliveries(o: { now: number; limit: number; leaseMs: number; owner: string; excludeEndpoints: string[] }): Promise<ClaimedDelivery[]> {
+  async claimDeliveries(o: ClaimOptions): Promise<ClaimedDelivery[]> {
     return this.deliveries.claimDeliveries.immediate(o);
   }
 
@@ -246,6 +246,24 @@ export class SqliteStore implements Store {
 
   async deliveryCounts(): Promise<Record<DeliveryStatus, number>> {
     return this.deliveries.deliveryCounts();
+  }
+
+  async oldestOpenPeriodStart(): Promise<number | null> {
+    const r = this.db.prepare('SELECT min(period_start) AS s FROM dirty_periods').get() as { s: number | null };
+    return r.s;
+  }
+
+  async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
+    const chunk = this.db.prepare('DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT 5000)');
+    let deleted = 0;
+    for (;;) {
+      const n = chunk.run(cutoff).changes;
+      deleted += n;
+      if (n < 5000) break;
+      // Chunks keep each write transaction short, so ingest is never blocked for long.
+      await new Promise((r) => setImmediate(r));
+    }
+    return { deleted, partitionsDropped: [] };
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
