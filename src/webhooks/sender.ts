@@ -25,11 +25,12 @@ export interface SendResult {
 export const RESPONSE_BODY_LIMIT = 16 * 1024;
 
 function codeOf(err: unknown): string {
-  let e = err as { code?: string; name?: string; cause?: unknown } | undefined;
+  let e = err as { code?: unknown; name?: string; cause?: unknown } | undefined;
   for (let depth = 0; e && depth < 4; depth++) {
     if (e instanceof SsrfBlocked || e.code === 'ESSRFBLOCKED') return 'ESSRFBLOCKED';
-    if (e.code) return e.code;
+    // An aborted fetch carries a numeric DOMException code (23); its name is what identifies it.
     if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'TIMEOUT';
+    if (typeof e.code === 'string' && e.code !== '') return e.code;
     e = e.cause as typeof e;
   }
   return 'UNKNOWN';

@@ -402,6 +402,7 @@ describe('readServerSettings', () => {
       apiKeys: [],
       logLevel: 'info',
       databaseUrl: undefined,
+      pgPoolSize: 10,
       dryRun: false,
     });
   });
@@ -415,6 +416,7 @@ describe('readServerSettings', () => {
         METERHOOK_API_KEYS: ' k1 , ,k2,',
         LOG_LEVEL: 'DEBUG',
         DATABASE_URL: 'postgres://db/meter',
+        METERHOOK_PG_POOL_SIZE: '25',
         DRY_RUN: 'TRUE',
       },
       '/srv/app',
@@ -426,8 +428,10 @@ describe('readServerSettings', () => {
       apiKeys: ['k1', 'k2'],
       logLevel: 'debug',
       databaseUrl: 'postgres://db/meter',
+      pgPoolSize: 25,
       dryRun: true,
     });
+    assert.throws(() => readServerSettings({ METERHOOK_PG_POOL_SIZE: '0' }, '/srv'), /METERHOOK_PG_POOL_SIZE: must be an integer from 1 to 500/);
     assert.equal(readServerSettings({ METERHOOK_DATA_DIR: '/data' }, '/srv').dataDir, '/data');
     assert.equal(readServerSettings({ PORT: '0' }, '/srv').port, 0);
     assert.equal(readServerSettings({ PORT: '65535' }, '/srv').port, 65535);
