@@ -268,6 +268,12 @@ export interface Store {
   /** Counts by status, for the dashboard and metrics. */
   deliveryCounts(): Promise<Record<DeliveryStatus, number>>;
 
+  /**
+   * Customers that have usage, in id order: those starting with `prefix` (when given), after the
+   * `after` id, at most `limit`. Each with the time of its latest usage hour.
+   */
+  listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>>;
+
   /** Start of the oldest period that is not final yet (has a dirty mark), or null. */
   oldestOpenPeriodStart(): Promise<number | null>;
   /**

@@ -285,6 +285,21 @@ export class PostgresStore implements Store {
   requeueDeliveries(since: number, now: number, deadlineMs: number) { return this.d.requeueDeliveries(since, now, deadlineMs); }
   deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
 
+  async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const p = (v: unknown) => (params.push(v), `$${params.length}`);
+    // starts_with and the column's own collation keep prefix and paging consistent under any locale.
+    if (q.prefix) where.push(`starts_with(customer_id, ${p(q.prefix)})`);
+    if (q.after !== undefined) where.push(`customer_id > ${p(q.after)}`);
+    const r = await this.q(
+      `SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       GROUP BY customer_id ORDER BY customer_id LIMIT ${p(q.limit)}`,
+      params,
+    );
+    return r.rows.map((x) => ({ customerId: x.customer_id as string, lastHour: Number(x.last_hour) }));
+  }
+
   async oldestOpenPeriodStart(): Promise<number | null> {
     const r = await this.q('SELECT min(period_start) AS s FROM dirty_periods');
     return r.rows[0]?.s === null || r.rows[0]?.s === undefined ? null : Number(r.rows[0].s);

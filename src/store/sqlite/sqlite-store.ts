@@ -248,6 +248,19 @@ export class SqliteStore implements Store {
     return this.deliveries.deliveryCounts();
   }
 
+  async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
+    // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.prefix) (where.push('customer_id >= ? AND customer_id < ?'), params.push(q.prefix, `${q.prefix}\uffff`));
+    if (q.after !== undefined) (where.push('customer_id > ?'), params.push(q.after));
+    const rows = this.db
+      .prepare(`SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                GROUP BY customer_id ORDER BY customer_id LIMIT ?`)
+      .all(...params, q.limit) as Array<{ customer_id: string; last_hour: number }>;
+    return rows.map((r) => ({ customerId: r.customer_id, lastHour: r.last_hour }));
+  }
+
   async oldestOpenPeriodStart(): Promise<number | null> {
     const r = this.db.prepare('SELECT min(period_start) AS s FROM dirty_periods').get() as { s: number | null };
     return r.s;
