@@ -2,7 +2,7 @@
 // timer and drains in-flight work. Must never hold business logic of its own.
 
 import path from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { closeDuePeriods } from './aggregate/close-due-periods.js';
 import { applyRetention } from './aggregate/retention.js';
 import { Scheduler } from './aggregate/scheduler.js';
@@ -16,6 +16,8 @@ import type { IngestContext } from './ingest/ingest-service.js';
 import { PostgresStore } from './store/postgres/pg-store.js';
 import { SqliteStore, type SqliteSynchronous } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
 import { createDispatcher } from './webhooks/create-dispatcher.js';
 import type { Dispatcher } from './webhooks/dispatcher.js';
@@ -82,10 +84,11 @@ function firstKeyNotice(key: string, port: number): string {
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const { settings, config } = opts;
   const clock = opts.clock ?? systemClock;
-  const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'meterhook' } });
+  const logger = opts.logger ?? createLogger(settings.logLevel);
   const store = await openStore(settings, { synchronous: opts.sqliteSynchronous, logger, maxEventAgeMs: config.maxEventAgeMs });
   const committer = new GroupCommitter(store, () => config.periods);
   const ctx: IngestContext = { store, clock, config, logger, committer };
+  ctx.metrics = createMetrics({ store, config, clock });
 
   const apiKeys = new ApiKeyVerifier(store, settings.apiKeys, () => clock.now());
   await apiKeys.reload();
@@ -98,7 +101,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const { dispatcher, sender } = createDispatcher(ctx, { dryRun: settings.dryRun });
   ctx.onMessages = () => dispatcher.notify();
   if (settings.dryRun) logger.warn('DRY_RUN is on: webhooks are signed and logged, never sent');
-  const app = buildApp({ ctx, apiKeys, dispatcher, version: VERSION, logger });
+  const app = await buildApp({ ctx, apiKeys, dispatcher, version: VERSION, logger });
   const scheduler = new Scheduler({
     schedule: config.schedule,
     logger,

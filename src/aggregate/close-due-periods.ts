@@ -43,6 +43,7 @@ export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()
       if (marks.length === 0) break;
       const r = await store.closePeriods(marks, counting);
       sum.finalized += r.finalized;
+      if (r.finalized > 0) ctx.metrics?.finalizations.inc({ period }, r.finalized);
       sum.unchanged += r.unchanged;
       sum.messages += r.messages;
       sum.eventsScanned += r.eventsScanned;

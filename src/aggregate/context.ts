@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { MeterhookConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 
 export interface ServiceContext {
@@ -13,4 +14,6 @@ export interface ServiceContext {
   logger: Logger;
   /** Told when a close wrote webhook messages, so delivery starts without waiting for a poll. */
   onMessages?: () => void;
+  /** Prometheus counters; absent in contexts that do not export metrics. */
+  metrics?: Metrics;
 }

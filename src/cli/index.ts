@@ -1,137 +1,42 @@
 #!/usr/bin/env node
-// The `meterhook` command: serve, and local administration of keys and configuration.
-// Must never print a secret except a newly created API key, exactly once.
+// The `meterhook` command: serve, and local administration of keys and configuration; and client
+// commands that talk to a running server over HTTP (send, import, trigger, usage, aggregations,
+// deliveries). Must never print a secret except a newly created API key, exactly once.
+// Exit codes: 0 ok, 1 failure (HTTP error, rejected rows, failed attempt), 2 usage or configuration
+// error, 3 server unreachable.
 
-import { Command } from 'commander';
-import { createApiKey } from '../auth/api-keys.js';
-import { loadConfigFile, resolveConfigPath } from '../config/load-config.js';
-import { ConfigError } from '../config/schema.js';
-import { readServerSettings } from '../config/server-settings.js';
-import { systemClock } from '../domain/clock.js';
-import { openStore, startServer } from '../main.js';
+import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { createReceiver, describeDelivery } from '../webhooks/receiver.js';
+import { registerImport } from './commands/import.js';
+import { registerAggregations, registerDeliveries, registerTrigger, registerUsage } from './commands/reads.js';
+import { registerSend } from './commands/send.js';
+import { registerServerCommands } from './commands/server.js';
+import { EXIT, failWith } from './commands/shared.js';
 
 const program = new Command();
-program.name('meterhook').description('Self-hosted usage metering service').version(VERSION);
-
-function fail(err: unknown): never {
-  const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`meterhook: ${msg}\n`);
-  process.exit(err instanceof ConfigError ? 2 : 1);
-}
-
 program
-  .command('serve')
-  .description('Start the HTTP server, the scheduler and (when configured) webhook delivery')
-  .option('-c, --config <file>', 'configuration file (default: $METERHOOK_CONFIG or ./systemconfig.json)')
-  .action(async (o: { config?: string }) => {
-    try {
-      const settings = readServerSettings(process.env, process.cwd());
-      const config = loadConfigFile(resolveConfigPath(o.config, process.env, process.cwd()), process.env);
-      const sync = process.env.METERHOOK_SQLITE_SYNCHRONOUS?.toUpperCase();
-      if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') {
-        throw new ConfigError('environment', [`METERHOOK_SQLITE_SYNCHRONOUS: must be normal or full (got ${JSON.stringify(sync)})`]);
-      }
-      const server = await startServer({ settings, config, sqliteSynchronous: sync });
-      let signals = 0;
-      const shutdown = (sig: string) => {
-        if (++signals > 1) process.exit(130);
-        server.ctx.logger.info({ signal: sig }, 'shutting down');
-        server.stop().then(() => process.exit(0), (e: unknown) => fail(e));
-      };
-      process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-    } catch (err) {
-      fail(err);
-    }
-  });
+  .name('meterhook')
+  .description(
+    'Self-hosted usage metering service.\n\n' +
+      'Client commands reach a running server at --url / $METERHOOK_URL (default http://localhost:3000) with ' +
+      'the key in $METERHOOK_API_KEY (or --api-key). Every client command takes --json.\n\n' +
+      'Exit codes: 0 ok, 1 failure (HTTP error, rejected rows, failed attempt), 2 usage or configuration error, ' +
+      '3 server unreachable.',
+  )
+  .version(VERSION)
+  // Usage errors (unknown command or option, missing argument) exit 2 instead of commander's 1.
+  .exitOverride()
+  .showHelpAfterError('(add --help for usage)');
 
-const keys = program.command('keys').description('Manage API keys in the local store (METERHOOK_DATA_DIR)');
-keys
-  .command('create')
-  .description('Create an API key; it is printed once and only its hash is stored')
-  .option('-n, --name <name>', 'a label for the key', 'cli')
-  .option('--json', 'machine-readable output')
-  .action(async (o: { name: string; json?: boolean }) => {
-    const store = await openStore(readServerSettings(process.env, process.cwd()));
-    try {
-      const { key, record } = await createApiKey(store, systemClock, o.name);
-      if (o.json) process.stdout.write(`${JSON.stringify({ key, id: record.id, prefix: record.prefix, name: record.name })}\n`);
-      else process.stdout.write(`${key}\n(id ${record.id}; shown once, store it safely)\n`);
-    } finally {
-      await store.close();
-    }
-  });
-keys
-  .command('list')
-  .description('List API keys (prefixes only)')
-  .option('--json', 'machine-readable output')
-  .action(async (o: { json?: boolean }) => {
-    const store = await openStore(readServerSettings(process.env, process.cwd()));
-    try {
-      const rows = (await store.listApiKeys()).map(({ hash: _h, ...k }) => k);
-      if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-      else for (const k of rows) process.stdout.write(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? 'revoked' : 'active'}\n`);
-    } finally {
-      await store.close();
-    }
-  });
-keys
-  .command('revoke <idOrPrefix>')
-  .description('Revoke a key by id or prefix; running servers stop accepting it within 30 s')
-  .action(async (idOrPrefix: string) => {
-    const store = await openStore(readServerSettings(process.env, process.cwd()));
-    try {
-      if (!(await store.revokeApiKey(idOrPrefix, Date.now()))) fail(new Error(`no active key matches ${idOrPrefix}`));
-      process.stdout.write(`revoked ${idOrPrefix}\n`);
-    } finally {
-      await store.close();
-    }
-  });
+registerServerCommands(program);
+registerSend(program);
+registerImport(program);
+registerTrigger(program);
+registerAggregations(program);
+registerUsage(program);
+registerDeliveries(program);
 
-program
-  .command('config')
-  .description('Configuration tools')
-  .command('check <file>')
-  .description('Validate a configuration file and print every problem')
-  .action((file: string) => {
-    try {
-      const cfg = loadConfigFile(file, process.env);
-      process.stdout.write(`${file}: ok (${cfg.eventTypes.length} event types, periods ${cfg.periods.join(', ')})\n`);
-    } catch (err) {
-      fail(err);
-    }
-  });
-
-program
-  .command('webhook-receiver')
-  .description('Run a local receiver that verifies both signature schemes and prints each delivery')
-  .option('-p, --port <port>', 'port to listen on', '4000')
-  .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .option('-s, --secret <secret>', 'the endpoint secret (default: $METERHOOK_WEBHOOK_SECRET)')
-  .option('--status <code>', 'HTTP status to answer valid deliveries with (e.g. 500 to watch retries)', '200')
-  .option('--json', 'print each delivery as a JSON line')
-  .action((o: { port: string; host: string; secret?: string; status: string; json?: boolean }) => {
-    const secret = o.secret ?? process.env.METERHOOK_WEBHOOK_SECRET;
-    if (!secret) fail(new Error('give the endpoint secret with --secret or METERHOOK_WEBHOOK_SECRET'));
-    const status = Number(o.status);
-    if (!Number.isInteger(status) || status < 200 || status > 599) fail(new Error(`--status must be an HTTP status code (got ${o.status})`));
-    const server = createReceiver({
-      secret,
-      status,
-      onDelivery: (d) => process.stdout.write(`${o.json ? JSON.stringify(d) : `✓ ${describeDelivery(d)}`}\n`),
-      onRejected: (reason) => process.stdout.write(`${o.json ? JSON.stringify({ rejected: reason }) : `✗ rejected: ${reason}`}\n`),
-    });
-    server.on('error', (e) => fail(e));
-    server.listen(Number(o.port), o.host, () => {
-      const a = server.address();
-      const port = typeof a === 'object' && a ? a.port : o.port;
-      process.stdout.write(`webhook-receiver listening on http://${o.host}:${port}/ (answering ${status})\n`);
-    });
-    const close = () => server.close(() => process.exit(0));
-    process.on('SIGINT', close);
-    process.on('SIGTERM', close);
-  });
-
-program.parseAsync(process.argv).catch(fail);
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
+  failWith(err);
+});

@@ -10,9 +10,13 @@ import { MalformedJson, sendError } from './errors.js';
 import { registerAggregationRoutes } from './routes/aggregations.js';
 import { registerCaptureRoutes } from './routes/capture.js';
 import { registerCustomerRoutes } from './routes/customers.js';
+import { registerCustomerListRoutes } from './routes/customers-list.js';
+import { DASHBOARD_PATHS, registerDashboardRoutes } from './routes/dashboard.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerMetaRoutes } from './routes/meta.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { registerMetricsRoute } from './routes/metrics.js';
+import { DOC_PATHS, registerOpenApi } from './openapi.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 
 export interface AppDeps {
@@ -25,7 +29,7 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
 }
 
-export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
+export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
 const SINGLE_BODY_LIMIT = 64 * 1024;
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -42,7 +46,7 @@ function createFastify(deps: AppDeps) {
     // Requests the router rejects itself (bad URL encoding, over-long parameters) still get our JSON and request id.
     frameworkErrors: (err, req, reply) => {
       void reply.header('x-request-id', req.id);
-      sendError(req, reply, err);
+      sendError(req, reply, err, deps.ctx.metrics);
     },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -61,8 +65,10 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
   return undefined;
 }
 
-export function buildApp(deps: AppDeps): App {
+export async function buildApp(deps: AppDeps): Promise<App> {
   const app = createFastify(deps);
+  // Registered (and awaited) before any route, so every route's schema reaches the OpenAPI document.
+  await registerOpenApi(app, deps.version);
 
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(
@@ -83,7 +89,8 @@ export function buildApp(deps: AppDeps): App {
 
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
-    if (PUBLIC_ROUTES.has(req.url.split('?')[0] ?? '')) return;
+    const pathname = req.url.split('?')[0] ?? '';
+    if (PUBLIC_ROUTES.has(pathname) || DOC_PATHS.some((p) => pathname === p || pathname.startsWith(`${p}/`))) return;
     const key = presentedKey(req.headers);
     if (!key) {
       return reply.code(401).send({
@@ -101,7 +108,7 @@ export function buildApp(deps: AppDeps): App {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
 
-  app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, err, deps.ctx.metrics));
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: `Route ${req.method} ${req.url.split('?')[0]} not found`, code: 'not_found', requestId: req.id }),
   );
@@ -111,6 +118,9 @@ export function buildApp(deps: AppDeps): App {
   registerEventRoutes(app, deps);
   registerAggregationRoutes(app, deps);
   registerCustomerRoutes(app, deps);
+  registerCustomerListRoutes(app, deps);
+  registerDashboardRoutes(app, deps);
   registerWebhookRoutes(app, deps);
+  registerMetricsRoute(app, deps);
   return app;
 }

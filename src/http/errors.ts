@@ -2,10 +2,16 @@
 // bodies; every other error uses one envelope { error, code, requestId }. Must never answer 500 for bad input.
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Metrics } from '../observability/metrics.js';
 import {
   BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, DomainError, EventIdConflict,
   EventValidationFailed, InvalidQuery, NoEventTypes, Overloaded, StoreUnavailable, UnknownEventType,
 } from '../domain/errors.js';
+
+/** Compat bodies carry no code; the error class still says why. */
+function codeOf(err: unknown): string {
+  return err instanceof DomainError ? err.code : 'bad_request';
+}
 
 export class MalformedJson extends Error {
   readonly statusCode = 400;
@@ -81,8 +87,17 @@ export function mapError(req: FastifyRequest, err: unknown): Mapped {
   return envelope(req, 500, 'internal_error', 'Internal server error');
 }
 
-export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+/** Capture routes count refused events by reason: a rejected batch refuses each of its events. */
+function countRejected(req: FastifyRequest, status: number, code: string, metrics: Metrics | undefined): void {
+  const route = req.routeOptions?.url;
+  if (!metrics || (route !== '/usage/:eventType' && route !== '/usagebatch') || status < 400) return;
+  const n = Array.isArray(req.body) ? Math.max(1, req.body.length) : 1;
+  metrics.eventsRejected.inc({ reason: code }, n);
+}
+
+export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, metrics?: Metrics): FastifyReply {
   const m = mapError(req, err);
+  countRejected(req, m.status, typeof m.body.code === 'string' ? m.body.code : codeOf(err), metrics);
   if (m.status >= 500 && !(err instanceof DomainError)) req.log.error({ err }, 'unhandled error');
   if (m.headers) void reply.headers(m.headers);
   return reply.code(m.status).send(m.body);

@@ -11,6 +11,7 @@ import {
   type EventContext, type NewEvent,
 } from '../domain/event-rules.js';
 import { eventIdFromSeq } from '../domain/ids.js';
+import type { AppendOutcome, AppendUnit } from '../store/store.js';
 import type { GroupCommitter } from './group-commit.js';
 
 export interface IngestContext extends ServiceContext {
@@ -41,14 +42,28 @@ export function assertEventType(ctx: ServiceContext, eventType: string): void {
   }
 }
 
+/** Group-commits one unit and records what happened; an id conflict becomes EventIdConflict. */
+async function commit(ctx: IngestContext, unit: AppendUnit): Promise<Extract<AppendOutcome, { ok: true }>> {
+  const started = process.hrtime.bigint();
+  const outcome = await ctx.committer.submit(unit);
+  const m = ctx.metrics;
+  if (!outcome.ok) throw new EventIdConflict(outcome.conflicts);
+  if (m) {
+    m.ingestLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    m.batchSize.observe(unit.events.length);
+    if (outcome.inserted) m.eventsIngested.inc(outcome.inserted);
+    if (outcome.duplicates) m.eventsDuplicate.inc(outcome.duplicates);
+  }
+  return outcome;
+}
+
 export async function captureOne(ctx: IngestContext, eventType: string, body: unknown, idHeader?: string): Promise<CapturedOne> {
   assertEventType(ctx, eventType);
   if (!isPlainObject(body)) throw new BodyNotObject();
   const ec = eventContext(ctx);
   const checked = checkEventFields(body, eventType, ec, idHeader);
   if (!checked.ok) throw new EventValidationFailed(checked.errors);
-  const outcome = await ctx.committer.submit({ events: [checked.event], receivedAt: ec.now });
-  if (!outcome.ok) throw new EventIdConflict(outcome.conflicts);
+  const outcome = await commit(ctx, { events: [checked.event], receivedAt: ec.now });
   const r = outcome.results[0]!;
   return { duplicate: r.duplicate, eventId: eventIdFromSeq(r.seq), id: checked.event.id, timestamp: checked.event.ts };
 }
@@ -68,7 +83,6 @@ export async function captureBatch(ctx: IngestContext, body: unknown): Promise<C
     else invalid.push({ index, errors: c.errors });
   });
   if (invalid.length > 0) throw new BatchValidationFailed(invalid, events.length);
-  const outcome = await ctx.committer.submit({ events, receivedAt: ec.now });
-  if (!outcome.ok) throw new EventIdConflict(outcome.conflicts);
+  const outcome = await commit(ctx, { events, receivedAt: ec.now });
   return { count: events.length, inserted: outcome.inserted, duplicates: outcome.duplicates };
 }

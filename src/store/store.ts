@@ -267,6 +267,8 @@ export interface Store {
   requeueDeliveries(since: number, now: number, deadlineMs: number): Promise<number>;
   /** Counts by status, for the dashboard and metrics. */
   deliveryCounts(): Promise<Record<DeliveryStatus, number>>;
+  /** Creation time of the oldest delivery still pending, sending, scheduled for retry or held; null if none. */
+  oldestUndeliveredAt(): Promise<number | null>;
 
   /**
    * Customers that have usage, in id order: those starting with `prefix` (when given), after the

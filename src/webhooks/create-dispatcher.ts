@@ -20,6 +20,7 @@ export function createDispatcher(ctx: ServiceContext, o: { dryRun: boolean; owne
     userAgent: `meterhook/${VERSION}`,
     owner: o.owner,
     rng: o.rng,
+    metrics: ctx.metrics,
   });
   return { dispatcher, sender };
 }

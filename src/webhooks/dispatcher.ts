@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { MeterhookConfig, WebhookEndpointConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { ClaimedDelivery, DeliveryRecord, Store } from '../store/store.js';
 import { attemptOutcome } from './attempt-outcome.js';
 import type { RetryPolicy } from './retry-policy.js';
@@ -23,6 +24,7 @@ export interface DispatcherOptions {
   userAgent: string;
   owner?: string;
   rng?: () => number;
+  metrics?: Metrics;
 }
 
 export interface AttemptReport {
@@ -170,6 +172,7 @@ export class Dispatcher {
       this.owner, outcome, now,
     );
     if (!recorded) logger.warn({ deliveryId: d.id }, 'webhook lease expired before the attempt was recorded');
+    else this.o.metrics?.webhookAttempts.inc({ outcome: outcome.status, error_class: result.errorClass ?? (result.dryRun ? 'dry_run' : 'none') });
     if (outcome.status === 'failed') logger.warn({ deliveryId: d.id, endpointId: d.endpointId, error: result.error }, 'webhook delivery failed for good');
     if (outcome.endpoint === 'gone') logger.warn({ endpointId: d.endpointId }, 'webhook endpoint answered 410 Gone; disabled and its deliveries held');
     return result;

@@ -9,6 +9,7 @@ import { ApiKeyVerifier } from '../../src/auth/api-keys.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { MeterhookConfig } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/domain/clock.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import { buildApp, type App } from '../../src/http/build-app.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
@@ -70,20 +71,29 @@ export function tempDir(prefix = 'meterhook-test-'): string {
 }
 
 export async function buildTestApp(
-  opts: { config?: Record<string, unknown>; now?: string | number; env?: NodeJS.ProcessEnv; dryRun?: boolean; rng?: () => number } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    now?: string | number;
+    env?: NodeJS.ProcessEnv;
+    dryRun?: boolean;
+    rng?: () => number;
+    /** A logger to capture log lines (default: silent). */
+    logger?: import('pino').Logger;
+  } = {},
 ): Promise<TestApp> {
   const dir = tempDir();
   const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
   const store = await openTestStore(dir);
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const committer = new GroupCommitter(store, () => config.periods);
   const ctx: IngestContext = { store, clock, config, logger, committer };
+  ctx.metrics = createMetrics({ store, config, clock });
   const apiKeys = new ApiKeyVerifier(store, [TEST_KEY], () => clock.now());
   await apiKeys.reload();
   const { dispatcher, sender } = createDispatcher(ctx, { dryRun: opts.dryRun ?? false, rng: opts.rng });
   ctx.onMessages = () => dispatcher.notify();
-  const app = buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger });
+  const app = await buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger });
   await app.ready();
   return {
     app,

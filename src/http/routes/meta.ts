@@ -16,12 +16,16 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /aggregations': 'Aggregations, newest period first (customerId, period, periodKey, final, from, to, limit, cursor)',
   'POST /aggregations/trigger': 'Finalize due periods and compute real-time numbers for open ones, now',
   'GET /customers/:customerId/usage': 'Real-time usage of one customer for the period containing `at` (default now)',
+  'GET /customers': 'Customers with usage, in id order (search = id prefix, limit, cursor)',
+  'GET /customers/:customerId/usage/series': 'Usage of one event type over time in hour or day buckets (eventType, bucket, from, to)',
+  'GET /stats': 'Overview: events per hour over the last 7 days, aggregations, deliveries by status, endpoint health',
   'GET /webhooks/deliveries': 'Webhook deliveries, newest first (status, endpointId, aggregationId, from, to, limit, cursor)',
   'GET /webhooks/deliveries/:id': 'One delivery with its attempts and message',
   'POST /webhooks/deliveries/:id/retry': 'Make one new, re-signed attempt of a delivery now',
   'POST /webhooks/recover': 'Re-queue failed or held deliveries created since {since}',
   'GET /webhooks/endpoints': 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
   'POST /webhooks/endpoints/:endpointId/enable': 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
+  'GET /metrics': 'Prometheus metrics',
 };
 
 export function registerMetaRoutes(app: App, deps: AppDeps): void {

@@ -285,6 +285,11 @@ export class PostgresStore implements Store {
   requeueDeliveries(since: number, now: number, deadlineMs: number) { return this.d.requeueDeliveries(since, now, deadlineMs); }
   deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
 
+  async oldestUndeliveredAt(): Promise<number | null> {
+    const r = await this.q("SELECT min(created_at) AS t FROM deliveries WHERE status IN ('pending', 'sending', 'retry_scheduled', 'held')");
+    return r.rows[0]?.t === null || r.rows[0]?.t === undefined ? null : Number(r.rows[0].t);
+  }
+
   async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
     const where: string[] = [];
     const params: unknown[] = [];

@@ -248,6 +248,13 @@ export class SqliteStore implements Store {
     return this.deliveries.deliveryCounts();
   }
 
+  async oldestUndeliveredAt(): Promise<number | null> {
+    const r = this.db
+      .prepare("SELECT min(created_at) AS t FROM deliveries WHERE status IN ('pending', 'sending', 'retry_scheduled', 'held')")
+      .get() as { t: number | null };
+    return r.t;
+  }
+
   async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
     // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
     const where: string[] = [];

@@ -1,0 +1,141 @@
+// Owns the commands that run or administer a local server: serve, keys create|list|revoke, config
+// check and webhook-receiver. Server modules are imported lazily, inside the actions, so the client
+// commands start fast and never load the server. Must never print a secret except a newly created
+// API key, exactly once.
+
+import type { Command } from 'commander';
+
+function fail(err: unknown): never {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`meterhook: ${msg}\n`);
+  process.exit(err instanceof Error && err.name === 'ConfigError' ? 2 : 1);
+}
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('Start the HTTP server, the scheduler and (when configured) webhook delivery')
+    .option('-c, --config <file>', 'configuration file (default: $METERHOOK_CONFIG or ./systemconfig.json)')
+    .action(async (o: { config?: string }) => {
+      try {
+        const [{ loadConfigFile, resolveConfigPath }, { ConfigError }, { readServerSettings }, { startServer }] = await Promise.all([
+          import('../../config/load-config.js'),
+          import('../../config/schema.js'),
+          import('../../config/server-settings.js'),
+          import('../../main.js'),
+        ]);
+        const settings = readServerSettings(process.env, process.cwd());
+        const config = loadConfigFile(resolveConfigPath(o.config, process.env, process.cwd()), process.env);
+        const sync = process.env.METERHOOK_SQLITE_SYNCHRONOUS?.toUpperCase();
+        if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') {
+          throw new ConfigError('environment', [`METERHOOK_SQLITE_SYNCHRONOUS: must be normal or full (got ${JSON.stringify(sync)})`]);
+        }
+        const server = await startServer({ settings, config, sqliteSynchronous: sync });
+        let signals = 0;
+        const shutdown = (sig: string) => {
+          if (++signals > 1) process.exit(130);
+          server.ctx.logger.info({ signal: sig }, 'shutting down');
+          server.stop().then(() => process.exit(0), (e: unknown) => fail(e));
+        };
+        process.on('SIGINT', () => shutdown('SIGINT'));
+        process.on('SIGTERM', () => shutdown('SIGTERM'));
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  const openLocalStore = async () => {
+    const [{ readServerSettings }, { openStore }] = await Promise.all([import('../../config/server-settings.js'), import('../../main.js')]);
+    return openStore(readServerSettings(process.env, process.cwd()));
+  };
+
+  const keys = program.command('keys').description('Manage API keys in the local store (METERHOOK_DATA_DIR or DATABASE_URL)');
+  keys
+    .command('create')
+    .description('Create an API key; it is printed once and only its hash is stored')
+    .option('-n, --name <name>', 'a label for the key', 'cli')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { name: string; json?: boolean }) => {
+      const [{ createApiKey }, { systemClock }] = await Promise.all([import('../../auth/api-keys.js'), import('../../domain/clock.js')]);
+      const store = await openLocalStore();
+      try {
+        const { key, record } = await createApiKey(store, systemClock, o.name);
+        if (o.json) process.stdout.write(`${JSON.stringify({ key, id: record.id, prefix: record.prefix, name: record.name })}\n`);
+        else process.stdout.write(`${key}\n(id ${record.id}; shown once, store it safely)\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  keys
+    .command('list')
+    .description('List API keys (prefixes only)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      const store = await openLocalStore();
+      try {
+        const rows = (await store.listApiKeys()).map(({ hash: _h, ...k }) => k);
+        if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+        else for (const k of rows) process.stdout.write(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? 'revoked' : 'active'}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  keys
+    .command('revoke <idOrPrefix>')
+    .description('Revoke a key by id or prefix; running servers stop accepting it within 30 s')
+    .action(async (idOrPrefix: string) => {
+      const store = await openLocalStore();
+      try {
+        if (!(await store.revokeApiKey(idOrPrefix, Date.now()))) fail(new Error(`no active key matches ${idOrPrefix}`));
+        process.stdout.write(`revoked ${idOrPrefix}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('config')
+    .description('Configuration tools')
+    .command('check <file>')
+    .description('Validate a configuration file and print every problem')
+    .action(async (file: string) => {
+      try {
+        const { loadConfigFile } = await import('../../config/load-config.js');
+        const cfg = loadConfigFile(file, process.env);
+        process.stdout.write(`${file}: ok (${cfg.eventTypes.length} event types, periods ${cfg.periods.join(', ')})\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('webhook-receiver')
+    .description('Run a local receiver that verifies both signature schemes and prints each delivery')
+    .option('-p, --port <port>', 'port to listen on', '4000')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('-s, --secret <secret>', 'the endpoint secret (default: $METERHOOK_WEBHOOK_SECRET)')
+    .option('--status <code>', 'HTTP status to answer valid deliveries with (e.g. 500 to watch retries)', '200')
+    .option('--json', 'print each delivery as a JSON line')
+    .action(async (o: { port: string; host: string; secret?: string; status: string; json?: boolean }) => {
+      const secret = o.secret ?? process.env.METERHOOK_WEBHOOK_SECRET;
+      if (!secret) fail(new Error('give the endpoint secret with --secret or METERHOOK_WEBHOOK_SECRET'));
+      const status = Number(o.status);
+      if (!Number.isInteger(status) || status < 200 || status > 599) fail(new Error(`--status must be an HTTP status code (got ${o.status})`));
+      const { createReceiver, describeDelivery } = await import('../../webhooks/receiver.js');
+      const server = createReceiver({
+        secret,
+        status,
+        onDelivery: (d) => process.stdout.write(`${o.json ? JSON.stringify(d) : `✓ ${describeDelivery(d)}`}\n`),
+        onRejected: (reason) => process.stdout.write(`${o.json ? JSON.stringify({ rejected: reason }) : `✗ rejected: ${reason}`}\n`),
+      });
+      server.on('error', (e) => fail(e));
+      server.listen(Number(o.port), o.host, () => {
+        const a = server.address();
+        const port = typeof a === 'object' && a ? a.port : o.port;
+        process.stdout.write(`webhook-receiver listening on http://${o.host}:${port}/ (answering ${status})\n`);
+      });
+      const close = () => server.close(() => process.exit(0));
+      process.on('SIGINT', close);
+      process.on('SIGTERM', close);
+    });
+}

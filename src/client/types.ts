@@ -1,0 +1,222 @@
+// Owns the wire shapes of the meterhook HTTP API as the client sees them. Copied on purpose, not
+// imported: the client must be usable alone, without any server module. Keep in step with
+// src/http/presenters.ts and the README's API reference.
+
+export type Period = 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
+export const PERIODS: readonly Period[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
+
+export type DeliveryStatus = 'pending' | 'sending' | 'succeeded' | 'retry_scheduled' | 'failed' | 'cancelled' | 'held';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'succeeded', 'retry_scheduled', 'failed', 'cancelled', 'held'];
+
+/** An instant: a Date, an ISO-8601 string with an offset, or epoch milliseconds. */
+export type Instant = Date | string | number;
+
+/** What `track()` and `capture()` take besides the event type. */
+export interface TrackInput {
+  customerId: string;
+  value: number;
+  metadata?: Record<string, unknown>;
+  /** Idempotency id (1–128 characters). Assigned (a random UUID) when absent, so retries never double-count. */
+  id?: string;
+  /** When the usage happened; default: the time the server receives the event. */
+  timestamp?: Instant;
+}
+
+/** One element of `POST /usagebatch`. */
+export interface BatchEvent {
+  eventType: string;
+  customerId: string;
+  value: number;
+  metadata?: Record<string, unknown>;
+  id?: string;
+  timestamp?: string | number;
+}
+
+/** `POST /usage/:eventType` answer (201 new, 200 duplicate). */
+export interface CaptureResult {
+  message: string;
+  eventType: string;
+  customerId: string;
+  eventId: string;
+  id: string | null;
+  /** Absent on a duplicate: the stored event's time is not known to that request. */
+  timestamp?: string;
+  duplicate: boolean;
+}
+
+/** `POST /usagebatch` answer (201 when something was inserted, 200 when everything was a duplicate). */
+export interface BatchResult {
+  message: string;
+  count: number;
+  inserted: number;
+  duplicates: number;
+}
+
+export interface WebhookStatus {
+  delivered: boolean;
+  attempts: number;
+  deliveredAt?: string;
+  lastError?: string;
+  dryRun?: boolean;
+}
+
+export interface Aggregation {
+  _id: string;
+  id: string;
+  customerId: string;
+  period: Period;
+  periodKey: string;
+  periodStart: string;
+  periodEnd: string;
+  timestamp: string;
+  events: Record<string, number>;
+  eventCounts: Record<string, number>;
+  final: boolean;
+  revision: number;
+  finalizedAt: string | null;
+  webhookStatus: WebhookStatus;
+}
+
+export interface StoredEvent {
+  eventId: string;
+  id: string | null;
+  customerId: string;
+  eventType: string;
+  value: number;
+  metadata: Record<string, unknown>;
+  timestamp: string;
+  receivedAt: string;
+  minute: string;
+  hour: string;
+  day: string;
+  week: string;
+  month: string;
+  year: string;
+}
+
+export interface Usage {
+  customerId: string;
+  period: Period;
+  periodKey: string;
+  periodStart: string;
+  periodEnd: string;
+  final: boolean;
+  events: Record<string, number>;
+  eventCounts: Record<string, number>;
+}
+
+/** `POST /aggregations/trigger`; the counters are absent (or 0) when there was nothing to aggregate. */
+export interface TriggerResult {
+  message: string;
+  jobsQueued: number;
+  finalized: number;
+  provisional: number;
+  jobsCreated?: number;
+  jobsUpdated?: number;
+  customersFound?: number;
+  periodsConfigured?: number;
+  eventsScanned?: number;
+}
+
+export interface Delivery {
+  id: string;
+  messageId: string;
+  endpointId: string;
+  aggregationId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  deadlineAt: string;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  deliveredAt: string | null;
+  dryRun: boolean;
+}
+
+export interface DeliveryAttempt {
+  attempt: number;
+  startedAt: string;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: string | null;
+  error: string | null;
+  responseBody: string | null;
+  webhookTimestamp: number;
+  dryRun: boolean;
+  manual: boolean;
+}
+
+export interface DeliveryDetail extends Omit<Delivery, 'attempts'> {
+  attempts: DeliveryAttempt[];
+  message: { id: string; type: string; aggregationId: string; revision: number; createdAt: string; payload: unknown };
+}
+
+export interface DeliveryRetryResult {
+  delivery: Delivery;
+  attempt: { statusCode: number | null; errorClass: string | null; error: string | null; durationMs: number; dryRun: boolean };
+}
+
+export interface Endpoint {
+  id: string;
+  url: string;
+  status: 'active' | 'disabled';
+  disabledReason: string | null;
+  disabledAt: string | null;
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  failureStreak: number;
+  events: string[];
+  periods: Period[];
+  legacyHeaders: boolean;
+  timeoutMs: number;
+  secretSource: string;
+  standardSecret: string | null;
+  secretFormat: 'whsec' | 'plain';
+}
+
+export interface AggregationQuery {
+  customerId?: string;
+  period?: Period;
+  periodKey?: string;
+  final?: boolean;
+  /** Earliest periodStart, inclusive. */
+  from?: Instant;
+  /** Latest periodStart, inclusive. */
+  to?: Instant;
+  /** Page size (the server caps it at 1000). */
+  limit?: number;
+  cursor?: string;
+}
+
+export interface EventQuery {
+  customerId?: string;
+  eventType?: string;
+  from?: Instant;
+  to?: Instant;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface DeliveryQuery {
+  status?: DeliveryStatus;
+  endpointId?: string;
+  aggregationId?: string;
+  from?: Instant;
+  to?: Instant;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface UsageQuery {
+  period?: Period;
+  /** An instant inside the wanted period; default now. */
+  at?: Instant;
+}
+
+/** One page of a listing; pass `nextCursor` back as `cursor` for the next one (null: no more). */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}

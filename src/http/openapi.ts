@@ -1,0 +1,33 @@
+// Owns the OpenAPI document (generated from the route schemas) and the interactive docs, both served
+// from this process with no CDN. Must never describe a route by hand that its schema already defines.
+
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { App } from './build-app.js';
+
+/** Documentation paths need no API key: they describe the API, they expose no data. */
+export const DOC_PATHS = ['/openapi.json', '/docs'];
+
+export async function registerOpenApi(app: App, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'meterhook',
+        version,
+        description:
+          'Usage metering: capture events, aggregate them over calendar periods, deliver signed webhooks. ' +
+          'Every route except /healthz, /readyz and the documentation takes an API key (x-apikey header or Authorization: Bearer).',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-apikey' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ apiKey: [] }, { bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,135 @@
+// Owns the dashboard's data routes: GET /customers (customers with usage, prefix search, keyset
+// paging), GET /customers/:customerId/usage/series (usage over time from hourly rollups) and
+// GET /stats (the overview). Must never compute numbers here: the aggregate services do.
+
+import Type from 'typebox';
+import { overview, seriesRange, SERIES_BUCKETS, usageSeries, MAX_SERIES_BUCKETS, DEFAULT_SERIES_DAYS } from '../../aggregate/usage-series.js';
+import { OPERATORS } from '../../config/schema.js';
+import type { App, AppDeps } from '../build-app.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { CursorParam, IdParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+
+const CustomersQuery = Type.Object({
+  search: Type.Optional(
+    Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$', description: 'Only customer ids starting with this (case-sensitive); empty means all' }),
+  ),
+  limit: LimitParam,
+  cursor: CursorParam,
+});
+const CustomerRow = Type.Object({
+  customerId: Type.String(),
+  lastUsageAt: Type.String({ description: 'Start of the latest UTC hour with usage' }),
+});
+
+const SeriesParams = Type.Object({ customerId: IdParam(256) });
+const SeriesQuery = Type.Object({
+  eventType: Type.Optional(IdParam(128, 'A configured event type (default: the first configured one)')),
+  bucket: Type.Optional(Type.Enum([...SERIES_BUCKETS], { default: 'hour', description: 'hour or day (UTC)' })),
+  from: InstantParam(
+    `First instant, inclusive; its bucket is included (default: ${DEFAULT_SERIES_DAYS.hour} days of hours or ${DEFAULT_SERIES_DAYS.day} days before to)`,
+  ),
+  to: InstantParam('Last instant, inclusive; its bucket is included (default now)'),
+});
+const Series = Type.Object({
+  customerId: Type.String(),
+  eventType: Type.String(),
+  op: Type.Enum([...OPERATORS]),
+  bucket: Type.Enum([...SERIES_BUCKETS]),
+  from: Type.String({ description: 'Start of the first bucket' }),
+  to: Type.String({ description: 'Last instant of the last bucket' }),
+  points: Type.Array(
+    Type.Object({
+      t: Type.String({ description: 'Bucket start (UTC)' }),
+      value: Type.Number({ description: "The event type's operator over the bucket" }),
+      count: Type.Integer({ description: 'Events in the bucket' }),
+    }),
+    { description: 'Buckets with data only, oldest first' },
+  ),
+});
+
+const BadRequest = Type.Object({
+  error: Type.String(),
+  code: Type.String(),
+  allowed: Type.Optional(Type.Array(Type.String(), { description: 'The configured event types, for invalid_event_type' })),
+  requestId: Type.String(),
+});
+
+const Counts = Type.Record(Type.String(), Type.Number());
+const Stats = Type.Object({
+  generatedAt: Type.String(),
+  eventTypes: Type.Record(Type.String(), Type.String(), { description: 'Configured event types and their operators' }),
+  events: Type.Object({
+    from: Type.String(),
+    to: Type.String(),
+    bucket: Type.String(),
+    total: Type.Integer(),
+    byType: Counts,
+    points: Type.Array(Type.Object({ t: Type.String(), count: Type.Integer(), byType: Counts })),
+    customersWithUsage: Type.Integer(),
+    customersScanned: Type.Integer(),
+    complete: Type.Boolean({ description: 'False when there were too many customers to examine all of them' }),
+  }, { description: 'Events per hour over the last 7 days, by event time, summed over customers' }),
+  aggregations: Type.Object({
+    from: Type.String(),
+    final: Type.Integer(),
+    provisional: Type.Integer(),
+    complete: Type.Boolean(),
+  }, { description: 'Aggregation documents of periods starting in the window' }),
+  deliveries: Type.Record(Type.String(), Type.Integer(), { description: 'Webhook deliveries by status' }),
+  endpoints: Type.Object({ total: Type.Integer(), active: Type.Integer(), disabled: Type.Integer(), failing: Type.Integer() }),
+});
+
+export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
+  const { ctx } = deps;
+
+  app.get('/customers', {
+    schema: {
+      summary: 'Customers with usage, in id order',
+      description: 'Prefix search on the customer id; the X-Next-Cursor header pages on.',
+      querystring: CustomersQuery,
+      response: { 200: Type.Array(CustomerRow) },
+    },
+  }, async (req, reply) => {
+    const q = req.query;
+    const limit = limitOf(q.limit);
+    const after = q.cursor ? decodeCursor<[string]>(q.cursor, ['string'])[0] : undefined;
+    const rows = await ctx.store.listCustomers({ prefix: q.search || undefined, after, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.customerId]));
+    return page.map((c) => ({ customerId: c.customerId, lastUsageAt: new Date(c.lastHour).toISOString() }));
+  });
+
+  app.get('/customers/:customerId/usage/series', {
+    schema: {
+      summary: 'Usage of one event type over time, in hour or day buckets',
+      description:
+        "Computed from hourly rollups with the event type's operator (a day merges its hours). " +
+        `At most ${MAX_SERIES_BUCKETS.hour} hour buckets or ${MAX_SERIES_BUCKETS.day} day buckets per request.`,
+      params: SeriesParams,
+      querystring: SeriesQuery,
+      response: { 200: Series, 400: BadRequest },
+    },
+  }, async (req, reply) => {
+    const q = req.query;
+    const eventType = q.eventType ?? ctx.config.eventTypes[0];
+    if (eventType === undefined || !Object.hasOwn(ctx.config.events, eventType)) {
+      const allowed = ctx.config.eventTypes;
+      const error = allowed.length === 0
+        ? 'No event types are configured'
+        : `eventType must be one of: ${allowed.join(', ')}`;
+      return reply.code(400).send({ error, code: 'invalid_event_type', allowed, requestId: req.id });
+    }
+    const bucket = q.bucket ?? 'hour';
+    const range = seriesRange(bucket, instantParam('from', q.from), instantParam('to', q.to), ctx.clock.now());
+    return usageSeries(ctx, req.params.customerId, eventType, bucket, range);
+  });
+
+  app.get('/stats', {
+    schema: {
+      summary: 'Overview for the dashboard',
+      description: 'Events per hour over the last 7 days, aggregations of that window, deliveries by status and endpoint health.',
+      response: { 200: Stats },
+    },
+  }, async () => overview(ctx));
+}
