@@ -74,6 +74,14 @@ export function createAppender(db: Database.Database) {
   // A nested better-sqlite3 transaction is a SAVEPOINT: a conflicting batch rolls back alone.
   const insertUnitAtomically = db.transaction(insertUnit);
 
+  /**
+   * Dirty marks known to exist. SQLite has one writer (this connection), and a close deletes marks in
+   * the same transaction that reads their rollups, so a mark already present needs no upsert: in
+   * steady state each customer's current periods are marked once, not on every event.
+   */
+  const knownMarks = new Set<string>();
+  let pendingMarks: string[] = [];
+
   const appendAll = db.transaction((units: AppendUnit[], periods: readonly Period[]): AppendOutcome[] => {
     const rollups = new Map<string, PendingRollup>();
     const marks = new Map<string, { period: Period; start: number; customerId: string; seq: number }>();
@@ -93,7 +101,8 @@ export function createAppender(db: Database.Database) {
       }
       for (const { e, seq } of inserted.fresh) {
         const hour = e.ts - (e.ts % HOUR_MS);
-        const key = `${e.customerId}\u0000${e.eventType}\u0000${hour}`;
+        // Same order as the primary key (customer, hour, type); hours are fixed-width for sorting.
+        const key = `${e.customerId}\u0000${String(hour).padStart(15, '0')}\u0000${e.eventType}`;
         const pending = rollups.get(key);
         const s = stateOfEvent(e.ts, seq, e.value);
         if (pending) mergeInto(pending.state, s);
@@ -105,7 +114,7 @@ export function createAppender(db: Database.Database) {
           startsByHour.set(hour, starts);
         }
         for (const [period, start] of starts) {
-          const mk = `${period}\u0000${start}\u0000${e.customerId}`;
+          const mk = markKey(period, start, e.customerId);
           const m = marks.get(mk);
           if (m) m.seq = seq;
           else marks.set(mk, { period, start, customerId: e.customerId, seq });
@@ -115,14 +124,39 @@ export function createAppender(db: Database.Database) {
       outcomes.push({ ok: true, results: inserted.results, inserted: inserted.fresh.length, duplicates });
     }
 
-    for (const r of rollups.values()) {
+    // Key order walks each B-tree once from left to right instead of jumping between pages.
+    for (const key of [...rollups.keys()].sort()) {
+      const r = rollups.get(key)!;
       const s = r.state;
       upsertRollup.run(r.customerId, r.hour, r.eventType, s.count, s.sum, s.min, s.max,
         s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
     }
-    for (const m of marks.values()) upsertMark.run(m.period, m.start, m.customerId, m.seq);
+    pendingMarks = [];
+    for (const key of [...marks.keys()].sort()) {
+      if (knownMarks.has(key)) continue;
+      const m = marks.get(key)!;
+      upsertMark.run(m.period, m.start, m.customerId, m.seq);
+      pendingMarks.push(key);
+    }
     return outcomes;
   });
 
-  return (units: AppendUnit[], periods: readonly Period[]): AppendOutcome[] => appendAll.immediate(units, periods);
+  return {
+    append(units: AppendUnit[], periods: readonly Period[]): AppendOutcome[] {
+      const out = appendAll.immediate(units, periods);
+      // Only after the commit: a rolled-back transaction must not leave marks believed present.
+      if (knownMarks.size + pendingMarks.length > 2_000_000) knownMarks.clear();
+      for (const k of pendingMarks) knownMarks.add(k);
+      pendingMarks = [];
+      return out;
+    },
+    /** Called after a committed close deleted these marks. */
+    forgetMarks(keys: Iterable<string>): void {
+      for (const k of keys) knownMarks.delete(k);
+    },
+  };
+}
+
+export function markKey(period: string, start: number, customerId: string): string {
+  return `${period}\u0000${start}\u0000${customerId}`;
 }

@@ -12,7 +12,7 @@ import type {
 } from '../store.js';
 import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
-import { createAppender } from './sqlite-append.js';
+import { createAppender, markKey } from './sqlite-append.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
@@ -84,7 +84,7 @@ export class SqliteStore implements Store {
   }
 
   async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
-    return this.append(units, periods);
+    return this.append.append(units, periods);
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
@@ -155,7 +155,9 @@ export class SqliteStore implements Store {
       }
       return r;
     });
-    return run.immediate();
+    const result = run.immediate();
+    this.append.forgetMarks(marks.map((m) => markKey(m.period, m.periodStart, m.customerId)));
+    return result;
   }
 
   async writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
