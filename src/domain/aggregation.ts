@@ -5,7 +5,7 @@ import type { MeterhookConfig } from '../config/schema.js';
 import type {
   AggregationRecord, CloseDecider, DirtyMark, NewDelivery, OutboxMessage, ProvisionalDecider, RollupRow,
 } from '../store/store.js';
-import { deterministicId } from './ids.js';
+import { timedDeterministicId } from './ids.js';
 import { displayEnd, periodInterval, periodKey, type Period } from './periods.js';
 import { mergeInto, operatorValue, type RollupState } from './rollup-state.js';
 
@@ -43,7 +43,7 @@ export function sameValues(a: PeriodValues, b: PeriodValues): boolean {
 }
 
 export function aggregationId(customerId: string, period: Period, periodStart: number): string {
-  return deterministicId('agg', customerId, period, periodStart);
+  return timedDeterministicId('agg', periodStart, customerId, period, periodStart);
 }
 
 /** The reference's document id, which clients use to find a period. */
@@ -72,7 +72,7 @@ function buildRecord(mark: DirtyMark, values: PeriodValues, now: number, final: 
 
 /** The webhook body, serialised once: reference fields first, then meterhook's additions. */
 export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & { revision: number }) | null, now: number): OutboxMessage {
-  const id = deterministicId('msg', agg.id, agg.revision);
+  const id = timedDeterministicId('msg', agg.periodStart, agg.id, agg.revision);
   const type = agg.revision === 1 ? 'aggregation.completed' : 'aggregation.updated';
   const payload: Record<string, unknown> = {
     type,
@@ -117,7 +117,7 @@ export function deliveriesFor(
   return config.webhooks
     .filter((w) => w.enabled && w.events.includes(message.type) && (w.periods === null || w.periods.includes(message.period)))
     .map((w) => ({
-      id: deterministicId('dlv', message.id, w.id),
+      id: timedDeterministicId('dlv', message.createdAt, message.id, w.id),
       endpointId: w.id,
       deadlineAt: message.createdAt + config.webhookDelivery.deadlineMs,
     }));
