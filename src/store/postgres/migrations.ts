@@ -2,6 +2,7 @@
 // lock) and the monthly partitions of the events table. Must never edit a released migration.
 
 import type pg from 'pg';
+import { withClient } from './with-client.js';
 
 /** Arbitrary constants naming meterhook's advisory locks. */
 export const MIGRATION_LOCK = 7_244_001;
@@ -158,7 +159,7 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
+  return withClient(pool, async (client) => {
   try {
     // Several processes may start at once: one migrates, the others wait and then find nothing to do.
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -179,8 +180,8 @@ export async function migratePg(pool: pg.Pool): Promise<void> {
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    client.release();
   }
+  });
 }
 
 function monthStart(t: number): number {
@@ -203,7 +204,7 @@ export function partitionName(start: number): string {
  * partition (events that arrived before their partition existed) is left to the default partition.
  */
 export async function ensurePartitions(pool: pg.Pool, from: number, to: number): Promise<string[]> {
-  const client = await pool.connect();
+  return withClient(pool, async (client) => {
   const created: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PARTITION_LOCK]);
@@ -222,9 +223,9 @@ export async function ensurePartitions(pool: pg.Pool, from: number, to: number):
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [PARTITION_LOCK]).catch(() => undefined);
-    client.release();
   }
   return created;
+  });
 }
 
 /** Monthly partitions whose whole range ends at or before `before`, oldest first. */

@@ -25,7 +25,12 @@ async function insertKeys(
   events: Seqd[],
   bySeq: Map<number, Seqd>,
 ): Promise<Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>> {
-  const withId = events.filter((x) => x.e.id !== null);
+  // Key order: concurrent groups then lock index entries in one order and cannot deadlock each other.
+  const withId = events.filter((x) => x.e.id !== null).sort((a, b) => {
+    const ka = keyOf(a.e);
+    const kb = keyOf(b.e);
+    return ka < kb ? -1 : ka > kb ? 1 : a.seq - b.seq;
+  });
   const result = new Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>();
   for (const x of events) if (x.e.id === null) result.set(x.seq, { stored: null });
   if (withId.length === 0) return result;

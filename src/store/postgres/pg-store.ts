@@ -10,6 +10,7 @@ import type {
 } from '../store.js';
 import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
+import { withClient } from './with-client.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
   aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
@@ -95,17 +96,30 @@ export class PostgresStore implements Store {
 
   async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.guard(async () => {
-      const c = await this.pool.connect();
-      try {
-        await c.query('BEGIN');
-        const out = await fn(c);
-        await c.query('COMMIT');
-        return out;
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
+      // A deadlock or serialization failure rolled the whole transaction back, so running it again
+      // is safe; it is rare (lock order is fixed) but concurrent processes can still meet.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await withClient(this.pool, async (c) => {
+            await c.query('BEGIN');
+            try {
+              const out = await fn(c);
+              await c.query('COMMIT');
+              return out;
+            } catch (err) {
+              await c.query('ROLLBACK').catch(() => undefined);
+              throw err;
+            }
+          });
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if ((code === '40P01' || code === '40001') && attempt < 5) {
+            await new Promise((r) => setTimeout(r, attempt * 5 + Math.random() * 20));
+            continue;
+          }
+          if (code === '40P01' || code === '40001') throw new StoreUnavailable(1, err);
+          throw err;
+        }
       }
     });
   }
@@ -311,8 +325,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
-    return this.guard(async () => {
-      const c = await this.pool.connect();
+    return this.guard(() => withClient(this.pool, async (c) => {
       try {
         // One process applies retention at a time; the others skip this round.
         const got = (await c.query('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK])).rows[0]?.ok === true;
@@ -347,10 +360,8 @@ export class PostgresStore implements Store {
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
         throw err;
-      } finally {
-        c.release();
       }
-    });
+    }));
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {

@@ -1,0 +1,145 @@
+// Three real `meterhook serve` processes started at the same instant against one EMPTY PostgreSQL
+// database: the advisory lock lets one migrate while the others wait, so all become ready, each
+// migration is recorded once, nothing is logged as an error, and the monthly event partitions exist.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { MIGRATION_LOCK, partitionName, PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { REFERENCE_CONFIG } from '../helpers/app.js';
+import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
+import { cleanupServerProcesses, http, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+
+const API_KEY = `mh_pgmig_${randomBytes(10).toString('hex')}`;
+const AUTH = { 'x-apikey': API_KEY };
+
+/** This file runs its own cluster whatever TEST_DATABASE_URL says, so every database it uses starts empty. */
+async function ownCluster(): Promise<PgCluster> {
+  const saved = process.env.TEST_DATABASE_URL;
+  delete process.env.TEST_DATABASE_URL;
+  try {
+    return await startPgCluster();
+  } finally {
+    if (saved !== undefined) process.env.TEST_DATABASE_URL = saved;
+  }
+}
+
+function errorLines(stdout: string): string[] {
+  return stdout.split('\n').filter((l) => {
+    if (!l.startsWith('{')) return false;
+    try {
+      return ((JSON.parse(l) as { level?: number }).level ?? 0) >= 50;
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('three processes migrate one empty PostgreSQL database at the same instant', () => {
+  let cluster: PgCluster | undefined;
+  const servers: ServerProcess[] = [];
+  const pools: pg.Pool[] = [];
+
+  before(async () => {
+    cluster = await ownCluster();
+  });
+
+  after(async () => {
+    for (const s of servers) await s.kill('SIGKILL').catch(() => undefined);
+    await cleanupServerProcesses();
+    for (const p of pools) await Promise.race([p.end().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000))]);
+    await cluster?.stop();
+  });
+
+  // Round 1 starts the three as they come. Round 2 makes the collision certain: the test holds the
+  // migration lock until all three are queued on it, then lets go, so they race at the same instant.
+  for (const round of [1, 2]) {
+    const gated = round === 2;
+    it(`round ${round}${gated ? ' (all three queued on the lock)' : ''}: all three become ready, the schema is migrated once, partitions exist`, async (t) => {
+      const url = await cluster!.createDatabase(`mh_migrate${round}`);
+      const db = new pg.Pool({ connectionString: url, max: 2 });
+      pools.push(db);
+      const empty = await db.query(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`);
+      assert.equal(Number(empty.rows[0].n), 0, 'the database starts empty');
+
+      const config = { ...REFERENCE_CONFIG, periods: ['hourly', 'daily'] };
+      let gate: pg.PoolClient | undefined;
+      if (gated) {
+        gate = await db.connect();
+        await gate.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      }
+      const t0 = Date.now();
+      const starting = Promise.allSettled(
+        [0, 1, 2].map(() => startServerProcess({ config, apiKey: API_KEY, env: { DATABASE_URL: url }, timeoutMs: 30_000 })),
+      );
+      if (gate) {
+        try {
+          const deadline = Date.now() + 25_000;
+          for (;;) {
+            const w = await db.query(
+              `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+              [MIGRATION_LOCK],
+            );
+            if (Number(w.rows[0].n) === 3) break;
+            assert.ok(Date.now() < deadline, `three processes queued on the migration lock (now ${w.rows[0].n})`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          t.diagnostic(`three processes waiting on the migration lock after ${Date.now() - t0} ms; releasing`);
+        } finally {
+          await gate.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+          gate.release();
+        }
+      }
+      const started = await starting;
+      for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+      const failed = started.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => String(s.reason).slice(0, 2000));
+      assert.deepEqual(failed, [], 'every process started and listened');
+      const mine = started.map((s) => (s as PromiseFulfilledResult<ServerProcess>).value);
+      t.diagnostic(`three processes listening after ${Date.now() - t0} ms`);
+
+      for (const [i, s] of mine.entries()) {
+        const r = await http(`${s.url}/readyz`, { timeoutMs: 5_000 });
+        assert.equal(r.status, 200, `server ${i} /readyz: ${r.text}`);
+        assert.deepEqual(r.body, { status: 'ready', store: 'postgres' });
+      }
+
+      const migrations = await db.query('SELECT version, name FROM schema_migrations ORDER BY version');
+      assert.equal(migrations.rows.length, PG_MIGRATIONS.length, 'one schema_migrations row per migration');
+      assert.deepEqual(
+        migrations.rows.map((r) => [Number(r.version), r.name]),
+        PG_MIGRATIONS.map((m) => [m.version, m.name]),
+      );
+
+      const parts = (await db.query(
+        `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY 1`,
+      )).rows.map((r) => r.relname as string);
+      assert.ok(parts.length > 1, `monthly partitions exist besides the default (${parts.join(', ')})`);
+      assert.ok(parts.includes('events_default'));
+      const now = Date.now();
+      for (const at of [now - 35 * 86_400_000, now, now + 62 * 86_400_000]) {
+        assert.ok(parts.includes(partitionName(at)), `partition ${partitionName(at)} exists`);
+      }
+
+      // Each process serves reads and writes on the migrated schema.
+      for (const [i, s] of mine.entries()) {
+        const w = await http(`${s.url}/usage/api.calls`, {
+          headers: AUTH, body: { id: `mig-${round}-${i}`, customerId: 'cust_mig', value: i + 1 }, timeoutMs: 5_000,
+        });
+        assert.equal(w.status, 201, `server ${i} write: ${w.text}`);
+      }
+      for (const [i, s] of mine.entries()) {
+        const r = await http<unknown[]>(`${s.url}/events?customerId=cust_mig`, { headers: AUTH, timeoutMs: 5_000 });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.body.length, 3, `server ${i} sees the three events`);
+      }
+
+      for (const [i, s] of mine.entries()) {
+        assert.equal(s.stderr().trim(), '', `server ${i} wrote nothing to stderr`);
+        assert.deepEqual(errorLines(s.stdout()), [], `server ${i} logged no error`);
+        assert.equal(s.proc.exitCode, null, `server ${i} is running`);
+      }
+      for (const s of mine) await s.kill('SIGKILL');
+    });
+  }
+});
