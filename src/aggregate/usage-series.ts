@@ -119,7 +119,7 @@ export async function usageSeries(
 // ---------------------------------------------------------------------------------------------
 
 export const OVERVIEW_DAYS = 7;
-/** Customers examined for the overview; past this the answer says complete: false. */
+/** Customers examined for the overview by default; past this the answer says complete: false. */
 export const OVERVIEW_MAX_CUSTOMERS = 5000;
 /** Aggregation documents counted for the overview; past this the answer says complete: false. */
 export const OVERVIEW_MAX_AGGREGATIONS = 5000;
@@ -144,7 +144,13 @@ export interface EventsOverview {
  * Events per hour over the last OVERVIEW_DAYS days, summed over customers (configured types only),
  * from hourly rollups. Examines at most OVERVIEW_MAX_CUSTOMERS customers.
  */
-export async function eventsOverview(ctx: ServiceContext, now: number): Promise<EventsOverview> {
+export async function eventsOverview(
+  ctx: ServiceContext,
+  now: number,
+  limits: { maxCustomers?: number; pageSize?: number } = {},
+): Promise<EventsOverview> {
+  const maxCustomers = limits.maxCustomers ?? OVERVIEW_MAX_CUSTOMERS;
+  const pageSize = limits.pageSize ?? PAGE;
   const to = floorTo(now, HOUR_MS) + HOUR_MS;
   const from = to - OVERVIEW_DAYS * DAY_MS;
   const perHour = new Map<number, Record<string, number>>();
@@ -167,8 +173,9 @@ export async function eventsOverview(ctx: ServiceContext, now: number): Promise<
   };
 
   for (;;) {
-    const room = OVERVIEW_MAX_CUSTOMERS - scanned;
-    const page = await ctx.store.listCustomers({ after, limit: Math.min(PAGE, room + 1) });
+    const room = maxCustomers - scanned;
+    const want = Math.min(pageSize, room + 1);
+    const page = await ctx.store.listCustomers({ after, limit: want });
     if (page.length > room) {
       complete = false;
       page.length = room;
@@ -181,7 +188,7 @@ export async function eventsOverview(ctx: ServiceContext, now: number): Promise<
       for (const rows of await Promise.all(reads)) add(rows);
     }
     const last = page[page.length - 1];
-    if (!complete || !last || page.length < Math.min(PAGE, room + 1)) break;
+    if (!complete || !last || page.length < want) break;
     after = last.customerId;
   }
 

@@ -2,7 +2,6 @@
 // and webhook APIs. Must never import server code (only Node globals), never double-count on a
 // retry (every event carries an id before its first attempt), and never keep an idle process alive.
 
-import { randomUUID } from 'node:crypto';
 import { MeterhookClosedError, MeterhookError, MeterhookFlushError } from './errors.js';
 import { PageRequest } from './paginate.js';
 import { Transport, instantText, type QueryValue, type RetryInfo } from './transport.js';
@@ -81,6 +80,11 @@ interface Queued {
 
 const USER_AGENT = 'meterhook-client';
 
+/** A random UUID from the global Web Crypto (Node 19+, browsers, Deno, Bun): no import needed. */
+function newId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
 function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
   if (!Number.isFinite(v) || v < min) throw new RangeError(`${name} must be a number ≥ ${min} (got ${v})`);
@@ -103,7 +107,7 @@ export class MeterhookClient {
   private buffer: Queued[] = [];
   private ready: Queued[][] = [];
   private inFlight = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly outstanding = new Set<Queued>();
   private closed = false;
 
@@ -204,7 +208,7 @@ export class MeterhookClient {
       eventType,
       customerId: input.customerId,
       value: input.value,
-      id: input.id ?? randomUUID(),
+      id: input.id ?? newId(),
       ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
       ...(input.timestamp !== undefined ? { timestamp: wireTimestamp(input.timestamp) } : {}),
     };
@@ -217,7 +221,8 @@ export class MeterhookClient {
         this.timer = undefined;
         this.cut();
       }, this.flushIntervalMs);
-      this.timer.unref();
+      // Never keep the process alive for a pending flush (close() or flush() sends it at once).
+      (this.timer as { unref?: () => void }).unref?.();
     }
     return promise;
   }
@@ -230,7 +235,7 @@ export class MeterhookClient {
     const body = {
       customerId: input.customerId,
       value: input.value,
-      id: input.id ?? randomUUID(),
+      id: input.id ?? newId(),
       ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
       ...(input.timestamp !== undefined ? { timestamp: wireTimestamp(input.timestamp) } : {}),
     };
@@ -244,7 +249,7 @@ export class MeterhookClient {
    * Never throws for a server-side failure: it is reported in `failed`.
    */
   async sendBatch(events: ReadonlyArray<BatchEvent>): Promise<SendBatchReport> {
-    const wire = events.map((e) => ({ ...e, id: e.id ?? randomUUID() }));
+    const wire = events.map((e) => ({ ...e, id: e.id ?? newId() }));
     const report: SendBatchReport = { ids: wire.map((e) => e.id), inserted: 0, duplicates: 0, rejected: [], failed: null };
     const work: number[][] = [];
     const all = wire.map((_, i) => i);

@@ -34,7 +34,7 @@
       else if (v === true) el.setAttribute(k, '');
       else el.setAttribute(k, String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -242,6 +242,17 @@
   }
 
   const utc = (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
+  const pad2 = (n) => String(n).padStart(2, '0');
+
+  /** Time-axis labels in UTC, 24-hour: "11-24" at midnight, "14:00" otherwise. */
+  function timeLabels(_u, splits) {
+    return splits.map((ts) => {
+      const d = new Date(ts * 1000);
+      return d.getUTCHours() === 0 && d.getUTCMinutes() === 0
+        ? `${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`
+        : `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}`;
+    });
+  }
 
   /**
    * A bar chart in `container`. xs are epoch seconds; each series is { label, values, color } with
@@ -259,7 +270,7 @@
         legend: { show: true },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
         axes: [
-          { stroke: '#475569', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e1' } },
+          { stroke: '#475569', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e1' }, values: timeLabels },
           { stroke: '#475569', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e1' }, size: 60 },
         ],
         series: [
@@ -331,25 +342,23 @@
         statCard('Deliveries failed', fmtNum(d.failed || 0), `${fmtNum(d.succeeded || 0)} succeeded, ${fmtNum((d.pending || 0) + (d.retry_scheduled || 0) + (d.sending || 0))} in progress`, { 'data-stat': 'deliveries' }),
         statCard('Failing endpoints', `${failingEndpoints.length} / ${endpoints.length}`, failingEndpoints.length ? failingEndpoints.map((e) => e.id).join(', ') : 'all healthy', { 'data-stat': 'endpoints' }),
       ),
-      ev.complete ? null : h('p', { class: 'warning', text: `Only the first ${fmtNum(ev.customersScanned)} customers were counted: the event numbers are a lower bound.` }),
     );
+    if (!ev.complete) {
+      view.append(h('p', { class: 'warning', text: `Only the first ${fmtNum(ev.customersScanned)} customers were counted: the event numbers are a lower bound.` }));
+    }
 
-    // Events per hour, one bar series per event type.
+    // Events per hour, all configured types together (the table below splits them by type).
     const chartCard = h('section', { class: 'card' }, h('h2', { text: 'Events per hour, last 7 days (by event time, UTC)' }));
     const chartBox = h('div', { class: 'chart', id: 'overview-chart' });
     chartCard.append(chartBox);
     view.append(chartCard);
     const types = Object.keys(stats.eventTypes);
     const xs = ev.points.map((p) => Date.parse(p.t) / 1000);
-    const series = types.map((t, i) => ({
-      label: t,
-      color: PALETTE[i % PALETTE.length],
-      values: ev.points.map((p) => (p.byType[t] === undefined ? null : p.byType[t])),
-    }));
+    const values = ev.points.map((p) => (p.count === 0 ? null : p.count));
     if (ev.total === 0) chartBox.append(h('p', { class: 'empty', text: 'No events in the last 7 days.' }));
     else {
-      barChart(chartBox, xs, series.filter((s) => s.values.some((v) => v !== null)));
-      window.__meterhookCharts.overview = { x: xs, series: series.map((s) => ({ label: s.label, values: s.values })) };
+      barChart(chartBox, xs, [{ label: 'events', values, color: PALETTE[0] }]);
+      window.__meterhookCharts.overview = { x: xs, y: values };
     }
 
     const grid = h('div', { class: 'grid2' });
@@ -467,6 +476,15 @@
     search.focus();
   }
 
+  /** An aggregation's webhook state: delivered, failing (with attempts), or waiting. */
+  function webhookBadge(ws) {
+    if (ws.delivered) return badge(ws.dryRun ? 'delivered (dry run)' : 'delivered', 'succeeded');
+    if (ws.lastError) return badge(`not delivered, ${ws.attempts} attempt${ws.attempts === 1 ? '' : 's'}`, 'failed');
+    // No attempt: nothing to send to (no matching endpoint), or not sent yet.
+    if (!ws.attempts) return '—';
+    return badge(`${ws.attempts} attempt${ws.attempts === 1 ? '' : 's'}`, 'pending');
+  }
+
   /** Range presets per bucket: [label, days]. */
   const PRESETS = { hour: [['24 h', 1], ['7 days', 7], ['31 days', 31]], day: [['30 days', 30], ['90 days', 90], ['1 year', 365]] };
 
@@ -578,6 +596,7 @@
       }
       if (!ctx.current() || mine !== seriesSeq) return;
       charts.replaceChildren();
+      if (results.length === 0) charts.append(h('p', { class: 'empty', text: 'No event types are configured.' }));
       const first = results[0];
       if (first) {
         rangeNote.textContent = `${fmtTime(first.from)} – ${fmtTime(first.to)}, ${state.bucket === 'hour' ? 'hourly' : 'daily'} buckets`;
@@ -642,7 +661,7 @@
               h('code', { text: t }), ` ${fmtNum(a.events[t])}`, h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` })))),
             h('td', {}, badge(a.final ? 'final' : 'provisional')),
             h('td', { class: 'num', text: String(a.revision) }),
-            h('td', {}, a.final ? badge(ws.delivered ? 'delivered' : `${ws.attempts || 0} attempts`, ws.delivered ? 'succeeded' : 'pending') : '—')));
+            h('td', { title: ws.lastError || null }, a.final ? webhookBadge(ws) : '—')));
         }
         aggCursor = r.headers.get('x-next-cursor');
         aggMore.hidden = !aggCursor;
@@ -677,11 +696,16 @@
         h('td', { class: 'wrap error-text', text: x.lastError || '' }),
         h('td', { class: 'actions' },
           h('a', { class: 'button small', href: `#/deliveries/${encodeURIComponent(x.id)}`, text: 'Attempts' }),
-          retryButton(ctx, x, (updated) => fill(updated))),
+          canRetry(x) ? retryButton(ctx, x, (updated) => fill(updated)) : null),
       );
     };
     fill(d);
     return row;
+  }
+
+  /** A manual attempt makes sense unless the delivery succeeded or a worker is sending it. */
+  function canRetry(d) {
+    return d.status !== 'succeeded' && d.status !== 'sending';
   }
 
   function retryButton(ctx, d, onDone) {
@@ -784,7 +808,7 @@
     ];
     view.append(
       h('section', { class: 'card', id: 'delivery-detail', dataset: { status: d.status } },
-        h('div', { class: 'card-head' }, h('h2', { text: 'Summary' }), retryButton(ctx, d, () => route())),
+        h('div', { class: 'card-head' }, h('h2', { text: 'Summary' }), canRetry(d) ? retryButton(ctx, d, () => route()) : null),
         h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]))),
       h('section', { class: 'card' },
         h('h2', { text: `Attempts (${d.attempts.length})` }),

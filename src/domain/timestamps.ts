@@ -29,8 +29,10 @@ export function parseIsoInstant(s: string): number {
     if (oH > 23 || oM > 59) return Number.NaN;
     offsetMin = (sign === '-' ? -1 : 1) * (oH * 60 + oM);
   }
-  const utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  return utc - offsetMin * 60_000;
+  // Date.UTC maps years 0–99 to 1900–1999; setUTCFullYear takes the year literally.
+  const at = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
+  at.setUTCFullYear(year);
+  return at.getTime() - offsetMin * 60_000;
 }
 
 /** Epoch-millisecond numbers must be whole and inside the range Date can show. */

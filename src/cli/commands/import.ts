@@ -35,7 +35,7 @@ class Progress {
   constructor(private readonly enabled: boolean, private readonly tty: boolean, private readonly total: number | undefined) {}
 
   update(s: ImportSummary, bytes: number, force = false): void {
-    if (!this.enabled) return;
+    if (!this.enabled || (force && !this.tty)) return;
     const pct = this.total ? Math.min(100, Math.floor((bytes / this.total) * 100)) : undefined;
     const counts = `${s.rows} rows  inserted ${s.inserted}  duplicates ${s.duplicates}  rejected ${s.rejected.length}`;
     if (this.tty) {
@@ -136,6 +136,7 @@ export function registerImport(program: Command): void {
         }
         if (!failure) await send();
       } finally {
+        progress.update(summary, bytes, true);
         progress.done();
         input.destroy();
       }

@@ -261,7 +261,11 @@ export class SqliteStore implements Store {
     // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
     const where: string[] = [];
     const params: unknown[] = [];
-    if (q.prefix) (where.push('customer_id >= ? AND customer_id < ?'), params.push(q.prefix, `${q.prefix}\uffff`));
+    // The range lets the primary key narrow the scan; substr keeps ids whose next character sorts above U+FFFF.
+    if (q.prefix) {
+      where.push("customer_id >= ? AND substr(customer_id, 1, length(?)) = ?");
+      params.push(q.prefix, q.prefix, q.prefix);
+    }
     if (q.after !== undefined) (where.push('customer_id > ?'), params.push(q.after));
     const rows = this.db
       .prepare(`SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}

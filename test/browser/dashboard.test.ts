@@ -1,0 +1,291 @@
+// The dashboard in a real headless Chromium against a REAL `meterhook serve` process: sign in with the
+// key, open a customer and check every chart plots exactly what GET /customers/:id/usage/series
+// answers (and what the ingested events imply), that the canvases are not blank, then retry a failed
+// webhook delivery from the Deliveries page and watch it succeed. Any console error, page error or
+// request to another origin fails the test. Chromium must be installed (.ci/install-chromium.sh);
+// without it this test fails, it never skips.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { cleanupServerProcesses, http, REPO_ROOT, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+
+// Browser globals, used only inside page.evaluate callbacks (they run in the page; tsconfig has no DOM lib).
+declare const window: any;
+declare const document: any;
+declare const sessionStorage: any;
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const SECRET = 'dashboard-test-secret-0123456789';
+const CUSTOMER = 'acme-corp';
+
+/** Past hours with usage (hours before the current one), so their hourly periods are due. */
+const PAST_HOURS = [2, 3, 4, 5, 6, 7];
+
+interface Ev {
+  eventType: string;
+  customerId: string;
+  value: number;
+  timestamp: string;
+}
+
+interface SeriesJson {
+  customerId: string;
+  eventType: string;
+  op: string;
+  bucket: string;
+  from: string;
+  to: string;
+  points: Array<{ t: string; value: number; count: number }>;
+}
+
+interface ChartRecord {
+  bucket: string;
+  op: string;
+  x: number[];
+  y: Array<number | null>;
+  color: string;
+}
+
+/** The test's own numbers: per (type, bucket start) the raw values, reduced with the operator. */
+function expected(events: Ev[], eventType: string, op: string, bucketMs: number): Map<number, number> {
+  const groups = new Map<number, number[]>();
+  for (const e of events.filter((x) => x.customerId === CUSTOMER && x.eventType === eventType)) {
+    const t = Date.parse(e.timestamp);
+    const b = t - (t % bucketMs);
+    (groups.get(b) ?? groups.set(b, []).get(b)!).push(e.value);
+  }
+  const out = new Map<number, number>();
+  for (const [b, vs] of groups) {
+    const v = op === 'sum' ? vs.reduce((a, c) => a + c, 0)
+      : op === 'max' ? Math.max(...vs)
+        : op === 'avg' ? vs.reduce((a, c) => a + c, 0) / vs.length
+          : Number.NaN;
+    out.set(b, v);
+  }
+  return out;
+}
+
+const MISSING_CHROMIUM =
+  `Chromium is required for the dashboard test and was not found at ${CHROMIUM}. ` +
+  'Install it with .ci/install-chromium.sh (apt-get install chromium); this test never skips.';
+
+// Its own test, so a missing browser is reported as a plain failure (the suite below is then cancelled).
+it('Chromium is installed for the browser test', () => {
+  assert.ok(fs.existsSync(CHROMIUM), MISSING_CHROMIUM);
+});
+
+describe('dashboard in a real browser', () => {
+  let receiver: Receiver;
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  const events: Ev[] = [];
+  const problems: string[] = [];
+  const key = () => server.key!;
+  const apiGet = async <T>(p: string): Promise<T> => {
+    const r = await http<T>(`${server.url}${p}`, { headers: { 'x-apikey': key() } });
+    assert.equal(r.status, 200, `GET ${p} → ${r.status} ${r.text}`);
+    return r.body;
+  };
+
+  before(async () => {
+    assert.ok(fs.existsSync(CHROMIUM), MISSING_CHROMIUM);
+    receiver = await startReceiver(() => ({ status: 500, body: 'receiver is down' }));
+    server = await startServerProcess({
+      config: {
+        periods: ['hourly', 'daily', 'monthly'],
+        events: { 'api.calls': { op: 'sum' }, 'storage.bytes': { op: 'max' }, 'response.time.ms': { op: 'avg' } },
+        webhooks: [{ id: 'billing', url: receiver.url, secret: SECRET, periods: ['hourly'] }],
+        webhookDelivery: { allowCidrs: ['127.0.0.1/32'], retrySchedule: ['1s'], deadline: '2s', pollInterval: '100ms' },
+      },
+    });
+
+    const hourNow = Math.floor(Date.now() / HOUR) * HOUR;
+    const at = (ms: number) => new Date(ms).toISOString();
+    for (const k of PAST_HOURS) {
+      const h = hourNow - k * HOUR;
+      events.push(
+        { eventType: 'api.calls', customerId: CUSTOMER, value: 10 * k, timestamp: at(h + 5 * 60_000) },
+        { eventType: 'api.calls', customerId: CUSTOMER, value: 5, timestamp: at(h + 40 * 60_000) },
+        { eventType: 'storage.bytes', customerId: CUSTOMER, value: 100 * k, timestamp: at(h + 10 * 60_000) },
+        { eventType: 'storage.bytes', customerId: CUSTOMER, value: 50 * k, timestamp: at(h + 50 * 60_000) },
+        { eventType: 'response.time.ms', customerId: CUSTOMER, value: k, timestamp: at(h + 15 * 60_000) },
+        { eventType: 'response.time.ms', customerId: CUSTOMER, value: k + 3, timestamp: at(h + 45 * 60_000) },
+      );
+    }
+    // Other customers, in the current hour only (open periods: no webhook for them).
+    for (const c of ['acme-labs', 'globex']) {
+      events.push({ eventType: 'api.calls', customerId: c, value: 1, timestamp: at(hourNow) });
+    }
+    const r = await http(`${server.url}/usagebatch`, { headers: { 'x-apikey': key() }, body: events });
+    assert.equal(r.status, 201, r.text);
+    const trig = await http(`${server.url}/aggregations/trigger`, { method: 'POST', headers: { 'x-apikey': key() } });
+    assert.equal(trig.status, 202, trig.text);
+
+    // Every finalized hour's delivery fails twice (500), then the 1-entry schedule is exhausted: failed.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const all = await apiGet<Array<{ status: string }>>('/webhooks/deliveries?limit=100');
+      if (all.length === PAST_HOURS.length && all.every((d) => d.status === 'failed')) break;
+      assert.ok(Date.now() < deadline, `deliveries did not all fail in time: ${JSON.stringify(all.map((d) => d.status))}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const origin = new URL(server.url).origin;
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('request', (req) => {
+      const u = req.url();
+      if (!u.startsWith(`${origin}/`) && !u.startsWith('data:')) problems.push(`request to another origin: ${u}`);
+    });
+    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await receiver?.close();
+    await cleanupServerProcesses();
+  });
+
+  /** The plotted (x, y) pairs of every customer chart, checked against the API and the test's own numbers. */
+  async function checkCharts(bucket: 'hour' | 'day'): Promise<void> {
+    await page.waitForSelector('#series-charts[data-state="ready"]');
+    const charts: Record<string, ChartRecord> = await page.evaluate(() => window.__meterhookCharts.customer);
+    assert.deepEqual(Object.keys(charts).sort(), ['api.calls', 'response.time.ms', 'storage.bytes']);
+    for (const [eventType, chart] of Object.entries(charts)) {
+      assert.equal(chart.bucket, bucket);
+      const api = await apiGet<SeriesJson>(`/customers/${CUSTOMER}/usage/series?eventType=${eventType}&bucket=${bucket}`);
+      const plotted = chart.x.map((x, i) => [x, chart.y[i]] as const).filter(([, y]) => y !== null);
+      assert.deepEqual(plotted, api.points.map((p) => [Date.parse(p.t) / 1000, p.value]), `${eventType} (${bucket}): chart vs API`);
+      const mine = expected(events, eventType, api.op, bucket === 'hour' ? HOUR : DAY);
+      assert.deepEqual(plotted, [...mine.entries()].sort((a, b) => a[0] - b[0]).map(([t, v]) => [t / 1000, v]), `${eventType} (${bucket}): chart vs ingested events`);
+      // The x grid covers the whole range, one slot per bucket.
+      assert.equal(chart.x.length, bucket === 'hour' ? 7 * 24 : 30);
+
+      // The canvas really drew the bars: count pixels of the series colour.
+      const painted = await page.evaluate(({ type, color }) => {
+        const canvas = document.querySelector(`.chart[data-event-type="${type}"] canvas`);
+        if (!canvas) return -1;
+        const data: Uint8ClampedArray = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const want = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          if (data[i + 3]! > 100 && Math.abs(data[i]! - want[0]!) < 24 && Math.abs(data[i + 1]! - want[1]!) < 24 && Math.abs(data[i + 2]! - want[2]!) < 24) n++;
+        }
+        return n;
+      }, { type: eventType, color: chart.color });
+      assert.ok(painted > 30, `${eventType} (${bucket}): only ${painted} pixels of ${chart.color} on the canvas`);
+    }
+  }
+
+  it('signs in, shows a customer with charts matching the API, and retries a failed delivery', async () => {
+    await page.goto(`${server.url}/dashboard`);
+    await page.waitForSelector('#sign-in:not([hidden])');
+    await page.fill('#api-key', key());
+    await page.click('#sign-in-button');
+    await page.waitForSelector('#overview-stats');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('meterhook.apiKey')), key());
+    const stats = await apiGet<{ events: { total: number } }>('/stats');
+    assert.equal(stats.events.total, events.length);
+    assert.equal((await page.textContent('[data-stat="events"] .stat-value'))?.trim(), String(events.length));
+    assert.equal((await page.textContent('[data-stat="endpoints"] .stat-value'))?.trim(), '1 / 1');
+    assert.equal((await page.textContent('#delivery-counts [data-status="failed"] .status-count'))?.trim(), String(PAST_HOURS.length));
+    await page.waitForSelector('#overview-chart canvas');
+    const overview: { x: number[]; y: Array<number | null> } = await page.evaluate(() => window.__meterhookCharts.overview);
+    assert.equal(overview.x.length, 7 * 24);
+    assert.equal(overview.y.reduce((a: number, v) => a + (v ?? 0), 0), events.length, 'the overview chart plots every event');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-overview.png'), fullPage: true });
+
+    // Customers: prefix search, then open one.
+    await page.click('#nav a[data-section="customers"]');
+    await page.waitForSelector('#customers tbody tr');
+    await page.fill('#customer-search', 'acme');
+    await page.waitForFunction(() => document.querySelectorAll('#customers tbody tr').length === 2);
+    assert.deepEqual(await page.$$eval('#customers tbody tr', (rows) => rows.map((r: any) => r.dataset.customerId)), ['acme-corp', 'acme-labs']);
+    await page.click(`#customers a:text-is("${CUSTOMER}")`);
+    await page.waitForSelector('#customer-title');
+
+    await checkCharts('hour');
+    // Real-time usage of the current period, as the API reports it.
+    await page.waitForSelector('#current-usage table, #current-usage .empty');
+    const usage = await apiGet<{ events: Record<string, number> }>(`/customers/${CUSTOMER}/usage?period=monthly`);
+    for (const [t, v] of Object.entries(usage.events)) {
+      const cell = await page.textContent(`#current-usage tr[data-event-type="${t}"] td:nth-child(3)`);
+      assert.equal(cell?.replace(/,/g, ''), String(Math.round(v * 1000) / 1000), `${t} current usage`);
+    }
+    // Aggregations with final/revision.
+    await page.waitForSelector('#aggregations tbody tr');
+    const finals = await page.$$eval('#aggregations tbody tr', (rows) => rows.filter((r: any) => String(r.textContent).includes('final')).length);
+    assert.ok(finals >= PAST_HOURS.length, `only ${finals} final aggregations shown`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+    await page.selectOption('#series-bucket', 'day');
+    await checkCharts('day');
+
+    // Deliveries: the receiver recovers; retry one failed delivery from the UI.
+    receiver.setResponder(() => ({ status: 200, body: 'ok' }));
+    await page.click('#nav a[data-section="deliveries"]');
+    await page.selectOption('#delivery-status', 'failed');
+    await page.waitForFunction((n) => document.querySelectorAll('#deliveries tbody tr[data-status="failed"]').length === n, PAST_HOURS.length);
+    const row = page.locator('#deliveries tbody tr').first();
+    const deliveryId = await row.getAttribute('data-delivery-id');
+    assert.ok(deliveryId);
+    // Normally two scheduled attempts (the first and its one retry); fewer if a slow machine hit the deadline.
+    const scheduled = (await apiGet<{ attempts: unknown[] }>(`/webhooks/deliveries/${deliveryId}`)).attempts.length;
+    assert.ok(scheduled >= 1 && scheduled <= 2, `${scheduled} scheduled attempts`);
+    assert.equal((await row.locator('td').nth(3).textContent())?.trim(), String(scheduled));
+    assert.equal((await row.locator('td').nth(4).textContent())?.trim(), '500');
+    assert.match((await row.locator('td').nth(5).textContent()) ?? '', /500/);
+    const requestsBefore = receiver.requests.length;
+    await row.locator('button[data-action="retry"]').click();
+    await page.waitForSelector(`#deliveries tr[data-delivery-id="${deliveryId}"][data-status="succeeded"]`);
+    assert.equal(receiver.requests.length, requestsBefore + 1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-deliveries.png'), fullPage: true });
+    const afterRetry = await apiGet<{ status: string }>(`/webhooks/deliveries/${deliveryId}`);
+    assert.equal(afterRetry.status, 'succeeded');
+
+    // Its attempts: the scheduled 500s, then the manual 200.
+    await page.click(`#deliveries tr[data-delivery-id="${deliveryId}"] a:text-is("Attempts")`);
+    await page.waitForSelector('#attempts tbody tr');
+    const attempts = await page.$$eval('#attempts tbody tr', (rows) => rows.map((r: any) => [...r.querySelectorAll('td')].map((td: any) => String(td.textContent))));
+    assert.deepEqual(attempts.map((a) => [a[3], a[7]]), [...Array.from({ length: scheduled }, () => ['500', 'scheduled']), ['200', 'manual']]);
+    assert.equal(await page.getAttribute('#delivery-detail', 'data-status'), 'succeeded');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-delivery.png'), fullPage: true });
+
+    // Configuration: shown, with the secret redacted.
+    await page.click('#nav a[data-section="config"]');
+    const configText = (await page.textContent('#config-json')) ?? '';
+    assert.match(configText, /"api\.calls"/);
+    assert.ok(!configText.includes(SECRET), 'the configuration view shows the webhook secret');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-config.png'), fullPage: true });
+
+    // Overview counts follow.
+    await page.click('#nav a[data-section="overview"]');
+    await page.waitForSelector('#delivery-counts');
+    assert.equal((await page.textContent('#delivery-counts [data-status="succeeded"] .status-count'))?.trim(), '1');
+    assert.equal((await page.textContent('#delivery-counts [data-status="failed"] .status-count'))?.trim(), String(PAST_HOURS.length - 1));
+
+    // Signing out forgets the key.
+    await page.click('#sign-out');
+    await page.waitForSelector('#sign-in:not([hidden])');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('meterhook.apiKey')), null);
+
+    assert.deepEqual(problems, []);
+  });
+});
