@@ -2,7 +2,7 @@
 // answered only after that commit. Must never acknowledge before commit or queue without bound.
 
 import type { Period } from '../domain/periods.js';
-import { Overloaded } from '../domain/errors.js';
+import { Overloaded, StoreUnavailable } from '../domain/errors.js';
 import type { AppendOutcome, AppendUnit, Store } from '../store/store.js';
 
 export interface GroupCommitOptions {
@@ -88,6 +88,13 @@ export class GroupCommitter {
           group.forEach((p, i) => p.resolve(outcomes[i]!));
         } catch (err) {
           for (const p of group) p.reject(err);
+          // The store is down: everyone waiting would only queue for another failing connection
+          // attempt. Answer them now (503 + Retry-After) instead of seconds later.
+          if (err instanceof StoreUnavailable) {
+            const waiting = this.queue.splice(0);
+            this.queuedEvents = 0;
+            for (const p of waiting) p.reject(err);
+          }
         }
       }
     } finally {

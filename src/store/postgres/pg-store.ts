@@ -58,7 +58,7 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 2000,
       idleTimeoutMillis: 30_000,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
