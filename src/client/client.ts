@@ -221,8 +221,8 @@ export class MeterhookClient {
         this.timer = undefined;
         this.cut();
       }, this.flushIntervalMs);
-      // Never keep the process alive for a pending flush (close() or flush() sends it at once).
-      (this.timer as { unref?: () => void }).unref?.();
+      // The timer exists only while events wait, and it keeps the process alive until they are sent:
+      // a script that tracks (or awaits track) and ends must not drop or strand its events.
     }
     return promise;
   }
