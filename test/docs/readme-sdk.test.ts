@@ -31,13 +31,13 @@ describe('README SDK example', () => {
     fs.writeFileSync(file, program);
     try {
       const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
-        cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, METERHOOK_API_KEY: server.key },
+        cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, METERHOOK_API_KEY: server.key ?? '' },
       });
       assert.equal(r.status, 0, `the example failed:\n${r.stderr}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    const res = await fetch(`${server.url}/customers/cust_123/usage?period=monthly`, { headers: { 'x-apikey': server.key } });
+    const res = await fetch(`${server.url}/customers/cust_123/usage?period=monthly`, { headers: { 'x-apikey': server.key ?? '' } });
     const usage = (await res.json()) as { events: Record<string, number> };
     assert.equal(usage.events['api.calls'], 1);
     assert.equal(usage.events['storage.bytes'], 52428800);
