@@ -215,6 +215,11 @@ export interface ClaimOptions {
   perEndpointLimit: number;
   /** Deliveries this worker already has in flight, by endpoint id. */
   inFlight: Record<string, number>;
+  /**
+   * The endpoints to claim for. Each is claimed from separately, up to its room, so a backlog on
+   * one endpoint can never crowd another out of a claim.
+   */
+  endpoints: string[];
 }
 
 export interface DeliveryQuery {
@@ -246,7 +251,10 @@ export interface Store {
   getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined>;
   listMessages(aggregationId: string): Promise<OutboxMessage[]>;
 
-  /** Records every configured endpoint (id, url), keeping the health of known ones. */
+  /**
+   * Records every configured endpoint (id, url), keeping the health of known ones. Deliveries still
+   * waiting for an endpoint that is no longer configured are held (POST /webhooks/recover re-queues them).
+   */
   syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void>;
   listEndpoints(): Promise<EndpointState[]>;
   /** Clears a 410 disable and releases the endpoint's held deliveries; returns how many were released. */

@@ -35,6 +35,8 @@ export interface AttemptReport {
 export class Dispatcher {
   readonly owner: string;
   private readonly policy: RetryPolicy;
+  /** Enabled endpoints; a disabled one's deliveries were never created or are held. */
+  private readonly endpointIds: string[];
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -45,6 +47,7 @@ export class Dispatcher {
   constructor(private readonly o: DispatcherOptions) {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${sortableId('wrk', Date.now()).slice(-6)}`;
     this.policy = { scheduleMs: o.config.webhookDelivery.retryScheduleMs, deadlineMs: o.config.webhookDelivery.deadlineMs };
+    this.endpointIds = o.config.webhooks.map((w) => w.id);
   }
 
   get activeCount(): number {
@@ -101,6 +104,7 @@ export class Dispatcher {
         const claimed = await this.o.store.claimDeliveries({
           now: this.o.clock.now(), limit: free, leaseMs, owner: this.owner,
           perEndpointLimit: perEndpointConcurrency, inFlight: Object.fromEntries(this.perEndpoint),
+          endpoints: this.endpointIds,
         });
         if (claimed.length === 0) return;
         for (const d of claimed) this.launch(d);

@@ -244,7 +244,7 @@ describe('two dispatchers on one store (spec test 6)', () => {
       // A worker claims with a short lease, then "dies": it never sends or records anything.
       const DEAD_LEASE_MS = 700;
       const claimedAt = Date.now();
-      const claimed = await t.store.claimDeliveries({ now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-dead', perEndpointLimit: 100, inFlight: {} });
+      const claimed = await t.store.claimDeliveries({ now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-dead', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'] });
       assert.deepEqual(claimed.map((d) => d.id), [delivery.id]);
 
       await live.dispatcher.start();
@@ -287,7 +287,7 @@ describe('two dispatchers on one store (spec test 6)', () => {
       await createMessages(t, 1);
       const DEAD_LEASE_MS = 300;
       const claimedAt = Date.now();
-      const [zombie] = await t.store.claimDeliveries({ now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-zombie', perEndpointLimit: 100, inFlight: {} });
+      const [zombie] = await t.store.claimDeliveries({ now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-zombie', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'] });
       assert.ok(zombie);
       await live.dispatcher.start();
       await waitFor('the live worker to deliver', 10_000, async () => (await t.store.getDelivery(zombie.id))!.delivery.status === 'succeeded');

@@ -156,6 +156,14 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
     `,
   },
+  {
+    version: 2,
+    name: 'deliveries-per-endpoint',
+    sql: `
+      CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, status, next_attempt_at);
+      CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

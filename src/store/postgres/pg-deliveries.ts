@@ -85,11 +85,17 @@ export async function insertDeliveriesPg(q: Q, message: OutboxMessage, deliverie
 export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>) {
   return {
     async syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void> {
-      if (endpoints.length === 0) return;
+      if (endpoints.length > 0) {
+        await pool.query(
+          `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
+          [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+        );
+      }
       await pool.query(
-        `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
-         ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
-        [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+        `UPDATE deliveries SET status = 'held', updated_at = $1
+         WHERE status IN ('pending', 'retry_scheduled') AND NOT (endpoint_id = ANY($2::text[]))`,
+        [Date.now(), endpoints.map((e) => e.id)],
       );
     },
 
@@ -109,19 +115,30 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
 
     claimDeliveries: (o: ClaimOptions) =>
       tx(async (c): Promise<ClaimedDelivery[]> => {
-        // SKIP LOCKED: concurrent workers in any process take disjoint rows and never wait on each other.
-        // Over-fetch, then keep within each endpoint's room; rows not taken unlock at commit.
-        const due = await c.query(
-          `SELECT id, endpoint_id, status FROM deliveries
-           WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
-           ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
-          [o.now, o.limit * 8],
-        );
+        // SKIP LOCKED: concurrent workers in any process take disjoint rows and never wait on each
+        // other. Expired leases first, then each endpoint on its own index range, up to its room.
         const room = roomPerEndpoint(o);
         const chosen: Array<{ id: string; previous: DeliveryStatus }> = [];
-        for (const r of due.rows) {
-          if (chosen.length >= o.limit) break;
-          if (room.take(r.endpoint_id as string)) chosen.push({ id: r.id as string, previous: r.status as DeliveryStatus });
+        const take = (rows: Array<Record<string, unknown>>) => {
+          for (const r of rows) {
+            if (chosen.length >= o.limit) break;
+            if (room.take(r.endpoint_id as string)) chosen.push({ id: r.id as string, previous: r.status as DeliveryStatus });
+          }
+        };
+        take((await c.query(
+          `SELECT id, endpoint_id, status FROM deliveries WHERE status = 'sending' AND lease_until <= $1
+           LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [o.now, o.limit],
+        )).rows);
+        for (const endpointId of o.endpoints) {
+          const want = Math.min(o.limit - chosen.length, room.left(endpointId));
+          if (want <= 0) continue;
+          take((await c.query(
+            `SELECT id, endpoint_id, status FROM deliveries
+             WHERE endpoint_id = $1 AND status IN ('pending', 'retry_scheduled') AND next_attempt_at <= $2
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+            [endpointId, o.now, want],
+          )).rows);
         }
         if (chosen.length === 0) return [];
         await c.query(

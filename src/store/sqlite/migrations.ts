@@ -142,6 +142,14 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
     `,
   },
+  {
+    version: 3,
+    name: 'deliveries-per-endpoint',
+    sql: `
+      CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, status, next_attempt_at);
+      CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

@@ -84,11 +84,17 @@ export function createDeliveryStore(db: Database.Database) {
       `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
        WHERE endpoint_id = ? AND status = 'held'`,
     ),
-    dueIds: db.prepare(
-      `SELECT id, endpoint_id FROM deliveries
-       WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_at <= ?)
-          OR (status = 'sending' AND lease_until <= ?)
+    dueForEndpoint: db.prepare(
+      `SELECT id, endpoint_id, status FROM deliveries
+       WHERE endpoint_id = ? AND status IN ('pending', 'retry_scheduled') AND next_attempt_at <= ?
        ORDER BY next_attempt_at LIMIT ?`,
+    ),
+    expiredLeases: db.prepare(
+      `SELECT id, endpoint_id, status FROM deliveries WHERE status = 'sending' AND lease_until <= ? LIMIT ?`,
+    ),
+    holdUnconfigured: db.prepare(
+      `UPDATE deliveries SET status = 'held', updated_at = ?
+       WHERE status IN ('pending', 'retry_scheduled') AND endpoint_id NOT IN (SELECT value FROM json_each(?))`,
     ),
     leaseAny: db.prepare(
       `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?`,
@@ -160,6 +166,7 @@ export function createDeliveryStore(db: Database.Database) {
 
     syncEndpoints: db.transaction((endpoints: Array<{ id: string; url: string }>) => {
       for (const e of endpoints) s.upsertEndpoint.run(e.id, e.url);
+      s.holdUnconfigured.run(Date.now(), JSON.stringify(endpoints.map((e) => e.id)));
     }),
 
     listEndpoints(): EndpointState[] {
@@ -173,16 +180,20 @@ export function createDeliveryStore(db: Database.Database) {
 
     claimDeliveries: db.transaction((o: ClaimOptions): ClaimedDelivery[] => {
         const room = roomPerEndpoint(o);
-        // Over-fetch so deliveries of a full endpoint do not crowd out the others in this claim.
-        const rows = s.dueIds.all(o.now, o.now, o.limit * 8) as Array<{ id: string; endpoint_id: string }>;
         const out: ClaimedDelivery[] = [];
-        for (const r of rows) {
-          if (out.length >= o.limit) break;
-          if (!room.take(r.endpoint_id)) continue;
-          const before = s.getDelivery.get(r.id) as DeliveryRow;
+        const lease = (r: { id: string; endpoint_id: string; status: string }) => {
+          if (out.length >= o.limit || !room.take(r.endpoint_id)) return;
           if (s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id, o.now).changes === 1) {
-            out.push(claimed(s.getDelivery.get(r.id) as DeliveryRow, before.status as DeliveryStatus));
+            out.push(claimed(s.getDelivery.get(r.id) as DeliveryRow, r.status as DeliveryStatus));
           }
+        };
+        // Deliveries whose worker died first, then each endpoint on its own index range, so one
+        // endpoint's backlog never hides another's due deliveries.
+        for (const r of s.expiredLeases.all(o.now, o.limit) as Array<{ id: string; endpoint_id: string; status: string }>) lease(r);
+        for (const endpointId of o.endpoints) {
+          const want = Math.min(o.limit - out.length, room.left(endpointId));
+          if (want <= 0) continue;
+          for (const r of s.dueForEndpoint.all(endpointId, o.now, want) as Array<{ id: string; endpoint_id: string; status: string }>) lease(r);
         }
         return out;
       }),
