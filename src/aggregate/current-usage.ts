@@ -18,7 +18,8 @@ export interface CurrentUsage {
 
 export async function currentUsage(ctx: ServiceContext, customerId: string, period: Period, at: number): Promise<CurrentUsage> {
   const iv = periodInterval(period, at);
-  const rollups = await ctx.store.readRollups(customerId, iv.start, iv.end);
+  // One pre-merged row per event type: the cost no longer grows with the hours in the period.
+  const rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
   const values = computeValues(rollups, ctx.config) ?? { events: {}, eventCounts: {} };
   const agg = await ctx.store.getAggregation(customerId, period, iv.start);
   return {
@@ -28,7 +29,7 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
     periodStart: new Date(iv.start).toISOString(),
     periodEnd: displayEnd(iv),
     // Final only while the closed numbers still match every stored event (no late data pending).
-    final: agg?.final === true && sameValues(agg, values),
+    final: agg?.final === true && sameValues(agg, values, 1e-12),
     events: values.events,
     eventCounts: values.eventCounts,
   };

@@ -36,10 +36,16 @@ export function computeValues(rollups: RollupRow[], config: EventsConfig): Perio
   return { events, eventCounts };
 }
 
-export function sameValues(a: PeriodValues, b: PeriodValues): boolean {
+/**
+ * Same types, counts and values. `relTol` allows for a different summation order (the database's
+ * merge versus the close's); revisions always compare exactly.
+ */
+export function sameValues(a: PeriodValues, b: PeriodValues, relTol = 0): boolean {
   const ka = Object.keys(a.events);
   if (ka.length !== Object.keys(b.events).length) return false;
-  return ka.every((k) => Object.is(a.events[k], b.events[k]) && a.eventCounts[k] === b.eventCounts[k]);
+  const close = (x: number | undefined, y: number | undefined) =>
+    Object.is(x, y) || (relTol > 0 && x !== undefined && y !== undefined && Math.abs(x - y) <= relTol * Math.max(Math.abs(x), Math.abs(y)));
+  return ka.every((k) => close(a.events[k], b.events[k]) && a.eventCounts[k] === b.eventCounts[k]);
 }
 
 export function aggregationId(customerId: string, period: Period, periodStart: number): string {

@@ -238,6 +238,8 @@ export interface Store {
   appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]>;
   listEvents(q: EventQuery): Promise<StoredEvent[]>;
   readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
+  /** The rollups of [from, to) merged per event type in the database (one row per type, `hour` = from). */
+  mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
 
   /** Marks of periods that started before `beforeStart`, oldest first, after the given key. */
   listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]>;

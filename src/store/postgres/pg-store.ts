@@ -153,6 +153,22 @@ export class PostgresStore implements Store {
     return (await this.q('SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3', [customerId, from, to])).rows.map(toPgRollup);
   }
 
+  async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
+    const r = await this.q(
+      `WITH r AS (SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2::bigint AND hour < $3),
+       a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY event_type),
+       f AS (SELECT event_type, first_ts, first_seq, first_value,
+                    row_number() OVER (PARTITION BY event_type ORDER BY first_ts, first_seq) AS n FROM r),
+       l AS (SELECT event_type, last_ts, last_seq, last_value,
+                    row_number() OVER (PARTITION BY event_type ORDER BY last_ts DESC, last_seq DESC) AS n FROM r)
+  SELECT a.event_type, $2::bigint AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+         l.last_ts, l.last_seq, l.last_value
+  FROM a JOIN f ON f.event_type = a.event_type AND f.n = 1 JOIN l ON l.event_type = a.event_type AND l.n = 1`,
+      [customerId, from, to],
+    );
+    return r.rows.map(toPgRollup);
+  }
+
   private async marks(op: '<' | '>=', period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }) {
     const r = await this.q(
       `SELECT period, period_start, customer_id, change_seq FROM dirty_periods

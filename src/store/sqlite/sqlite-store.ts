@@ -45,6 +45,16 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmt = {
       rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
+      // Merging in SQL returns one row per event type instead of one per hour.
+      merged: db.prepare(`WITH r AS (SELECT * FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to),
+       a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY event_type),
+       f AS (SELECT event_type, first_ts, first_seq, first_value,
+                    row_number() OVER (PARTITION BY event_type ORDER BY first_ts, first_seq) AS n FROM r),
+       l AS (SELECT event_type, last_ts, last_seq, last_value,
+                    row_number() OVER (PARTITION BY event_type ORDER BY last_ts DESC, last_seq DESC) AS n FROM r)
+  SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+         l.last_ts, l.last_seq, l.last_value
+  FROM a JOIN f ON f.event_type = a.event_type AND f.n = 1 JOIN l ON l.event_type = a.event_type AND l.n = 1`),
       dueMarks: db.prepare(
         `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
          WHERE period = ? AND period_start < ? AND (period_start, customer_id) > (?, ?)
@@ -106,6 +116,10 @@ export class SqliteStore implements Store {
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
     return this.rollupsOf(customerId, from, to);
+  }
+
+  async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
+    return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
   }
 
   private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {

@@ -1,0 +1,126 @@
+// B4, current usage: N stored events (1,000 customers × 7 event types, timestamps over the current
+// month up to now) loaded in-process through the real ingest service, past periods closed in-process
+// (a steady-state server has done so already), then a meterhook server on that data dir answers
+// GET /customers/:id/usage?period=monthly for random customers: sequentially over one keep-alive
+// connection (hrtime, sub-ms) for p50/p99, and with autocannon at 8 connections for throughput.
+
+import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { periodInterval } from '../../src/domain/periods.js';
+import { customerId, metadataFor, rng, valueFor } from '../bodies.js';
+import { ALL_TYPES, benchApiKey, referenceConfig, writeConfig } from '../config.js';
+import { loadEvents, openInProcess } from '../in-process.js';
+import { cannon, sequentialGets } from '../load.js';
+import { judge, mb, progress, round, type ScenarioResult } from '../report.js';
+import { startMeterhook } from '../server-process.js';
+import { collectProfile, dirBytes, freshStore, profDir, type ScenarioContext } from './context.js';
+
+const CUSTOMERS = 1000;
+
+export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
+  const n = sc.opts.stored;
+  const notes: string[] = [];
+  const details: Record<string, unknown> = { customers: CUSTOMERS, eventTypes: ALL_TYPES, stored: n };
+  const fresh = await freshStore(sc, 'b4');
+  const dir = fresh.dir;
+  try {
+    const now = Date.now();
+    const monthStart = periodInterval('monthly', now).start;
+    const to = Math.max(monthStart, now - 60_000);
+    const configDoc = referenceConfig();
+    const ip = await openInProcess({ dataDir: dir, configDoc, clock: systemClock, databaseUrl: fresh.databaseUrl });
+    try {
+      const r = rng(0xb4);
+      const load = await loadEvents(ip, {
+        total: n,
+        label: 'B4 load',
+        make: (i) => {
+          const eventType = ALL_TYPES[Math.floor(r() * ALL_TYPES.length)]!;
+          return {
+            eventType,
+            customerId: customerId(Math.floor(r() * CUSTOMERS), 3),
+            id: `b4-${sc.nonce}-${i}`,
+            value: valueFor(eventType, r),
+            // Uniform over the month so far, in arrival order (as live traffic comes in).
+            timestamp: monthStart + Math.floor(((i + r()) * (to - monthStart)) / n),
+            metadata: metadataFor(r),
+          };
+        },
+      });
+      details.load = load;
+      progress(`B4: loaded ${n.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing past periods in-process`);
+      const t0 = performance.now();
+      const closed = await closeDuePeriods(ip.ctx);
+      const closeS = (performance.now() - t0) / 1000;
+      details.catchUpClose = { seconds: closeS, finalized: closed.finalized, messages: closed.messages };
+      notes.push(`B4: ${n.toLocaleString('en-US')} events over ${((to - monthStart) / 3_600_000).toFixed(0)} h of the current month loaded in-process in ${load.seconds.toFixed(0)} s (${Math.round(load.eventsPerS)} ev/s, untimed); past periods closed in-process before the server started (${closed.finalized} aggregations in ${closeS.toFixed(1)} s, untimed)`);
+    } finally {
+      await ip.close();
+    }
+    details.dbMb = mb(dirBytes(dir));
+
+    const apiKey = benchApiKey();
+    const configFile = writeConfig(dir, configDoc);
+    const prof = profDir(sc, 'B4');
+    const server = await startMeterhook({ runner: sc.runner, dataDir: dir, configFile, apiKey, cpuProfDir: prof, env: fresh.env });
+    let stop;
+    try {
+      const headers = { 'x-apikey': apiKey };
+      const pick = rng(0x4b4);
+      const randomPath = () => `/customers/${customerId(Math.floor(pick() * CUSTOMERS), 3)}/usage?period=monthly`;
+      let empty = 0;
+      let bad = 0;
+      const check = (status: number, body: string) => {
+        if (status !== 200) bad++;
+        else if (!/"eventCounts":\{"/.test(body)) empty++;
+      };
+      progress(`B4: warm-up then ${sc.opts.usageRequests} sequential GET /customers/:id/usage?period=monthly`);
+      await sequentialGets({ baseUrl: server.url, path: randomPath, headers, count: Math.max(50, Math.floor(sc.opts.usageRequests / 10)), onBody: check });
+      const seq = await sequentialGets({ baseUrl: server.url, path: randomPath, headers, count: sc.opts.usageRequests, onBody: check });
+      const loadS = sc.opts.quick ? 1 : 5;
+      progress(`B4: ${loadS}s at 8 connections (autocannon)`);
+      const conc = await cannon({ url: server.url, method: 'GET', path: randomPath, headers, connections: 8, durationS: loadS });
+      stop = await server.stop();
+      details.sequential = seq;
+      const { raw: _raw, ...concurrent } = conc;
+      details.concurrent = concurrent;
+      if (bad > 0 || conc.non2xx > 0) notes.push(`B4: ${bad + conc.non2xx} non-200 answers (${JSON.stringify(seq.statusCodes)} / ${JSON.stringify(conc.statusCodes)})`);
+      if (empty > 0) notes.push(`B4: ${empty} answers had no usage (customer without events this month?)`);
+      notes.push(`B4: sequential p90 ${round(seq.latencyMs.p90, 2)} ms, max ${round(seq.latencyMs.max, 2)} ms; at 8 connections autocannon reports whole-millisecond latencies; DB ${details.dbMb as number} MB`);
+      collectProfile(prof, 'meterhook', notes, details);
+      const rssMb = mb(stop.peakRssBytes);
+      return {
+        id: 'B4',
+        title: 'Current usage (GET /customers/:id/usage?period=monthly)',
+        rows: [
+          {
+            scenario: 'B4',
+            label: `usage monthly, sequential, ${n.toLocaleString('en-US')} stored`,
+            value: Math.round(seq.reqPerS),
+            unit: 'req/s',
+            p50Ms: round(seq.latencyMs.p50, 3),
+            p99Ms: round(seq.latencyMs.p99, 3),
+            rssMb,
+            target: 'p99 < 5 ms',
+            verdict: judge(sc.opts.quick, seq.latencyMs.p99 < 5 && bad === 0),
+          },
+          {
+            scenario: 'B4',
+            label: 'usage monthly, 8 conns',
+            value: Math.round(conc.reqPerS),
+            unit: 'req/s',
+            p50Ms: conc.latencyMs.p50,
+            p99Ms: conc.latencyMs.p99,
+            rssMb,
+          },
+        ],
+        details,
+        notes,
+      };
+    } finally {
+      if (!stop) await server.stop();
+    }
+  } finally {
+    await fresh.dispose();
+  }
+}
