@@ -53,6 +53,12 @@ export function eventIdFromSeq(seq: number): string {
   return `evt_${seq.toString(36).padStart(11, '0')}`;
 }
 
+// A random per-process prefix plus a counter: unique across processes, and no random bytes (a
+// syscall-backed buffer fill) on every request.
+const REQUEST_PREFIX = randomBytes(6).toString('base64url');
+let requestCounter = 0;
+
 export function requestId(): string {
-  return `req_${randomBytes(9).toString('base64url')}`;
+  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `req_${REQUEST_PREFIX}${requestCounter.toString(36)}`;
 }
