@@ -46,15 +46,16 @@ export class SqliteStore implements Store {
     this.stmt = {
       rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
       // Merging in SQL returns one row per event type instead of one per hour.
-      merged: db.prepare(`WITH r AS (SELECT * FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to),
-       a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY event_type),
-       f AS (SELECT event_type, first_ts, first_seq, first_value,
-                    row_number() OVER (PARTITION BY event_type ORDER BY first_ts, first_seq) AS n FROM r),
-       l AS (SELECT event_type, last_ts, last_seq, last_value,
-                    row_number() OVER (PARTITION BY event_type ORDER BY last_ts DESC, last_seq DESC) AS n FROM r)
-  SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
-         l.last_ts, l.last_seq, l.last_value
-  FROM a JOIN f ON f.event_type = a.event_type AND f.n = 1 JOIN l ON l.event_type = a.event_type AND l.n = 1`),
+      merged: db.prepare(`
+        WITH r AS (SELECT * FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to),
+             a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY event_type),
+             -- SQLite takes bare columns from the row that holds the min()/max(): no sort needed.
+             -- The key orders by time, then arrival sequence, as fixed-width text.
+             f AS (SELECT event_type, min(printf('%016d%020d', first_ts, first_seq)) AS k, first_ts, first_seq, first_value FROM r GROUP BY event_type),
+             l AS (SELECT event_type, max(printf('%016d%020d', last_ts, last_seq)) AS k, last_ts, last_seq, last_value FROM r GROUP BY event_type)
+        SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+               l.last_ts, l.last_seq, l.last_value
+        FROM a JOIN f ON f.event_type = a.event_type JOIN l ON l.event_type = a.event_type`),
       dueMarks: db.prepare(
         `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
          WHERE period = ? AND period_start < ? AND (period_start, customer_id) > (?, ?)
