@@ -17,6 +17,7 @@ import {
 } from './pg-rows.js';
 
 const UNAVAILABLE_CODES = new Set([
+  '55P03', // lock_not_available (lock_timeout): busy, retry shortly
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
   '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300',
 ]);
@@ -58,7 +59,7 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 2000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 1000,
       idleTimeoutMillis: 30_000,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
@@ -133,7 +134,11 @@ export class PostgresStore implements Store {
   }
 
   appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
-    return this.tx((c) => appendEventsPg(c, units, periods));
+    return this.tx(async (c) => {
+      // A capture never waits long on a lock: past this it answers 503 and the client retries.
+      await c.query("SET LOCAL lock_timeout = '2s'");
+      return appendEventsPg(c, units, periods);
+    });
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
