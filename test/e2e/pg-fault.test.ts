@@ -15,6 +15,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
   cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
+import { ownCluster, waitFor, pageAll } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const LEASE_MS = 2_000;
@@ -25,43 +26,6 @@ const AUTH = { 'x-apikey': API_KEY };
 const OPS = Object.fromEntries(Object.entries(REFERENCE_CONFIG.events).map(([t, e]) => [t, e.op as Operator]));
 const TYPES = Object.keys(OPS);
 const CUSTOMERS = ['cust_fault_a', 'cust_fault_b', 'cust_fault_c'];
-
-/** This file needs a server it owns, so TEST_DATABASE_URL is ignored on purpose. */
-async function ownCluster(): Promise<PgCluster> {
-  const saved = process.env.TEST_DATABASE_URL;
-  delete process.env.TEST_DATABASE_URL;
-  try {
-    return await startPgCluster();
-  } finally {
-    if (saved !== undefined) process.env.TEST_DATABASE_URL = saved;
-  }
-}
-
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>, every = 200): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
-
-async function pageAll<T>(base: string, path: string): Promise<T[]> {
-  const out: T[] = [];
-  let cursor: string | null = null;
-  for (let i = 0; i < 1000; i++) {
-    const sep = path.includes('?') ? '&' : '?';
-    const r: HttpResult<T[]> = await http<T[]>(`${base}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
-      headers: AUTH, timeoutMs: 15_000,
-    });
-    assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
-    out.push(...r.body);
-    cursor = r.headers.get('x-next-cursor');
-    if (!cursor) return out;
-  }
-  assert.fail(`paging ${path} did not end`);
-}
 
 interface Ev {
   id: string;
@@ -266,7 +230,7 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
 
   it('stores every acknowledged event exactly once, and the aggregations match the stored events', async () => {
     const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(
-      servers[(victim + 1) % 3]!.url, '/events',
+      servers[(victim + 1) % 3]!.url, '/events', AUTH,
     );
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(keyOf(r), (seen.get(keyOf(r)) ?? 0) + 1);
@@ -285,7 +249,7 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
     const stored = rows.map((r) => sent.get(keyOf(r))!);
     const oracle = oracleAggregations(stored, ['hourly'], OPS);
     const docs = await pageAll<{ customerId: string; period: string; periodKey: string; final: boolean; events: Record<string, number>; eventCounts: Record<string, number> }>(
-      servers[(victim + 2) % 3]!.url, '/aggregations?period=hourly',
+      servers[(victim + 2) % 3]!.url, '/aggregations?period=hourly', AUTH,
     );
     assert.equal(docs.length, oracle.size);
     for (const d of docs) {

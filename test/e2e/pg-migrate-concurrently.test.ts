@@ -10,20 +10,10 @@ import { MIGRATION_LOCK, partitionName, PG_MIGRATIONS } from '../../src/store/po
 import { REFERENCE_CONFIG } from '../helpers/app.js';
 import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
 import { cleanupServerProcesses, http, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { ownCluster } from '../helpers/pg-e2e.js';
 
 const API_KEY = `mh_pgmig_${randomBytes(10).toString('hex')}`;
 const AUTH = { 'x-apikey': API_KEY };
-
-/** This file runs its own cluster whatever TEST_DATABASE_URL says, so every database it uses starts empty. */
-async function ownCluster(): Promise<PgCluster> {
-  const saved = process.env.TEST_DATABASE_URL;
-  delete process.env.TEST_DATABASE_URL;
-  try {
-    return await startPgCluster();
-  } finally {
-    if (saved !== undefined) process.env.TEST_DATABASE_URL = saved;
-  }
-}
 
 function errorLines(stdout: string): string[] {
   return stdout.split('\n').filter((l) => {

@@ -16,6 +16,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
   cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
+import { ownCluster, pageAll } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
@@ -24,17 +25,6 @@ const AUTH = { 'x-apikey': API_KEY };
 const OPS = Object.fromEntries(Object.entries(REFERENCE_CONFIG.events).map(([t, e]) => [t, e.op as Operator]));
 const TYPES = Object.keys(OPS);
 const CUSTOMERS = ['cust_mp_a', 'cust_mp_b', 'cust_mp_c', 'cust_mp_d'];
-
-/** This file needs a server it owns (it may stop it), so TEST_DATABASE_URL is ignored on purpose. */
-async function ownCluster(): Promise<PgCluster> {
-  const saved = process.env.TEST_DATABASE_URL;
-  delete process.env.TEST_DATABASE_URL;
-  try {
-    return await startPgCluster();
-  } finally {
-    if (saved !== undefined) process.env.TEST_DATABASE_URL = saved;
-  }
-}
 
 async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + ms;
@@ -57,22 +47,6 @@ async function runPool(tasks: Array<() => Promise<void>>, n: number): Promise<vo
 }
 
 /** Every row of a paged list endpoint (follows X-Next-Cursor). */
-async function pageAll<T>(base: string, path: string): Promise<T[]> {
-  const out: T[] = [];
-  let cursor: string | null = null;
-  for (let i = 0; i < 1000; i++) {
-    const sep = path.includes('?') ? '&' : '?';
-    const r: HttpResult<T[]> = await http<T[]>(`${base}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
-      headers: AUTH, timeoutMs: 15_000,
-    });
-    assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
-    out.push(...r.body);
-    cursor = r.headers.get('x-next-cursor');
-    if (!cursor) return out;
-  }
-  assert.fail(`paging ${path} did not end`);
-}
-
 interface Ev {
   id: string;
   customerId: string;
@@ -312,7 +286,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
   it('(a) stores every acknowledged event exactly once; duplicates counted once', async () => {
     // Page through a different process than most writes went to; the store is shared.
     const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(
-      servers[1]!.url, '/events',
+      servers[1]!.url, '/events', AUTH,
     );
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(keyOf(r), (seen.get(keyOf(r)) ?? 0) + 1);
@@ -341,7 +315,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     const docs = await pageAll<{
       customerId: string; period: string; periodKey: string; periodStart: string; periodEnd: string; final: boolean;
       revision: number; events: Record<string, number>; eventCounts: Record<string, number>;
-    }>(servers[2]!.url, '/aggregations?period=hourly');
+    }>(servers[2]!.url, '/aggregations?period=hourly', AUTH);
     assert.equal(docs.length, oracle.size, 'one hourly document per (customer, hour) with data');
     for (const d of docs) {
       assert.equal(d.final, true, `${d.customerId} ${d.periodKey} is final`);
@@ -364,7 +338,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     assert.ok(r.status === 200 || r.status === 202, r.text);
     const oracle = oracleAggregations([...acked.values()] as OracleEvent[], ['daily'], OPS);
     const docs = await pageAll<{ customerId: string; period: string; periodKey: string; events: Record<string, number>; eventCounts: Record<string, number> }>(
-      servers[0]!.url, '/aggregations?period=daily',
+      servers[0]!.url, '/aggregations?period=daily', AUTH,
     );
     assert.equal(docs.length, oracle.size);
     for (const d of docs) {

@@ -15,6 +15,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
   cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
+import { ownCluster, waitFor, pageAll } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const OUTAGE_MS = 3_000;
@@ -26,43 +27,6 @@ const AUTH = { 'x-apikey': API_KEY };
 const OPS = Object.fromEntries(Object.entries(REFERENCE_CONFIG.events).map(([t, e]) => [t, e.op as Operator]));
 const TYPES = Object.keys(OPS);
 const CUSTOMERS = ['cust_rs_a', 'cust_rs_b', 'cust_rs_c'];
-
-/** The outage test stops the database server, so it always runs its own cluster, whatever TEST_DATABASE_URL says. */
-async function ownCluster(): Promise<PgCluster> {
-  const saved = process.env.TEST_DATABASE_URL;
-  delete process.env.TEST_DATABASE_URL;
-  try {
-    return await startPgCluster();
-  } finally {
-    if (saved !== undefined) process.env.TEST_DATABASE_URL = saved;
-  }
-}
-
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>, every = 200): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
-
-async function pageAll<T>(base: string, path: string): Promise<T[]> {
-  const out: T[] = [];
-  let cursor: string | null = null;
-  for (let i = 0; i < 1000; i++) {
-    const sep = path.includes('?') ? '&' : '?';
-    const r: HttpResult<T[]> = await http<T[]>(`${base}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
-      headers: AUTH, timeoutMs: 15_000,
-    });
-    assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
-    out.push(...r.body);
-    cursor = r.headers.get('x-next-cursor');
-    if (!cursor) return out;
-  }
-  assert.fail(`paging ${path} did not end`);
-}
 
 interface Ev {
   id: string;
@@ -277,7 +241,7 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
   it('stores every event acknowledged before, during and after the outage exactly once', async () => {
     assertAlive(0);
     assertAlive(1);
-    const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(servers[0]!.url, '/events');
+    const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(servers[0]!.url, '/events', AUTH);
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(keyOf(r), (seen.get(keyOf(r)) ?? 0) + 1);
     const repeated = [...seen].filter(([, c]) => c > 1);
@@ -305,11 +269,11 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
       const deliveries = await q('SELECT count(*) AS n FROM deliveries');
       return dirty === 0 && notDone === 0 && messages > 0 && messages === deliveries ? true : undefined;
     });
-    const storedRows = await pageAll<{ id: string | null; customerId: string; eventType: string }>(servers[1]!.url, '/events');
+    const storedRows = await pageAll<{ id: string | null; customerId: string; eventType: string }>(servers[1]!.url, '/events', AUTH);
     const stored = storedRows.map((r) => sent.get(keyOf(r))!);
     const oracle = oracleAggregations(stored, ['hourly'], OPS);
     const docs = await pageAll<{ customerId: string; period: string; periodKey: string; final: boolean; events: Record<string, number>; eventCounts: Record<string, number> }>(
-      servers[1]!.url, '/aggregations?period=hourly',
+      servers[1]!.url, '/aggregations?period=hourly', AUTH,
     );
     assert.equal(docs.length, oracle.size);
     for (const d of docs) {

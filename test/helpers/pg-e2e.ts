@@ -1,0 +1,44 @@
+// Shared pieces of the multi-process PostgreSQL tests: a cluster the file owns, bounded waits,
+// paging through a listing, and the event shape they send.
+
+import assert from 'node:assert/strict';
+import { startPgCluster, type PgCluster } from './postgres-cluster.js';
+import { http, sleep, type HttpResult } from './server-process.js';
+
+/** These files stop and restart their server, so TEST_DATABASE_URL is ignored on purpose. */
+export async function ownCluster(): Promise<PgCluster> {
+  const saved = process.env.TEST_DATABASE_URL;
+  delete process.env.TEST_DATABASE_URL;
+  try {
+    return await startPgCluster();
+  } finally {
+    if (saved !== undefined) process.env.TEST_DATABASE_URL = saved;
+  }
+}
+
+export async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>, every = 200): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+/** Every row of a listing, following X-Next-Cursor. */
+export async function pageAll<T>(base: string, path: string, headers: Record<string, string>): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < 1000; i++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r: HttpResult<T[]> = await http<T[]>(`${base}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
+      headers, timeoutMs: 15_000,
+    });
+    assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
+    out.push(...r.body);
+    cursor = r.headers.get('x-next-cursor');
+    if (!cursor) return out;
+  }
+  assert.fail(`paging ${path} did not end`);
+}
