@@ -70,6 +70,35 @@
     return h('p', { class: 'error', role: 'alert', text: err instanceof Error ? err.message : String(err) });
   }
 
+  /**
+   * A table filled page by page through the API's X-Next-Cursor. Returns load(reset): reset starts
+   * over; otherwise the next page is appended. Answers that arrive after a newer load, or after the
+   * view was left, are dropped.
+   */
+  function pagedList(ctx, { body, status, more, path, row, summary }) {
+    let cursor = null;
+    let seq = 0;
+    return async function load(reset) {
+      const mine = ++seq;
+      if (reset) {
+        cursor = null;
+        body.replaceChildren();
+      }
+      status.textContent = 'Loading…';
+      more.hidden = true;
+      try {
+        const r = await api(path(cursor));
+        if (!ctx.current() || mine !== seq) return;
+        for (const item of r.data) body.append(row(item));
+        cursor = r.headers.get('x-next-cursor');
+        more.hidden = !cursor;
+        status.textContent = summary(body.children.length, Boolean(cursor));
+      } catch (err) {
+        if (ctx.current() && mine === seq) status.replaceChildren(errorBox(err));
+      }
+    };
+  }
+
   // ------------------------------------------------------------------------------------------
   // API
   // ------------------------------------------------------------------------------------------
@@ -435,34 +464,16 @@
           body),
         more));
 
-    let cursor = null;
-    let loadSeq = 0;
-    async function load(reset) {
-      const mine = ++loadSeq;
-      if (reset) {
-        cursor = null;
-        body.replaceChildren();
-      }
-      status.textContent = 'Loading…';
-      more.hidden = true;
-      try {
-        const r = await api(`/customers${qs({ search: search.value, limit: PAGE, cursor })}`);
-        if (!ctx.current() || mine !== loadSeq) return;
-        for (const c of r.data) {
-          body.append(h('tr', { dataset: { customerId: c.customerId } },
-            h('td', {}, h('a', { href: `#/customers/${encodeURIComponent(c.customerId)}`, text: c.customerId })),
-            h('td', { text: fmtTime(c.lastUsageAt) })));
-        }
-        cursor = r.headers.get('x-next-cursor');
-        more.hidden = !cursor;
-        const n = body.children.length;
-        status.textContent = n === 0
-          ? (search.value ? `No customer id starts with “${search.value}”.` : 'No customers with usage yet.')
-          : `${n}${cursor ? '+' : ''} customer${n === 1 ? '' : 's'}`;
-      } catch (err) {
-        if (ctx.current() && mine === loadSeq) status.replaceChildren(errorBox(err));
-      }
-    }
+    const load = pagedList(ctx, {
+      body, status, more,
+      path: (cursor) => `/customers${qs({ search: search.value, limit: PAGE, cursor })}`,
+      row: (c) => h('tr', { dataset: { customerId: c.customerId } },
+        h('td', {}, h('a', { href: `#/customers/${encodeURIComponent(c.customerId)}`, text: c.customerId })),
+        h('td', { text: fmtTime(c.lastUsageAt) })),
+      summary: (n, hasMore) => (n === 0
+        ? (search.value ? `No customer id starts with “${search.value}”.` : 'No customers with usage yet.')
+        : `${n}${hasMore ? '+' : ''} customer${n === 1 ? '' : 's'}`),
+    });
     let timer = null;
     search.addEventListener('input', () => {
       clearTimeout(timer);
@@ -638,38 +649,23 @@
         h('thead', {}, h('tr', {}, ['Period', 'Key', 'Start (UTC)', 'Values', 'State', 'Revision', 'Webhook'].map((t) => h('th', { text: t })))),
         aggBody),
       aggStatus, aggMore));
-    let aggCursor = null;
-    let aggSeq = 0;
-    async function loadAggs(reset) {
-      const mine = ++aggSeq;
-      if (reset) {
-        aggCursor = null;
-        aggBody.replaceChildren();
-      }
-      aggStatus.textContent = 'Loading…';
-      aggMore.hidden = true;
-      try {
-        const r = await api(`/aggregations${qs({ customerId, period: aggPeriod.value, limit: 25, cursor: aggCursor })}`);
-        if (!ctx.current() || mine !== aggSeq) return;
-        for (const a of r.data) {
-          const ws = a.webhookStatus || {};
-          aggBody.append(h('tr', { dataset: { aggregationId: a.id } },
-            h('td', { text: a.period }),
-            h('td', {}, h('code', { text: a.periodKey })),
-            h('td', { text: fmtTime(a.periodStart) }),
-            h('td', { class: 'values' }, Object.keys(a.events).map((t) => h('div', {},
-              h('code', { text: t }), ` ${fmtNum(a.events[t])}`, h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` })))),
-            h('td', {}, badge(a.final ? 'final' : 'provisional')),
-            h('td', { class: 'num', text: String(a.revision) }),
-            h('td', { title: ws.lastError || null }, a.final ? webhookBadge(ws) : '—')));
-        }
-        aggCursor = r.headers.get('x-next-cursor');
-        aggMore.hidden = !aggCursor;
-        aggStatus.textContent = aggBody.children.length === 0 ? 'No aggregations yet (they appear when periods close, or after a trigger).' : '';
-      } catch (err) {
-        if (ctx.current() && mine === aggSeq) aggStatus.replaceChildren(errorBox(err));
-      }
-    }
+    const loadAggs = pagedList(ctx, {
+      body: aggBody, status: aggStatus, more: aggMore,
+      path: (cursor) => `/aggregations${qs({ customerId, period: aggPeriod.value, limit: 25, cursor })}`,
+      row: (a) => {
+        const ws = a.webhookStatus || {};
+        return h('tr', { dataset: { aggregationId: a.id } },
+          h('td', { text: a.period }),
+          h('td', {}, h('code', { text: a.periodKey })),
+          h('td', { text: fmtTime(a.periodStart) }),
+          h('td', { class: 'values' }, Object.keys(a.events).map((t) => h('div', {},
+            h('code', { text: t }), ` ${fmtNum(a.events[t])}`, h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` })))),
+          h('td', {}, badge(a.final ? 'final' : 'provisional')),
+          h('td', { class: 'num', text: String(a.revision) }),
+          h('td', { title: ws.lastError || null }, a.final ? webhookBadge(ws) : '—'));
+      },
+      summary: (n) => (n === 0 ? 'No aggregations yet (they appear when periods close, or after a trigger).' : ''),
+    });
     aggPeriod.addEventListener('change', () => loadAggs(true));
     aggMore.addEventListener('click', () => loadAggs(false));
 
@@ -751,27 +747,12 @@
       for (const e of r.data) endpointSel.append(h('option', { value: e.id, text: e.id, selected: query.get('endpointId') === e.id }));
     }).catch(() => undefined);
 
-    let cursor = null;
-    let loadSeq = 0;
-    async function load(reset) {
-      const mine = ++loadSeq;
-      if (reset) {
-        cursor = null;
-        body.replaceChildren();
-      }
-      status.textContent = 'Loading…';
-      more.hidden = true;
-      try {
-        const r = await api(`/webhooks/deliveries${qs({ status: statusSel.value, endpointId: endpointSel.value || query.get('endpointId'), limit: PAGE, cursor })}`);
-        if (!ctx.current() || mine !== loadSeq) return;
-        for (const d of r.data) body.append(deliveryRow(ctx, d));
-        cursor = r.headers.get('x-next-cursor');
-        more.hidden = !cursor;
-        status.textContent = body.children.length === 0 ? 'No deliveries match.' : '';
-      } catch (err) {
-        if (ctx.current() && mine === loadSeq) status.replaceChildren(errorBox(err));
-      }
-    }
+    const load = pagedList(ctx, {
+      body, status, more,
+      path: (cursor) => `/webhooks/deliveries${qs({ status: statusSel.value, endpointId: endpointSel.value || query.get('endpointId'), limit: PAGE, cursor })}`,
+      row: (d) => deliveryRow(ctx, d),
+      summary: (n) => (n === 0 ? 'No deliveries match.' : ''),
+    });
     const onFilter = () => {
       query.delete('endpointId');
       history.replaceState(null, '', `#/deliveries${qs({ status: statusSel.value, endpointId: endpointSel.value })}`);
