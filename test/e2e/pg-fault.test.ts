@@ -15,7 +15,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
   cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
-import { ownCluster, waitFor, pageAll } from '../helpers/pg-e2e.js';
+import { ownCluster, waitFor, pageAll, type Ev, keyOf } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const LEASE_MS = 2_000;
@@ -27,15 +27,6 @@ const OPS = Object.fromEntries(Object.entries(REFERENCE_CONFIG.events).map(([t, 
 const TYPES = Object.keys(OPS);
 const CUSTOMERS = ['cust_fault_a', 'cust_fault_b', 'cust_fault_c'];
 
-interface Ev {
-  id: string;
-  customerId: string;
-  eventType: string;
-  value: number;
-  ts: number;
-}
-
-const keyOf = (e: { customerId: string; eventType: string; id: string | null }) => `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
 
 interface Answer {
   server: number;

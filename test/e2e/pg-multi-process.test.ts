@@ -16,7 +16,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
   cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
-import { ownCluster, pageAll } from '../helpers/pg-e2e.js';
+import { ownCluster, pageAll, type Ev, keyOf } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
@@ -47,16 +47,7 @@ async function runPool(tasks: Array<() => Promise<void>>, n: number): Promise<vo
 }
 
 /** Every row of a paged list endpoint (follows X-Next-Cursor). */
-interface Ev {
-  id: string;
-  customerId: string;
-  eventType: string;
-  value: number;
-  ts: number;
-}
-
 const wire = (e: Ev) => ({ id: e.id, customerId: e.customerId, eventType: e.eventType, value: e.value, timestamp: new Date(e.ts).toISOString() });
-const keyOf = (e: { customerId: string; eventType: string; id: string | null }) => `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
 
 function shuffled<T>(xs: readonly T[]): T[] {
   const a = [...xs];

@@ -42,3 +42,18 @@ export async function pageAll<T>(base: string, path: string, headers: Record<str
   }
   assert.fail(`paging ${path} did not end`);
 }
+
+/** An event as these tests send it, with its time as epoch ms. */
+export interface Ev {
+  id: string;
+  customerId: string;
+  eventType: string;
+  value: number;
+  ts: number;
+}
+
+/** The idempotency identity of an event (the store dedupes on it). */
+export const keyOf = (e: { customerId: string; eventType: string; id: string | null }) => `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
+
+/** The wire form of an event in a batch. */
+export const wireEvent = (x: Ev) => ({ id: x.id, customerId: x.customerId, eventType: x.eventType, value: x.value, timestamp: new Date(x.ts).toISOString() });
