@@ -27,8 +27,9 @@ async function usageOf(customerId: string): Promise<{ events: Record<string, num
   return r.body;
 }
 
-// All events of this file carry a timestamp 30 minutes ago, so every check looks at one known period.
-const AT = new Date(Date.now() - 30 * 60_000).toISOString();
+// All events of this file carry the start of the current UTC hour: every check looks at one known
+// period, and that hour (and its day and month) stays open for the whole run (end + 5 min grace).
+const AT = new Date(Date.now() - (Date.now() % 3_600_000)).toISOString();
 
 before(async () => {
   server = await startServerProcess();

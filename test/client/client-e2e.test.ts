@@ -58,7 +58,8 @@ describe('MeterhookClient against a real server', () => {
         return fetch(input, init);
       },
     });
-    const at = Date.now() - 10 * 60_000;
+    // The start of the current hour: its periods stay open for the whole test.
+    const at = Date.now() - (Date.now() % 3_600_000);
     const customers = ['cust_a', 'cust_b', 'cust_c', 'cust_d', 'cust_e'];
     const expected = new Map(customers.map((id) => [id, { sum: 0, count: 0 }]));
     const acks: Array<Promise<unknown>> = [];
@@ -144,7 +145,8 @@ describe('MeterhookClient against a real server', () => {
       onRetry: (i) => retries.push(i),
     });
     const N = 6000;
-    const at = Date.now() - 10 * 60_000;
+    // The start of the current hour: its periods stay open for the whole test.
+    const at = Date.now() - (Date.now() % 3_600_000);
     let acknowledged = 0;
     const acks: Array<Promise<unknown>> = [];
     const producer = (async () => {
