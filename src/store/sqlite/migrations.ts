@@ -2,6 +2,7 @@
 // Must never edit a released migration: add a new version instead.
 
 import type Database from 'better-sqlite3';
+import { eventKeyHash } from './event-hash.js';
 
 export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
   {
@@ -150,9 +151,48 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
     `,
   },
+  {
+    version: 4,
+    name: 'derived-event-indexes',
+    // Ingest commits only append to events; these tables are derived from events in large sorted
+    // batches (sqlite-derived.ts) up to derived_state.applied_seq, and replayed above it at startup.
+    sql: `
+      CREATE TABLE event_ids (
+        h    INTEGER NOT NULL,
+        seq  INTEGER NOT NULL,
+        PRIMARY KEY (h, seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE events_by_customer (
+        customer_id TEXT    NOT NULL,
+        ts          INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        PRIMARY KEY (customer_id, ts, seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE events_by_time (
+        ts   INTEGER NOT NULL,
+        seq  INTEGER NOT NULL,
+        PRIMARY KEY (ts, seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE derived_state (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        applied_seq INTEGER NOT NULL,
+        periods     TEXT    NOT NULL
+      );
+      INSERT INTO event_ids (h, seq)
+        SELECT meterhook_event_hash(customer_id, event_type, event_id), seq FROM events WHERE event_id IS NOT NULL;
+      INSERT INTO events_by_customer (customer_id, ts, seq) SELECT customer_id, ts, seq FROM events;
+      INSERT INTO events_by_time (ts, seq) SELECT ts, seq FROM events;
+      INSERT INTO derived_state (id, applied_seq, periods) VALUES (1, coalesce((SELECT max(seq) FROM events), 0), '[]');
+      DROP INDEX events_dedupe;
+      DROP INDEX events_customer_ts;
+      DROP INDEX events_ts;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {
+  // Version 4 derives idempotency hashes of events stored by earlier versions.
+  db.function('meterhook_event_hash', { deterministic: true }, (c, t, id) => eventKeyHash(String(c), String(t), String(id)));
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
   const applied = new Set(

@@ -12,7 +12,9 @@ import type {
 } from '../store.js';
 import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
-import { createAppender, markKey } from './sqlite-append.js';
+import { createAppender } from './sqlite-append.js';
+import { eventKeyHash } from './event-hash.js';
+import { createDerivedState, markKey, type DerivedOptions } from './sqlite-derived.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
@@ -22,12 +24,15 @@ export interface SqliteStoreOptions {
   file: string;
   /** NORMAL survives a process crash; FULL also survives power loss (fsync at every commit). */
   synchronous?: SqliteSynchronous;
+  /** When derived tables (rollups, marks, indexes) catch up with appended events. */
+  derived?: DerivedOptions;
 }
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly append: ReturnType<typeof createAppender>;
+  private readonly derived: ReturnType<typeof createDerivedState>;
   private readonly deliveries: ReturnType<typeof createDeliveryStore>;
   private readonly stmt;
 
@@ -40,7 +45,8 @@ export class SqliteStore implements Store {
     this.db.pragma('cache_size = -65536');
     this.db.pragma('temp_store = MEMORY');
     migrate(this.db);
-    this.append = createAppender(this.db);
+    this.derived = createDerivedState(this.db, opts.derived);
+    this.append = createAppender(this.db, this.derived);
     this.deliveries = createDeliveryStore(this.db);
     const db = this.db;
     this.stmt = {
@@ -94,20 +100,30 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** Committed events not yet folded into rollups, marks and indexes (readers apply them first). */
+  pendingDerivedEvents(): number {
+    return this.derived.pendingCount();
+  }
+
   async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
     return this.append.append(units, periods);
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
+    this.derived.applyAll();
+    // Walks one derived index newest first and fetches each event by seq: a customer's own index
+    // when filtered by customer, the time index otherwise.
+    const ix = q.customerId !== undefined ? 'events_by_customer' : 'events_by_time';
     const where: string[] = [];
     const params: unknown[] = [];
-    if (q.customerId !== undefined) (where.push('customer_id = ?'), params.push(q.customerId));
-    if (q.eventType !== undefined) (where.push('event_type = ?'), params.push(q.eventType));
-    if (q.from !== undefined) (where.push('ts >= ?'), params.push(q.from));
-    if (q.to !== undefined) (where.push('ts <= ?'), params.push(q.to));
-    if (q.before) (where.push('(ts, seq) < (?, ?)'), params.push(q.before.ts, q.before.seq));
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                 ORDER BY ts DESC, seq DESC LIMIT ?`;
+    if (q.customerId !== undefined) (where.push('i.customer_id = ?'), params.push(q.customerId));
+    if (q.eventType !== undefined) (where.push('e.event_type = ?'), params.push(q.eventType));
+    if (q.from !== undefined) (where.push('i.ts >= ?'), params.push(q.from));
+    if (q.to !== undefined) (where.push('i.ts <= ?'), params.push(q.to));
+    if (q.before) (where.push('(i.ts, i.seq) < (?, ?)'), params.push(q.before.ts, q.before.seq));
+    const sql = `SELECT e.* FROM ${ix} i CROSS JOIN events e ON e.seq = i.seq
+                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY i.ts DESC, i.seq DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...params, q.limit) as Parameters<typeof toEvent>[0][]).map(toEvent);
   }
 
@@ -116,14 +132,17 @@ export class SqliteStore implements Store {
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
+    this.derived.applyAll();
     return this.rollupsOf(customerId, from, to);
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
+    this.derived.applyAll();
     return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
   }
 
   private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
+    this.derived.applyAll();
     const rows = stmt.all(period, bound, after?.periodStart ?? -1, after?.customerId ?? '', limit) as Array<{
       period: string; period_start: number; customer_id: string; change_seq: number;
     }>;
@@ -144,6 +163,7 @@ export class SqliteStore implements Store {
   }
 
   async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
+    this.derived.applyAll();
     const run = this.db.transaction((): CloseResult => {
       const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
       for (const m of marks) {
@@ -171,11 +191,12 @@ export class SqliteStore implements Store {
       return r;
     });
     const result = run.immediate();
-    this.append.forgetMarks(marks.map((m) => markKey(m.period, m.periodStart, m.customerId)));
+    this.derived.forgetMarks(marks.map((m) => markKey(m.period, m.periodStart, m.customerId)));
     return result;
   }
 
   async writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
+    this.derived.applyAll();
     const run = this.db.transaction((): ProvisionalResult => {
       const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
       for (const m of marks) {
@@ -273,6 +294,7 @@ export class SqliteStore implements Store {
   }
 
   async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
+    this.derived.applyAll();
     // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
     const where: string[] = [];
     const params: unknown[] = [];
@@ -290,15 +312,37 @@ export class SqliteStore implements Store {
   }
 
   async oldestOpenPeriodStart(): Promise<number | null> {
+    this.derived.applyAll();
     const r = this.db.prepare('SELECT min(period_start) AS s FROM dirty_periods').get() as { s: number | null };
     return r.s;
   }
 
   async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
-    const chunk = this.db.prepare('DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT 5000)');
+    const oldest = this.db.prepare(
+      `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts FROM events_by_time i
+       CROSS JOIN events e ON e.seq = i.seq WHERE i.ts < ? ORDER BY i.ts, i.seq LIMIT 5000`,
+    );
+    const del = {
+      event: this.db.prepare('DELETE FROM events WHERE seq = ?'),
+      id: this.db.prepare('DELETE FROM event_ids WHERE h = ? AND seq = ?'),
+      byCustomer: this.db.prepare('DELETE FROM events_by_customer WHERE customer_id = ? AND ts = ? AND seq = ?'),
+      byTime: this.db.prepare('DELETE FROM events_by_time WHERE ts = ? AND seq = ?'),
+    };
+    const chunk = this.db.transaction((): number => {
+      const rows = oldest.all(cutoff) as Array<{ seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number }>;
+      for (const r of rows) {
+        del.event.run(r.seq);
+        if (r.event_id !== null) del.id.run(eventKeyHash(r.customer_id, r.event_type, r.event_id), r.seq);
+        del.byCustomer.run(r.customer_id, r.ts, r.seq);
+        del.byTime.run(r.ts, r.seq);
+      }
+      return rows.length;
+    });
     let deleted = 0;
     for (;;) {
-      const n = chunk.run(cutoff).changes;
+      // Events still pending are in no index yet: apply them first so they are found and deleted whole.
+      this.derived.applyAll();
+      const n = chunk.immediate();
       deleted += n;
       if (n < 5000) break;
       // Chunks keep each write transaction short, so ingest is never blocked for long.
@@ -324,6 +368,9 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.derived.applyAll();
+    this.derived.close();
+    this.db.close();
   }
 }

@@ -1,0 +1,301 @@
+// Owns the state SQLite derives from committed events: hour rollups, dirty marks, the idempotency-key
+// table and the two listing indexes. Ingest commits only append events; this module folds them in
+// later, in large sorted batches, and records the highest event seq it has applied.
+// Must never let a reader see derived tables without first applying everything committed before it.
+
+import type Database from 'better-sqlite3';
+import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
+import { eventKeyHash } from './event-hash.js';
+
+/** What the derived tables need from one committed event. */
+export interface PendingEvent {
+  seq: number;
+  customerId: string;
+  eventType: string;
+  ts: number;
+  value: number;
+  /** eventKeyHash of (customer, type, id); null when the event has no id. */
+  hash: number | null;
+}
+
+interface PendingBatch {
+  events: PendingEvent[];
+  periods: readonly Period[];
+}
+
+export interface DerivedOptions {
+  /** Bounds of the events applied in one transaction (whole batches, so a slice may pass the least). */
+  minSlice?: number;
+  maxSlice?: number;
+  /** A slice holds about this many of the largest units clients have been sending. */
+  unitsPerSlice?: number;
+  /** Pending events are applied at least this often, in ms. */
+  intervalMs?: number;
+  /** Past this many pending events, an append applies a slice before it returns (backpressure). */
+  maxPending?: number;
+}
+
+export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
+  const minSlice = opts.minSlice ?? 1_000;
+  const maxSlice = opts.maxSlice ?? 50_000;
+  const unitsPerSlice = opts.unitsPerSlice ?? 32;
+  const intervalMs = opts.intervalMs ?? 50;
+  const maxPending = opts.maxPending ?? 200_000;
+  /** Moving estimate of the largest unit per group: 1 for single events, 1,000 for full batches. */
+  let unitEstimate = 1;
+  /**
+   * A slice blocks the event loop. Clients sending single events get small slices (a few ms, so
+   * their latency stays low); clients sending big batches already wait for a lot of work per request,
+   * and get big slices, which write each B-tree page once for many more events.
+   */
+  const sliceCap = () => Math.min(maxSlice, Math.max(minSlice, Math.round(unitsPerSlice * unitEstimate)));
+
+  const upsertRollup = db.prepare(
+    `INSERT INTO rollups (customer_id, hour, event_type, count, sum, vmin, vmax,
+        first_ts, first_seq, first_value, last_ts, last_seq, last_value)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
+       count = count + excluded.count,
+       sum = sum + excluded.sum,
+       vmin = min(vmin, excluded.vmin),
+       vmax = max(vmax, excluded.vmax),
+       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_value ELSE first_value END,
+       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_seq ELSE first_seq END,
+       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_ts ELSE first_ts END,
+       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_value ELSE last_value END,
+       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_seq ELSE last_seq END,
+       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_ts ELSE last_ts END`,
+  );
+  const upsertMark = db.prepare(
+    `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq) VALUES (?, ?, ?, ?)
+     ON CONFLICT (period, period_start, customer_id) DO UPDATE SET change_seq = max(change_seq, excluded.change_seq)`,
+  );
+  const insertId = db.prepare('INSERT INTO event_ids (h, seq) VALUES (?, ?)');
+  const insertByCustomer = db.prepare('INSERT INTO events_by_customer (customer_id, ts, seq) VALUES (?, ?, ?)');
+  const insertByTime = db.prepare('INSERT INTO events_by_time (ts, seq) VALUES (?, ?)');
+  const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
+  const savePeriods = db.prepare('UPDATE derived_state SET periods = ? WHERE id = 1');
+  const readState = db.prepare('SELECT applied_seq, periods FROM derived_state WHERE id = 1');
+  const eventsAfter = db.prepare(
+    'SELECT seq, customer_id, event_type, event_id, ts, value FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+  );
+  const maxSeq = db.prepare('SELECT max(seq) AS s FROM events');
+
+  /** Committed events not yet applied, oldest first. */
+  const pending: PendingBatch[] = [];
+  let pendingCount = 0;
+  /** Idempotency hashes of pending events, so a repeat is found before its key reaches event_ids. */
+  const pendingIds = new Map<number, number | number[]>();
+
+  /**
+   * Dirty marks known to exist. SQLite has one writer (this connection), and a close deletes marks in
+   * the same transaction that reads their rollups, so a mark already present needs no upsert: in
+   * steady state each customer's current periods are marked once, not on every event.
+   */
+  const knownMarks = new Set<string>();
+  let stagedMarks: string[] = [];
+
+  const state = readState.get() as { applied_seq: number; periods: string };
+  let appliedSeq = state.applied_seq;
+  /** The periods of the latest append, stored with it so a replay after a crash marks the same periods. */
+  let storedPeriods = state.periods;
+  let nextSeq = Math.max(appliedSeq, (maxSeq.get() as { s: number | null }).s ?? 0) + 1;
+
+  const applySlice = db.transaction((batches: PendingBatch[]) => {
+    const rollups = new Map<string, { customerId: string; eventType: string; hour: number; state: RollupState }>();
+    const marks = new Map<string, { period: Period; start: number; customerId: string; seq: number }>();
+    const startsByHour = new Map<string, Array<[Period, number]>>();
+    const all: PendingEvent[] = [];
+    // Another process opening the same file (a CLI command) replays committed events itself; what
+    // it applied is skipped here, so no event is ever counted twice.
+    const alreadyApplied = (readState.get() as { applied_seq: number }).applied_seq;
+    let top = Math.max(appliedSeq, alreadyApplied);
+    for (const b of batches) {
+      const periodsKey = b.periods.join(',');
+      for (const e of b.events) {
+        if (e.seq <= alreadyApplied) continue;
+        all.push(e);
+        if (e.seq > top) top = e.seq;
+        const hour = e.ts - (e.ts % HOUR_MS);
+        // Same order as the primary key (customer, hour, type); hours are fixed-width for sorting.
+        const key = `${e.customerId}\u0000${String(hour).padStart(15, '0')}\u0000${e.eventType}`;
+        const s = stateOfEvent(e.ts, e.seq, e.value);
+        const r = rollups.get(key);
+        if (r) mergeInto(r.state, s);
+        else rollups.set(key, { customerId: e.customerId, eventType: e.eventType, hour, state: s });
+
+        const hk = `${periodsKey}|${hour}`;
+        let starts = startsByHour.get(hk);
+        if (!starts) {
+          starts = b.periods.map((p) => [p, periodInterval(p, hour).start] as [Period, number]);
+          startsByHour.set(hk, starts);
+        }
+        for (const [period, start] of starts) {
+          const mk = markKey(period, start, e.customerId);
+          const m = marks.get(mk);
+          if (m) m.seq = Math.max(m.seq, e.seq);
+          else marks.set(mk, { period, start, customerId: e.customerId, seq: e.seq });
+        }
+      }
+    }
+    // Key order walks each B-tree once from left to right instead of jumping between pages.
+    for (const key of [...rollups.keys()].sort()) {
+      const r = rollups.get(key)!;
+      const s = r.state;
+      upsertRollup.run(r.customerId, r.hour, r.eventType, s.count, s.sum, s.min, s.max,
+        s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+    }
+    stagedMarks = [];
+    for (const key of [...marks.keys()].sort()) {
+      if (knownMarks.has(key)) continue;
+      const m = marks.get(key)!;
+      upsertMark.run(m.period, m.start, m.customerId, m.seq);
+      stagedMarks.push(key);
+    }
+    const withId = all.filter((e) => e.hash !== null).sort((a, b) => a.hash! - b.hash! || a.seq - b.seq);
+    for (const e of withId) insertId.run(e.hash, e.seq);
+    all.sort((a, b) => (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.ts - b.ts || a.seq - b.seq));
+    for (const e of all) insertByCustomer.run(e.customerId, e.ts, e.seq);
+    all.sort((a, b) => a.ts - b.ts || a.seq - b.seq);
+    for (const e of all) insertByTime.run(e.ts, e.seq);
+    saveWatermark.run(top);
+    return top;
+  });
+
+  function forgetPendingId(e: PendingEvent): void {
+    if (e.hash === null) return;
+    const cur = pendingIds.get(e.hash);
+    if (cur === undefined) return;
+    if (typeof cur === 'number') {
+      if (cur === e.seq) pendingIds.delete(e.hash);
+      return;
+    }
+    const rest = cur.filter((s) => s !== e.seq);
+    if (rest.length === 0) pendingIds.delete(e.hash);
+    else pendingIds.set(e.hash, rest.length === 1 ? rest[0]! : rest);
+  }
+
+  /** Applies the oldest pending batches, at least one, up to about `sliceSize` events. */
+  function applyOldest(sliceSize = sliceCap()): void {
+    if (pending.length === 0) return;
+    let n = 0;
+    let count = 0;
+    while (n < pending.length && (n === 0 || count + pending[n]!.events.length <= sliceSize)) count += pending[n++]!.events.length;
+    const batches = pending.slice(0, n);
+    const top = applySlice.immediate(batches);
+    // Only after the commit: a rolled-back slice stays pending and leaves no marks believed present.
+    pending.splice(0, n);
+    pendingCount -= count;
+    appliedSeq = top;
+    if (knownMarks.size + stagedMarks.length > 2_000_000) knownMarks.clear();
+    for (const k of stagedMarks) knownMarks.add(k);
+    stagedMarks = [];
+    for (const b of batches) for (const e of b.events) forgetPendingId(e);
+  }
+
+  let scheduled = false;
+  function scheduleSlice(): void {
+    if (scheduled || closed) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      if (closed) return;
+      applyOldest();
+      // Yield between slices so requests keep being answered while a backlog drains.
+      if (pendingCount >= sliceCap()) scheduleSlice();
+    });
+  }
+
+  let closed = false;
+  // While appends keep coming, slices start from committed(); this catches the tail once they pause,
+  // and bounds how long an event waits when the flow is too thin to fill a slice.
+  let appendsSinceTick = 0;
+  let ticksWaiting = 0;
+  const timer = setInterval(() => {
+    if (pendingCount === 0) return;
+    ticksWaiting++;
+    if (appendsSinceTick === 0 || ticksWaiting * intervalMs >= 1_000) {
+      ticksWaiting = 0;
+      scheduleSlice();
+    }
+    appendsSinceTick = 0;
+  }, intervalMs);
+  timer.unref();
+
+  /** Replays committed events above the watermark (a crash before they were applied). */
+  function replay(): number {
+    let replayed = 0;
+    for (;;) {
+      const rows = eventsAfter.all(appliedSeq, maxSlice) as Array<{
+        seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number; value: number;
+      }>;
+      if (rows.length === 0) return replayed;
+      const events = rows.map((r): PendingEvent => ({
+        seq: r.seq, customerId: r.customer_id, eventType: r.event_type, ts: r.ts, value: r.value,
+        hash: r.event_id === null ? null : eventKeyHash(r.customer_id, r.event_type, r.event_id),
+      }));
+      stage(events, JSON.parse(storedPeriods) as Period[]);
+      applyOldest(maxSlice);
+      replayed += rows.length;
+    }
+  }
+
+  function stage(events: PendingEvent[], periods: readonly Period[]): void {
+    if (events.length === 0) return;
+    pending.push({ events, periods });
+    pendingCount += events.length;
+    for (const e of events) {
+      if (e.hash === null) continue;
+      const cur = pendingIds.get(e.hash);
+      if (cur === undefined) pendingIds.set(e.hash, e.seq);
+      else if (typeof cur === 'number') pendingIds.set(e.hash, [cur, e.seq]);
+      else cur.push(e.seq);
+    }
+  }
+
+  replay();
+
+  return {
+    /** The seq to give the next appended event: above every seq ever used, even if since deleted. */
+    takeSeq(): number {
+      return nextSeq++;
+    },
+    /** Called once a group of appended events is committed, in seq order. */
+    committed(events: PendingEvent[], periods: readonly Period[], largestUnit: number): void {
+      unitEstimate = largestUnit >= unitEstimate ? largestUnit : unitEstimate * 0.9 + largestUnit * 0.1;
+      stage(events, periods);
+      appendsSinceTick++;
+      if (pendingCount > maxPending) applyOldest();
+      if (pendingCount >= sliceCap()) scheduleSlice();
+    },
+    /** Before the append transaction: records the periods its events must mark, if they changed. */
+    notePeriods(periods: readonly Period[]): void {
+      const json = JSON.stringify(periods);
+      if (json === storedPeriods) return;
+      savePeriods.run(json);
+      storedPeriods = json;
+    },
+    /** Seqs of pending events whose idempotency hash is `h` (candidates only). */
+    pendingSeqs(h: number): number | number[] | undefined {
+      return pendingIds.get(h);
+    },
+    /** Brings every derived table up to date with all committed events. */
+    applyAll(): void {
+      while (pending.length > 0) applyOldest(maxSlice);
+    },
+    pendingCount: () => pendingCount,
+    /** Called after a committed close deleted these marks. */
+    forgetMarks(keys: Iterable<string>): void {
+      for (const k of keys) knownMarks.delete(k);
+    },
+    close(): void {
+      closed = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+export function markKey(period: string, start: number, customerId: string): string {
+  return `${period}\u0000${start}\u0000${customerId}`;
+}

@@ -1,0 +1,241 @@
+// SQLite appends events in the ingest transaction and derives rollups, marks, idempotency keys and
+// listing indexes later. These tests pin down that no reader, restart or second process can tell.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { NewEvent } from '../../src/domain/event-rules.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { AppendOutcome } from '../../src/store/store.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 9, 5, 10, 0, 0);
+const PERIODS = ['hourly', 'daily', 'monthly'] as const;
+/** Derived tables are never brought up to date in the background: only readers can do it. */
+const LAZY = { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000 };
+
+function tmpFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-derived-'));
+  test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'meterhook.db');
+}
+
+function ev(customerId: string, value: number, id: string | null, ts = T0): NewEvent {
+  return { customerId, eventType: 'api.calls', value, metadata: null, ts, tsExplicit: true, id };
+}
+
+async function append(store: SqliteStore, ...events: NewEvent[]): Promise<AppendOutcome> {
+  const [out] = await store.appendEvents([{ events, receivedAt: T0 }], PERIODS);
+  return out!;
+}
+
+async function total(store: SqliteStore, customerId: string): Promise<{ count: number; sum: number }> {
+  const rows = await store.readRollups(customerId, T0 - 24 * HOUR, T0 + 24 * HOUR);
+  return { count: rows.reduce((a, r) => a + r.count, 0), sum: rows.reduce((a, r) => a + r.sum, 0) };
+}
+
+test('every reader sees an appended event before any background work has run', async () => {
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY });
+  try {
+    await append(store, ev('c1', 2, 'a'), ev('c1', 3, null, T0 + HOUR), ev('c2', 5, 'b'));
+    assert.equal(store.pendingDerivedEvents(), 3);
+    assert.deepEqual(await total(store, 'c1'), { count: 2, sum: 5 });
+    assert.equal(store.pendingDerivedEvents(), 0);
+
+    await append(store, ev('c1', 7, 'c', T0 + 2 * HOUR));
+    const marks = await store.listOpenMarks('hourly', 0, 100);
+    assert.deepEqual(marks.filter((m) => m.customerId === 'c1').map((m) => m.periodStart), [T0, T0 + HOUR, T0 + 2 * HOUR]);
+
+    await append(store, ev('c3', 1, 'd', T0 + 30_000));
+    assert.deepEqual((await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id), ['d']);
+    assert.deepEqual((await store.listEvents({ limit: 2 })).map((e) => e.id), ['c', null]);
+    assert.deepEqual((await store.listCustomers({ limit: 10 })).map((c) => c.customerId), ['c1', 'c2', 'c3']);
+  } finally {
+    await store.close();
+  }
+});
+
+test('a repeated id is a duplicate while pending, after it was applied, and within one batch', async () => {
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY });
+  try {
+    const first = await append(store, ev('c1', 2, 'k1'));
+    assert.ok(first.ok);
+    const seq = first.results[0]!.seq;
+
+    const pendingRepeat = await append(store, ev('c1', 2, 'k1'));
+    assert.deepEqual(pendingRepeat, { ok: true, results: [{ seq, duplicate: true }], inserted: 0, duplicates: 1 });
+    assert.deepEqual(await append(store, ev('c1', 9, 'k1')), { ok: false, conflicts: [{ index: 0, id: 'k1' }] });
+
+    await total(store, 'c1'); // applies everything pending
+    assert.equal(store.pendingDerivedEvents(), 0);
+    const appliedRepeat = await append(store, ev('c1', 2, 'k1'));
+    assert.deepEqual(appliedRepeat, { ok: true, results: [{ seq, duplicate: true }], inserted: 0, duplicates: 1 });
+    assert.deepEqual(await append(store, ev('c1', 9, 'k1')), { ok: false, conflicts: [{ index: 0, id: 'k1' }] });
+
+    // The same id under another customer or event type is another event.
+    const other = await append(store, ev('c2', 2, 'k1'), { ...ev('c1', 2, 'k1'), eventType: 'storage.gb' });
+    assert.ok(other.ok);
+    assert.equal(other.inserted, 2);
+
+    const inBatch = await append(store, ev('c3', 1, 'x'), ev('c3', 1, 'x'));
+    assert.ok(inBatch.ok);
+    assert.deepEqual(inBatch.results.map((r) => r.duplicate), [false, true]);
+    assert.equal(inBatch.results[0]!.seq, inBatch.results[1]!.seq);
+
+    // A conflicting batch is rolled back whole, and its ids stay free.
+    assert.deepEqual(await append(store, ev('c4', 1, 'y'), ev('c4', 2, 'y')), { ok: false, conflicts: [{ index: 1, id: 'y' }] });
+    const retry = await append(store, ev('c4', 2, 'y'));
+    assert.ok(retry.ok);
+    assert.equal(retry.inserted, 1);
+    assert.deepEqual(await total(store, 'c4'), { count: 1, sum: 2 });
+    // c1: k1 once as api.calls and once as storage.gb; every repeat and conflict above stored nothing.
+    assert.deepEqual(await total(store, 'c1'), { count: 2, sum: 4 });
+    assert.deepEqual(await total(store, 'c3'), { count: 1, sum: 1 });
+  } finally {
+    await store.close();
+  }
+});
+
+test('a second process opening the file applies pending events, and they are never counted twice', async () => {
+  const file = tmpFile();
+  const server = new SqliteStore({ file, derived: LAZY });
+  const cli = { store: undefined as SqliteStore | undefined };
+  try {
+    await append(server, ev('c1', 2, 'a'), ev('c1', 3, 'b'));
+    cli.store = new SqliteStore({ file, derived: LAZY });
+    assert.deepEqual(await total(cli.store, 'c1'), { count: 2, sum: 5 });
+    await cli.store.close();
+    cli.store = undefined;
+
+    // The first process still holds those events as pending; applying them must skip what was done.
+    assert.deepEqual(await total(server, 'c1'), { count: 2, sum: 5 });
+    const repeat = await append(server, ev('c1', 2, 'a'));
+    assert.ok(repeat.ok);
+    assert.equal(repeat.duplicates, 1);
+    await append(server, ev('c1', 4, 'c'));
+    assert.deepEqual(await total(server, 'c1'), { count: 3, sum: 9 });
+    assert.equal((await server.listEvents({ customerId: 'c1', limit: 10 })).length, 3);
+  } finally {
+    await cli.store?.close();
+    await server.close();
+  }
+});
+
+test('events committed by a process that died before applying them are replayed at the next start', async () => {
+  const file = tmpFile();
+  // The child appends and exits without closing the store, as a kill -9 after the commit would.
+  const script = `
+    import { SqliteStore } from ${JSON.stringify(path.resolve('src/store/sqlite/sqlite-store.ts'))};
+    const store = new SqliteStore({ file: ${JSON.stringify(file)}, derived: ${JSON.stringify(LAZY)} });
+    const ev = (c, v, id, ts) => ({ customerId: c, eventType: 'api.calls', value: v, metadata: null, ts, tsExplicit: true, id });
+    await store.appendEvents([{ events: [ev('c1', 2, 'a', ${T0}), ev('c1', 3, 'b', ${T0 + HOUR})], receivedAt: ${T0} }], ['hourly', 'daily']);
+    process.exit(0);
+  `;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+
+  const raw = new Database(file, { readonly: true });
+  const before = raw.prepare('SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM rollups) AS rollups, (SELECT applied_seq FROM derived_state) AS applied').get();
+  raw.close();
+  assert.deepEqual(before, { events: 2, rollups: 0, applied: 0 }, 'the child should have died with both events unapplied');
+
+  const store = new SqliteStore({ file });
+  try {
+    assert.deepEqual(await total(store, 'c1'), { count: 2, sum: 5 });
+    // The replay marks the periods the dead process was appending for, no more and no fewer.
+    const daily = await store.listOpenMarks('daily', 0, 10);
+    const monthly = await store.listOpenMarks('monthly', 0, 10);
+    assert.deepEqual(daily.map((m) => m.customerId), ['c1']);
+    assert.deepEqual(monthly, []);
+    const repeat = await append(store, ev('c1', 3, 'b', T0 + HOUR));
+    assert.ok(repeat.ok);
+    assert.equal(repeat.duplicates, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+test('a database written by version 3 gets its idempotency keys and listing indexes derived', async () => {
+  const file = tmpFile();
+  const old = new Database(file);
+  old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  for (const m of MIGRATIONS.filter((x) => x.version <= 3)) {
+    old.exec(m.sql);
+    old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
+  }
+  const insert = old.prepare('INSERT INTO events (customer_id, event_type, event_id, ts, received_at, value, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  insert.run('c1', 'api.calls', 'old-1', T0, T0, 2, null);
+  insert.run('c1', 'api.calls', null, T0 + 1000, T0, 3, null);
+  insert.run('c2', 'api.calls', 'old-2', T0 + 2000, T0, 4, '{"a":1}');
+  old.close();
+
+  const store = new SqliteStore({ file, derived: LAZY });
+  try {
+    const dup = await store.appendEvents([{ events: [{ ...ev('c2', 4, 'old-2', T0 + 2000), metadata: '{"a":1}' }], receivedAt: T0 }], PERIODS);
+    assert.deepEqual(dup, [{ ok: true, results: [{ seq: 3, duplicate: true }], inserted: 0, duplicates: 1 }]);
+    const fresh = await append(store, ev('c1', 5, 'new-1', T0 + 3000));
+    assert.ok(fresh.ok);
+    assert.equal(fresh.results[0]!.seq, 4);
+    assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.seq), [4, 3, 2, 1]);
+    assert.deepEqual((await store.listEvents({ customerId: 'c1', limit: 10 })).map((e) => e.seq), [4, 2, 1]);
+  } finally {
+    await store.close();
+  }
+});
+
+test('retention deletes events from every index, and a deleted newest seq is never given again', async () => {
+  const file = tmpFile();
+  const store = new SqliteStore({ file, derived: LAZY });
+  let deletedSeq: number;
+  try {
+    await append(store, ev('c1', 1, 'keep', T0 + 10 * HOUR));
+    const old = await append(store, ev('c1', 2, 'gone', T0));
+    assert.ok(old.ok);
+    deletedSeq = old.results[0]!.seq;
+    assert.deepEqual(await store.deleteEventsBefore(T0 + HOUR), { deleted: 1, partitionsDropped: [] });
+    assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), ['keep']);
+    assert.deepEqual((await store.listEvents({ customerId: 'c1', limit: 10 })).map((e) => e.id), ['keep']);
+    // Rollups are kept: usage already counted stays counted.
+    assert.deepEqual(await total(store, 'c1'), { count: 2, sum: 3 });
+  } finally {
+    await store.close();
+  }
+  const reopened = new SqliteStore({ file, derived: LAZY });
+  try {
+    const again = await append(reopened, ev('c1', 2, 'gone', T0 + 11 * HOUR));
+    assert.ok(again.ok);
+    assert.equal(again.inserted, 1, 'the id of a deleted event is free again');
+    assert.ok(again.results[0]!.seq > deletedSeq, `seq ${again.results[0]!.seq} reuses ${deletedSeq}`);
+  } finally {
+    await reopened.close();
+  }
+});
+
+test('background slices keep the backlog bounded, and a heavy append applies before returning', async () => {
+  const store = new SqliteStore({ file: tmpFile(), derived: { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000, maxPending: 50 } });
+  try {
+    for (let i = 0; i < 10; i++) {
+      const events = Array.from({ length: 20 }, (_, j) => ev(`c${j}`, 1, `e${i}-${j}`, T0 + i * 1000));
+      await append(store, ...events);
+      assert.ok(store.pendingDerivedEvents() <= 50, `pending ${store.pendingDerivedEvents()} after append ${i}`);
+    }
+    assert.deepEqual(await total(store, 'c0'), { count: 10, sum: 10 });
+  } finally {
+    await store.close();
+  }
+
+  const eager = new SqliteStore({ file: tmpFile(), derived: { intervalMs: 10, minSlice: 1, maxSlice: 100 } });
+  try {
+    await append(eager, ev('c1', 1, 'a'));
+    const deadline = Date.now() + 5_000;
+    while (eager.pendingDerivedEvents() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(eager.pendingDerivedEvents(), 0, 'an idle store applies pending events by itself');
+  } finally {
+    await eager.close();
+  }
+});
