@@ -68,12 +68,12 @@ export function chooseRunner(build: boolean, log: (m: string) => void): Runner {
     stale = staleDistFiles();
   }
   if (stale.length === 0) {
-    return { kind: 'dist', args: [path.join(REPO_ROOT, 'dist', 'cli', 'index.js')], description: 'node dist/cli/index.js serve (compiled)' };
+    return { kind: 'dist', args: [path.join(REPO_ROOT, 'dist', 'cli', 'index.js')], description: `node ${startScriptNodeFlags().join(' ')} dist/cli/index.js serve (compiled; the flags of npm start)` };
   }
   return {
     kind: 'tsx',
     args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'index.ts')],
-    description: `node --import tsx src/cli/index.ts serve (dist/ stale: ${stale.length} files${build ? ', build did not refresh it' : ''})`,
+    description: `node ${startScriptNodeFlags().join(' ')} --import tsx src/cli/index.ts serve (dist/ stale: ${stale.length} files${build ? ', build did not refresh it' : ''})`,
   };
 }
 
@@ -266,12 +266,20 @@ export interface MeterhookServerOptions {
   env?: Record<string, string>;
 }
 
+/** The Node flags `npm start` gives the server (the heap limit), so the benchmark runs what users run. */
+export function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const m = /^node((?:\s+--\S+)*)\s+dist\/cli\/index\.js serve$/.exec(pkg.scripts.start ?? '');
+  if (!m) throw new Error(`package.json "start" is not "node [--flags] dist/cli/index.js serve": ${pkg.scripts.start}`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+}
+
 export async function startMeterhook(o: MeterhookServerOptions): Promise<Child> {
   const port = await freePort();
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   return spawnChild({
     name: 'meterhook',
-    nodeArgs: [...prof, ...o.runner.args, 'serve', '--config', o.configFile],
+    nodeArgs: [...startScriptNodeFlags(), ...prof, ...o.runner.args, 'serve', '--config', o.configFile],
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',

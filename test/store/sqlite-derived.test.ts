@@ -18,6 +18,7 @@ const T0 = Date.UTC(2026, 9, 5, 10, 0, 0);
 const PERIODS = ['hourly', 'daily', 'monthly'] as const;
 /** Derived tables are never brought up to date in the background: only readers can do it. */
 const LAZY = { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000 };
+const LAZY_LISTING = { intervalMs: 3_600_000, maxLag: 1_000_000 };
 
 function tmpFile(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-derived-'));
@@ -40,7 +41,7 @@ async function total(store: SqliteStore, customerId: string): Promise<{ count: n
 }
 
 test('every reader sees an appended event before any background work has run', async () => {
-  const store = new SqliteStore({ file: tmpFile(), derived: LAZY });
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY, listing: LAZY_LISTING });
   try {
     await append(store, ev('c1', 2, 'a'), ev('c1', 3, null, T0 + HOUR), ev('c2', 5, 'b'));
     assert.equal(store.pendingDerivedEvents(), 3);
@@ -52,8 +53,12 @@ test('every reader sees an appended event before any background work has run', a
     assert.deepEqual(marks.filter((m) => m.customerId === 'c1').map((m) => m.periodStart), [T0, T0 + HOUR, T0 + 2 * HOUR]);
 
     await append(store, ev('c3', 1, 'd', T0 + 30_000));
+    assert.equal(store.unindexedEvents(), 5);
     assert.deepEqual((await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id), ['d']);
+    assert.equal(store.unindexedEvents(), 0);
     assert.deepEqual((await store.listEvents({ limit: 2 })).map((e) => e.id), ['c', null]);
+    await append(store, ev('c3', 1, 'e', T0 + 40_000));
+    assert.deepEqual((await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id), ['e', 'd']);
     assert.deepEqual((await store.listCustomers({ limit: 10 })).map((c) => c.customerId), ['c1', 'c2', 'c3']);
   } finally {
     await store.close();
@@ -61,7 +66,7 @@ test('every reader sees an appended event before any background work has run', a
 });
 
 test('a repeated id is a duplicate while pending, after it was applied, and within one batch', async () => {
-  const store = new SqliteStore({ file: tmpFile(), derived: LAZY });
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY, listing: LAZY_LISTING });
   try {
     const first = await append(store, ev('c1', 2, 'k1'));
     assert.ok(first.ok);
@@ -103,11 +108,11 @@ test('a repeated id is a duplicate while pending, after it was applied, and with
 
 test('a second process opening the file applies pending events, and they are never counted twice', async () => {
   const file = tmpFile();
-  const server = new SqliteStore({ file, derived: LAZY });
+  const server = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
   const cli = { store: undefined as SqliteStore | undefined };
   try {
     await append(server, ev('c1', 2, 'a'), ev('c1', 3, 'b'));
-    cli.store = new SqliteStore({ file, derived: LAZY });
+    cli.store = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
     assert.deepEqual(await total(cli.store, 'c1'), { count: 2, sum: 5 });
     await cli.store.close();
     cli.store = undefined;
@@ -174,7 +179,7 @@ test('a database written by version 3 gets its idempotency keys and listing inde
   insert.run('c2', 'api.calls', 'old-2', T0 + 2000, T0, 4, '{"a":1}');
   old.close();
 
-  const store = new SqliteStore({ file, derived: LAZY });
+  const store = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
   try {
     const dup = await store.appendEvents([{ events: [{ ...ev('c2', 4, 'old-2', T0 + 2000), metadata: '{"a":1}' }], receivedAt: T0 }], PERIODS);
     assert.deepEqual(dup, [{ ok: true, results: [{ seq: 3, duplicate: true }], inserted: 0, duplicates: 1 }]);
@@ -190,7 +195,7 @@ test('a database written by version 3 gets its idempotency keys and listing inde
 
 test('retention deletes events from every index, and a deleted newest seq is never given again', async () => {
   const file = tmpFile();
-  const store = new SqliteStore({ file, derived: LAZY });
+  const store = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
   let deletedSeq: number;
   try {
     await append(store, ev('c1', 1, 'keep', T0 + 10 * HOUR));
@@ -205,7 +210,7 @@ test('retention deletes events from every index, and a deleted newest seq is nev
   } finally {
     await store.close();
   }
-  const reopened = new SqliteStore({ file, derived: LAZY });
+  const reopened = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
   try {
     const again = await append(reopened, ev('c1', 2, 'gone', T0 + 11 * HOUR));
     assert.ok(again.ok);
@@ -213,6 +218,23 @@ test('retention deletes events from every index, and a deleted newest seq is nev
     assert.ok(again.results[0]!.seq > deletedSeq, `seq ${again.results[0]!.seq} reuses ${deletedSeq}`);
   } finally {
     await reopened.close();
+  }
+});
+
+test('listing indexes fall behind by at most maxLag while appends keep coming, in whole chunks', async () => {
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY, listing: { intervalMs: 5, maxLag: 30, chunk: 25 } });
+  try {
+    for (let i = 0; i < 8; i++) {
+      await append(store, ...Array.from({ length: 10 }, (_, j) => ev(`c${j}`, 1, `e${i}-${j}`, T0 + i * 1000 + j)));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(store.unindexedEvents() < 30 + 10, `lag ${store.unindexedEvents()}`);
+    const listed = await store.listEvents({ limit: 1000 });
+    assert.equal(listed.length, 80);
+    assert.deepEqual(listed.map((e) => e.ts), [...listed.map((e) => e.ts)].sort((a, b) => b - a));
+    assert.equal(new Set(listed.map((e) => e.seq)).size, 80, 'an event indexed twice would be listed twice');
+  } finally {
+    await store.close();
   }
 });
 
@@ -229,12 +251,13 @@ test('background slices keep the backlog bounded, and a heavy append applies bef
     await store.close();
   }
 
-  const eager = new SqliteStore({ file: tmpFile(), derived: { intervalMs: 10, minSlice: 1, maxSlice: 100 } });
+  const eager = new SqliteStore({ file: tmpFile(), derived: { intervalMs: 10, minSlice: 1, maxSlice: 100 }, listing: { intervalMs: 10 } });
   try {
     await append(eager, ev('c1', 1, 'a'));
     const deadline = Date.now() + 5_000;
-    while (eager.pendingDerivedEvents() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((eager.pendingDerivedEvents() > 0 || eager.unindexedEvents() > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(eager.pendingDerivedEvents(), 0, 'an idle store applies pending events by itself');
+    assert.equal(eager.unindexedEvents(), 0, 'an idle store indexes events by itself');
   } finally {
     await eager.close();
   }

@@ -154,8 +154,10 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
   {
     version: 4,
     name: 'derived-event-indexes',
-    // Ingest commits only append to events; these tables are derived from events in large sorted
-    // batches (sqlite-derived.ts) up to derived_state.applied_seq, and replayed above it at startup.
+    // Ingest commits only append to events. Rollups, marks and event_ids are derived from events in
+    // sorted slices (sqlite-derived.ts) up to derived_state.applied_seq, and replayed above it at
+    // startup; the two listing indexes are filled up to indexed_seq when a listing needs them or the
+    // store is idle (sqlite-listing-index.ts).
     sql: `
       CREATE TABLE event_ids (
         h    INTEGER NOT NULL,
@@ -176,13 +178,15 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       CREATE TABLE derived_state (
         id          INTEGER PRIMARY KEY CHECK (id = 1),
         applied_seq INTEGER NOT NULL,
+        indexed_seq INTEGER NOT NULL,
         periods     TEXT    NOT NULL
       );
       INSERT INTO event_ids (h, seq)
         SELECT meterhook_event_hash(customer_id, event_type, event_id), seq FROM events WHERE event_id IS NOT NULL;
       INSERT INTO events_by_customer (customer_id, ts, seq) SELECT customer_id, ts, seq FROM events;
       INSERT INTO events_by_time (ts, seq) SELECT ts, seq FROM events;
-      INSERT INTO derived_state (id, applied_seq, periods) VALUES (1, coalesce((SELECT max(seq) FROM events), 0), '[]');
+      INSERT INTO derived_state (id, applied_seq, indexed_seq, periods)
+        VALUES (1, coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT max(seq) FROM events), 0), '[]');
       DROP INDEX events_dedupe;
       DROP INDEX events_customer_ts;
       DROP INDEX events_ts;

@@ -1,10 +1,10 @@
-// Owns the state SQLite derives from committed events: hour rollups, dirty marks, the idempotency-key
-// table and the two listing indexes. Ingest commits only append events; this module folds them in
-// later, in large sorted batches, and records the highest event seq it has applied.
+// Owns the state SQLite derives from committed events that usage and dedupe depend on: hour rollups,
+// dirty marks and the idempotency-key table. Ingest commits only append events; this module folds them
+// in later, in sorted slices, and records the highest event seq it has applied.
 // Must never let a reader see derived tables without first applying everything committed before it.
 
 import type Database from 'better-sqlite3';
-import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import { HOUR_MS, PERIODS, periodInterval, type Period } from '../../domain/periods.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import { eventKeyHash } from './event-hash.js';
 
@@ -38,8 +38,8 @@ export interface DerivedOptions {
 
 export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
   const minSlice = opts.minSlice ?? 1_000;
-  const maxSlice = opts.maxSlice ?? 50_000;
-  const unitsPerSlice = opts.unitsPerSlice ?? 32;
+  const maxSlice = opts.maxSlice ?? 100_000;
+  const unitsPerSlice = opts.unitsPerSlice ?? 100;
   const intervalMs = opts.intervalMs ?? 50;
   const maxPending = opts.maxPending ?? 200_000;
   /** Moving estimate of the largest unit per group: 1 for single events, 1,000 for full batches. */
@@ -72,8 +72,6 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
      ON CONFLICT (period, period_start, customer_id) DO UPDATE SET change_seq = max(change_seq, excluded.change_seq)`,
   );
   const insertId = db.prepare('INSERT INTO event_ids (h, seq) VALUES (?, ?)');
-  const insertByCustomer = db.prepare('INSERT INTO events_by_customer (customer_id, ts, seq) VALUES (?, ?, ?)');
-  const insertByTime = db.prepare('INSERT INTO events_by_time (ts, seq) VALUES (?, ?)');
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
   const savePeriods = db.prepare('UPDATE derived_state SET periods = ? WHERE id = 1');
   const readState = db.prepare('SELECT applied_seq, periods FROM derived_state WHERE id = 1');
@@ -93,8 +91,9 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
    * the same transaction that reads their rollups, so a mark already present needs no upsert: in
    * steady state each customer's current periods are marked once, not on every event.
    */
-  const knownMarks = new Set<string>();
-  let stagedMarks: string[] = [];
+  const knownMarks = new Map<string, Set<number>>();
+  let knownMarkCount = 0;
+  let stagedMarks: Array<[string, number]> = [];
 
   const state = readState.get() as { applied_seq: number; periods: string };
   let appliedSeq = state.applied_seq;
@@ -102,63 +101,76 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   let storedPeriods = state.periods;
   let nextSeq = Math.max(appliedSeq, (maxSeq.get() as { s: number | null }).s ?? 0) + 1;
 
+  /** Numeric mark key: period index and period start in one exact integer (starts are below 2^42). */
+  const MARK_SPAN = 2 ** 42;
+  const markNumber = (periodIndex: number, start: number) => periodIndex * MARK_SPAN + start;
+
   const applySlice = db.transaction((batches: PendingBatch[]) => {
-    const rollups = new Map<string, { customerId: string; eventType: string; hour: number; state: RollupState }>();
-    const marks = new Map<string, { period: Period; start: number; customerId: string; seq: number }>();
-    const startsByHour = new Map<string, Array<[Period, number]>>();
+    // Per customer, the hour states keyed by hour index × 64 + event type index: numbers, not strings,
+    // because building keys was the largest cost of a slice.
+    const byCustomer = new Map<string, Map<number, RollupState>>();
+    const typeIndex = new Map<string, number>();
+    const types: string[] = [];
     const all: PendingEvent[] = [];
+    const marks = new Map<string, Map<number, number>>();
     // Another process opening the same file (a CLI command) replays committed events itself; what
     // it applied is skipped here, so no event is ever counted twice.
     const alreadyApplied = (readState.get() as { applied_seq: number }).applied_seq;
     let top = Math.max(appliedSeq, alreadyApplied);
     for (const b of batches) {
-      const periodsKey = b.periods.join(',');
       for (const e of b.events) {
         if (e.seq <= alreadyApplied) continue;
         all.push(e);
         if (e.seq > top) top = e.seq;
-        const hour = e.ts - (e.ts % HOUR_MS);
-        // Same order as the primary key (customer, hour, type); hours are fixed-width for sorting.
-        const key = `${e.customerId}\u0000${String(hour).padStart(15, '0')}\u0000${e.eventType}`;
-        const s = stateOfEvent(e.ts, e.seq, e.value);
-        const r = rollups.get(key);
-        if (r) mergeInto(r.state, s);
-        else rollups.set(key, { customerId: e.customerId, eventType: e.eventType, hour, state: s });
-
-        const hk = `${periodsKey}|${hour}`;
-        let starts = startsByHour.get(hk);
-        if (!starts) {
-          starts = b.periods.map((p) => [p, periodInterval(p, hour).start] as [Period, number]);
-          startsByHour.set(hk, starts);
+        let t = typeIndex.get(e.eventType);
+        if (t === undefined) {
+          t = types.length;
+          if (t >= 64) throw new Error('more than 64 event types in one slice');
+          typeIndex.set(e.eventType, t);
+          types.push(e.eventType);
         }
-        for (const [period, start] of starts) {
-          const mk = markKey(period, start, e.customerId);
-          const m = marks.get(mk);
-          if (m) m.seq = Math.max(m.seq, e.seq);
-          else marks.set(mk, { period, start, customerId: e.customerId, seq: e.seq });
+        const hourIndex = Math.floor(e.ts / HOUR_MS);
+        const key = hourIndex * 64 + t;
+        let hours = byCustomer.get(e.customerId);
+        if (!hours) byCustomer.set(e.customerId, (hours = new Map()));
+        const st = hours.get(key);
+        if (st) mergeInto(st, stateOfEvent(e.ts, e.seq, e.value));
+        else hours.set(key, stateOfEvent(e.ts, e.seq, e.value));
+
+        let mine = marks.get(e.customerId);
+        if (!mine) marks.set(e.customerId, (mine = new Map()));
+        const hour = hourIndex * HOUR_MS;
+        for (let i = 0; i < b.periods.length; i++) {
+          const p = b.periods[i]!;
+          const mk = markNumber(PERIODS.indexOf(p), p === 'hourly' ? hour : periodStartOf(p, hour));
+          const seq = mine.get(mk);
+          if (seq === undefined || seq < e.seq) mine.set(mk, e.seq);
         }
       }
     }
     // Key order walks each B-tree once from left to right instead of jumping between pages.
-    for (const key of [...rollups.keys()].sort()) {
-      const r = rollups.get(key)!;
-      const s = r.state;
-      upsertRollup.run(r.customerId, r.hour, r.eventType, s.count, s.sum, s.min, s.max,
-        s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+    const customers = [...byCustomer.keys()].sort();
+    for (const c of customers) {
+      const hours = byCustomer.get(c)!;
+      for (const key of [...hours.keys()].sort((a, b) => a - b)) {
+        const s = hours.get(key)!;
+        upsertRollup.run(c, Math.floor(key / 64) * HOUR_MS, types[key % 64], s.count, s.sum, s.min, s.max,
+          s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+      }
     }
     stagedMarks = [];
-    for (const key of [...marks.keys()].sort()) {
-      if (knownMarks.has(key)) continue;
-      const m = marks.get(key)!;
-      upsertMark.run(m.period, m.start, m.customerId, m.seq);
-      stagedMarks.push(key);
+    const toWrite: Array<{ mk: number; customerId: string; seq: number }> = [];
+    for (const [customerId, mine] of marks) {
+      const known = knownMarks.get(customerId);
+      for (const [mk, seq] of mine) if (!known?.has(mk)) toWrite.push({ mk, customerId, seq });
+    }
+    toWrite.sort((a, b) => a.mk - b.mk || (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0));
+    for (const m of toWrite) {
+      upsertMark.run(PERIODS[Math.floor(m.mk / MARK_SPAN)], m.mk % MARK_SPAN, m.customerId, m.seq);
+      stagedMarks.push([m.customerId, m.mk]);
     }
     const withId = all.filter((e) => e.hash !== null).sort((a, b) => a.hash! - b.hash! || a.seq - b.seq);
     for (const e of withId) insertId.run(e.hash, e.seq);
-    all.sort((a, b) => (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.ts - b.ts || a.seq - b.seq));
-    for (const e of all) insertByCustomer.run(e.customerId, e.ts, e.seq);
-    all.sort((a, b) => a.ts - b.ts || a.seq - b.seq);
-    for (const e of all) insertByTime.run(e.ts, e.seq);
     saveWatermark.run(top);
     return top;
   });
@@ -188,8 +200,16 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     pending.splice(0, n);
     pendingCount -= count;
     appliedSeq = top;
-    if (knownMarks.size + stagedMarks.length > 2_000_000) knownMarks.clear();
-    for (const k of stagedMarks) knownMarks.add(k);
+    if (knownMarkCount + stagedMarks.length > 2_000_000) {
+      knownMarks.clear();
+      knownMarkCount = 0;
+    }
+    for (const [customerId, mk] of stagedMarks) {
+      let set = knownMarks.get(customerId);
+      if (!set) knownMarks.set(customerId, (set = new Set()));
+      if (!set.has(mk)) knownMarkCount++;
+      set.add(mk);
+    }
     stagedMarks = [];
     for (const b of batches) for (const e of b.events) forgetPendingId(e);
   }
@@ -211,6 +231,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   // While appends keep coming, slices start from committed(); this catches the tail once they pause,
   // and bounds how long an event waits when the flow is too thin to fill a slice.
   let appendsSinceTick = 0;
+  let lastAppendAt = 0;
   let ticksWaiting = 0;
   const timer = setInterval(() => {
     if (pendingCount === 0) return;
@@ -261,11 +282,16 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     takeSeq(): number {
       return nextSeq++;
     },
+    /** The highest seq given so far (committed, or in the transaction being written). */
+    lastSeq: () => nextSeq - 1,
+    /** Milliseconds since the last committed append. */
+    idleFor: () => Date.now() - lastAppendAt,
     /** Called once a group of appended events is committed, in seq order. */
     committed(events: PendingEvent[], periods: readonly Period[], largestUnit: number): void {
       unitEstimate = largestUnit >= unitEstimate ? largestUnit : unitEstimate * 0.9 + largestUnit * 0.1;
       stage(events, periods);
       appendsSinceTick++;
+      lastAppendAt = Date.now();
       if (pendingCount > maxPending) applyOldest();
       if (pendingCount >= sliceCap()) scheduleSlice();
     },
@@ -286,8 +312,11 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     },
     pendingCount: () => pendingCount,
     /** Called after a committed close deleted these marks. */
-    forgetMarks(keys: Iterable<string>): void {
-      for (const k of keys) knownMarks.delete(k);
+    forgetMarks(marks: Iterable<{ period: Period; periodStart: number; customerId: string }>): void {
+      for (const m of marks) {
+        const set = knownMarks.get(m.customerId);
+        if (set?.delete(markNumber(PERIODS.indexOf(m.period), m.periodStart))) knownMarkCount--;
+      }
     },
     close(): void {
       closed = true;
@@ -296,6 +325,16 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   };
 }
 
-export function markKey(period: string, start: number, customerId: string): string {
-  return `${period}\u0000${start}\u0000${customerId}`;
+/** The start of the period holding an hour, memoised per period: a slice asks for the same few hours many times. */
+const startCache = new Map<Period, Map<number, number>>();
+function periodStartOf(period: Period, hour: number): number {
+  let starts = startCache.get(period);
+  if (!starts) startCache.set(period, (starts = new Map()));
+  let s = starts.get(hour);
+  if (s === undefined) {
+    if (starts.size > 100_000) starts.clear();
+    s = periodInterval(period, hour).start;
+    starts.set(hour, s);
+  }
+  return s;
 }

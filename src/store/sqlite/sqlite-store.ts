@@ -14,7 +14,8 @@ import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
 import { createAppender } from './sqlite-append.js';
 import { eventKeyHash } from './event-hash.js';
-import { createDerivedState, markKey, type DerivedOptions } from './sqlite-derived.js';
+import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
+import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
@@ -26,6 +27,8 @@ export interface SqliteStoreOptions {
   synchronous?: SqliteSynchronous;
   /** When derived tables (rollups, marks, indexes) catch up with appended events. */
   derived?: DerivedOptions;
+  /** When the event listing indexes catch up with appended events. */
+  listing?: ListingIndexOptions;
 }
 
 export class SqliteStore implements Store {
@@ -33,6 +36,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly append: ReturnType<typeof createAppender>;
   private readonly derived: ReturnType<typeof createDerivedState>;
+  private readonly listing: ReturnType<typeof createListingIndex>;
   private readonly deliveries: ReturnType<typeof createDeliveryStore>;
   private readonly stmt;
 
@@ -47,6 +51,7 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.derived = createDerivedState(this.db, opts.derived);
     this.append = createAppender(this.db, this.derived);
+    this.listing = createListingIndex(this.db, this.derived, opts.listing);
     this.deliveries = createDeliveryStore(this.db);
     const db = this.db;
     this.stmt = {
@@ -105,12 +110,17 @@ export class SqliteStore implements Store {
     return this.derived.pendingCount();
   }
 
+  /** Committed events not yet in the listing indexes (GET /events brings them up to date first). */
+  unindexedEvents(): number {
+    return this.listing.lag();
+  }
+
   async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
     return this.append.append(units, periods);
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    this.derived.applyAll();
+    this.listing.catchUp();
     // Walks one derived index newest first and fetches each event by seq: a customer's own index
     // when filtered by customer, the time index otherwise.
     const ix = q.customerId !== undefined ? 'events_by_customer' : 'events_by_time';
@@ -191,7 +201,7 @@ export class SqliteStore implements Store {
       return r;
     });
     const result = run.immediate();
-    this.derived.forgetMarks(marks.map((m) => markKey(m.period, m.periodStart, m.customerId)));
+    this.derived.forgetMarks(marks);
     return result;
   }
 
@@ -340,8 +350,9 @@ export class SqliteStore implements Store {
     });
     let deleted = 0;
     for (;;) {
-      // Events still pending are in no index yet: apply them first so they are found and deleted whole.
+      // Events not yet in the indexes would be missed: bring them up to date first, so each is deleted whole.
       this.derived.applyAll();
+      this.listing.catchUp();
       const n = chunk.immediate();
       deleted += n;
       if (n < 5000) break;
@@ -371,6 +382,7 @@ export class SqliteStore implements Store {
     if (!this.db.open) return;
     this.derived.applyAll();
     this.derived.close();
+    this.listing.close();
     this.db.close();
   }
 }
