@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { NewEvent } from '../../src/domain/event-rules.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { MERGED_ROLLUPS_SQL, SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { AppendOutcome } from '../../src/store/store.js';
 
 const HOUR = 3_600_000;
@@ -260,5 +260,22 @@ test('background slices keep the backlog bounded, and a heavy append applies bef
     assert.equal(eager.unindexedEvents(), 0, 'an idle store indexes events by itself');
   } finally {
     await eager.close();
+  }
+});
+
+test('current usage reads one customer range once and looks first and last values up by key', async () => {
+  const file = tmpFile();
+  await new SqliteStore({ file }).close();
+  const db = new Database(file, { readonly: true });
+  try {
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${MERGED_ROLLUPS_SQL}`).all({ c: 'c', from: 0, to: 1 }) as Array<{ detail: string }>).map((r) => r.detail);
+    const rollupAccess = plan.filter((d) => /\b(rollups|f|l)\b/.test(d) && /^(SCAN|SEARCH)/.test(d));
+    assert.deepEqual(rollupAccess, [
+      'SEARCH rollups USING PRIMARY KEY (customer_id=? AND hour>? AND hour<?)',
+      'SEARCH f USING PRIMARY KEY (customer_id=? AND hour=? AND event_type=?)',
+      'SEARCH l USING PRIMARY KEY (customer_id=? AND hour=? AND event_type=?)',
+    ], plan.join('\n'));
+  } finally {
+    db.close();
   }
 });

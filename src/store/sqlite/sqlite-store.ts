@@ -18,6 +18,20 @@ import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
 
+// Merging in SQL returns one row per event type instead of one per hour, in one pass over the
+// range. Hours partition time, so a type's first event is in its earliest hour's row and its
+// last in its latest: two primary-key lookups fetch them, with no per-row key building.
+export const MERGED_ROLLUPS_SQL = `
+        WITH a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
+                          min(hour) AS first_hour, max(hour) AS last_hour
+                   FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to GROUP BY event_type)
+        SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+               l.last_ts, l.last_seq, l.last_value
+        FROM a
+        -- CROSS JOIN fixes the order: one row per type from a, then a primary-key lookup each.
+        CROSS JOIN rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type
+        CROSS JOIN rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type`;
+
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
 export interface SqliteStoreOptions {
@@ -56,17 +70,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmt = {
       rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
-      // Merging in SQL returns one row per event type instead of one per hour.
-      merged: db.prepare(`
-        WITH r AS (SELECT * FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to),
-             a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY event_type),
-             -- SQLite takes bare columns from the row that holds the min()/max(): no sort needed.
-             -- The key orders by time, then arrival sequence, as fixed-width text.
-             f AS (SELECT event_type, min(printf('%016d%020d', first_ts, first_seq)) AS k, first_ts, first_seq, first_value FROM r GROUP BY event_type),
-             l AS (SELECT event_type, max(printf('%016d%020d', last_ts, last_seq)) AS k, last_ts, last_seq, last_value FROM r GROUP BY event_type)
-        SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
-               l.last_ts, l.last_seq, l.last_value
-        FROM a JOIN f ON f.event_type = a.event_type JOIN l ON l.event_type = a.event_type`),
+      merged: db.prepare(MERGED_ROLLUPS_SQL),
       dueMarks: db.prepare(
         `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
          WHERE period = ? AND period_start < ? AND (period_start, customer_id) > (?, ?)
