@@ -82,6 +82,18 @@ export function createMetrics(o: { store: Store; config: MeterhookConfig; clock:
       this.set(oldest === null ? 0 : Math.max(0, (o.clock.now() - oldest) / 1000));
     },
   });
+  const deferred = o.store.deferredWork?.bind(o.store);
+  if (deferred) {
+    new Gauge({
+      name: 'meterhook_store_deferred_events',
+      help: 'Committed events whose derived state is not written yet, by stage (SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes)',
+      labelNames: ['stage'] as const,
+      registers,
+      collect() {
+        for (const [stage, n] of Object.entries(deferred())) this.set({ stage }, n);
+      },
+    });
+  }
   return metrics;
 }
 

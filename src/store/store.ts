@@ -298,6 +298,9 @@ export interface Store {
   listApiKeys(): Promise<ApiKeyRecord[]>;
   revokeApiKey(idOrPrefix: string, at: number): Promise<boolean>;
 
+  /** Work a store defers after the commit, by stage, in events (SQLite only); readers never see it missing. */
+  deferredWork?(): Record<string, number>;
+
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -37,7 +37,7 @@ export interface DerivedOptions {
 }
 
 export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
-  const minSlice = opts.minSlice ?? 1_000;
+  const minSlice = opts.minSlice ?? 500;
   const maxSlice = opts.maxSlice ?? 100_000;
   const unitsPerSlice = opts.unitsPerSlice ?? 100;
   const intervalMs = opts.intervalMs ?? 50;

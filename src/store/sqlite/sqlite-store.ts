@@ -119,6 +119,10 @@ export class SqliteStore implements Store {
     return this.listing.lag();
   }
 
+  deferredWork(): Record<string, number> {
+    return { derived: this.derived.pendingCount(), listing_index: Math.max(0, this.listing.lag()) };
+  }
+
   async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
     return this.append.append(units, periods);
   }
