@@ -62,7 +62,11 @@ export async function openStore(
       partitionsTo: now + 93 * 86_400_000,
     });
   }
-  return new SqliteStore({ file: path.join(settings.dataDir, 'meterhook.db'), synchronous: o.synchronous });
+  return new SqliteStore({
+    file: path.join(settings.dataDir, 'meterhook.db'),
+    synchronous: o.synchronous,
+    onBackgroundError: (err, work) => o.logger?.error({ err: (err as Error).message, work }, 'SQLite background work failed; it will be retried'),
+  });
 }
 
 function firstKeyNotice(key: string, port: number): string {
@@ -86,6 +90,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(settings.logLevel);
   const store = await openStore(settings, { synchronous: opts.sqliteSynchronous, logger, maxEventAgeMs: config.maxEventAgeMs });
+  // One server per SQLite file: refuse to start rather than fail on the first event.
+  if (store instanceof SqliteStore) {
+    try {
+      store.claimWriter();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
   const committer = new GroupCommitter(store, () => config.periods);
   const ctx: IngestContext = { store, clock, config, logger, committer };
   ctx.metrics = createMetrics({ store, config, clock });

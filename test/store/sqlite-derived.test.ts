@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import type { NewEvent } from '../../src/domain/event-rules.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { MERGED_ROLLUPS_SQL, SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { WriterLockTaken } from '../../src/store/sqlite/writer-lock.js';
 import type { AppendOutcome } from '../../src/store/store.js';
 
 const HOUR = 3_600_000;
@@ -278,4 +279,103 @@ test('current usage reads one customer range once and looks first and last value
   } finally {
     db.close();
   }
+});
+
+test('one slice takes any number of event types and timestamps far from now', async () => {
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY, listing: LAZY_LISTING });
+  try {
+    const types = Array.from({ length: 150 }, (_, i) => `type.${i}`);
+    const far = [-1_000, -7 * 24 * HOUR - 1, 2 ** 42 + 5 * HOUR + 1, Date.UTC(2200, 0, 1, 3, 30)];
+    const units = [
+      ...types.map((t, i) => ({ receivedAt: T0, events: [{ ...ev('c1', i, `t${i}`), eventType: t }] })),
+      ...far.map((ts, i) => ({ receivedAt: T0, events: [ev('c2', i + 1, `far${i}`, ts)] })),
+    ];
+    await store.appendEvents(units, PERIODS);
+    const rows = await store.readRollups('c1', T0 - HOUR, T0 + HOUR);
+    assert.equal(rows.length, 150);
+    assert.deepEqual(new Set(rows.map((r) => r.eventType)), new Set(types));
+    for (const [i, ts] of far.entries()) {
+      const hour = Math.floor(ts / HOUR) * HOUR;
+      const at = await store.readRollups('c2', hour, hour + HOUR);
+      assert.deepEqual(at.map((r) => [r.hour, r.count, r.sum]), [[hour, 1, i + 1]], `ts ${ts}`);
+      const marks = await store.listOpenMarks('hourly', hour, 1);
+      assert.deepEqual(marks.map((m) => [m.customerId, m.periodStart]), [['c2', hour]], `hourly mark of ts ${ts}`);
+    }
+  } finally {
+    await store.close();
+  }
+});
+
+test('a background slice that fails is reported, kept pending and retried; nothing is lost or doubled', async () => {
+  const file = tmpFile();
+  const errors: unknown[] = [];
+  const store = new SqliteStore({
+    file,
+    derived: { intervalMs: 10, minSlice: 1, maxSlice: 1_000 },
+    listing: LAZY_LISTING,
+    onBackgroundError: (err, work) => errors.push([work, (err as Error).message]),
+  });
+  const saboteur = new Database(file);
+  try {
+    saboteur.exec("CREATE TRIGGER fail_rollups BEFORE INSERT ON rollups BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+    await append(store, ev('c1', 2, 'a'), ev('c1', 3, 'b'));
+    const deadline = Date.now() + 5_000;
+    while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(errors[0], ['derived', 'disk says no']);
+    assert.equal(store.pendingDerivedEvents(), 2, 'the failed slice stays pending');
+    // A reader cannot be answered without the derived state: it fails rather than return a wrong number.
+    await assert.rejects(() => total(store, 'c1'), /disk says no/);
+
+    saboteur.exec('DROP TRIGGER fail_rollups');
+    while (store.pendingDerivedEvents() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(store.pendingDerivedEvents(), 0, 'the retry applied it');
+    assert.deepEqual(await total(store, 'c1'), { count: 2, sum: 5 });
+  } finally {
+    saboteur.close();
+    await store.close();
+  }
+});
+
+test('only one process at a time appends to a file', async () => {
+  const file = tmpFile();
+  const first = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
+  const second = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
+  try {
+    await append(first, ev('c1', 1, 'a'));
+    assert.throws(() => second.claimWriter(), WriterLockTaken);
+    await assert.rejects(() => append(second, ev('c1', 1, 'b')), WriterLockTaken);
+    // Reading next to the writer is fine (a CLI command, for example), and sees its committed events.
+    assert.deepEqual(await total(second, 'c1'), { count: 1, sum: 1 });
+    assert.deepEqual(await total(first, 'c1'), { count: 1, sum: 1 });
+    await first.close();
+    const ok = await append(second, ev('c1', 1, 'b'));
+    assert.ok(ok.ok);
+    assert.deepEqual(await total(second, 'c1'), { count: 2, sum: 2 });
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
+test('the listing backlog returns to zero after a batch was rolled back by a conflict', async () => {
+  const store = new SqliteStore({ file: tmpFile(), derived: LAZY, listing: LAZY_LISTING });
+  try {
+    await append(store, ev('c1', 1, 'x'));
+    assert.deepEqual(await append(store, ev('c1', 5, 'y'), ev('c1', 2, 'x')), { ok: false, conflicts: [{ index: 1, id: 'x' }] });
+    await store.listEvents({ limit: 10 });
+    assert.deepEqual(store.deferredWork(), { derived: 1, listing_index: 0 });
+    await total(store, 'c1');
+    assert.deepEqual(store.deferredWork(), { derived: 0, listing_index: 0 });
+  } finally {
+    await store.close();
+  }
+});
+
+test('a data file written by a newer schema is refused, not silently used', async () => {
+  const file = tmpFile();
+  await new SqliteStore({ file }).close();
+  const raw = new Database(file);
+  raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(999, 'future', 0);
+  raw.close();
+  assert.throws(() => new SqliteStore({ file }), /schema version 999, written by a newer meterhook/);
 });

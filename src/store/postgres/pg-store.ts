@@ -179,7 +179,7 @@ export class PostgresStore implements Store {
       `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
        WHERE period = $1 AND period_start ${op} $2 AND (period_start, customer_id) > ($3, $4)
        ORDER BY period_start, customer_id LIMIT $5`,
-      [period, bound, after?.periodStart ?? -1, after?.customerId ?? '', limit],
+      [period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit],
     );
     return r.rows.map(toMark);
   }

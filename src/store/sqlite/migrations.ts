@@ -206,5 +206,12 @@ export function migrate(db: Database.Database): void {
     db.exec(m.sql);
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
   });
+  const newest = Math.max(0, ...applied);
+  const known = Math.max(...MIGRATIONS.map((m) => m.version));
+  // An older meterhook would run on a newer schema without knowing its rules (e.g. where events are
+  // deduplicated), silently corrupting it: refuse instead.
+  if (newest > known) {
+    throw new Error(`this data file has schema version ${newest}, written by a newer meterhook; this version knows up to ${known}`);
+  }
   for (const m of MIGRATIONS) if (!applied.has(m.version)) apply.immediate(m);
 }

@@ -115,10 +115,13 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
       derived.notePeriods(periods);
       staged = new Map();
       groupEvents = [];
+      let largestUnit = 0;
+      for (const u of units) largestUnit = Math.max(largestUnit, u.events.length);
       try {
         const out = appendAll.immediate(units);
-        // Only after the commit: a rolled-back group must leave nothing pending.
-        derived.committed(groupEvents, periods, Math.max(...units.map((u) => u.events.length)));
+        // Only after the commit (a rolled-back group must leave nothing pending), and with nothing
+        // between the commit and this call that could throw.
+        derived.committed(groupEvents, periods, largestUnit);
         return out;
       } finally {
         staged = new Map();

@@ -4,7 +4,7 @@
 // Must never let a reader see derived tables without first applying everything committed before it.
 
 import type Database from 'better-sqlite3';
-import { HOUR_MS, PERIODS, periodInterval, type Period } from '../../domain/periods.js';
+import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import { eventKeyHash } from './event-hash.js';
 
@@ -34,6 +34,8 @@ export interface DerivedOptions {
   intervalMs?: number;
   /** Past this many pending events, an append applies a slice before it returns (backpressure). */
   maxPending?: number;
+  /** Told about a background slice that failed; its events stay pending and are retried. */
+  onError?: (err: unknown) => void;
 }
 
 export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
@@ -42,6 +44,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const unitsPerSlice = opts.unitsPerSlice ?? 100;
   const intervalMs = opts.intervalMs ?? 50;
   const maxPending = opts.maxPending ?? 200_000;
+  const onError = opts.onError ?? ((err: unknown) => console.error('meterhook: applying derived state failed; will retry', err));
   /** Moving estimate of the largest unit per group: 1 for single events, 1,000 for full batches. */
   let unitEstimate = 1;
   /**
@@ -91,28 +94,23 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
    * the same transaction that reads their rollups, so a mark already present needs no upsert: in
    * steady state each customer's current periods are marked once, not on every event.
    */
-  const knownMarks = new Map<string, Set<number>>();
+  const knownMarks = new Map<string, Map<Period, Set<number>>>();
   let knownMarkCount = 0;
-  let stagedMarks: Array<[string, number]> = [];
+  let stagedMarks: Array<[string, Period, number]> = [];
 
   const state = readState.get() as { applied_seq: number; periods: string };
   let appliedSeq = state.applied_seq;
   /** The periods of the latest append, stored with it so a replay after a crash marks the same periods. */
   let storedPeriods = state.periods;
-  let nextSeq = Math.max(appliedSeq, (maxSeq.get() as { s: number | null }).s ?? 0) + 1;
-
-  /** Numeric mark key: period index and period start in one exact integer (starts are below 2^42). */
-  const MARK_SPAN = 2 ** 42;
-  const markNumber = (periodIndex: number, start: number) => periodIndex * MARK_SPAN + start;
+  let lastCommittedSeq = (maxSeq.get() as { s: number | null }).s ?? 0;
+  let nextSeq = Math.max(appliedSeq, lastCommittedSeq) + 1;
 
   const applySlice = db.transaction((batches: PendingBatch[]) => {
-    // Per customer, the hour states keyed by hour index × 64 + event type index: numbers, not strings,
-    // because building keys was the largest cost of a slice.
-    const byCustomer = new Map<string, Map<number, RollupState>>();
-    const typeIndex = new Map<string, number>();
-    const types: string[] = [];
+    // Nested maps keyed by the values themselves (customer, hour index, type; customer, period,
+    // start): no key strings to build, which was the largest cost of a slice, and no encoding limits.
+    const byCustomer = new Map<string, Map<number, Map<string, RollupState>>>();
     const all: PendingEvent[] = [];
-    const marks = new Map<string, Map<number, number>>();
+    const marks = new Map<string, Map<Period, Map<number, number>>>();
     // Another process opening the same file (a CLI command) replays committed events itself; what
     // it applied is skipped here, so no event is ever counted twice.
     const alreadyApplied = (readState.get() as { applied_seq: number }).applied_seq;
@@ -122,52 +120,53 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         if (e.seq <= alreadyApplied) continue;
         all.push(e);
         if (e.seq > top) top = e.seq;
-        let t = typeIndex.get(e.eventType);
-        if (t === undefined) {
-          t = types.length;
-          if (t >= 64) throw new Error('more than 64 event types in one slice');
-          typeIndex.set(e.eventType, t);
-          types.push(e.eventType);
-        }
         const hourIndex = Math.floor(e.ts / HOUR_MS);
-        const key = hourIndex * 64 + t;
         let hours = byCustomer.get(e.customerId);
         if (!hours) byCustomer.set(e.customerId, (hours = new Map()));
-        const st = hours.get(key);
+        let types = hours.get(hourIndex);
+        if (!types) hours.set(hourIndex, (types = new Map()));
+        const st = types.get(e.eventType);
         if (st) mergeInto(st, stateOfEvent(e.ts, e.seq, e.value));
-        else hours.set(key, stateOfEvent(e.ts, e.seq, e.value));
+        else types.set(e.eventType, stateOfEvent(e.ts, e.seq, e.value));
 
         let mine = marks.get(e.customerId);
         if (!mine) marks.set(e.customerId, (mine = new Map()));
         const hour = hourIndex * HOUR_MS;
-        for (let i = 0; i < b.periods.length; i++) {
-          const p = b.periods[i]!;
-          const mk = markNumber(PERIODS.indexOf(p), p === 'hourly' ? hour : periodStartOf(p, hour));
-          const seq = mine.get(mk);
-          if (seq === undefined || seq < e.seq) mine.set(mk, e.seq);
+        for (const p of b.periods) {
+          let starts = mine.get(p);
+          if (!starts) mine.set(p, (starts = new Map()));
+          const start = p === 'hourly' ? hour : periodStartOf(p, hour);
+          const seq = starts.get(start);
+          if (seq === undefined || seq < e.seq) starts.set(start, e.seq);
         }
       }
     }
     // Key order walks each B-tree once from left to right instead of jumping between pages.
-    const customers = [...byCustomer.keys()].sort();
-    for (const c of customers) {
+    for (const c of [...byCustomer.keys()].sort()) {
       const hours = byCustomer.get(c)!;
-      for (const key of [...hours.keys()].sort((a, b) => a - b)) {
-        const s = hours.get(key)!;
-        upsertRollup.run(c, Math.floor(key / 64) * HOUR_MS, types[key % 64], s.count, s.sum, s.min, s.max,
-          s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+      for (const hourIndex of [...hours.keys()].sort((a, b) => a - b)) {
+        const types = hours.get(hourIndex)!;
+        for (const t of [...types.keys()].sort()) {
+          const s = types.get(t)!;
+          upsertRollup.run(c, hourIndex * HOUR_MS, t, s.count, s.sum, s.min, s.max,
+            s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+        }
       }
     }
     stagedMarks = [];
-    const toWrite: Array<{ mk: number; customerId: string; seq: number }> = [];
+    const toWrite: Array<{ period: Period; start: number; customerId: string; seq: number }> = [];
     for (const [customerId, mine] of marks) {
       const known = knownMarks.get(customerId);
-      for (const [mk, seq] of mine) if (!known?.has(mk)) toWrite.push({ mk, customerId, seq });
+      for (const [period, starts] of mine) {
+        const knownStarts = known?.get(period);
+        for (const [start, seq] of starts) if (!knownStarts?.has(start)) toWrite.push({ period, start, customerId, seq });
+      }
     }
-    toWrite.sort((a, b) => a.mk - b.mk || (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0));
+    toWrite.sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : 0) || a.start - b.start
+      || (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0));
     for (const m of toWrite) {
-      upsertMark.run(PERIODS[Math.floor(m.mk / MARK_SPAN)], m.mk % MARK_SPAN, m.customerId, m.seq);
-      stagedMarks.push([m.customerId, m.mk]);
+      upsertMark.run(m.period, m.start, m.customerId, m.seq);
+      stagedMarks.push([m.customerId, m.period, m.start]);
     }
     const withId = all.filter((e) => e.hash !== null).sort((a, b) => a.hash! - b.hash! || a.seq - b.seq);
     for (const e of withId) insertId.run(e.hash, e.seq);
@@ -204,11 +203,13 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       knownMarks.clear();
       knownMarkCount = 0;
     }
-    for (const [customerId, mk] of stagedMarks) {
-      let set = knownMarks.get(customerId);
-      if (!set) knownMarks.set(customerId, (set = new Set()));
-      if (!set.has(mk)) knownMarkCount++;
-      set.add(mk);
+    for (const [customerId, period, start] of stagedMarks) {
+      let mine = knownMarks.get(customerId);
+      if (!mine) knownMarks.set(customerId, (mine = new Map()));
+      let set = mine.get(period);
+      if (!set) mine.set(period, (set = new Set()));
+      if (!set.has(start)) knownMarkCount++;
+      set.add(start);
     }
     stagedMarks = [];
     for (const b of batches) for (const e of b.events) forgetPendingId(e);
@@ -221,7 +222,13 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     setImmediate(() => {
       scheduled = false;
       if (closed) return;
-      applyOldest();
+      try {
+        applyOldest();
+      } catch (err) {
+        // The slice rolled back and stays pending; the timer tries again.
+        onError(err);
+        return;
+      }
       // Yield between slices so requests keep being answered while a backlog drains.
       if (pendingCount >= sliceCap()) scheduleSlice();
     });
@@ -282,17 +289,31 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     takeSeq(): number {
       return nextSeq++;
     },
-    /** The highest seq given so far (committed, or in the transaction being written). */
-    lastSeq: () => nextSeq - 1,
+    /** Once this process holds the writer lock: continue after events other writers stored before it. */
+    becameWriter(): void {
+      const stored = (maxSeq.get() as { s: number | null }).s ?? 0;
+      lastCommittedSeq = Math.max(lastCommittedSeq, stored);
+      nextSeq = Math.max(nextSeq, stored + 1, appliedSeq + 1);
+    },
+    /** The highest seq of a committed event (seqs of rolled-back units are never stored). */
+    lastSeq: () => lastCommittedSeq,
     /** Milliseconds since the last committed append. */
     idleFor: () => Date.now() - lastAppendAt,
     /** Called once a group of appended events is committed, in seq order. */
     committed(events: PendingEvent[], periods: readonly Period[], largestUnit: number): void {
       unitEstimate = largestUnit >= unitEstimate ? largestUnit : unitEstimate * 0.9 + largestUnit * 0.1;
       stage(events, periods);
+      if (events.length > 0) lastCommittedSeq = Math.max(lastCommittedSeq, events[events.length - 1]!.seq);
       appendsSinceTick++;
       lastAppendAt = Date.now();
-      if (pendingCount > maxPending) applyOldest();
+      if (pendingCount > maxPending) {
+        // The group is committed and staged: a failure here must not fail its requests.
+        try {
+          applyOldest();
+        } catch (err) {
+          onError(err);
+        }
+      }
       if (pendingCount >= sliceCap()) scheduleSlice();
     },
     /** Before the append transaction: records the periods its events must mark, if they changed. */
@@ -306,16 +327,19 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     pendingSeqs(h: number): number | number[] | undefined {
       return pendingIds.get(h);
     },
-    /** Brings every derived table up to date with all committed events. */
+    /**
+     * Brings every derived table up to date with all committed events: this process's pending ones,
+     * then any committed by another process (a reader next to the server; one indexed seek if none).
+     */
     applyAll(): void {
       while (pending.length > 0) applyOldest(maxSlice);
+      replay();
     },
     pendingCount: () => pendingCount,
     /** Called after a committed close deleted these marks. */
     forgetMarks(marks: Iterable<{ period: Period; periodStart: number; customerId: string }>): void {
       for (const m of marks) {
-        const set = knownMarks.get(m.customerId);
-        if (set?.delete(markNumber(PERIODS.indexOf(m.period), m.periodStart))) knownMarkCount--;
+        if (knownMarks.get(m.customerId)?.get(m.period)?.delete(m.periodStart)) knownMarkCount--;
       }
     },
     close(): void {

@@ -12,6 +12,8 @@ export interface ListingIndexOptions {
   intervalMs?: number;
   /** A lag that is caught up even while appends keep coming. */
   maxLag?: number;
+  /** Told about a background chunk that failed; it is retried on a later tick. */
+  onError?: (err: unknown) => void;
 }
 
 export function createListingIndex(
@@ -22,6 +24,7 @@ export function createListingIndex(
   const chunk = opts.chunk ?? 100_000;
   const intervalMs = opts.intervalMs ?? 250;
   const maxLag = opts.maxLag ?? 200_000;
+  const onError = opts.onError ?? ((err: unknown) => console.error('meterhook: filling the event listing indexes failed; will retry', err));
 
   const readIndexed = db.prepare('SELECT indexed_seq FROM derived_state WHERE id = 1').pluck();
   const chunkEnd = db.prepare('SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)').pluck();
@@ -57,7 +60,12 @@ export function createListingIndex(
   let closed = false;
   const timer = setInterval(() => {
     if (closed || lag() <= 0) return;
-    if (source.idleFor() >= intervalMs || lag() >= maxLag) step.immediate();
+    if (source.idleFor() < intervalMs && lag() < maxLag) return;
+    try {
+      step.immediate();
+    } catch (err) {
+      onError(err);
+    }
   }, intervalMs);
   timer.unref();
 

@@ -14,6 +14,7 @@ import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
 import { createAppender } from './sqlite-append.js';
 import { eventKeyHash } from './event-hash.js';
+import { takeWriterLock } from './writer-lock.js';
 import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
@@ -43,6 +44,8 @@ export interface SqliteStoreOptions {
   derived?: DerivedOptions;
   /** When the event listing indexes catch up with appended events. */
   listing?: ListingIndexOptions;
+  /** Told about background work (derived state, listing indexes) that failed and will be retried. */
+  onBackgroundError?: (err: unknown, work: 'derived' | 'listing_index') => void;
 }
 
 export class SqliteStore implements Store {
@@ -51,10 +54,13 @@ export class SqliteStore implements Store {
   private readonly append: ReturnType<typeof createAppender>;
   private readonly derived: ReturnType<typeof createDerivedState>;
   private readonly listing: ReturnType<typeof createListingIndex>;
+  private readonly file: string;
+  private writerLock: { release(): void } | undefined;
   private readonly deliveries: ReturnType<typeof createDeliveryStore>;
   private readonly stmt;
 
   constructor(opts: SqliteStoreOptions) {
+    this.file = opts.file;
     if (opts.file !== ':memory:') fs.mkdirSync(path.dirname(opts.file), { recursive: true });
     this.db = new Database(opts.file);
     this.db.pragma('journal_mode = WAL');
@@ -63,9 +69,10 @@ export class SqliteStore implements Store {
     this.db.pragma('cache_size = -65536');
     this.db.pragma('temp_store = MEMORY');
     migrate(this.db);
-    this.derived = createDerivedState(this.db, opts.derived);
+    const onError = opts.onBackgroundError;
+    this.derived = createDerivedState(this.db, { ...(onError ? { onError: (e: unknown) => onError(e, 'derived') } : {}), ...opts.derived });
     this.append = createAppender(this.db, this.derived);
-    this.listing = createListingIndex(this.db, this.derived, opts.listing);
+    this.listing = createListingIndex(this.db, this.derived, { ...(onError ? { onError: (e: unknown) => onError(e, 'listing_index') } : {}), ...opts.listing });
     this.deliveries = createDeliveryStore(this.db);
     const db = this.db;
     this.stmt = {
@@ -123,7 +130,20 @@ export class SqliteStore implements Store {
     return { derived: this.derived.pendingCount(), listing_index: Math.max(0, this.listing.lag()) };
   }
 
+  /**
+   * Takes the file's writer lock, or throws WriterLockTaken if another live process holds it. The
+   * first append does it anyway; a server calls it at startup to refuse to start instead.
+   */
+  claimWriter(): void {
+    if (this.writerLock || this.file === ':memory:') return;
+    this.writerLock = takeWriterLock(this.file);
+    // Another process may have written since this store opened: take in its events, then its seqs.
+    this.derived.applyAll();
+    this.derived.becameWriter();
+  }
+
   async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+    this.claimWriter();
     return this.append.append(units, periods);
   }
 
@@ -161,7 +181,7 @@ export class SqliteStore implements Store {
 
   private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
     this.derived.applyAll();
-    const rows = stmt.all(period, bound, after?.periodStart ?? -1, after?.customerId ?? '', limit) as Array<{
+    const rows = stmt.all(period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit) as Array<{
       period: string; period_start: number; customer_id: string; change_seq: number;
     }>;
     return rows.map((r) => ({ period: r.period as Period, periodStart: r.period_start, customerId: r.customer_id, changeSeq: r.change_seq }));
@@ -388,9 +408,13 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
-    this.derived.applyAll();
-    this.derived.close();
-    this.listing.close();
-    this.db.close();
+    try {
+      this.derived.applyAll();
+    } finally {
+      this.derived.close();
+      this.listing.close();
+      this.db.close();
+      this.writerLock?.release();
+    }
   }
 }
