@@ -106,9 +106,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   let nextSeq = Math.max(appliedSeq, lastCommittedSeq) + 1;
 
   const applySlice = db.transaction((batches: PendingBatch[]) => {
-    // Nested maps keyed by the values themselves (customer, hour index, type; customer, period,
-    // start): no key strings to build, which was the largest cost of a slice, and no encoding limits.
-    const byCustomer = new Map<string, Map<number, Map<string, RollupState>>>();
+    // Nested maps keyed by the values themselves (customer, type, hour index; customer, period,
+    // start): no key strings to build, which was the largest cost of a slice, no encoding limits,
+    // and few maps (one per customer and type, not per customer and hour).
+    const byCustomer = new Map<string, Map<string, Map<number, RollupState>>>();
     const all: PendingEvent[] = [];
     const marks = new Map<string, Map<Period, Map<number, number>>>();
     // Another process opening the same file (a CLI command) replays committed events itself; what
@@ -121,13 +122,13 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         all.push(e);
         if (e.seq > top) top = e.seq;
         const hourIndex = Math.floor(e.ts / HOUR_MS);
-        let hours = byCustomer.get(e.customerId);
-        if (!hours) byCustomer.set(e.customerId, (hours = new Map()));
-        let types = hours.get(hourIndex);
-        if (!types) hours.set(hourIndex, (types = new Map()));
-        const st = types.get(e.eventType);
+        let types = byCustomer.get(e.customerId);
+        if (!types) byCustomer.set(e.customerId, (types = new Map()));
+        let hours = types.get(e.eventType);
+        if (!hours) types.set(e.eventType, (hours = new Map()));
+        const st = hours.get(hourIndex);
         if (st) mergeInto(st, stateOfEvent(e.ts, e.seq, e.value));
-        else types.set(e.eventType, stateOfEvent(e.ts, e.seq, e.value));
+        else hours.set(hourIndex, stateOfEvent(e.ts, e.seq, e.value));
 
         let mine = marks.get(e.customerId);
         if (!mine) marks.set(e.customerId, (mine = new Map()));
@@ -141,13 +142,14 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         }
       }
     }
-    // Key order walks each B-tree once from left to right instead of jumping between pages.
+    // Customer order walks the B-tree once from left to right instead of jumping between pages;
+    // within one customer's few pages, type-then-hour order is as good as the key's hour-then-type.
     for (const c of [...byCustomer.keys()].sort()) {
-      const hours = byCustomer.get(c)!;
-      for (const hourIndex of [...hours.keys()].sort((a, b) => a - b)) {
-        const types = hours.get(hourIndex)!;
-        for (const t of [...types.keys()].sort()) {
-          const s = types.get(t)!;
+      const types = byCustomer.get(c)!;
+      for (const t of [...types.keys()].sort()) {
+        const hours = types.get(t)!;
+        for (const hourIndex of [...hours.keys()].sort((a, b) => a - b)) {
+          const s = hours.get(hourIndex)!;
           upsertRollup.run(c, hourIndex * HOUR_MS, t, s.count, s.sum, s.min, s.max,
             s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
         }
