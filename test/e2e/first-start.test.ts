@@ -141,3 +141,21 @@ describe('startup with an invalid configuration', () => {
     assert.ok(!/meterhook listening/.test(r.stdout), 'it never started listening');
   });
 });
+
+describe('a second server on the same SQLite data directory', () => {
+  after(async () => cleanupServerProcesses());
+
+  it('refuses to start, while CLI commands still work next to the first one', async () => {
+    const first = await startServerProcess();
+    const second = await runCli(['serve'], { dataDir: first.dataDir, apiKey: 'mh_second_server_key_123456', env: { PORT: '0', HOST: '127.0.0.1' }, timeoutMs: 15_000 });
+    assert.equal(second.timedOut, false, 'the second server exits by itself instead of serving');
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /another meterhook process is writing to .*meterhook\.db: one server per SQLite data directory/);
+
+    const list = await runCli(['keys', 'list', '--json'], { dataDir: first.dataDir, timeoutMs: 15_000 });
+    assert.equal(list.code, 0, list.stderr);
+    const r = await http(`${first.url}/usage/api.calls`, { headers: { 'x-apikey': first.key! }, body: { customerId: 'c1', value: 1 } });
+    assert.equal(r.status, 201, 'the first server is unaffected');
+    assert.equal((await first.stop()).code, 0);
+  });
+});
