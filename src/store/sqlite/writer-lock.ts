@@ -17,6 +17,8 @@ export function takeWriterLock(dbFile: string): { release(): void } {
   const lock = new Database(lockFile, { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');
+    // Nothing is ever written to it, so it needs no journal file beside it.
+    lock.pragma('journal_mode = MEMORY');
     // The transaction is never committed: the exclusive lock lives as long as this connection.
     lock.exec('BEGIN EXCLUSIVE');
   } catch (err) {
