@@ -201,7 +201,8 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     pending.splice(0, n);
     pendingCount -= count;
     appliedSeq = top;
-    if (knownMarkCount + stagedMarks.length > 2_000_000) {
+    // Bounded so the cache stays a few tens of MB under the 256 MB heap of npm start; a miss only costs an upsert.
+    if (knownMarkCount + stagedMarks.length > 500_000) {
       knownMarks.clear();
       knownMarkCount = 0;
     }
