@@ -13,9 +13,9 @@ import { docKey, oracleAggregations } from '../helpers/oracle.js';
 import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
-  cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
+  http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
-import { ownCluster, waitFor, pageAll, type Ev, keyOf } from '../helpers/pg-e2e.js';
+import { eventFactory, ownCluster, waitFor, pageAll, tearDown, type Ev, keyOf } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const LEASE_MS = 2_000;
@@ -63,30 +63,11 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
     servers.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess({ config, apiKey: API_KEY, env: { DATABASE_URL: url } })))));
   });
 
-  after(async () => {
-    for (const s of servers) await s.kill('SIGKILL').catch(() => undefined);
-    await cleanupServerProcesses();
-    await receiver?.close();
-    await Promise.race([db?.end().catch(() => undefined), sleep(3_000)]);
-    await cluster?.stop();
-  });
+  after(() => tearDown({ servers, receiver, pools: [db], cluster }));
 
   it('keeps serving on the survivors after one process is killed while holding leases', async (t) => {
-    const base = Date.now() - 3 * HOUR + 60_000;
-    let n = 0;
-    const newEvent = (): Ev => {
-      const i = n++;
-      const e: Ev = {
-        id: `f-${i}-${randomBytes(3).toString('hex')}`,
-        customerId: CUSTOMERS[i % CUSTOMERS.length]!,
-        eventType: TYPES[Math.floor(Math.random() * TYPES.length)]!,
-        value: 1 + Math.floor(Math.random() * 1000),
-        // Unique, ms-distinct times inside [now-3h, now-2h): first/last never tie.
-        ts: base + ((i * 1_009) % 3_300_000),
-      };
-      sent.set(keyOf(e), e);
-      return e;
-    };
+    // Times inside [now-3h, now-2h).
+    const newEvent = eventFactory({ prefix: 'f', customers: CUSTOMERS, types: TYPES, base: Date.now() - 3 * HOUR + 60_000, step: 1_009, sent });
     const alive = new Set([0, 1, 2]);
     const ackedBatches: Ev[][] = [];
     let stop = false;

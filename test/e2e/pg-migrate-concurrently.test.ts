@@ -9,8 +9,8 @@ import pg from 'pg';
 import { MIGRATION_LOCK, partitionName, PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { REFERENCE_CONFIG } from '../helpers/app.js';
 import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
-import { cleanupServerProcesses, http, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { ownCluster } from '../helpers/pg-e2e.js';
+import { http, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { ownCluster, tearDown } from '../helpers/pg-e2e.js';
 
 const API_KEY = `mh_pgmig_${randomBytes(10).toString('hex')}`;
 const AUTH = { 'x-apikey': API_KEY };
@@ -35,12 +35,7 @@ describe('three processes migrate one empty PostgreSQL database at the same inst
     cluster = await ownCluster();
   });
 
-  after(async () => {
-    for (const s of servers) await s.kill('SIGKILL').catch(() => undefined);
-    await cleanupServerProcesses();
-    for (const p of pools) await Promise.race([p.end().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000))]);
-    await cluster?.stop();
-  });
+  after(() => tearDown({ servers, pools, cluster }));
 
   // Round 1 starts the three as they come. Round 2 makes the collision certain: the test holds the
   // migration lock until all three are queued on it, then lets go, so they race at the same instant.

@@ -14,9 +14,9 @@ import { docKey, oracleAggregations, type OracleEvent } from '../helpers/oracle.
 import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
-  cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
+  http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
-import { ownCluster, pageAll, type Ev, keyOf } from '../helpers/pg-e2e.js';
+import { ownCluster, pageAll, tearDown, type Ev, keyOf } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
@@ -98,13 +98,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     servers.push(...started);
   });
 
-  after(async () => {
-    for (const s of servers) await s.kill('SIGKILL').catch(() => undefined);
-    await cleanupServerProcesses();
-    await receiver?.close();
-    await Promise.race([db?.end().catch(() => undefined), sleep(3_000)]);
-    await cluster?.stop();
-  });
+  after(() => tearDown({ servers, receiver, pools: [db], cluster }));
 
   it('acknowledges concurrent singles, batches and cross-process duplicates, with concurrent triggers', async () => {
     // Unique, ms-distinct timestamps in [now-3h, now-2h): two due hours, first/last never tie.

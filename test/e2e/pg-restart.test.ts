@@ -13,9 +13,9 @@ import { docKey, oracleAggregations } from '../helpers/oracle.js';
 import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import {
-  cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
+  http, sleep, startServerProcess, type HttpResult, type ServerProcess,
 } from '../helpers/server-process.js';
-import { ownCluster, waitFor, pageAll, type Ev, keyOf, wireEvent } from '../helpers/pg-e2e.js';
+import { eventFactory, ownCluster, waitFor, pageAll, tearDown, type Ev, keyOf, wireEvent } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
 const OUTAGE_MS = 3_000;
@@ -80,30 +80,11 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
     );
   };
 
-  after(async () => {
-    for (const s of servers) await s.kill('SIGKILL').catch(() => undefined);
-    await cleanupServerProcesses();
-    await receiver?.close();
-    // Bounded: a pool waiting for a connection lost in the outage must not hang the file.
-    await Promise.race([db?.end().catch(() => undefined), sleep(3_000)]);
-    await cluster?.stop();
-  });
+  after(() => tearDown({ servers, receiver, pools: [db], cluster }));
 
   it('answers 503 + Retry-After (never 500, never a hang) during the outage and recovers without a restart', async (t) => {
-    const base = Date.now() - 3 * HOUR + 60_000;
-    let n = 0;
-    const newEvent = (): Ev => {
-      const i = n++;
-      const e: Ev = {
-        id: `rs-${i}-${randomBytes(3).toString('hex')}`,
-        customerId: CUSTOMERS[i % CUSTOMERS.length]!,
-        eventType: TYPES[Math.floor(Math.random() * TYPES.length)]!,
-        value: 1 + Math.floor(Math.random() * 1000),
-        ts: base + ((i * 1_013) % 3_300_000),
-      };
-      sent.set(keyOf(e), e);
-      return e;
-    };
+    // Times inside [now-3h, now-2h).
+    const newEvent = eventFactory({ prefix: 'rs', customers: CUSTOMERS, types: TYPES, base: Date.now() - 3 * HOUR + 60_000, step: 1_013, sent });
     const call = async (server: number, path: string, body?: unknown, auth = true): Promise<Answer> => {
       const started = Date.now();
       const r = await http(`${servers[server]!.url}${path}`, {
