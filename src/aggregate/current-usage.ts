@@ -13,6 +13,8 @@ export interface CurrentUsage {
   periodEnd: string;
   final: boolean;
   events: Record<string, number>;
+  /** Exact decimal text of each total. */
+  eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
 }
 
@@ -20,7 +22,7 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
   const iv = periodInterval(period, at);
   // One pre-merged row per event type: the cost no longer grows with the hours in the period.
   const rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
-  const values = computeValues(rollups, ctx.config) ?? { events: {}, eventCounts: {} };
+  const values = computeValues(rollups, ctx.config) ?? { events: {}, eventsDecimal: {}, eventCounts: {} };
   const agg = await ctx.store.getAggregation(customerId, period, iv.start);
   return {
     customerId,
@@ -29,8 +31,9 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
     periodStart: new Date(iv.start).toISOString(),
     periodEnd: displayEnd(iv),
     // Final only while the closed numbers still match every stored event (no late data pending).
-    final: agg?.final === true && sameValues(agg, values, 1e-12),
+    final: agg?.final === true && sameValues(agg, values),
     events: values.events,
+    eventsDecimal: values.eventsDecimal,
     eventCounts: values.eventCounts,
   };
 }

@@ -3,6 +3,7 @@
 // Must never read raw events: values are merges of hour states, so cost depends on hours, not events.
 
 import type { Operator } from '../config/schema.js';
+import { fixedToNumber, formatFixed } from '../domain/decimal.js';
 import { InvalidQuery } from '../domain/errors.js';
 import { displayEnd, HOUR_MS } from '../domain/periods.js';
 import { mergeInto, operatorValue, type RollupState } from '../domain/rollup-state.js';
@@ -24,6 +25,8 @@ export interface SeriesPoint {
   /** Start of the bucket (UTC). */
   t: string;
   value: number;
+  /** Exact decimal text of value. */
+  valueDecimal: string;
   count: number;
 }
 
@@ -90,7 +93,10 @@ export function bucketRollups(rollups: RollupRow[], eventType: string, op: Opera
   }
   return [...byBucket.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([t, s]) => ({ t: new Date(t).toISOString(), value: operatorValue(op, s), count: s.count }));
+    .map(([t, s]) => {
+      const exact = operatorValue(op, s);
+      return { t: new Date(t).toISOString(), value: fixedToNumber(exact), valueDecimal: formatFixed(exact), count: s.count };
+    });
 }
 
 /** Usage of one configured event type of one customer over `range` (already validated by seriesRange). */

@@ -5,13 +5,24 @@ import type { MeterhookConfig } from '../config/schema.js';
 import type {
   AggregationRecord, CloseDecider, DirtyMark, NewDelivery, OutboxMessage, ProvisionalDecider, RollupRow,
 } from '../store/store.js';
+import { fixedToNumber, formatFixed, parseFixed } from './decimal.js';
 import { timedDeterministicId } from './ids.js';
 import { displayEnd, periodInterval, periodKey, type Period } from './periods.js';
 import { mergeInto, operatorValue, type RollupState } from './rollup-state.js';
 
 export interface PeriodValues {
+  /** The nearest JSON number of each total, for reference clients. */
   events: Record<string, number>;
+  /** Each total as exact canonical decimal text: what billing should read. */
+  eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
+}
+
+/** The reference's number fields of exact totals. */
+export function numbersOf(decimals: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(decimals)) out[k] = fixedToNumber(parseFixed(decimals[k]!));
+  return out;
 }
 
 type EventsConfig = Pick<MeterhookConfig, 'events'>;
@@ -27,25 +38,23 @@ export function computeValues(rollups: RollupRow[], config: EventsConfig): Perio
   }
   if (byType.size === 0) return null;
   const events: Record<string, number> = {};
+  const eventsDecimal: Record<string, string> = {};
   const eventCounts: Record<string, number> = {};
   for (const t of [...byType.keys()].sort()) {
     const s = byType.get(t)!;
-    events[t] = operatorValue(config.events[t]!.op, s);
+    const exact = operatorValue(config.events[t]!.op, s);
+    eventsDecimal[t] = formatFixed(exact);
+    events[t] = fixedToNumber(exact);
     eventCounts[t] = s.count;
   }
-  return { events, eventCounts };
+  return { events, eventsDecimal, eventCounts };
 }
 
-/**
- * Same types, counts and values. `relTol` allows for a different summation order (the database's
- * merge versus the close's); revisions always compare exactly.
- */
-export function sameValues(a: PeriodValues, b: PeriodValues, relTol = 0): boolean {
-  const ka = Object.keys(a.events);
-  if (ka.length !== Object.keys(b.events).length) return false;
-  const close = (x: number | undefined, y: number | undefined) =>
-    Object.is(x, y) || (relTol > 0 && x !== undefined && y !== undefined && Math.abs(x - y) <= relTol * Math.max(Math.abs(x), Math.abs(y)));
-  return ka.every((k) => close(a.events[k], b.events[k]) && a.eventCounts[k] === b.eventCounts[k]);
+/** Same types, counts and exact values: totals are exact, so any order of merging gives equal text. */
+export function sameValues(a: PeriodValues, b: PeriodValues): boolean {
+  const ka = Object.keys(a.eventsDecimal);
+  if (ka.length !== Object.keys(b.eventsDecimal).length) return false;
+  return ka.every((k) => a.eventsDecimal[k] === b.eventsDecimal[k] && a.eventCounts[k] === b.eventCounts[k]);
 }
 
 export function aggregationId(customerId: string, period: Period, periodStart: number): string {
@@ -67,6 +76,7 @@ function buildRecord(mark: DirtyMark, values: PeriodValues, now: number, final: 
     periodStart: iv.start,
     periodEnd: iv.end,
     events: values.events,
+    eventsDecimal: values.eventsDecimal,
     eventCounts: values.eventCounts,
     final,
     revision,
@@ -91,6 +101,7 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
       timestamp: new Date(agg.computedAt).toISOString(),
       events: agg.events,
       eventCounts: agg.eventCounts,
+      eventsDecimal: agg.eventsDecimal,
     },
     created: Math.floor(now / 1000),
     id,
@@ -99,7 +110,9 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
     final: true,
   };
   if (previous) {
-    payload.previous = { events: previous.events, eventCounts: previous.eventCounts, revision: previous.revision };
+    payload.previous = {
+      events: previous.events, eventCounts: previous.eventCounts, eventsDecimal: previous.eventsDecimal, revision: previous.revision,
+    };
   }
   return {
     id,
@@ -146,7 +159,7 @@ export function closeDecider(
     const revision = existing?.final ? existing.revision + 1 : 1;
     const agg = buildRecord(mark, values, now, true, revision);
     const previous = existing?.final
-      ? { events: existing.events, eventCounts: existing.eventCounts, revision: existing.revision }
+      ? { events: existing.events, eventsDecimal: existing.eventsDecimal, eventCounts: existing.eventCounts, revision: existing.revision }
       : null;
     const message = buildMessage(agg, previous, now);
     const bytes = Buffer.byteLength(message.body);

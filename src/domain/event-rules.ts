@@ -2,6 +2,7 @@
 // normalisation into the stored form. Must never touch storage or HTTP.
 
 import type { MeterhookConfig } from '../config/schema.js';
+import { valueLimitError } from './decimal.js';
 import { formatDuration } from './durations.js';
 import { parseInstant } from './timestamps.js';
 
@@ -88,6 +89,9 @@ export function checkEventFields(
     errors.push('value is required');
   } else if (typeof value !== 'number' || !Number.isFinite(value)) {
     errors.push('value must be a finite number');
+  } else {
+    const limit = valueLimitError(value);
+    if (limit !== null) errors.push(limit);
   }
 
   let metadataText: string | null = null;

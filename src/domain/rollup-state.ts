@@ -2,14 +2,16 @@
 // Must never load raw events: a period's value is always a merge of hour states.
 
 import type { Operator } from '../config/schema.js';
+import { divideFixed, fixedOfCount, fixedOfNumber, type Fixed } from './decimal.js';
 
 /**
  * Everything any operator needs, kept so that merge(a, b) is associative and commutative.
- * first/last carry (time, seq) so ties on event time are broken by arrival order.
+ * first/last carry (time, seq) so ties on event time are broken by arrival order. `sum` is exact
+ * (fixed point); min, max, first and last are each one event's value, whose decimal form is exact.
  */
 export interface RollupState {
   count: number;
-  sum: number;
+  sum: Fixed;
   min: number;
   max: number;
   firstTs: number;
@@ -23,7 +25,7 @@ export interface RollupState {
 export function stateOfEvent(ts: number, seq: number, value: number): RollupState {
   return {
     count: 1,
-    sum: value,
+    sum: fixedOfNumber(value),
     min: value,
     max: value,
     firstTs: ts,
@@ -64,22 +66,22 @@ export function mergeAll(states: Iterable<RollupState>): RollupState | undefined
   return acc;
 }
 
-/** The number an operator reports for a merged state. avg is sum / n with no rounding. */
-export function operatorValue(op: Operator, s: RollupState): number {
+/** The exact value an operator reports for a merged state. avg is the exact sum / n, rounded half away from zero to 12 places. */
+export function operatorValue(op: Operator, s: RollupState): Fixed {
   switch (op) {
     case 'sum':
       return s.sum;
     case 'avg':
-      return s.sum / s.count;
+      return divideFixed(s.sum, s.count);
     case 'min':
-      return s.min;
+      return fixedOfNumber(s.min);
     case 'max':
-      return s.max;
+      return fixedOfNumber(s.max);
     case 'count':
-      return s.count;
+      return fixedOfCount(s.count);
     case 'first':
-      return s.firstValue;
+      return fixedOfNumber(s.firstValue);
     case 'last':
-      return s.lastValue;
+      return fixedOfNumber(s.lastValue);
   }
 }

@@ -34,6 +34,7 @@ export function presentAggregation(a: AggregationRecord, webhookStatus: WebhookS
     timestamp: iso(a.computedAt),
     events: a.events,
     eventCounts: a.eventCounts,
+    eventsDecimal: a.eventsDecimal,
     final: a.final,
     revision: a.revision,
     finalizedAt: a.finalizedAt === null ? null : iso(a.finalizedAt),

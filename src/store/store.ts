@@ -60,7 +60,10 @@ export interface AggregationRecord {
   periodKey: string;
   periodStart: number;
   periodEnd: number;
+  /** The nearest JSON number of each total (the reference's field); derived from eventsDecimal. */
   events: Record<string, number>;
+  /** Each total as exact canonical decimal text; stored as the `events` column's JSON. */
+  eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
   final: boolean;
   revision: number;

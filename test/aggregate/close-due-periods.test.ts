@@ -44,6 +44,7 @@ interface AggJson {
   periodEnd: string;
   timestamp: string;
   events: Record<string, number>;
+  eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
   final: boolean;
   revision: number;
@@ -169,6 +170,7 @@ describe('closeDuePeriods: a period closes exactly at periodEnd + grace', () => 
             timestamp: c.due,
             events: { 'api.calls': 7.5, 'storage.bytes': -1, 'test.count': 1 },
             eventCounts: { 'api.calls': 2, 'storage.bytes': 1, 'test.count': 1 },
+            eventsDecimal: { 'api.calls': '7.5', 'storage.bytes': '-1', 'test.count': '1' },
           },
           created: Math.floor(T(c.due) / 1000),
           id: m.id,
@@ -176,7 +178,7 @@ describe('closeDuePeriods: a period closes exactly at periodEnd + grace', () => 
           revision: 1,
           final: true,
         });
-        assert.deepEqual(Object.keys(body.data as object), ['periodStart', 'periodEnd', 'periodKey', 'timestamp', 'events', 'eventCounts']);
+        assert.deepEqual(Object.keys(body.data as object), ['periodStart', 'periodEnd', 'periodKey', 'timestamp', 'events', 'eventCounts', 'eventsDecimal']);
         assert.match(m.id, /^msg_[0-9a-z]+$/);
       });
     });
@@ -317,6 +319,7 @@ describe('closeDuePeriods: catch-up after downtime', () => {
         const o = oracle.get(docKey(a.customerId, a.period, a.periodKey));
         assert.ok(o, `unexpected aggregation ${a.customerId} ${a.period} ${a.periodKey}`);
         assert.deepEqual(a.events, o.events);
+        assert.deepEqual(a.eventsDecimal, o.eventsDecimal);
         assert.deepEqual(a.eventCounts, o.eventCounts);
         assert.equal(a.revision, 1);
       }
@@ -375,7 +378,8 @@ describe('closeDuePeriods: late data', () => {
       assert.equal(body.final, true);
       assert.deepEqual((body.data as { events: unknown }).events, rev2.events);
       assert.deepEqual((body.data as { eventCounts: unknown }).eventCounts, rev2.eventCounts);
-      assert.deepEqual(body.previous, { events: rev1.events, eventCounts: rev1.eventCounts, revision: 1 });
+      assert.deepEqual(body.previous, { events: rev1.events, eventCounts: rev1.eventCounts, eventsDecimal: rev1.eventsDecimal, revision: 1 });
+      assert.deepEqual((body.data as { eventsDecimal: unknown }).eventsDecimal, rev2.eventsDecimal);
       assert.deepEqual(Object.keys(body).slice(0, 5), ['type', 'customerId', 'period', 'data', 'created']);
 
       // The day of the late events had nothing before: its first document is revision 1, a completed message.
@@ -418,7 +422,7 @@ describe('closeDuePeriods: late data', () => {
       const msgs = await t.store.listMessages(m.id);
       assert.deepEqual(msgs.map((x) => x.revision), [1, 2, 3]);
       const body = JSON.parse(msgs[2]!.body) as { previous: unknown };
-      assert.deepEqual(body.previous, { events: { 'test.count': 2 }, eventCounts: { 'test.count': 2 }, revision: 2 });
+      assert.deepEqual(body.previous, { events: { 'test.count': 2 }, eventCounts: { 'test.count': 2 }, eventsDecimal: { 'test.count': '2' }, revision: 2 });
     });
   });
 });
@@ -724,9 +728,11 @@ describe('every operator on one day', () => {
   it('matches the brute-force oracle for negatives, zero and fractions', async () => {
     await withApp({ now: '2026-01-12T23:00:00Z' }, async (t) => {
       const values = [0, -1.25, 3.5, 1e-3, -0.1, 7, 0.3];
+      // Multiples computed in binary floating point would carry more than 12 places (0.3 * 3 is
+      // 0.8999999999999999): send each as the decimal it denotes instead.
       const events: In[] = [];
       Object.keys(OPS).forEach((type, ti) => {
-        values.forEach((v, vi) => events.push(ev(type, 'c', v * (ti + 1), `2026-01-12T${String(vi * 3).padStart(2, '0')}:0${ti}:00Z`)));
+        values.forEach((v, vi) => events.push(ev(type, 'c', Number((v * (ti + 1)).toPrecision(12)), `2026-01-12T${String(vi * 3).padStart(2, '0')}:0${ti}:00Z`)));
       });
       await post(t, events);
       t.clock.set('2026-01-13T00:05:00Z');
@@ -735,17 +741,15 @@ describe('every operator on one day', () => {
       const o = oracle.get(docKey('c', 'daily', '20260112'))!;
       const day = await onlyAgg(t, { customerId: 'c', period: 'daily' });
       assert.deepEqual(day.eventCounts, o.eventCounts);
-      for (const [type, op] of Object.entries(OPS)) {
-        const got = day.events[type]!;
-        const want = o.events[type]!;
-        if (op === 'sum' || op === 'avg') assert.ok(Math.abs(got - want) <= 1e-12 * Math.max(1, o.absSums[type]!), `${type}: ${got} vs ${want}`);
-        else assert.equal(got, want, type);
-      }
+      // Exact decimals: every operator matches the oracle to the digit, sums and averages included.
+      assert.deepEqual(day.eventsDecimal, o.eventsDecimal);
+      assert.deepEqual(day.events, o.events);
       assert.equal(day.events['test.min'], -1.25 * 4);
       assert.equal(day.events['storage.bytes'], 7 * 2);
       assert.equal(day.events['test.count'], 7);
       assert.equal(day.events['test.first'], 0);
-      assert.equal(day.events['test.last'], 0.3 * 7);
+      assert.equal(day.events['test.last'], 2.1);
+      assert.equal(day.eventsDecimal['test.last'], '2.1');
     });
   });
 });
@@ -774,6 +778,7 @@ describe('GET /customers/:id/usage', () => {
         periodEnd: '2026-01-31T23:59:59.999Z',
         final: false,
         events: { 'api.calls': 5.25, 'response.time.ms': 12.5 },
+        eventsDecimal: { 'api.calls': '5.25', 'response.time.ms': '12.5' },
         eventCounts: { 'api.calls': 2, 'response.time.ms': 2 },
       });
 
@@ -817,6 +822,7 @@ describe('GET /customers/:id/usage', () => {
         periodEnd: '2026-01-31T23:59:59.999Z',
         final: false,
         events: {},
+        eventsDecimal: {},
         eventCounts: {},
       });
     });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
 import { OPERATORS } from '../../src/config/schema.js';
+import { fixedOfNumber, formatFixed } from '../../src/domain/decimal.js';
 import { mergeAll, mergeInto, operatorValue, stateOfEvent, type RollupState } from '../../src/domain/rollup-state.js';
 
 interface Ev {
@@ -26,7 +27,7 @@ function bruteForce(evs: readonly Ev[]): RollupState {
   const last = byTime[byTime.length - 1]!;
   return {
     count: evs.length,
-    sum: evs.reduce((s, e) => s + e.value, 0),
+    sum: evs.reduce((s, e) => s + fixedOfNumber(e.value), 0n),
     min: Math.min(...evs.map((e) => e.value)),
     max: Math.max(...evs.map((e) => e.value)),
     firstTs: first.ts,
@@ -72,7 +73,7 @@ describe('stateOfEvent', () => {
   it('is a one-event state whose first and last are that event', () => {
     assert.deepEqual(stateOfEvent(1_000, 7, -2.5), {
       count: 1,
-      sum: -2.5,
+      sum: fixedOfNumber(-2.5),
       min: -2.5,
       max: -2.5,
       firstTs: 1_000,
@@ -84,12 +85,23 @@ describe('stateOfEvent', () => {
     });
   });
 
-  it('keeps zero and fractions as given', () => {
+  it('keeps zero and fractions as given: the sum of 0.1 is exactly one tenth', () => {
     const s = stateOfEvent(0, 1, 0);
-    assert.equal(s.sum, 0);
+    assert.equal(s.sum, 0n);
     assert.equal(s.min, 0);
     assert.equal(s.max, 0);
-    assert.equal(stateOfEvent(5, 2, 0.1).sum, 0.1);
+    assert.equal(formatFixed(stateOfEvent(5, 2, 0.1).sum), '0.1');
+  });
+
+  it('sums exactly where binary floats drift: ten 0.1 make 1, 0.1 + 0.2 makes 0.3, 1e16 + 1 + 1 keeps both ones', () => {
+    const tenths = mergeAll(Array.from({ length: 10 }, (_, i) => stateOfEvent(i, i + 1, 0.1)))!;
+    assert.equal(formatFixed(tenths.sum), '1');
+    assert.equal(formatFixed(mergeAll([stateOfEvent(1, 1, 0.1), stateOfEvent(2, 2, 0.2)])!.sum), '0.3');
+    const big = mergeAll([stateOfEvent(1, 1, 1e14), stateOfEvent(2, 2, 1), stateOfEvent(3, 3, 1)])!;
+    assert.equal(formatFixed(big.sum), '100000000000002');
+    let huge = stateOfEvent(1, 1, 999_999_999_999_999);
+    for (let i = 0; i < 100; i++) huge = merged(huge, stateOfEvent(2, i + 2, 999_999_999_999_999));
+    assert.equal(formatFixed(huge.sum), '100999999999999899');
   });
 });
 
@@ -101,7 +113,7 @@ describe('mergeInto', () => {
     const r = mergeInto(a, b);
     assert.equal(r, a);
     assert.deepEqual(b, bCopy);
-    assert.deepEqual(a, { count: 2, sum: 6, min: 1, max: 5, firstTs: 10, firstSeq: 1, firstValue: 1, lastTs: 20, lastSeq: 2, lastValue: 5 });
+    assert.deepEqual(a, { count: 2, sum: fixedOfNumber(6), min: 1, max: 5, firstTs: 10, firstSeq: 1, firstValue: 1, lastTs: 20, lastSeq: 2, lastValue: 5 });
   });
 
   it('breaks a tie on event time by arrival sequence, in either merge direction', () => {
@@ -129,7 +141,7 @@ describe('mergeInto', () => {
     const s = mergeAll([stateOfEvent(1, 1, 0), stateOfEvent(2, 2, -7.25), stateOfEvent(3, 3, 3.5)])!;
     assert.equal(s.min, -7.25);
     assert.equal(s.max, 3.5);
-    assert.equal(s.sum, -3.75);
+    assert.equal(formatFixed(s.sum), '-3.75');
     assert.equal(s.count, 3);
   });
 
@@ -219,26 +231,32 @@ describe('operatorValue', () => {
     assert.deepEqual([...OPERATORS].sort(), ['avg', 'count', 'first', 'last', 'max', 'min', 'sum']);
   });
 
-  it('sum', () => assert.equal(operatorValue('sum', s), 4 + -2.5 + 0 + 10 / 3));
-  it('avg is sum / n with no rounding', () => assert.equal(operatorValue('avg', s), (4 + -2.5 + 0 + 10 / 3) / 4));
-  it('min', () => assert.equal(operatorValue('min', s), -2.5));
-  it('max', () => assert.equal(operatorValue('max', s), 4));
-  it('count is the number of events, whatever the values', () => assert.equal(operatorValue('count', s), 4));
-  it('first is the earliest event time', () => assert.equal(operatorValue('first', s), 10 / 3));
-  it('last is the latest event time, ties to the later arrival', () => assert.equal(operatorValue('last', s), 0));
+  const value = (op: Parameters<typeof operatorValue>[0], st: RollupState) => formatFixed(operatorValue(op, st));
+  it('sum is exact', () => assert.equal(value('sum', s), '4.833333333333'));
+  it('avg is the exact sum / n, rounded half away from zero at 12 places', () => assert.equal(value('avg', s), '1.208333333333'));
+  it('min', () => assert.equal(value('min', s), '-2.5'));
+  it('max', () => assert.equal(value('max', s), '4'));
+  it('count is the number of events, whatever the values', () => assert.equal(value('count', s), '4'));
+  it('first is the earliest event time', () => assert.equal(value('first', s), '3.333333333333'));
+  it('last is the latest event time, ties to the later arrival', () => assert.equal(value('last', s), '0'));
 
-  it('avg of 10 and 0 and 0 is 10/3 exactly as floating division gives it', () => {
-    const t = mergeAll([stateOfEvent(1, 1, 10), stateOfEvent(2, 2, 0), stateOfEvent(3, 3, 0)])!;
-    assert.equal(operatorValue('avg', t), 10 / 3);
+  it('avg rounds half away from zero: 10/3, 20/3, -20/3 and an exact half', () => {
+    const avgOf = (...vs: number[]) => value('avg', mergeAll(vs.map((v, i) => stateOfEvent(i, i + 1, v)))!);
+    assert.equal(avgOf(10, 0, 0), '3.333333333333');
+    assert.equal(avgOf(20, 0, 0), '6.666666666667');
+    assert.equal(avgOf(-20, 0, 0), '-6.666666666667');
+    assert.equal(avgOf(0.000000000001, 0), '0.000000000001');
+    assert.equal(avgOf(-0.000000000001, 0), '-0.000000000001');
+    assert.equal(avgOf(0.000000000003, 0), '0.000000000002');
   });
 
   it('count ignores values that are zero or negative', () => {
     const t = mergeAll([stateOfEvent(1, 1, 0), stateOfEvent(2, 2, -5)])!;
-    assert.equal(operatorValue('count', t), 2);
+    assert.equal(value('count', t), '2');
   });
 
   it('a single event gives its value for every operator except count', () => {
     const one = stateOfEvent(7, 1, -0.5);
-    for (const op of OPERATORS) assert.equal(operatorValue(op, one), op === 'count' ? 1 : -0.5, op);
+    for (const op of OPERATORS) assert.equal(value(op, one), op === 'count' ? '1' : '-0.5', op);
   });
 });

@@ -299,7 +299,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     const oracle = oracleAggregations([...acked.values()] as OracleEvent[], ['hourly'], OPS);
     const docs = await pageAll<{
       customerId: string; period: string; periodKey: string; periodStart: string; periodEnd: string; final: boolean;
-      revision: number; events: Record<string, number>; eventCounts: Record<string, number>;
+      revision: number; events: Record<string, number>; eventsDecimal: Record<string, string>; eventCounts: Record<string, number>;
     }>(servers[2]!.url, '/aggregations?period=hourly', AUTH);
     assert.equal(docs.length, oracle.size, 'one hourly document per (customer, hour) with data');
     for (const d of docs) {
@@ -311,10 +311,9 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       assert.equal(d.periodEnd, o.periodEnd);
       assert.deepEqual(d.eventCounts, o.eventCounts, `${d.customerId} ${d.periodKey} counts`);
       assert.deepEqual(Object.keys(d.events).sort(), Object.keys(o.events).sort());
-      for (const [t, v] of Object.entries(o.events)) {
-        const tol = 1e-9 * Math.max(1, o.absSums[t]!);
-        assert.ok(Math.abs(d.events[t]! - v) <= tol, `${d.customerId} ${d.periodKey} ${t}: got ${d.events[t]}, oracle ${v}`);
-      }
+      // Exact decimals: the totals equal the oracle's to the digit, whichever process closed them.
+      assert.deepEqual(d.events, o.events, `${d.customerId} ${d.periodKey}`);
+      assert.deepEqual(d.eventsDecimal, o.eventsDecimal, `${d.customerId} ${d.periodKey}`);
     }
   });
 
@@ -322,7 +321,10 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     const r = await http(`${servers[0]!.url}/aggregations/trigger`, { method: 'POST', headers: AUTH, timeoutMs: 15_000 });
     assert.ok(r.status === 200 || r.status === 202, r.text);
     const oracle = oracleAggregations([...acked.values()] as OracleEvent[], ['daily'], OPS);
-    const docs = await pageAll<{ customerId: string; period: string; periodKey: string; events: Record<string, number>; eventCounts: Record<string, number> }>(
+    const docs = await pageAll<{
+      customerId: string; period: string; periodKey: string; events: Record<string, number>; eventsDecimal: Record<string, string>;
+      eventCounts: Record<string, number>;
+    }>(
       servers[0]!.url, '/aggregations?period=daily', AUTH,
     );
     assert.equal(docs.length, oracle.size);
@@ -330,9 +332,8 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       const o = oracle.get(docKey(d.customerId, d.period, d.periodKey));
       assert.ok(o, `unexpected daily document ${d.customerId} ${d.periodKey}`);
       assert.deepEqual(d.eventCounts, o.eventCounts);
-      for (const [t, v] of Object.entries(o.events)) {
-        assert.ok(Math.abs(d.events[t]! - v) <= 1e-9 * Math.max(1, o.absSums[t]!), `daily ${d.customerId} ${t}: ${d.events[t]} vs ${v}`);
-      }
+      assert.deepEqual(d.events, o.events, `daily ${d.customerId}`);
+      assert.deepEqual(d.eventsDecimal, o.eventsDecimal, `daily ${d.customerId}`);
     }
   });
 

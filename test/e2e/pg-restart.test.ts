@@ -243,7 +243,7 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
     const storedRows = await pageAll<{ id: string | null; customerId: string; eventType: string }>(servers[1]!.url, '/events', AUTH);
     const stored = storedRows.map((r) => sent.get(keyOf(r))!);
     const oracle = oracleAggregations(stored, ['hourly'], OPS);
-    const docs = await pageAll<{ customerId: string; period: string; periodKey: string; final: boolean; events: Record<string, number>; eventCounts: Record<string, number> }>(
+    const docs = await pageAll<{ customerId: string; period: string; periodKey: string; final: boolean; events: Record<string, number>; eventsDecimal: Record<string, string>; eventCounts: Record<string, number> }>(
       servers[1]!.url, '/aggregations?period=hourly', AUTH,
     );
     assert.equal(docs.length, oracle.size);
@@ -252,9 +252,9 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
       const o = oracle.get(docKey(d.customerId, d.period, d.periodKey));
       assert.ok(o, `unexpected document ${d.customerId} ${d.periodKey}`);
       assert.deepEqual(d.eventCounts, o.eventCounts);
-      for (const [ty, v] of Object.entries(o.events)) {
-        assert.ok(Math.abs(d.events[ty]! - v) <= 1e-9 * Math.max(1, o.absSums[ty]!), `${d.customerId} ${d.periodKey} ${ty}: ${d.events[ty]} vs ${v}`);
-      }
+      // Exact decimals: the totals equal the oracle's to the digit.
+      assert.deepEqual(d.events, o.events, `${d.customerId} ${d.periodKey}`);
+      assert.deepEqual(d.eventsDecimal, o.eventsDecimal, `${d.customerId} ${d.periodKey}`);
     }
     const ids = (await db!.query('SELECT id FROM messages')).rows.map((r) => r.id as string);
     const got = new Set(receiver!.requests.map((r) => String(r.headers['webhook-id'])));

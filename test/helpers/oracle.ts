@@ -1,5 +1,6 @@
 // Brute-force aggregation oracle for tests: computes every (customer, period, periodKey) document straight
-// from raw events. Must never reuse the rollup/merge code under test; only the period math is shared.
+// from raw events, in exact decimal arithmetic of its own (digit strings and bigints). Must never reuse
+// the rollup/merge or decimal code under test; only the period math is shared.
 
 import type { Operator } from '../../src/config/schema.js';
 import { displayEnd, periodInterval, periodKey, type Period } from '../../src/domain/periods.js';
@@ -20,10 +21,45 @@ export interface OracleDoc {
   periodKey: string;
   periodStart: string;
   periodEnd: string;
+  /** The nearest double of each exact total. */
   events: Record<string, number>;
+  /** Each total as canonical decimal text (no exponent, no trailing zeros). */
+  eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
-  /** Σ|value| per type: the scale against which a floating-point sum's rounding is judged. */
-  absSums: Record<string, number>;
+}
+
+/** Places kept after the point; values are expected to have no more. */
+const PLACES = 12;
+
+/** A value's decimal, scaled by 10^12: the digits of its shortest text (exponent form included). */
+export function oracleScaled(v: number): bigint {
+  const text = String(v);
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(text);
+  if (!m) throw new Error(`oracle cannot read ${text}`);
+  const digits = m[2]! + (m[3] ?? '');
+  const shift = Number(m[4] ?? 0) - (m[3] ?? '').length + PLACES;
+  if (shift < 0) throw new Error(`oracle values must have at most ${PLACES} decimal places: ${text}`);
+  const n = BigInt(digits + '0'.repeat(shift));
+  return m[1] === '-' ? -n : n;
+}
+
+/** Canonical text of a scaled value. */
+export function oracleText(x: bigint): string {
+  const neg = x < 0n;
+  const digits = (neg ? -x : x).toString().padStart(PLACES + 1, '0');
+  const int = digits.slice(0, digits.length - PLACES);
+  const frac = digits.slice(digits.length - PLACES).replace(/0+$/, '');
+  return `${neg ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
+}
+
+/** x / n rounded half away from zero, by long division on magnitudes. */
+function oracleDivide(x: bigint, n: number): bigint {
+  const neg = x < 0n;
+  const mag = neg ? -x : x;
+  const d = BigInt(n);
+  let q = mag / d;
+  if ((mag % d) * 2n >= d) q += 1n;
+  return neg ? -q : q;
 }
 
 export const docKey = (customerId: string, period: string, key: string): string => `${customerId}\u0000${period}\u0000${key}`;
@@ -43,24 +79,25 @@ export function dedupe(arrivals: readonly OracleEvent[]): Array<OracleEvent & { 
   return out;
 }
 
-function apply(op: Operator, evs: ReadonlyArray<OracleEvent & { arrival: number }>): number {
-  const values = evs.map((e) => e.value);
+function apply(op: Operator, evs: ReadonlyArray<OracleEvent & { arrival: number }>): bigint {
+  const values = evs.map((e) => oracleScaled(e.value));
   const byTime = [...evs].sort((a, b) => a.ts - b.ts || a.arrival - b.arrival);
+  const sum = () => values.reduce((s, v) => s + v, 0n);
   switch (op) {
     case 'sum':
-      return values.reduce((s, v) => s + v, 0);
+      return sum();
     case 'avg':
-      return values.reduce((s, v) => s + v, 0) / values.length;
+      return oracleDivide(sum(), values.length);
     case 'min':
-      return values.reduce((m, v) => (v < m ? v : m), Infinity);
+      return values.reduce((m, v) => (v < m ? v : m));
     case 'max':
-      return values.reduce((m, v) => (v > m ? v : m), -Infinity);
+      return values.reduce((m, v) => (v > m ? v : m));
     case 'count':
-      return values.length;
+      return BigInt(values.length) * 10n ** BigInt(PLACES);
     case 'first':
-      return byTime[0]!.value;
+      return oracleScaled(byTime[0]!.value);
     case 'last':
-      return byTime[byTime.length - 1]!.value;
+      return oracleScaled(byTime[byTime.length - 1]!.value);
   }
 }
 
@@ -93,12 +130,12 @@ export function oracleAggregations(
   for (const [k, g] of groups) {
     const iv = periodInterval(g.period, g.ts);
     const events: Record<string, number> = {};
+    const eventsDecimal: Record<string, string> = {};
     const eventCounts: Record<string, number> = {};
-    const absSums: Record<string, number> = {};
     for (const [type, evs] of g.byType) {
-      events[type] = apply(ops[type]!, evs);
+      eventsDecimal[type] = oracleText(apply(ops[type]!, evs));
+      events[type] = Number(eventsDecimal[type]);
       eventCounts[type] = evs.length;
-      absSums[type] = evs.reduce((s, e) => s + Math.abs(e.value), 0);
     }
     out.set(k, {
       customerId: g.customerId,
@@ -107,8 +144,8 @@ export function oracleAggregations(
       periodStart: new Date(iv.start).toISOString(),
       periodEnd: displayEnd(iv),
       events,
+      eventsDecimal,
       eventCounts,
-      absSums,
     });
   }
   return out;

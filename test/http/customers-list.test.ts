@@ -178,7 +178,7 @@ describe('GET /customers/:customerId/usage/series', () => {
         bucket: 'hour',
         from: '2026-01-10T00:00:00.000Z',
         to: '2026-01-11T23:59:59.999Z',
-        points: hours.map((t, i) => ({ t, value: HOURLY[type]![i], count: [2, 2, 3][i] })),
+        points: hours.map((t, i) => ({ t, value: HOURLY[type]![i], valueDecimal: String(HOURLY[type]![i]), count: [2, 2, 3][i] })),
       }, type);
     }
   });
@@ -190,8 +190,8 @@ describe('GET /customers/:customerId/usage/series', () => {
       assert.equal(r.body.op, OPS[type]);
       assert.equal(r.body.bucket, 'day');
       assert.deepEqual(r.body.points, [
-        { t: '2026-01-10T00:00:00.000Z', value: DAILY[type]![0], count: 4 },
-        { t: '2026-01-11T00:00:00.000Z', value: DAILY[type]![1], count: 3 },
+        { t: '2026-01-10T00:00:00.000Z', value: DAILY[type]![0], valueDecimal: String(DAILY[type]![0]), count: 4 },
+        { t: '2026-01-11T00:00:00.000Z', value: DAILY[type]![1], valueDecimal: String(DAILY[type]![1]), count: 3 },
       ], type);
     }
   });
@@ -205,12 +205,12 @@ describe('GET /customers/:customerId/usage/series', () => {
     // The day before holds the 500 at 23:59:59; a day range starting on the 9th includes it.
     const d = await series('eventType=api.calls&bucket=day&from=2026-01-09T12:00:00Z&to=2026-01-10');
     assert.deepEqual(d.body.points, [
-      { t: '2026-01-09T00:00:00.000Z', value: 500, count: 1 },
-      { t: '2026-01-10T00:00:00.000Z', value: 17, count: 4 },
+      { t: '2026-01-09T00:00:00.000Z', value: 500, valueDecimal: '500', count: 1 },
+      { t: '2026-01-10T00:00:00.000Z', value: 17, valueDecimal: '17', count: 4 },
     ]);
     // A single instant is one bucket.
     const one = await series('eventType=api.calls&bucket=hour&from=2026-01-10T22:30:00Z&to=2026-01-10T22:30:00Z');
-    assert.deepEqual(one.body.points, [{ t: '2026-01-10T22:00:00.000Z', value: 6, count: 2 }]);
+    assert.deepEqual(one.body.points, [{ t: '2026-01-10T22:00:00.000Z', value: 6, valueDecimal: '6', count: 2 }]);
   });
 
   it('defaults: the first configured event type, hour buckets, the last 7 days (30 for days) up to now', async () => {

@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { fixedToNumber } from '../../src/domain/decimal.js';
 import type { NewEvent } from '../../src/domain/event-rules.js';
+import { registerDecimalFunctions } from '../../src/store/sqlite/decimal-functions.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { MERGED_ROLLUPS_SQL, SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { WriterLockTaken } from '../../src/store/sqlite/writer-lock.js';
@@ -38,7 +40,7 @@ async function append(store: SqliteStore, ...events: NewEvent[]): Promise<Append
 
 async function total(store: SqliteStore, customerId: string): Promise<{ count: number; sum: number }> {
   const rows = await store.readRollups(customerId, T0 - 24 * HOUR, T0 + 24 * HOUR);
-  return { count: rows.reduce((a, r) => a + r.count, 0), sum: rows.reduce((a, r) => a + r.sum, 0) };
+  return { count: rows.reduce((a, r) => a + r.count, 0), sum: fixedToNumber(rows.reduce((a, r) => a + r.sum, 0n)) };
 }
 
 test('every reader sees an appended event before any background work has run', async () => {
@@ -268,6 +270,7 @@ test('current usage reads one customer range once and looks first and last value
   const file = tmpFile();
   await new SqliteStore({ file }).close();
   const db = new Database(file, { readonly: true });
+  registerDecimalFunctions(db);
   try {
     const plan = (db.prepare(`EXPLAIN QUERY PLAN ${MERGED_ROLLUPS_SQL}`).all({ c: 'c', from: 0, to: 1 }) as Array<{ detail: string }>).map((r) => r.detail);
     const rollupAccess = plan.filter((d) => /\b(rollups|f|l)\b/.test(d) && /^(SCAN|SEARCH)/.test(d));
@@ -297,7 +300,7 @@ test('one slice takes any number of event types and timestamps far from now', as
     for (const [i, ts] of far.entries()) {
       const hour = Math.floor(ts / HOUR) * HOUR;
       const at = await store.readRollups('c2', hour, hour + HOUR);
-      assert.deepEqual(at.map((r) => [r.hour, r.count, r.sum]), [[hour, 1, i + 1]], `ts ${ts}`);
+      assert.deepEqual(at.map((r) => [r.hour, r.count, fixedToNumber(r.sum)]), [[hour, 1, i + 1]], `ts ${ts}`);
       const marks = await store.listOpenMarks('hourly', hour, 1);
       assert.deepEqual(marks.map((m) => [m.customerId, m.periodStart]), [['c2', hour]], `hourly mark of ts ${ts}`);
     }

@@ -144,7 +144,7 @@ describe('wire format (failure mode 1)', () => {
       // Payload: the reference fields first, in order, then meterhook's additions.
       const body = parseBody(req);
       assert.deepEqual(Object.keys(body), ['type', 'customerId', 'period', 'data', 'created', 'id', 'aggregationId', 'revision', 'final']);
-      assert.deepEqual(Object.keys(body.data), ['periodStart', 'periodEnd', 'periodKey', 'timestamp', 'events', 'eventCounts']);
+      assert.deepEqual(Object.keys(body.data), ['periodStart', 'periodEnd', 'periodKey', 'timestamp', 'events', 'eventCounts', 'eventsDecimal']);
       assert.equal(body.type, 'aggregation.completed');
       assert.equal(body.customerId, CUSTOMER);
       assert.equal(body.period, 'hourly');
@@ -322,7 +322,7 @@ describe('revisions and endpoint filters (failure mode 8)', () => {
     assert.equal(rev2.final, true);
     assert.deepEqual(rev2.data.events, { 'api.calls': 7 });
     assert.deepEqual(rev2.data.eventCounts, { 'api.calls': 2 });
-    assert.deepEqual(rev2.previous, { events: { 'api.calls': 5 }, eventCounts: { 'api.calls': 1 }, revision: 1 });
+    assert.deepEqual(rev2.previous, { events: { 'api.calls': 5 }, eventCounts: { 'api.calls': 1 }, eventsDecimal: { 'api.calls': '5' }, revision: 1 });
     assert.deepEqual(Object.keys(rev2).slice(0, 5), ['type', 'customerId', 'period', 'data', 'created']);
     const rev2Req = hourly()[1]!;
     assert.equal(rev2Req.headers['x-meterhook-event-type'], 'aggregation.updated');

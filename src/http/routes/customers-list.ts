@@ -40,7 +40,8 @@ const Series = Type.Object({
   points: Type.Array(
     Type.Object({
       t: Type.String({ description: 'Bucket start (UTC)' }),
-      value: Type.Number({ description: "The event type's operator over the bucket" }),
+      value: Type.Number({ description: "The event type's operator over the bucket (nearest JSON number)" }),
+      valueDecimal: Type.String({ description: 'The same value as exact decimal text (e.g. "0.3")' }),
       count: Type.Integer({ description: 'Events in the bucket' }),
     }),
     { description: 'Buckets with data only, oldest first' },

@@ -164,6 +164,27 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
     `,
   },
+  {
+    version: 3,
+    name: 'exact-decimal-totals',
+    // Totals become exact: rollups.sum is numeric, and aggregations.events holds each total as
+    // decimal text. A rollup whose events are all still stored is recomputed exactly from them (each
+    // value is the shortest decimal of its double, which float8 text output gives); one whose events
+    // retention dropped keeps its old total, rounded half away from zero to 12 places, as do stored
+    // documents.
+    sql: `
+      ALTER TABLE rollups ALTER COLUMN sum TYPE numeric USING round(sum::text::numeric, 12);
+      UPDATE rollups r SET sum = e.s
+        FROM (SELECT customer_id, event_type, ts - (((ts % 3600000) + 3600000) % 3600000) AS hour,
+                     count(*) AS n, sum(round(value::text::numeric, 12)) AS s
+              FROM events GROUP BY 1, 2, 3) e
+        WHERE r.customer_id = e.customer_id AND r.event_type = e.event_type AND r.hour = e.hour AND r.count = e.n
+          AND r.sum <> e.s;
+      UPDATE aggregations a SET events = coalesce(
+        (SELECT json_object_agg(key, trim_scale(round(value::numeric, 12))::text ORDER BY key)::text
+         FROM json_each_text(a.events::json)), '{}');
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import { formatFixed } from '../../domain/decimal.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import type { AppendOutcome, AppendUnit, AppendedEvent } from '../store.js';
 
@@ -167,7 +168,7 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   await client.query(
     `INSERT INTO rollups AS t (customer_id, hour, event_type, count, sum, vmin, vmax,
         first_ts, first_seq, first_value, last_ts, last_seq, last_value)
-     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[],
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[],
         $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])
      ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
        count = t.count + excluded.count,
@@ -180,7 +181,7 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
        last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_ts ELSE t.last_ts END,
        last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_seq ELSE t.last_seq END,
        last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_value ELSE t.last_value END`,
-    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), r.map((x) => x.s.count), r.map((x) => x.s.sum), r.map((x) => x.s.min),
+    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), r.map((x) => x.s.count), r.map((x) => formatFixed(x.s.sum)), r.map((x) => x.s.min),
       r.map((x) => x.s.max), r.map((x) => x.s.firstTs), r.map((x) => x.s.firstSeq), r.map((x) => x.s.firstValue),
       r.map((x) => x.s.lastTs), r.map((x) => x.s.lastSeq), r.map((x) => x.s.lastValue)],
   );

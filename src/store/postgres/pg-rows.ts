@@ -1,6 +1,8 @@
 // Owns the mapping between PostgreSQL rows and the store port's records (bigint columns arrive as
 // strings from the driver and become numbers here). Must never hold business rules.
 
+import { numbersOf } from '../../domain/aggregation.js';
+import { parseFixed } from '../../domain/decimal.js';
 import type { Period } from '../../domain/periods.js';
 import type { AggregationRecord, ApiKeyRecord, OutboxMessage, RollupRow, StoredEvent } from '../store.js';
 
@@ -19,21 +21,25 @@ export const toPgMessage = (r: Row): OutboxMessage => ({
   body: r.body as string,
 });
 
-export const toPgAggregation = (r: Row): AggregationRecord => ({
+export const toPgAggregation = (r: Row): AggregationRecord => {
+  const eventsDecimal = JSON.parse(r.events as string) as Record<string, string>;
+  return {
   id: r.id as string,
   customerId: r.customer_id as string,
   period: r.period as Period,
   periodKey: r.period_key as string,
   periodStart: num(r.period_start),
   periodEnd: num(r.period_end),
-  events: JSON.parse(r.events as string),
+  events: numbersOf(eventsDecimal),
+  eventsDecimal,
   eventCounts: JSON.parse(r.event_counts as string),
   final: r.final === true,
   revision: num(r.revision),
   computedAt: num(r.computed_at),
   finalizedAt: numOrNull(r.finalized_at),
   webhookStatus: JSON.parse(r.webhook_status as string),
-});
+  };
+};
 
 export const toPgEvent = (r: Row): StoredEvent => ({
   seq: num(r.seq),
@@ -50,7 +56,8 @@ export const toPgRollup = (r: Row): RollupRow => ({
   eventType: r.event_type as string,
   hour: num(r.hour),
   count: num(r.count),
-  sum: num(r.sum),
+  // numeric arrives as text from the driver.
+  sum: parseFixed(String(r.sum)),
   min: num(r.vmin),
   max: num(r.vmax),
   firstTs: num(r.first_ts),
@@ -74,7 +81,7 @@ export const toPgApiKey = (r: Row): ApiKeyRecord => ({
 export function aggregationColumns(list: AggregationRecord[]): unknown[] {
   return [
     list.map((a) => a.id), list.map((a) => a.customerId), list.map((a) => a.period), list.map((a) => a.periodKey),
-    list.map((a) => a.periodStart), list.map((a) => a.periodEnd), list.map((a) => JSON.stringify(a.events)),
+    list.map((a) => a.periodStart), list.map((a) => a.periodEnd), list.map((a) => JSON.stringify(a.eventsDecimal)),
     list.map((a) => JSON.stringify(a.eventCounts)), list.map((a) => a.final), list.map((a) => a.revision),
     list.map((a) => a.computedAt), list.map((a) => a.finalizedAt), list.map((a) => JSON.stringify(a.webhookStatus)),
   ];

@@ -2,6 +2,7 @@
 // Must never edit a released migration: add a new version instead.
 
 import type Database from 'better-sqlite3';
+import { registerDecimalFunctions } from './decimal-functions.js';
 import { eventKeyHash } from './event-hash.js';
 
 export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
@@ -192,10 +193,54 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       DROP INDEX events_ts;
     `,
   },
+  {
+    version: 5,
+    name: 'exact-decimal-totals',
+    // Totals become exact: rollups.sum holds canonical decimal text (added with meterhook_dec_add),
+    // and aggregations.events holds each total as decimal text. A rollup whose events are all still
+    // stored (and applied) is recomputed exactly from them; one whose events retention deleted keeps
+    // its old REAL total, rounded half away from zero to 12 decimal places, as do stored documents.
+    sql: `
+      CREATE TEMP TABLE exact_sums AS
+        SELECT customer_id, event_type, ts - (((ts % 3600000) + 3600000) % 3600000) AS hour,
+               count(*) AS n, meterhook_dec_sum(value) AS s
+        FROM events WHERE seq <= (SELECT applied_seq FROM derived_state WHERE id = 1)
+        GROUP BY 1, 2, 3;
+      CREATE TABLE rollups_exact (
+        customer_id  TEXT    NOT NULL,
+        hour         INTEGER NOT NULL,
+        event_type   TEXT    NOT NULL,
+        count        INTEGER NOT NULL,
+        sum          TEXT    NOT NULL,
+        vmin         REAL    NOT NULL,
+        vmax         REAL    NOT NULL,
+        first_ts     INTEGER NOT NULL,
+        first_seq    INTEGER NOT NULL,
+        first_value  REAL    NOT NULL,
+        last_ts      INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL,
+        last_value   REAL    NOT NULL,
+        PRIMARY KEY (customer_id, hour, event_type)
+      ) WITHOUT ROWID;
+      INSERT INTO rollups_exact
+        SELECT r.customer_id, r.hour, r.event_type, r.count,
+               CASE WHEN e.n = r.count THEN e.s ELSE meterhook_dec(r.sum) END,
+               r.vmin, r.vmax, r.first_ts, r.first_seq, r.first_value, r.last_ts, r.last_seq, r.last_value
+        FROM rollups r
+        LEFT JOIN exact_sums e ON e.customer_id = r.customer_id AND e.hour = r.hour AND e.event_type = r.event_type;
+      DROP TABLE rollups;
+      ALTER TABLE rollups_exact RENAME TO rollups;
+      DROP TABLE exact_sums;
+      UPDATE aggregations SET events =
+        (SELECT json_group_object(key, meterhook_dec(value)) FROM (SELECT key, value FROM json_each(aggregations.events) ORDER BY key));
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {
-  // Version 4 derives idempotency hashes of events stored by earlier versions.
+  // Version 4 derives idempotency hashes of events stored by earlier versions; version 5 and every
+  // rollup upsert add decimal text.
+  registerDecimalFunctions(db);
   db.function('meterhook_event_hash', { deterministic: true }, (c, t, id) => eventKeyHash(String(c), String(t), String(id)));
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);

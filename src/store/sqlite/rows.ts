@@ -1,6 +1,8 @@
 // Owns the mapping between SQLite rows and the store port's records.
 // Must never hold business rules: it only renames and (de)serialises columns.
 
+import { numbersOf } from '../../domain/aggregation.js';
+import { parseFixed } from '../../domain/decimal.js';
 import type { Period } from '../../domain/periods.js';
 import type { AggregationRecord, ApiKeyRecord, OutboxMessage, RollupRow, StoredEvent } from '../store.js';
 
@@ -20,25 +22,29 @@ export interface AggregationRow {
   webhook_status: string;
 }
 
-export const toAggregation = (r: AggregationRow): AggregationRecord => ({
+export const toAggregation = (r: AggregationRow): AggregationRecord => {
+  const eventsDecimal = JSON.parse(r.events) as Record<string, string>;
+  return {
   id: r.id,
   customerId: r.customer_id,
   period: r.period as Period,
   periodKey: r.period_key,
   periodStart: r.period_start,
   periodEnd: r.period_end,
-  events: JSON.parse(r.events),
+  events: numbersOf(eventsDecimal),
+  eventsDecimal,
   eventCounts: JSON.parse(r.event_counts),
   final: r.final === 1,
   revision: r.revision,
   computedAt: r.computed_at,
   finalizedAt: r.finalized_at,
   webhookStatus: JSON.parse(r.webhook_status),
-});
+  };
+};
 
 export const aggregationParams = (a: AggregationRecord) => [
   a.id, a.customerId, a.period, a.periodKey, a.periodStart, a.periodEnd,
-  JSON.stringify(a.events), JSON.stringify(a.eventCounts), a.final ? 1 : 0, a.revision,
+  JSON.stringify(a.eventsDecimal), JSON.stringify(a.eventCounts), a.final ? 1 : 0, a.revision,
   a.computedAt, a.finalizedAt, JSON.stringify(a.webhookStatus),
 ];
 
@@ -57,13 +63,13 @@ export const toEvent = (r: {
 });
 
 export const toRollup = (r: {
-  event_type: string; hour: number; count: number; sum: number; vmin: number; vmax: number;
+  event_type: string; hour: number; count: number; sum: string; vmin: number; vmax: number;
   first_ts: number; first_seq: number; first_value: number; last_ts: number; last_seq: number; last_value: number;
 }): RollupRow => ({
   eventType: r.event_type,
   hour: r.hour,
   count: r.count,
-  sum: r.sum,
+  sum: parseFixed(r.sum),
   min: r.vmin,
   max: r.vmax,
   firstTs: r.first_ts,

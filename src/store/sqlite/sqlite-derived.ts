@@ -5,6 +5,7 @@
 
 import type Database from 'better-sqlite3';
 import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import { formatFixed } from '../../domain/decimal.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import { eventKeyHash } from './event-hash.js';
 
@@ -60,7 +61,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
        count = count + excluded.count,
-       sum = sum + excluded.sum,
+       sum = meterhook_dec_add(sum, excluded.sum),
        vmin = min(vmin, excluded.vmin),
        vmax = max(vmax, excluded.vmax),
        first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_value ELSE first_value END,
@@ -150,7 +151,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         const hours = types.get(t)!;
         for (const hourIndex of [...hours.keys()].sort((a, b) => a - b)) {
           const s = hours.get(hourIndex)!;
-          upsertRollup.run(c, hourIndex * HOUR_MS, t, s.count, s.sum, s.min, s.max,
+          upsertRollup.run(c, hourIndex * HOUR_MS, t, s.count, formatFixed(s.sum), s.min, s.max,
             s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
         }
       }

@@ -23,7 +23,7 @@ import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollu
 // range. Hours partition time, so a type's first event is in its earliest hour's row and its
 // last in its latest: two primary-key lookups fetch them, with no per-row key building.
 export const MERGED_ROLLUPS_SQL = `
-        WITH a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
+        WITH a AS (SELECT event_type, sum(count) AS count, meterhook_dec_sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
                           min(hour) AS first_hour, max(hour) AS last_hour
                    FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to GROUP BY event_type)
         SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
