@@ -69,8 +69,11 @@ export interface Aggregation {
   periodStart: string;
   periodEnd: string;
   timestamp: string;
+  /** Each total as a JSON number (the nearest double of the exact total). */
   events: Record<string, number>;
   eventCounts: Record<string, number>;
+  /** Each total as exact decimal text, e.g. "0.3": bill from this. */
+  eventsDecimal: Record<string, string>;
   final: boolean;
   revision: number;
   finalizedAt: string | null;
@@ -102,6 +105,8 @@ export interface Usage {
   periodEnd: string;
   final: boolean;
   events: Record<string, number>;
+  /** Each total as exact decimal text, e.g. "0.3". */
+  eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
 }
 

@@ -48,6 +48,15 @@
     return typeof v === 'number' && Number.isFinite(v) ? num.format(v) : '—';
   }
 
+  /** An exact total (decimal text) with digit grouping and every decimal place kept; else the number. */
+  function fmtExact(text, fallback) {
+    if (typeof text !== 'string' || !/^-?\d+(\.\d+)?$/.test(text)) return fmtNum(fallback);
+    const [int, frac] = text.split('.');
+    const neg = int.startsWith('-');
+    const grouped = (neg ? int.slice(1) : int).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    return `${neg ? '-' : ''}${grouped}${frac ? `.${frac}` : ''}`;
+  }
+
   /** "2026-01-12 10:00:00 UTC", or a dash. */
   function fmtTime(iso) {
     if (!iso) return '—';
@@ -539,7 +548,7 @@
               h('tbody', {}, rows.map((t) => h('tr', { dataset: { eventType: t } },
                 h('td', {}, h('code', { text: t })),
                 h('td', { text: (cfg.events[t] || {}).op || '' }),
-                h('td', { class: 'num', text: fmtNum(u.events[t]) }),
+                h('td', { class: 'num', text: fmtExact((u.eventsDecimal || {})[t], u.events[t]) }),
                 h('td', { class: 'num', text: fmtNum(u.eventCounts[t]) }))))));
       } catch (err) {
         if (ctx.current()) usageBox.replaceChildren(errorBox(err));
@@ -659,7 +668,7 @@
           h('td', {}, h('code', { text: a.periodKey })),
           h('td', { text: fmtTime(a.periodStart) }),
           h('td', { class: 'values' }, Object.keys(a.events).map((t) => h('div', {},
-            h('code', { text: t }), ` ${fmtNum(a.events[t])}`, h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` })))),
+            h('code', { text: t }), ` ${fmtExact((a.eventsDecimal || {})[t], a.events[t])}`, h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` })))),
           h('td', {}, badge(a.final ? 'final' : 'provisional')),
           h('td', { class: 'num', text: String(a.revision) }),
           h('td', { title: ws.lastError || null }, a.final ? webhookBadge(ws) : '—'));

@@ -77,6 +77,17 @@ export class GroupCommitter {
     return group;
   }
 
+  private async commitEach(group: Pending[]): Promise<void> {
+    for (const p of group) {
+      try {
+        const [outcome] = await this.store.appendEvents([p.unit], this.periods());
+        p.resolve(outcome!);
+      } catch (err) {
+        p.reject(err);
+      }
+    }
+  }
+
   private async flush(): Promise<void> {
     if (this.flushing) return;
     this.flushing = true;
@@ -87,6 +98,12 @@ export class GroupCommitter {
           const outcomes = await this.store.appendEvents(group.map((p) => p.unit), this.periods());
           group.forEach((p, i) => p.resolve(outcomes[i]!));
         } catch (err) {
+          // A failure tied to one unit must not fail the others that shared its transaction: each
+          // is committed alone, and only the unit that fails again gets the error.
+          if (group.length > 1 && !(err instanceof StoreUnavailable)) {
+            await this.commitEach(group);
+            continue;
+          }
           for (const p of group) p.reject(err);
           // The store is down: everyone waiting would only queue for another failing connection
           // attempt. Answer them now (503 + Retry-After) instead of seconds later.

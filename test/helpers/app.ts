@@ -57,13 +57,31 @@ export const TEST_STORE: 'sqlite' | 'postgres' = process.env.METERHOOK_TEST_STOR
 let cluster: Promise<PgCluster> | undefined;
 let schemas = 0;
 
+const reopeners = new WeakMap<Store, () => Promise<Store>>();
+
 /** A fresh store: a SQLite file in `dir`, or a fresh schema on the test PostgreSQL server. */
 export async function openTestStore(dir: string): Promise<Store> {
-  if (TEST_STORE === 'sqlite') return new SqliteStore({ file: path.join(dir, 'meterhook.db') });
-  cluster ??= startPgCluster();
-  const { url } = await cluster;
-  const schema = `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 6)}`;
-  return PostgresStore.open({ url, schema, poolSize: 4, partitionsFrom: Date.UTC(2024, 0, 1), partitionsTo: Date.UTC(2028, 0, 1) });
+  let open: () => Promise<Store>;
+  if (TEST_STORE === 'sqlite') {
+    open = async () => new SqliteStore({ file: path.join(dir, 'meterhook.db') });
+  } else {
+    cluster ??= startPgCluster();
+    const { url } = await cluster;
+    const schema = `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 6)}`;
+    open = () => PostgresStore.open({ url, schema, poolSize: 4, partitionsFrom: Date.UTC(2024, 0, 1), partitionsTo: Date.UTC(2028, 0, 1) });
+  }
+  const store = await open();
+  reopeners.set(store, open);
+  return store;
+}
+
+/** Opens the same data again (the same SQLite file or PostgreSQL schema), as a restart would; close the old store first. */
+export async function reopenTestStore(store: Store): Promise<Store> {
+  const open = reopeners.get(store);
+  if (!open) throw new Error('not a store from openTestStore');
+  const again = await open();
+  reopeners.set(again, open);
+  return again;
 }
 
 export function tempDir(prefix = 'meterhook-test-'): string {

@@ -8,10 +8,14 @@ import {
 
 const num = (v: number | undefined) => (v === undefined ? '-' : String(v));
 
-function eventsText(events: Record<string, number>, counts: Record<string, number>): string {
-  const keys = Object.keys(events);
+/** Exact decimal text of each total, falling back to the number for servers that do not send it. */
+const exact = (totals: { events: Record<string, number>; eventsDecimal?: Record<string, string> }, k: string): string =>
+  totals.eventsDecimal?.[k] ?? String(totals.events[k]);
+
+function eventsText(a: Pick<Aggregation, 'events' | 'eventsDecimal' | 'eventCounts'>): string {
+  const keys = Object.keys(a.events);
   if (keys.length === 0) return '(no events)';
-  return keys.map((k) => `${k}=${events[k]} (${counts[k] ?? 0})`).join(', ');
+  return keys.map((k) => `${k}=${exact(a, k)} (${a.eventCounts[k] ?? 0})`).join(', ');
 }
 
 export function registerTrigger(program: Command): void {
@@ -61,7 +65,7 @@ export function registerUsage(program: Command): void {
       out(`${u.customerId}  ${u.period} ${u.periodKey}  ${u.periodStart} → ${u.periodEnd}  ${u.final ? 'final' : 'open'}`);
       const keys = Object.keys(u.events);
       if (keys.length === 0) out('  (no events)');
-      else out(table(['event type', 'value', 'events'], keys.map((k) => [k, String(u.events[k]), String(u.eventCounts[k] ?? 0)])).replace(/^/gm, '  '));
+      else out(table(['event type', 'value', 'events'], keys.map((k) => [k, exact(u, k), String(u.eventCounts[k] ?? 0)])).replace(/^/gm, '  '));
     }),
   );
 }
@@ -80,7 +84,7 @@ interface AggFlags extends ClientFlags {
 function aggregationRows(items: Aggregation[]): string {
   return table(
     ['period', 'key', 'customer', 'state', 'events (count)'],
-    items.map((a) => [a.period, a.periodKey, a.customerId, a.final ? `final r${a.revision}` : 'provisional', eventsText(a.events, a.eventCounts)]),
+    items.map((a) => [a.period, a.periodKey, a.customerId, a.final ? `final r${a.revision}` : 'provisional', eventsText(a)]),
   );
 }
 

@@ -195,7 +195,7 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
   },
   {
     version: 5,
-    name: 'exact-decimal-totals',
+    name: 'exact-totals-and-fold-quarantine',
     // Totals become exact: rollups.sum holds canonical decimal text (added with meterhook_dec_add),
     // and aggregations.events holds each total as decimal text. A rollup whose events are all still
     // stored (and applied) is recomputed exactly from them; one whose events retention deleted keeps
@@ -233,6 +233,16 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       DROP TABLE exact_sums;
       UPDATE aggregations SET events =
         (SELECT json_group_object(key, meterhook_dec(value)) FROM (SELECT key, value FROM json_each(aggregations.events) ORDER BY key));
+      -- Events whose fold failed for a reason other than the store being unavailable: set aside so
+      -- they never block other customers, and folded again later (sqlite-derived.ts).
+      CREATE TABLE derived_quarantine (
+        seq         INTEGER PRIMARY KEY,
+        customer_id TEXT    NOT NULL,
+        error       TEXT    NOT NULL,
+        attempts    INTEGER NOT NULL,
+        first_at    INTEGER NOT NULL,
+        last_at     INTEGER NOT NULL
+      );
     `,
   },
 ];

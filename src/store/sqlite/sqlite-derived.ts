@@ -20,6 +20,15 @@ export interface PendingEvent {
   hash: number | null;
 }
 
+interface EventRow {
+  seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number; value: number;
+}
+
+const pendingOf = (r: EventRow): PendingEvent => ({
+  seq: r.seq, customerId: r.customer_id, eventType: r.event_type, ts: r.ts, value: r.value,
+  hash: r.event_id === null ? null : eventKeyHash(r.customer_id, r.event_type, r.event_id),
+});
+
 interface PendingBatch {
   events: PendingEvent[];
   periods: readonly Period[];
@@ -37,6 +46,19 @@ export interface DerivedOptions {
   maxPending?: number;
   /** Told about a background slice that failed; its events stay pending and are retried. */
   onError?: (err: unknown) => void;
+  /** Told about an event whose fold failed for a reason other than the store being unavailable. */
+  onQuarantine?: (seq: number, customerId: string, err: unknown) => void;
+  /** How often set-aside events are folded again, in ms. */
+  quarantineRetryMs?: number;
+}
+
+/**
+ * Errors that say the store cannot write right now (busy, full, read-only, I/O): the same fold will
+ * work later, so the events stay pending. Any other error is tied to what is being folded.
+ */
+export function isTransientSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|NOMEM|INTERRUPT|PROTOCOL|NOLFS)/.test(code);
 }
 
 export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
@@ -46,6 +68,9 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const intervalMs = opts.intervalMs ?? 50;
   const maxPending = opts.maxPending ?? 200_000;
   const onError = opts.onError ?? ((err: unknown) => console.error('meterhook: applying derived state failed; will retry', err));
+  const onQuarantine = opts.onQuarantine
+    ?? ((seq: number, customerId: string, err: unknown) => console.error(`meterhook: event ${seq} of ${customerId} could not be folded; set aside and retried later`, err));
+  const quarantineRetryMs = opts.quarantineRetryMs ?? 60_000;
   /** Moving estimate of the largest unit per group: 1 for single events, 1,000 for full batches. */
   let unitEstimate = 1;
   /**
@@ -75,7 +100,19 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq) VALUES (?, ?, ?, ?)
      ON CONFLICT (period, period_start, customer_id) DO UPDATE SET change_seq = max(change_seq, excluded.change_seq)`,
   );
-  const insertId = db.prepare('INSERT INTO event_ids (h, seq) VALUES (?, ?)');
+  // OR IGNORE: a set-aside event's key is written when it is set aside, and again when it is folded.
+  const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
+  const quarantineEvent = db.prepare(
+    `INSERT INTO derived_quarantine (seq, customer_id, error, attempts, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
+     ON CONFLICT (seq) DO UPDATE SET error = excluded.error, attempts = attempts + 1, last_at = excluded.last_at`,
+  );
+  const releaseEvent = db.prepare('DELETE FROM derived_quarantine WHERE seq = ?');
+  const countQuarantined = db.prepare('SELECT count(*) AS n FROM derived_quarantine');
+  const quarantinedEvents = db.prepare(
+    `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts, e.value FROM derived_quarantine q
+     CROSS JOIN events e ON e.seq = q.seq ORDER BY q.seq`,
+  );
+  const advanceWatermark = db.prepare('UPDATE derived_state SET applied_seq = max(applied_seq, ?) WHERE id = 1');
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
   const savePeriods = db.prepare('UPDATE derived_state SET periods = ? WHERE id = 1');
   const readState = db.prepare('SELECT applied_seq, periods FROM derived_state WHERE id = 1');
@@ -106,7 +143,8 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   let lastCommittedSeq = (maxSeq.get() as { s: number | null }).s ?? 0;
   let nextSeq = Math.max(appliedSeq, lastCommittedSeq) + 1;
 
-  const applySlice = db.transaction((batches: PendingBatch[]) => {
+  /** Folds batches in one transaction; `retry` folds set-aside events, which sit below the watermark. */
+  const applySlice = db.transaction((batches: PendingBatch[], retry = false) => {
     // Nested maps keyed by the values themselves (customer, type, hour index; customer, period,
     // start): no key strings to build, which was the largest cost of a slice, no encoding limits,
     // and few maps (one per customer and type, not per customer and hour).
@@ -119,7 +157,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     let top = Math.max(appliedSeq, alreadyApplied);
     for (const b of batches) {
       for (const e of b.events) {
-        if (e.seq <= alreadyApplied) continue;
+        if (e.seq <= alreadyApplied && !retry) continue;
         all.push(e);
         if (e.seq > top) top = e.seq;
         const hourIndex = Math.floor(e.ts / HOUR_MS);
@@ -173,9 +211,82 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     }
     const withId = all.filter((e) => e.hash !== null).sort((a, b) => a.hash! - b.hash! || a.seq - b.seq);
     for (const e of withId) insertId.run(e.hash, e.seq);
-    saveWatermark.run(top);
+    if (retry) for (const e of all) releaseEvent.run(e.seq);
+    else saveWatermark.run(top);
     return top;
   });
+
+  /**
+   * Sets one event aside: its idempotency key is kept (a retry of it stays a duplicate), the
+   * watermark moves past it, and it is folded again later. Its usage joins the totals then, and its
+   * periods close again as for a late event.
+   */
+  const setAside = db.transaction((e: PendingEvent, err: unknown) => {
+    const now = Date.now();
+    quarantineEvent.run(e.seq, e.customerId, String((err as Error)?.message ?? err).slice(0, 1000), now, now);
+    if (e.hash !== null) insertId.run(e.hash, e.seq);
+    advanceWatermark.run(e.seq);
+  });
+  let quarantined = (countQuarantined.get() as { n: number }).n;
+
+  /**
+   * Applies batches in one slice; when that fails for a reason tied to the events (not the store),
+   * halves it until the events that cannot be folded are found and set aside, so one bad event never
+   * blocks the others, reads, closes or startup. Returns the highest seq now applied.
+   */
+  function applyIsolating(batches: PendingBatch[]): number {
+    try {
+      const top = applySlice.immediate(batches);
+      rememberStagedMarks();
+      return top;
+    } catch (err) {
+      if (isTransientSqliteError(err)) throw err;
+    }
+    const items = batches.flatMap((b) => b.events.map((e) => ({ e, periods: b.periods })));
+    let top = appliedSeq;
+    const attempt = (list: typeof items): void => {
+      try {
+        top = Math.max(top, applySlice.immediate(list.map((x) => ({ events: [x.e], periods: x.periods }))));
+        rememberStagedMarks();
+        return;
+      } catch (err) {
+        if (isTransientSqliteError(err)) throw err;
+        if (list.length === 1) {
+          const e = list[0]!.e;
+          setAside.immediate(e, err);
+          quarantined++;
+          top = Math.max(top, e.seq);
+          onQuarantine(e.seq, e.customerId, err);
+          return;
+        }
+      }
+      const mid = list.length >> 1;
+      attempt(list.slice(0, mid));
+      attempt(list.slice(mid));
+    };
+    attempt(items);
+    return top;
+  }
+
+  /** Folds set-aside events again; each that folds now leaves the quarantine. Returns how many did. */
+  function retryQuarantined(): number {
+    if (quarantined === 0) return 0;
+    const rows = quarantinedEvents.all() as EventRow[];
+    let released = 0;
+    for (const r of rows) {
+      const e = pendingOf(r);
+      try {
+        applySlice.immediate([{ events: [e], periods: JSON.parse(storedPeriods) as Period[] }], true);
+        rememberStagedMarks();
+        released++;
+      } catch (err) {
+        if (isTransientSqliteError(err)) throw err;
+        setAside.immediate(e, err);
+      }
+    }
+    quarantined = (countQuarantined.get() as { n: number }).n;
+    return released;
+  }
 
   function forgetPendingId(e: PendingEvent): void {
     if (e.hash === null) return;
@@ -197,11 +308,16 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     let count = 0;
     while (n < pending.length && (n === 0 || count + pending[n]!.events.length <= sliceSize)) count += pending[n++]!.events.length;
     const batches = pending.slice(0, n);
-    const top = applySlice.immediate(batches);
+    const top = applyIsolating(batches);
     // Only after the commit: a rolled-back slice stays pending and leaves no marks believed present.
     pending.splice(0, n);
     pendingCount -= count;
     appliedSeq = top;
+    for (const b of batches) for (const e of b.events) forgetPendingId(e);
+  }
+
+  /** After a committed slice: the marks it wrote are known to exist. */
+  function rememberStagedMarks(): void {
     // Bounded so the cache stays a few tens of MB under the 256 MB heap of npm start; a miss only costs an upsert.
     if (knownMarkCount + stagedMarks.length > 500_000) {
       knownMarks.clear();
@@ -216,7 +332,6 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       set.add(start);
     }
     stagedMarks = [];
-    for (const b of batches) for (const e of b.events) forgetPendingId(e);
   }
 
   let scheduled = false;
@@ -254,20 +369,22 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     appendsSinceTick = 0;
   }, intervalMs);
   timer.unref();
+  const retryTimer = setInterval(() => {
+    try {
+      retryQuarantined();
+    } catch (err) {
+      onError(err);
+    }
+  }, quarantineRetryMs);
+  retryTimer.unref();
 
   /** Replays committed events above the watermark (a crash before they were applied). */
   function replay(): number {
     let replayed = 0;
     for (;;) {
-      const rows = eventsAfter.all(appliedSeq, maxSlice) as Array<{
-        seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number; value: number;
-      }>;
+      const rows = eventsAfter.all(appliedSeq, maxSlice) as EventRow[];
       if (rows.length === 0) return replayed;
-      const events = rows.map((r): PendingEvent => ({
-        seq: r.seq, customerId: r.customer_id, eventType: r.event_type, ts: r.ts, value: r.value,
-        hash: r.event_id === null ? null : eventKeyHash(r.customer_id, r.event_type, r.event_id),
-      }));
-      stage(events, JSON.parse(storedPeriods) as Period[]);
+      stage(rows.map(pendingOf), JSON.parse(storedPeriods) as Period[]);
       applyOldest(maxSlice);
       replayed += rows.length;
     }
@@ -287,6 +404,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   }
 
   replay();
+  retryQuarantined();
 
   return {
     /** The seq to give the next appended event: above every seq ever used, even if since deleted. */
@@ -340,6 +458,9 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       replay();
     },
     pendingCount: () => pendingCount,
+    /** Events set aside because their fold failed; they are folded again every quarantineRetryMs. */
+    quarantinedCount: () => quarantined,
+    retryQuarantined,
     /** Called after a committed close deleted these marks. */
     forgetMarks(marks: Iterable<{ period: Period; periodStart: number; customerId: string }>): void {
       for (const m of marks) {
@@ -349,6 +470,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     close(): void {
       closed = true;
       clearInterval(timer);
+      clearInterval(retryTimer);
     },
   };
 }

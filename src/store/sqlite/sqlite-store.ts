@@ -127,7 +127,11 @@ export class SqliteStore implements Store {
   }
 
   deferredWork(): Record<string, number> {
-    return { derived: this.derived.pendingCount(), listing_index: Math.max(0, this.listing.lag()) };
+    return {
+      derived: this.derived.pendingCount(),
+      listing_index: Math.max(0, this.listing.lag()),
+      quarantined: this.derived.quarantinedCount(),
+    };
   }
 
   /**
@@ -358,7 +362,10 @@ export class SqliteStore implements Store {
   async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
     const oldest = this.db.prepare(
       `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts FROM events_by_time i
-       CROSS JOIN events e ON e.seq = i.seq WHERE i.ts < ? ORDER BY i.ts, i.seq LIMIT 5000`,
+       CROSS JOIN events e ON e.seq = i.seq WHERE i.ts < ?
+         -- An event set aside because its fold failed is kept until it is folded.
+         AND NOT EXISTS (SELECT 1 FROM derived_quarantine q WHERE q.seq = e.seq)
+       ORDER BY i.ts, i.seq LIMIT 5000`,
     );
     const del = {
       event: this.db.prepare('DELETE FROM events WHERE seq = ?'),
