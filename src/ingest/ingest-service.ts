@@ -8,8 +8,9 @@ import {
 } from '../domain/errors.js';
 import {
   checkBatchElement, checkEventFields, hasEventTypes, invalidTypeMessage, isConfiguredType, isPlainObject,
-  type EventContext, type NewEvent,
+  LONE_SURROGATE_TYPE, type EventContext, type NewEvent,
 } from '../domain/event-rules.js';
+import { isWellFormed } from '../domain/text.js';
 import { eventIdFromSeq } from '../domain/ids.js';
 import type { AppendOutcome, AppendUnit } from '../store/store.js';
 import type { GroupCommitter } from './group-commit.js';
@@ -38,6 +39,8 @@ function eventContext(ctx: ServiceContext): EventContext {
 export function assertEventType(ctx: ServiceContext, eventType: string): void {
   if (!hasEventTypes(ctx.config)) throw new NoEventTypes();
   if (!isConfiguredType(ctx.config, eventType)) {
+    // Configured types are ASCII: only an unknown type can hold a lone surrogate, and that is named as such.
+    if (!isWellFormed(eventType)) throw new EventValidationFailed([LONE_SURROGATE_TYPE]);
     throw new UnknownEventType(invalidTypeMessage(ctx.config, eventType), eventType, ctx.config.eventTypes);
   }
 }

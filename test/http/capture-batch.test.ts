@@ -415,3 +415,47 @@ describe('POST /usagebatch with no event types configured', () => {
     });
   });
 });
+
+describe('POST /usagebatch refuses lone UTF-16 surrogates', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(() => t.close());
+
+  const LONE = 'must not contain lone UTF-16 surrogates';
+
+  it('in eventType, customerId, id and metadata: per-index validationErrors, nothing stored', async () => {
+    const c = cid('lone');
+    const body = await rejected(t, 422, () =>
+      batch(t, [
+        ev(c, 1, { id: 'ok-1' }),
+        { eventType: 'api.calls\ud800', customerId: c, value: 1 },
+        ev(`${c}\udc00`, 1),
+        ev(c, 1, { id: 'k\ud800' }),
+        ev(c, 1, { metadata: { tags: ['a', 'b\udfff'] } }),
+        ev(c, 1, { metadata: { nested: { ['\ud801']: 1 } } }),
+        { eventType: '\ud800', customerId: `${c}\ud800`, value: 1, id: '\udc00' },
+        ev(c, 2, { id: 'ok-2', metadata: { emoji: '\ud83d\ude00' } }),
+      ]),
+    );
+    assert.deepEqual(body, {
+      error: 'Validation failed for some events',
+      validationErrors: [
+        { index: 1, errors: [`eventType ${LONE}`] },
+        { index: 2, errors: [`customerId ${LONE}`] },
+        { index: 3, errors: [`id ${LONE}`] },
+        { index: 4, errors: [`metadata values ${LONE} (at metadata.tags[1])`] },
+        { index: 5, errors: [`metadata keys ${LONE} (in metadata.nested)`] },
+        { index: 6, errors: [`eventType ${LONE}`, `customerId ${LONE}`, `id ${LONE}`] },
+      ],
+      validCount: 2,
+      invalidCount: 6,
+    });
+    assert.deepEqual((await usageOf(t, c)).events, {});
+    // The same batch without the bad elements is stored whole.
+    const ok = await batch(t, [ev(c, 1, { id: 'ok-1' }), ev(c, 2, { id: 'ok-2', metadata: { emoji: '\ud83d\ude00' } })]);
+    assert.equal(ok.statusCode, 201, ok.body);
+    assert.deepEqual((await usageOf(t, c)).events, { 'api.calls': 3 });
+  });
+});
