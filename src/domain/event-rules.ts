@@ -14,7 +14,10 @@ export const LIMITS = {
   metadataDepthMax: 5,
 } as const;
 
-/** An event ready to store. metadata is its JSON text (or null), serialised once here. */
+/**
+ * An event ready to store. metadata is its JSON text, serialised once here, or null when it is absent,
+ * null or `{}`: the three are the same content, so they are stored alike.
+ */
 export interface NewEvent {
   customerId: string;
   eventType: string;
@@ -109,6 +112,7 @@ export function checkEventFields(
       // Only text that may hold one is walked: the scan of the serialised text is the common cost.
       const surrogate = mayHoldLoneSurrogate(metadataText) ? metadataSurrogateError(metadata) : undefined;
       if (surrogate !== undefined) errors.push(surrogate);
+      if (metadataText === '{}') metadataText = null;
     }
   }
 
@@ -189,7 +193,10 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
+/** Absent, null and `{}` metadata are the same content (events stored before normalisation hold `{}`). */
 function sameMetadata(a: string | null, b: string | null): boolean {
+  if (a === '{}') a = null;
+  if (b === '{}') b = null;
   if (a === b) return true;
   if (a === null || b === null) return false;
   return JSON.stringify(canonical(JSON.parse(a))) === JSON.stringify(canonical(JSON.parse(b)));

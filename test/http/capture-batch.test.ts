@@ -459,3 +459,24 @@ describe('POST /usagebatch refuses lone UTF-16 surrogates', () => {
     assert.deepEqual((await usageOf(t, c)).events, { 'api.calls': 3 });
   });
 });
+
+describe('POST /usagebatch: absent, null and {} metadata are the same content', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(() => t.close());
+
+  it('a retried batch that adds or drops an empty metadata is all duplicates', async () => {
+    const c = cid('meta_same');
+    const first = await batch(t, [ev(c, 1, { id: 'a' }), ev(c, 2, { id: 'b', metadata: {} }), ev(c, 3, { id: 'c', metadata: null })]);
+    assert.equal(first.statusCode, 201, first.body);
+    const retry = await batch(t, [ev(c, 1, { id: 'a', metadata: {} }), ev(c, 2, { id: 'b' }), ev(c, 3, { id: 'c', metadata: {} })]);
+    assert.equal(retry.statusCode, 200, retry.body);
+    assert.deepEqual(retry.json(), { message: 'Events captured', count: 3, inserted: 0, duplicates: 3 });
+    const docs = await eventsOf(t, c);
+    assert.equal(docs.length, 3);
+    for (const d of docs) assert.deepEqual(d.metadata, {});
+    assert.deepEqual((await usageOf(t, c)).eventCounts, { 'api.calls': 3 });
+  });
+});

@@ -754,3 +754,53 @@ describe('POST /usage/:eventType refuses lone UTF-16 surrogates', () => {
     assert.equal(anon.statusCode, 401);
   });
 });
+
+describe('POST /usage/:eventType: absent, null and {} metadata are the same content', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(() => t.close());
+
+  for (const [first, retry] of [[undefined, {}], [{}, undefined], [null, {}], [{}, null], [undefined, null]] as const) {
+    it(`metadata ${JSON.stringify(first) ?? 'absent'}, then ${JSON.stringify(retry) ?? 'absent'} → 200 duplicate, counted once`, async () => {
+      const c = cid('meta_same');
+      const body = (m: unknown) => ({ customerId: c, value: 3, id: 'm1', ...(m === undefined ? {} : { metadata: m }) });
+      assertCaptured(await post(t, 'api.calls', body(first)), 'api.calls', c);
+      const again = await post(t, 'api.calls', body(retry));
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(json(again).duplicate, true);
+      const docs = await eventsOf(t, c);
+      assert.equal(docs.length, 1);
+      assert.deepEqual(docs[0]!.metadata, {});
+      assert.deepEqual((await usageOf(t, c)).eventCounts, { 'api.calls': 1 });
+    });
+  }
+
+  it('{} is stored like absent metadata, and non-empty metadata still differs from none', async () => {
+    const c = cid('meta_store');
+    assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id: 'e', metadata: {} }), 'api.calls', c);
+    const stored = await t.ctx.store.listEvents({ customerId: c, limit: 10 });
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0]!.metadata, null);
+    await rejected(t, 409, () => post(t, 'api.calls', { customerId: c, value: 1, id: 'e', metadata: { a: 1 } }));
+    assertCaptured(await post(t, 'api.calls', { customerId: c, value: 1, id: 'f', metadata: { a: {} } }), 'api.calls', c);
+    await rejected(t, 409, () => post(t, 'api.calls', { customerId: c, value: 1, id: 'f', metadata: {} }));
+    assert.deepEqual((await usageOf(t, c)).eventCounts, { 'api.calls': 2 });
+  });
+
+  it('an event stored with "{}" metadata (as earlier versions did) is the same content as none', async () => {
+    const c = cid('meta_legacy');
+    const [outcome] = await t.ctx.store.appendEvents(
+      [{ events: [{ customerId: c, eventType: 'api.calls', value: 4, metadata: '{}', ts: NOW, tsExplicit: false, id: 'old' }], receivedAt: NOW }],
+      t.config.periods,
+    );
+    assert.ok(outcome?.ok);
+    for (const m of [undefined, null, {}]) {
+      const again = await post(t, 'api.calls', { customerId: c, value: 4, id: 'old', ...(m === undefined ? {} : { metadata: m }) });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(json(again).duplicate, true);
+    }
+    assert.deepEqual((await usageOf(t, c)).events, { 'api.calls': 4 });
+  });
+});
