@@ -5,7 +5,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
 import {
   BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, DomainError, EventIdConflict,
-  EventValidationFailed, InvalidQuery, NoEventTypes, Overloaded, StoreUnavailable, UnknownEventType,
+  EventValidationFailed, InvalidQuery, InvalidRequestKey, NoEventTypes, Overloaded, RequestKeyConflict, StoreUnavailable,
+  UnknownEventType,
 } from '../domain/errors.js';
 
 /** Compat bodies carry no code; the error class still says why. */
@@ -62,7 +63,8 @@ function mapDomain(req: FastifyRequest, err: DomainError): Mapped {
     m.headers = { 'retry-after': String(err.retryAfterSeconds) };
     return m;
   }
-  if (err instanceof InvalidQuery) return envelope(req, 400, err.code, err.message);
+  if (err instanceof InvalidQuery || err instanceof InvalidRequestKey) return envelope(req, 400, err.code, err.message);
+  if (err instanceof RequestKeyConflict) return envelope(req, 409, err.code, err.message);
   return envelope(req, 400, err.code, err.message);
 }
 

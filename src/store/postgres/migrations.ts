@@ -164,6 +164,21 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
     `,
   },
+  // Version 3 is taken by another change; versions need not be contiguous (each is applied when missing).
+  {
+    version: 4,
+    name: 'request-keys',
+    // Idempotency-Key of POST /usagebatch: one row per keyed request, written in the transaction that
+    // stores the request's events; kept for maxEventAge, then deleted by the scheduled maintenance run.
+    sql: `
+      CREATE TABLE request_keys (
+        request_key text   PRIMARY KEY,
+        body_hash   text   NOT NULL,
+        created_at  bigint NOT NULL
+      );
+      CREATE INDEX request_keys_created ON request_keys (created_at);
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {
