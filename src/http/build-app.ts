@@ -108,7 +108,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // After authentication, before any schema or route looks at the query.
   app.addHook('preValidation', async (req) => {
-    assertDecodedQuery(req.query);
+    const qs = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    assertDecodedQuery(req.query, qs?.properties);
   });
 
   app.addHook('onResponse', async (req, reply) => {

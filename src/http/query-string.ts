@@ -1,6 +1,7 @@
 // Owns the parsing of the URL query string: `+` as a space, percent-escapes decoded as UTF-8, a
 // repeated key as an array. Must never pass on a value whose escapes do not decode (such as an
-// encoded lone UTF-16 surrogate, %ED%A0%80) as literal text: it would silently match nothing.
+// encoded lone UTF-16 surrogate, %ED%A0%80) as literal text: it would silently match nothing. A
+// parameter the route does not read stays ignored, as any unknown parameter is.
 
 import { InvalidQuery } from '../domain/errors.js';
 
@@ -41,11 +42,16 @@ export function parseQueryString(input: string): Record<string, string | string[
   return out;
 }
 
-/** Throws a 400 when the query string had a parameter whose escapes do not decode as UTF-8. */
-export function assertDecodedQuery(query: unknown): void {
+/**
+ * Throws a 400 when a parameter the route declares (`declared`: its querystring schema's properties)
+ * had escapes that do not decode as UTF-8.
+ */
+export function assertDecodedQuery(query: unknown, declared: Record<string, unknown> | undefined): void {
   const bad = (query as Query | undefined)?.[UNDECODABLE];
-  if (!bad || bad.length === 0) return;
-  const names = [...new Set(bad)].join(', ');
+  if (!bad || bad.length === 0 || !declared) return;
+  const read = bad.filter((name) => Object.hasOwn(declared, name));
+  if (read.length === 0) return;
+  const names = [...new Set(read)].join(', ');
   throw new InvalidQuery(
     `Query parameter ${names} is not valid percent-encoded UTF-8 (a lone UTF-16 surrogate, for example, cannot be encoded)`,
   );

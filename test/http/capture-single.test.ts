@@ -749,6 +749,10 @@ describe('POST /usage/:eventType refuses lone UTF-16 surrogates', () => {
     assert.equal((found.json() as unknown[]).length, 1);
     const astral = await t.app.inject({ method: 'GET', url: `/customers?search=${encodeURIComponent('\ud83d\ude00')}`, headers: t.headers });
     assert.equal(astral.statusCode, 200, astral.body);
+    // A parameter the route does not read stays ignored, whatever it holds.
+    const ignored = await t.app.inject({ method: 'GET', url: `/events?customerId=${encodeURIComponent(c)}&other=%ED%A0%80`, headers: t.headers });
+    assert.equal(ignored.statusCode, 200, ignored.body);
+    assert.equal((ignored.json() as unknown[]).length, 1);
     // Without an API key the answer is still 401 first.
     const anon = await t.app.inject({ method: 'GET', url: '/events?customerId=%ED%A0%80' });
     assert.equal(anon.statusCode, 401);
