@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { closeDuePeriods } from './aggregate/close-due-periods.js';
-import { applyRetention } from './aggregate/retention.js';
+import { applyRequestKeyRetention, applyRetention } from './aggregate/retention.js';
 import { Scheduler } from './aggregate/scheduler.js';
 import { ApiKeyVerifier, createApiKey } from './auth/api-keys.js';
 import type { MeterhookConfig } from './config/schema.js';
@@ -129,6 +129,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       if (store instanceof PostgresStore) await store.ensurePartitions(clock.now() - 31 * 86_400_000, clock.now() + 93 * 86_400_000);
       const closed = await closeDuePeriods(ctx);
       await applyRetention(ctx);
+      await applyRequestKeyRetention(ctx);
       return closed;
     },
   });

@@ -1,5 +1,6 @@
-// Owns the retention policy for raw events: delete what is older than retention.events, but never
-// anything inside a period that is not final yet. Must never touch rollups or aggregations.
+// Owns the retention policy for raw events (delete what is older than retention.events, but never
+// anything inside a period that is not final yet) and for request keys (kept for maxEventAge).
+// Must never touch rollups or aggregations.
 
 import type { ServiceContext } from './context.js';
 
@@ -7,6 +8,17 @@ export interface RetentionResult {
   cutoff: number;
   deleted: number;
   partitionsDropped: string[];
+}
+
+/**
+ * Deletes the Idempotency-Keys of POST /usagebatch recorded more than maxEventAge ago. A retry after
+ * that long is a new request; its events, if they carry timestamps, are too old to be accepted anyway.
+ */
+export async function applyRequestKeyRetention(ctx: ServiceContext, now = ctx.clock.now()): Promise<{ cutoff: number; deleted: number }> {
+  const cutoff = now - ctx.config.maxEventAgeMs;
+  const deleted = await ctx.store.deleteRequestKeysBefore(cutoff);
+  if (deleted > 0) ctx.logger.info({ cutoff: new Date(cutoff).toISOString(), deleted }, 'retention: old request keys deleted');
+  return { cutoff, deleted };
 }
 
 export async function applyRetention(ctx: ServiceContext, now = ctx.clock.now()): Promise<RetentionResult | null> {

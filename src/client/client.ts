@@ -2,13 +2,14 @@
 // and webhook APIs. Must never import server code (only Node globals), never double-count on a
 // retry (every event carries an id before its first attempt), and never keep an idle process alive.
 
-import { MeterhookClosedError, MeterhookError, MeterhookFlushError } from './errors.js';
+import { MeterhookClosedError, MeterhookError, MeterhookFlushError, MeterhookValidationError } from './errors.js';
 import { PageRequest } from './paginate.js';
 import { Transport, instantText, type QueryValue, type RetryInfo } from './transport.js';
 import type {
   Aggregation, AggregationQuery, BatchEvent, BatchResult, CaptureResult, Delivery, DeliveryDetail, DeliveryQuery,
   DeliveryRetryResult, Endpoint, EventQuery, Page, StoredEvent, TrackInput, TriggerResult, Usage, UsageQuery,
 } from './types.js';
+import { assertEventText, assertParamText, eventTextProblems } from './validate.js';
 
 export interface MeterhookClientOptions {
   /** Base URL of the server, e.g. http://localhost:3000 (a path prefix is kept). */
@@ -65,7 +66,11 @@ export interface SendBatchReport {
   inserted: number;
   /** Events that were already stored with the same content (a harmless repeat). */
   duplicates: number;
-  /** Events the server refused (422 validation, 409 id conflict, 413 too large); the others were still sent. */
+  /**
+   * Events the server refused (422 validation, 409 id conflict, 413 too large), or that the client
+   * refused before sending (MeterhookValidationError, 422: text with a lone UTF-16 surrogate); the
+   * others were still sent.
+   */
   rejected: Array<{ index: number; error: MeterhookError }>;
   /** When the rest could not be sent at all (server unreachable, 5xx after retries, 401, …): which events and why. */
   failed: { indices: number[]; error: Error } | null;
@@ -89,6 +94,12 @@ function positive(name: string, v: number | undefined, dflt: number, min = 1): n
   if (v === undefined) return dflt;
   if (!Number.isFinite(v) || v < min) throw new RangeError(`${name} must be a number ≥ ${min} (got ${v})`);
   return v;
+}
+
+/** A path segment, percent-encoded; a lone surrogate (which encodeURIComponent cannot encode) is a MeterhookValidationError. */
+function segment(name: string, v: string): string {
+  assertParamText(name, v);
+  return encodeURIComponent(v);
 }
 
 function wireTimestamp(t: TrackInput['timestamp']): string | number | undefined {
@@ -152,10 +163,10 @@ export class MeterhookClient {
     const t = this.transport;
     this.deliveries = {
       list: (q: DeliveryQuery = {}) => this.paged<Delivery>('webhooks/deliveries', q),
-      get: async (id: string) => (await t.request<DeliveryDetail>('GET', `webhooks/deliveries/${encodeURIComponent(id)}`)).body,
+      get: async (id: string) => (await t.request<DeliveryDetail>('GET', `webhooks/deliveries/${segment('id', id)}`)).body,
       // A replay is not idempotent (it sends the webhook again): only retried when the connection was refused.
       retry: async (id: string) =>
-        (await t.request<DeliveryRetryResult>('POST', `webhooks/deliveries/${encodeURIComponent(id)}/retry`, { retry: 'refused' })).body,
+        (await t.request<DeliveryRetryResult>('POST', `webhooks/deliveries/${segment('id', id)}/retry`, { retry: 'refused' })).body,
       recover: async (since: Date | string | number) =>
         (await t.request<{ requeued: number; since: string }>('POST', 'webhooks/recover', { body: { since: since instanceof Date ? since.toISOString() : since } })).body,
     };
@@ -179,7 +190,9 @@ export class MeterhookClient {
    * Queues one event. It is sent in a batch when `maxBatchSize` events are queued or `flushIntervalMs`
    * after it was tracked, whichever comes first. The promise resolves once the server has committed
    * it (or had it already: a duplicate is a success) and rejects if it fails permanently: a
-   * MeterhookError for a 4xx (validation 422, id conflict 409, …) or once retries run out.
+   * MeterhookError for a 4xx (validation 422, id conflict 409, …) or once retries run out. An event
+   * whose eventType, customerId, id or metadata holds a lone UTF-16 surrogate is refused at once, without
+   * a request, with a MeterhookValidationError (status 422 and the server's messages in `details`).
    * A rejection that nobody awaits does not crash the process; see also `onError` and `flush()`.
    */
   track(eventType: string, input: TrackInput): Promise<TrackResult> {
@@ -202,6 +215,11 @@ export class MeterhookClient {
     if (typeof input?.value !== 'number' || !Number.isFinite(input.value)) {
       // JSON would turn NaN and Infinity into null, and the server would say "value is required".
       reject(new TypeError(`value must be a finite number (got ${String(input?.value)})`));
+      return promise;
+    }
+    const problems = eventTextProblems({ eventType, customerId: input.customerId, metadata: input.metadata, id: input.id });
+    if (problems.length > 0) {
+      reject(MeterhookValidationError.ofEvent(problems));
       return promise;
     }
     const event: TrackedEvent = {
@@ -230,8 +248,10 @@ export class MeterhookClient {
   /**
    * Sends one event now, alone (`POST /usage/:eventType`), with retries; an id is assigned when none
    * is given. Resolves with the server's answer (`duplicate: true` when it was already stored).
+   * Text with a lone UTF-16 surrogate is refused before sending (MeterhookValidationError, 422).
    */
   async capture(eventType: string, input: TrackInput): Promise<CaptureResult> {
+    assertEventText({ eventType, customerId: input.customerId, metadata: input.metadata, id: input.id });
     const body = {
       customerId: input.customerId,
       value: input.value,
@@ -239,7 +259,7 @@ export class MeterhookClient {
       ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
       ...(input.timestamp !== undefined ? { timestamp: wireTimestamp(input.timestamp) } : {}),
     };
-    return (await this.transport.request<CaptureResult>('POST', `usage/${encodeURIComponent(eventType)}`, { body })).body;
+    return (await this.transport.request<CaptureResult>('POST', `usage/${segment('eventType', eventType)}`, { body })).body;
   }
 
   /**
@@ -252,7 +272,13 @@ export class MeterhookClient {
     const wire = events.map((e) => ({ ...e, id: e.id ?? newId() }));
     const report: SendBatchReport = { ids: wire.map((e) => e.id), inserted: 0, duplicates: 0, rejected: [], failed: null };
     const work: number[][] = [];
-    const all = wire.map((_, i) => i);
+    const all: number[] = [];
+    wire.forEach((e, i) => {
+      // Refused here, with the server's messages: no store could keep it, and the rest of the batch goes on.
+      const problems = eventTextProblems(e);
+      if (problems.length > 0) report.rejected.push({ index: i, error: MeterhookValidationError.ofEvent(problems, i) });
+      else all.push(i);
+    });
     for (let i = 0; i < all.length; i += this.maxBatchSize) work.push(all.slice(i, i + this.maxBatchSize));
 
     while (work.length > 0) {
@@ -414,7 +440,7 @@ export class MeterhookClient {
   /** Real-time usage of one customer for the period containing `at` (default: the current monthly period). */
   async usage(customerId: string, q: UsageQuery = {}): Promise<Usage> {
     const query = { period: q.period, at: q.at === undefined ? undefined : instantText(q.at) };
-    return (await this.transport.request<Usage>('GET', `customers/${encodeURIComponent(customerId)}/usage`, { query })).body;
+    return (await this.transport.request<Usage>('GET', `customers/${segment('customerId', customerId)}/usage`, { query })).body;
   }
 
   /** Aggregation documents, newest period first. Await it for one page, or `for await` it for all. */
@@ -439,7 +465,7 @@ export class MeterhookClient {
 
   /** Re-enables an endpoint disabled by a 410 and releases its held deliveries. */
   async enableEndpoint(endpointId: string): Promise<{ id: string; status: string; released: number }> {
-    return (await this.transport.request<{ id: string; status: string; released: number }>('POST', `webhooks/endpoints/${encodeURIComponent(endpointId)}/enable`)).body;
+    return (await this.transport.request<{ id: string; status: string; released: number }>('POST', `webhooks/endpoints/${segment('endpointId', endpointId)}/enable`)).body;
   }
 }
 

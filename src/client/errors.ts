@@ -1,9 +1,10 @@
-// Owns the client's error types: an HTTP answer the client will not retry (MeterhookError), a server
-// that could not be reached (MeterhookConnectionError), and the summary a failed flush rejects with.
+// Owns the client's error types: an HTTP answer the client will not retry (MeterhookError), a request
+// refused before sending (MeterhookValidationError), a server that could not be reached
+// (MeterhookConnectionError), and the summary a failed flush rejects with.
 
 /** The server answered with a status the client does not retry (4xx), or kept answering 5xx until retries ran out. */
 export class MeterhookError extends Error {
-  override readonly name = 'MeterhookError';
+  override readonly name: string = 'MeterhookError';
   /** The server's machine code (`body.code`), when its envelope has one. */
   readonly code: string | undefined;
   /** The server's request id (`body.requestId` or the x-request-id header). */
@@ -38,6 +39,28 @@ export class MeterhookError extends Error {
     let text = b && typeof b === 'object' && typeof b.error === 'string' ? b.error : typeof body === 'string' && body ? body.slice(0, 200) : 'request failed';
     if (b && typeof b === 'object' && Array.isArray(b.details) && b.details.length > 0) text += `: ${b.details.join('; ')}`;
     return `HTTP ${status}: ${text}`;
+  }
+}
+
+/**
+ * The client refused an event or a parameter without sending it, because the server would refuse it
+ * too: `status`, `body` and `details` are what the server answers (422 for an event, 400 for a path or
+ * query value), so code that handles a server's MeterhookError handles this one alike.
+ */
+export class MeterhookValidationError extends MeterhookError {
+  override readonly name: string = 'MeterhookValidationError';
+
+  static ofEvent(details: string[], index?: number): MeterhookValidationError {
+    return new MeterhookValidationError(422, { error: 'Validation failed', details }, `HTTP 422: ${details.join('; ')} (refused before sending)`, {
+      details,
+      ...(index === undefined ? {} : { index }),
+    });
+  }
+
+  static ofParam(message: string): MeterhookValidationError {
+    return new MeterhookValidationError(400, { error: message, code: 'invalid_query' }, `HTTP 400: ${message} (refused before sending)`, {
+      details: [message],
+    });
   }
 }
 

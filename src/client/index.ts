@@ -3,7 +3,7 @@
 
 export { MeterhookClient } from './client.js';
 export type { MeterhookClientOptions, SendBatchReport, TrackResult, TrackedEvent } from './client.js';
-export { MeterhookClosedError, MeterhookConnectionError, MeterhookError, MeterhookFlushError } from './errors.js';
+export { MeterhookClosedError, MeterhookConnectionError, MeterhookError, MeterhookFlushError, MeterhookValidationError } from './errors.js';
 export { PageRequest } from './paginate.js';
 export { backoffDelay, parseRetryAfter } from './transport.js';
 export type { RetryInfo } from './transport.js';

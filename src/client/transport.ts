@@ -3,6 +3,7 @@
 // retry a 4xx other than 429, and must never retry a non-idempotent request that may have reached the server.
 
 import { MeterhookConnectionError, MeterhookError } from './errors.js';
+import { assertParamText } from './validate.js';
 
 export interface RetryOptions {
   /** Retries after the first attempt (so at most maxRetries + 1 attempts). */
@@ -106,6 +107,8 @@ export class Transport {
     const url = new URL(path.replace(/^\//, ''), this.o.baseUrl);
     for (const [k, v] of Object.entries(query ?? {})) {
       if (v === undefined || v === null) continue;
+      // URLSearchParams would send a lone surrogate as U+FFFD, and so ask about another id.
+      assertParamText(k, v);
       url.searchParams.set(k, v instanceof Date ? v.toISOString() : String(v));
     }
     return url;

@@ -65,6 +65,20 @@ export class EventIdConflict extends DomainError {
   }
 }
 
+export class InvalidRequestKey extends DomainError {
+  readonly code = 'invalid_idempotency_key';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+export class RequestKeyConflict extends DomainError {
+  readonly code = 'idempotency_key_conflict';
+  constructor(readonly key: string) {
+    super(`Idempotency-Key ${JSON.stringify(key)} was used with a different request body`);
+  }
+}
+
 export class Overloaded extends DomainError {
   readonly code = 'overloaded';
   constructor(readonly retryAfterSeconds: number) {

@@ -4,6 +4,7 @@
 import type { MeterhookConfig } from '../config/schema.js';
 import { valueLimitError } from './decimal.js';
 import { formatDuration } from './durations.js';
+import { isWellFormed, mayHoldLoneSurrogate, metadataSurrogateError } from './text.js';
 import { parseInstant } from './timestamps.js';
 
 export const LIMITS = {
@@ -14,7 +15,10 @@ export const LIMITS = {
   metadataDepthMax: 5,
 } as const;
 
-/** An event ready to store. metadata is its JSON text (or null), serialised once here. */
+/**
+ * An event ready to store. metadata is its JSON text, serialised once here, or null when it is absent,
+ * null or `{}`: the three are the same content, so they are stored alike.
+ */
 export interface NewEvent {
   customerId: string;
   eventType: string;
@@ -44,6 +48,8 @@ export function hasEventTypes(config: EventContext['config']): boolean {
 export function isConfiguredType(config: EventContext['config'], t: string): boolean {
   return Object.hasOwn(config.events, t);
 }
+
+export const LONE_SURROGATE_TYPE = 'eventType must not contain lone UTF-16 surrogates';
 
 export function invalidTypeMessage(config: EventContext['config'], t: string): string {
   const shown = t.length > 200 ? `${t.slice(0, 200)}…` : t;
@@ -83,6 +89,8 @@ export function checkEventFields(
     errors.push(`customerId must be at most ${LIMITS.customerIdMax} characters`);
   } else if (customerId.includes('\u0000')) {
     errors.push('customerId must not contain the NUL character (U+0000)');
+  } else if (!isWellFormed(customerId)) {
+    errors.push('customerId must not contain lone UTF-16 surrogates');
   }
 
   if (value === undefined || value === null) {
@@ -105,6 +113,10 @@ export function checkEventFields(
       if (Buffer.byteLength(metadataText) > LIMITS.metadataBytesMax) {
         errors.push(`metadata must be at most ${LIMITS.metadataBytesMax} bytes when serialized`);
       }
+      // Only text that may hold one is walked: the scan of the serialised text is the common cost.
+      const surrogate = mayHoldLoneSurrogate(metadataText) ? metadataSurrogateError(metadata) : undefined;
+      if (surrogate !== undefined) errors.push(surrogate);
+      if (metadataText === '{}') metadataText = null;
     }
   }
 
@@ -131,6 +143,8 @@ export function checkEventFields(
       errors.push(`id must be a string of 1 to ${LIMITS.idMax} characters`);
     } else if (bodyId.includes('\u0000')) {
       errors.push('id must not contain the NUL character (U+0000)');
+    } else if (!isWellFormed(bodyId)) {
+      errors.push('id must not contain lone UTF-16 surrogates');
     } else {
       id = bodyId;
     }
@@ -167,7 +181,8 @@ export function checkBatchElement(el: unknown, ctx: EventContext): Checked {
   let typeError: string | undefined;
   if (t === undefined || t === null || t === '') typeError = 'eventType is required';
   else if (typeof t !== 'string') typeError = 'eventType must be a string';
-  else if (!isConfiguredType(ctx.config, t)) typeError = invalidTypeMessage(ctx.config, t);
+  // Configured types are ASCII, so only an unknown type can hold a lone surrogate.
+  else if (!isConfiguredType(ctx.config, t)) typeError = isWellFormed(t) ? invalidTypeMessage(ctx.config, t) : LONE_SURROGATE_TYPE;
   const fields = checkEventFields(el, typeof t === 'string' ? t : '', ctx);
   if (typeError === undefined) return fields;
   return { ok: false, errors: [typeError, ...(fields.ok ? [] : fields.errors)] };
@@ -182,7 +197,10 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
+/** Absent, null and `{}` metadata are the same content (events stored before normalisation hold `{}`). */
 function sameMetadata(a: string | null, b: string | null): boolean {
+  if (a === '{}') a = null;
+  if (b === '{}') b = null;
   if (a === b) return true;
   if (a === null || b === null) return false;
   return JSON.stringify(canonical(JSON.parse(a))) === JSON.stringify(canonical(JSON.parse(b)));

@@ -7,6 +7,7 @@ import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { requestId } from '../domain/ids.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import { MalformedJson, sendError } from './errors.js';
+import { assertDecodedQuery, parseQueryString } from './query-string.js';
 import { registerAggregationRoutes } from './routes/aggregations.js';
 import { registerCaptureRoutes } from './routes/capture.js';
 import { registerCustomerRoutes } from './routes/customers.js';
@@ -42,7 +43,8 @@ function createFastify(deps: AppDeps) {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Long enough for a 256-character customer id even fully percent-encoded; schemas enforce the real limits.
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 3072 },
+    // A query value whose escapes do not decode as UTF-8 is answered 400 (see the preValidation hook).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 3072, querystringParser: parseQueryString },
     // Requests the router rejects itself (bad URL encoding, over-long parameters) still get our JSON and request id.
     frameworkErrors: (err, req, reply) => {
       void reply.header('x-request-id', req.id);
@@ -102,6 +104,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (!(await deps.apiKeys.verify(key))) {
       return reply.code(401).send({ error: 'Invalid API key', code: 'unauthorized', requestId: req.id });
     }
+  });
+
+  // After authentication, before any schema or route looks at the query.
+  app.addHook('preValidation', async (req) => {
+    const qs = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    assertDecodedQuery(req.query, qs?.properties);
   });
 
   app.addHook('onResponse', async (req, reply) => {

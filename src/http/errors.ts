@@ -5,7 +5,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
 import {
   BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, DomainError, EventIdConflict,
-  EventValidationFailed, InvalidQuery, NoEventTypes, Overloaded, StoreUnavailable, UnknownEventType,
+  EventValidationFailed, InvalidQuery, InvalidRequestKey, NoEventTypes, Overloaded, RequestKeyConflict, StoreUnavailable,
+  UnknownEventType,
 } from '../domain/errors.js';
 
 /** Compat bodies carry no code; the error class still says why. */
@@ -62,7 +63,8 @@ function mapDomain(req: FastifyRequest, err: DomainError): Mapped {
     m.headers = { 'retry-after': String(err.retryAfterSeconds) };
     return m;
   }
-  if (err instanceof InvalidQuery) return envelope(req, 400, err.code, err.message);
+  if (err instanceof InvalidQuery || err instanceof InvalidRequestKey) return envelope(req, 400, err.code, err.message);
+  if (err instanceof RequestKeyConflict) return envelope(req, 409, err.code, err.message);
   return envelope(req, 400, err.code, err.message);
 }
 
@@ -71,6 +73,11 @@ const FRAMEWORK_ERRORS: Record<string, { code: string; message: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'Unsupported Media Type: send the body as application/json' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'empty_body', message: 'Request body must not be empty when Content-Type is application/json' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_content_length', message: 'Content-Length does not match the body' },
+  // The router could not decode the path: a malformed escape, or one that is not UTF-8 (an encoded lone surrogate).
+  FST_ERR_BAD_URL: {
+    code: 'invalid_url',
+    message: 'The URL path is not valid percent-encoded UTF-8 (a lone UTF-16 surrogate, for example, cannot be encoded)',
+  },
 };
 
 export function mapError(req: FastifyRequest, err: unknown): Mapped {

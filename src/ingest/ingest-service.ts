@@ -1,16 +1,19 @@
-// Owns capture: checks events in the reference's order, then stores them through group commit.
-// Must never store part of a request: a batch is whole or rejected, and a 2xx means committed.
+// Owns capture: checks events in the reference's order, then stores them through group commit, and
+// makes a batch with an Idempotency-Key idempotent as a whole request. Must never store part of a
+// request: a batch is whole or rejected, and a 2xx means committed.
 
 import type { ServiceContext } from '../aggregate/context.js';
 import {
   BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, EventIdConflict, EventValidationFailed,
-  NoEventTypes, UnknownEventType,
+  InvalidRequestKey, NoEventTypes, RequestKeyConflict, UnknownEventType,
 } from '../domain/errors.js';
 import {
   checkBatchElement, checkEventFields, hasEventTypes, invalidTypeMessage, isConfiguredType, isPlainObject,
-  type EventContext, type NewEvent,
+  LONE_SURROGATE_TYPE, type EventContext, type NewEvent,
 } from '../domain/event-rules.js';
+import { isWellFormed } from '../domain/text.js';
 import { eventIdFromSeq } from '../domain/ids.js';
+import { INVALID_REQUEST_KEY, isValidRequestKey, requestBodyHash, type RequestKey } from '../domain/request-keys.js';
 import type { AppendOutcome, AppendUnit } from '../store/store.js';
 import type { GroupCommitter } from './group-commit.js';
 
@@ -29,6 +32,8 @@ export interface CapturedBatch {
   count: number;
   inserted: number;
   duplicates: number;
+  /** The Idempotency-Key was recorded before with the same body: nothing was stored by this request. */
+  replayed: boolean;
 }
 
 function eventContext(ctx: ServiceContext): EventContext {
@@ -38,6 +43,8 @@ function eventContext(ctx: ServiceContext): EventContext {
 export function assertEventType(ctx: ServiceContext, eventType: string): void {
   if (!hasEventTypes(ctx.config)) throw new NoEventTypes();
   if (!isConfiguredType(ctx.config, eventType)) {
+    // Configured types are ASCII: only an unknown type can hold a lone surrogate, and that is named as such.
+    if (!isWellFormed(eventType)) throw new EventValidationFailed([LONE_SURROGATE_TYPE]);
     throw new UnknownEventType(invalidTypeMessage(ctx.config, eventType), eventType, ctx.config.eventTypes);
   }
 }
@@ -47,7 +54,10 @@ async function commit(ctx: IngestContext, unit: AppendUnit): Promise<Extract<App
   const started = process.hrtime.bigint();
   const outcome = await ctx.committer.submit(unit);
   const m = ctx.metrics;
-  if (!outcome.ok) throw new EventIdConflict(outcome.conflicts);
+  if (!outcome.ok) {
+    if ('requestKeyConflict' in outcome) throw new RequestKeyConflict(unit.requestKey?.key ?? '');
+    throw new EventIdConflict(outcome.conflicts);
+  }
   if (m) {
     m.ingestLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     m.batchSize.observe(unit.events.length);
@@ -68,7 +78,20 @@ export async function captureOne(ctx: IngestContext, eventType: string, body: un
   return { duplicate: r.duplicate, eventId: eventIdFromSeq(r.seq), id: checked.event.id, timestamp: checked.event.ts };
 }
 
-export async function captureBatch(ctx: IngestContext, body: unknown): Promise<CapturedBatch> {
+/**
+ * A batch's Idempotency-Key header. The whole request is then idempotent: a retry with the same key
+ * and the same body (compared by canonical hash) is answered as a replay and stores nothing; the same
+ * key with another body is a RequestKeyConflict. The key is recorded with the batch's events, in the
+ * same transaction, so a batch that is refused (409, 422) records none.
+ */
+export function checkRequestKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!isValidRequestKey(header)) throw new InvalidRequestKey(INVALID_REQUEST_KEY);
+  return header;
+}
+
+export async function captureBatch(ctx: IngestContext, body: unknown, requestKey?: string): Promise<CapturedBatch> {
+  const key = checkRequestKey(requestKey);
   if (body === undefined || body === null) throw new BatchBodyInvalid('Request body is required');
   if (!Array.isArray(body)) throw new BatchBodyInvalid('Request body must be an array of events');
   if (body.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
@@ -82,7 +105,18 @@ export async function captureBatch(ctx: IngestContext, body: unknown): Promise<C
     if (c.ok) events.push(c.event);
     else invalid.push({ index, errors: c.errors });
   });
-  if (invalid.length > 0) throw new BatchValidationFailed(invalid, events.length);
-  const outcome = await commit(ctx, { events, receivedAt: ec.now });
-  return { count: events.length, inserted: outcome.inserted, duplicates: outcome.duplicates };
+  const rk: RequestKey | undefined = key === undefined ? undefined : { key, hash: requestBodyHash(body), createdAt: ec.now };
+  if (invalid.length > 0) {
+    // A retry of a stored batch may no longer pass (its timestamps aged, its type was removed): the
+    // key decides first, so the retry is still answered as what it is.
+    const stored = rk ? await ctx.store.requestKeyHash(rk.key) : undefined;
+    if (rk && stored !== undefined) {
+      if (stored !== rk.hash) throw new RequestKeyConflict(rk.key);
+      return { count: body.length, inserted: 0, duplicates: body.length, replayed: true };
+    }
+    throw new BatchValidationFailed(invalid, events.length);
+  }
+  const outcome = await commit(ctx, { events, receivedAt: ec.now, ...(rk ? { requestKey: rk } : {}) });
+  const replayed = 'replayed' in outcome && outcome.replayed;
+  return { count: events.length, inserted: outcome.inserted, duplicates: outcome.duplicates, replayed };
 }

@@ -3,6 +3,7 @@
 
 import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
+import type { RequestKey } from '../domain/request-keys.js';
 import type { RollupState } from '../domain/rollup-state.js';
 
 export interface StoredEvent {
@@ -20,6 +21,11 @@ export interface StoredEvent {
 export interface AppendUnit {
   events: NewEvent[];
   receivedAt: number;
+  /**
+   * The request's Idempotency-Key: recorded in the unit's own transaction (savepoint) when its events
+   * are; a key already recorded makes the unit a replay (same hash: nothing stored) or a conflict.
+   */
+  requestKey?: RequestKey;
 }
 
 export interface AppendedEvent {
@@ -29,7 +35,19 @@ export interface AppendedEvent {
 
 export type AppendOutcome =
   | { ok: true; results: AppendedEvent[]; inserted: number; duplicates: number }
-  | { ok: false; conflicts: Array<{ index: number; id: string }> };
+  /** The unit's request key was recorded before with the same body hash: nothing was stored. */
+  | { ok: true; replayed: true; results: []; inserted: 0; duplicates: number }
+  | { ok: false; conflicts: Array<{ index: number; id: string }> }
+  /** The unit's request key was recorded before with another body hash: nothing was stored. */
+  | { ok: false; requestKeyConflict: true; conflicts: [] };
+
+/** The outcome of a unit whose request key was already recorded, or undefined when it was not. */
+export function requestKeyOutcome(unit: AppendUnit, storedHash: string | undefined): AppendOutcome | undefined {
+  if (storedHash === undefined || !unit.requestKey) return undefined;
+  return storedHash === unit.requestKey.hash
+    ? { ok: true, replayed: true, results: [], inserted: 0, duplicates: unit.events.length }
+    : { ok: false, requestKeyConflict: true, conflicts: [] };
+}
 
 export interface RollupRow extends RollupState {
   eventType: string;
@@ -291,6 +309,10 @@ export interface Store {
 
   /** Start of the oldest period that is not final yet (has a dirty mark), or null. */
   oldestOpenPeriodStart(): Promise<number | null>;
+  /** The body hash recorded with a request's Idempotency-Key, or undefined when the key is unknown. */
+  requestKeyHash(key: string): Promise<string | undefined>;
+  /** Deletes request keys recorded before `cutoff`; returns how many. */
+  deleteRequestKeysBefore(cutoff: number): Promise<number>;
   /**
    * Deletes raw events (and their idempotency keys) older than `cutoff`: PostgreSQL drops whole monthly
    * partitions that end by then; SQLite deletes in chunks. Rollups and aggregations are kept.

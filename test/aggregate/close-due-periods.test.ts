@@ -271,7 +271,7 @@ describe('closeDuePeriods: exactly once', () => {
     await withApp({ now: '2026-01-12T10:30:00Z' }, async (t) => {
       const batch = Array.from({ length: 520 }, (_, i) => ev('test.count', `c${String(i).padStart(4, '0')}`, i, '2026-01-12T09:30:00Z'));
       // The ingest service directly (what the route calls), to cover the non-HTTP entry point too.
-      assert.deepEqual(await captureBatch(t.ctx, batch), { count: 520, inserted: 520, duplicates: 0 });
+      assert.deepEqual(await captureBatch(t.ctx, batch), { count: 520, inserted: 520, duplicates: 0, replayed: false });
       t.clock.set('2026-01-12T10:05:00Z');
       const r = await closeDuePeriods(t.ctx);
       assert.equal(r.finalized, 520);

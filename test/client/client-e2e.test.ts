@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { MeterhookClient, MeterhookError, type RetryInfo } from '../../src/client/index.js';
+import { MeterhookClient, MeterhookError, MeterhookValidationError, type RetryInfo } from '../../src/client/index.js';
 import { REPO_ROOT, cleanupServerProcesses, makeTempDir, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -124,6 +124,45 @@ describe('MeterhookClient against a real server', () => {
     assert.ok(unauthorized instanceof MeterhookError && unauthorized.status === 401 && unauthorized.code === 'unauthorized', String(unauthorized));
     await assert.rejects(wrongKey.track('api.calls', { customerId: 'x', value: 1 }), (e: unknown) => e instanceof MeterhookError && e.status === 401);
     await server.stop();
+  });
+
+  it('refuses lone UTF-16 surrogates with MeterhookValidationError: nothing of them is stored, the rest is', async () => {
+    const srv = await startServerProcess();
+    const c = newClient(srv, srv.key!, { flushIntervalMs: 60_000 });
+    const good = c.track('api.calls', { customerId: 'cust_lone', value: 5, id: 'lone-ok' });
+    const bad = [
+      c.track('api.calls', { customerId: 'cust_lone', value: 1, id: 'lone\ud800' }),
+      c.track('api.calls', { customerId: 'cust_lone\udc00', value: 1 }),
+      c.track('api.calls', { customerId: 'cust_lone', value: 1, metadata: { note: ['\ud800'] } }),
+    ];
+    for (const p of bad) {
+      const err = await p.then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof MeterhookValidationError && err.status === 422, String(err));
+      assert.match(err.details?.[0] ?? '', /must not contain lone UTF-16 surrogates/);
+    }
+    await c.flush();
+    assert.deepEqual(await good, { id: 'lone-ok' });
+    const single = await c.capture('api.calls', { customerId: 'cust_lone', value: 1, id: '\udfff' }).then(() => undefined, (e: unknown) => e);
+    assert.ok(single instanceof MeterhookValidationError && single.status === 422, String(single));
+    const report = await c.sendBatch([
+      { eventType: 'api.calls', customerId: 'cust_lone', value: 2, id: 'lone-batch-ok' },
+      { eventType: 'api.calls\ud800', customerId: 'cust_lone', value: 1 },
+    ]);
+    assert.deepEqual([report.inserted, report.rejected.map((r) => r.index)], [1, [1]]);
+    const usage = await c.usage('cust_lone');
+    assert.deepEqual(usage.events, { 'api.calls': 7 });
+    assert.deepEqual(usage.eventCounts, { 'api.calls': 2 });
+    await assert.rejects(c.usage('cust_lone\ud800'), (e: unknown) => e instanceof MeterhookValidationError && e.status === 400);
+    // What the server answers when such text reaches it anyway (another client): its own 422, nothing stored.
+    const raw = await fetch(`${srv.url}/usage/api.calls`, {
+      method: 'POST',
+      headers: { 'x-apikey': srv.key!, 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'cust_lone', value: 1, id: 'x\ud800' }),
+    });
+    assert.equal(raw.status, 422);
+    assert.deepEqual(await raw.json(), { error: 'Validation failed', details: ['id must not contain lone UTF-16 surrogates'] });
+    assert.deepEqual((await c.usage('cust_lone')).eventCounts, { 'api.calls': 2 });
+    await srv.stop();
   });
 
   it('loses and doubles nothing when the server is SIGKILLed and restarted in the middle of a stream of batches', async () => {

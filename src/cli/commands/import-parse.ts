@@ -3,7 +3,6 @@
 // record that cannot be read becomes a rejection with its line number and the reason.
 
 import { createHash } from 'node:crypto';
-import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { BatchEvent } from '../../client/index.js';
 import { UsageError } from './shared.js';
@@ -49,23 +48,74 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-async function* lines(input: Readable): AsyncGenerator<{ text: string; bytes: number }> {
-  const rl = readline.createInterface({ input, crlfDelay: Infinity });
-  let bytes = 0;
+/**
+ * Why a record is refused when its bytes are not UTF-8. A decoder would put U+FFFD in their place,
+ * so two different ids (or a lone UTF-16 surrogate written as CESU-8/WTF-8 bytes) would become one.
+ */
+export const NOT_UTF8 = 'not valid UTF-8 (for example an encoded lone UTF-16 surrogate); save the file as UTF-8';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+interface Line {
+  text: string;
+  /** Bytes of the input consumed up to the end of this line. */
+  bytes: number;
+  /** The line's bytes are not UTF-8; `text` then holds them decoded with U+FFFD, for record boundaries only. */
+  notUtf8: boolean;
+}
+
+function decodeLine(b: Buffer): { text: string; notUtf8: boolean } {
+  try {
+    return { text: utf8.decode(b), notUtf8: false };
+  } catch {
+    return { text: b.toString('utf8'), notUtf8: true };
+  }
+}
+
+/** Lines ending in \n, \r\n or \r, each decoded strictly as UTF-8 on its own, so a bad byte names its line. */
+async function* lines(input: Readable): AsyncGenerator<Line> {
+  let buf: Buffer = Buffer.alloc(0);
+  let consumed = 0;
   let first = true;
-  for await (let text of rl) {
-    bytes += Buffer.byteLength(text) + 1;
+  const emit = (end: number, next: number): Line => {
+    let { text, notUtf8 } = decodeLine(buf.subarray(0, end));
     if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     first = false;
-    yield { text, bytes };
+    consumed += next;
+    buf = buf.subarray(next);
+    return { text, bytes: consumed, notUtf8 };
+  };
+  for await (const chunk of input) {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    buf = buf.length === 0 ? data : Buffer.concat([buf, data]);
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf[i];
+      if (c === 0x0a) {
+        yield emit(i, i + 1);
+        i = -1;
+      } else if (c === 0x0d) {
+        // A \r at the end of what has arrived may be the first half of \r\n: wait for the next chunk.
+        if (i + 1 === buf.length) break;
+        yield emit(i, buf[i + 1] === 0x0a ? i + 2 : i + 1);
+        i = -1;
+      }
+    }
+  }
+  if (buf.length > 0) {
+    const cr = buf[buf.length - 1] === 0x0d;
+    yield emit(cr ? buf.length - 1 : buf.length, buf.length);
   }
 }
 
 /** NDJSON: one JSON object per line, `{eventType, customerId, value, metadata?, timestamp?, id?}`; blank lines are skipped. */
 export async function* readNdjson(input: Readable, namespace = ''): AsyncGenerator<ImportRecord> {
   let line = 0;
-  for await (const { text, bytes } of lines(input)) {
+  for await (const { text, bytes, notUtf8 } of lines(input)) {
     line++;
+    if (notUtf8) {
+      yield { line, bytes, error: NOT_UTF8 };
+      continue;
+    }
     if (text.trim() === '') continue;
     let doc: unknown;
     try {
@@ -175,25 +225,29 @@ function csvEvent(layout: CsvLayout, cells: string[], text: string, line: number
 export async function* readCsv(input: Readable, namespace = ''): AsyncGenerator<ImportRecord> {
   let line = 0;
   let layout: CsvLayout | undefined;
-  let pending: { text: string; line: number } | undefined;
+  let pending: { text: string; line: number; notUtf8: boolean } | undefined;
   let bytes = 0;
   for await (const l of lines(input)) {
     line++;
     bytes = l.bytes;
     const text = pending ? `${pending.text}\n${l.text}` : l.text;
     const start = pending ? pending.line : line;
-    if (!pending && text.trim() === '') continue;
+    // A record spanning lines is refused whole when any of them is not UTF-8.
+    const notUtf8 = l.notUtf8 || (pending?.notUtf8 ?? false);
+    if (!pending && text.trim() === '' && !notUtf8) continue;
     const cells = splitCsv(text);
     if (cells === null) {
-      pending = { text, line: start };
+      pending = { text, line: start, notUtf8 };
       continue;
     }
     pending = undefined;
     if (!layout) {
+      if (notUtf8) throw new UsageError(`CSV header (line ${start}) is ${NOT_UTF8}`);
       layout = csvLayout(cells);
       continue;
     }
-    yield { line: start, bytes, ...csvEvent(layout, cells, text, start, namespace) };
+    if (notUtf8) yield { line: start, bytes, error: NOT_UTF8 };
+    else yield { line: start, bytes, ...csvEvent(layout, cells, text, start, namespace) };
   }
   if (pending) yield { line: pending.line, bytes, error: 'unterminated quoted field (a " is never closed)' };
   if (!layout) throw new UsageError('CSV file is empty: line 1 must be a header such as eventType,customerId,value,timestamp,id');

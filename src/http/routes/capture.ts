@@ -9,11 +9,14 @@ import type { App, AppDeps } from '../build-app.js';
 // which applies the reference's check order and exact messages, so the schemas do not validate.
 const docsOnly = () => () => true;
 const EventFields = {
-  customerId: Type.String({ minLength: 1, maxLength: 256 }),
+  customerId: Type.String({ minLength: 1, maxLength: 256, description: 'No NUL and no lone UTF-16 surrogates' }),
   value: Type.Number({ description: 'Any finite number; negatives, 0 and fractions are fine' }),
-  metadata: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'At most 8 KiB serialized, nesting depth 5' })),
+  metadata: Type.Optional(Type.Object({}, {
+    additionalProperties: true,
+    description: 'At most 8 KiB serialized, nesting depth 5, no lone UTF-16 surrogates in keys or strings; absent, null and {} are the same',
+  })),
   timestamp: Type.Optional(Type.Union([Type.String(), Type.Integer()], { description: 'ISO-8601 with an offset, or epoch milliseconds; default: receive time' })),
-  id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Idempotency id' })),
+  id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Idempotency id; no lone UTF-16 surrogates' })),
 };
 const SingleEvent = Type.Object(EventFields);
 const BatchEvents = Type.Array(Type.Object({ eventType: Type.String({ maxLength: 128 }), ...EventFields }), { maxItems: 10000 });
@@ -23,10 +26,25 @@ const Captured = Type.Object({
 });
 const BatchCaptured = Type.Object({ message: Type.String(), count: Type.Integer(), inserted: Type.Integer(), duplicates: Type.Integer() });
 
+const SINGLE_IDEMPOTENCY =
+  'Idempotent per event: `id` (or the Idempotency-Key header) names the event. A repeat with the same content ' +
+  '(value, metadata with keys in any order, and the timestamp if the repeat gives one; absent, null and {} metadata ' +
+  'are the same) answers 200 with duplicate: true and is counted once; different content answers 409.';
+const BATCH_IDEMPOTENCY =
+  'Per-event `id`s deduplicate as on POST /usage/:eventType. An Idempotency-Key header makes the whole request ' +
+  'idempotent: a retry with the same key and the same body (compared after parsing, object keys in any order) ' +
+  'answers 200 {"message":"Events captured","count":n,"inserted":0,"duplicates":n} with the header ' +
+  'Idempotent-Replayed: true and stores nothing; the same key with another body answers 409 ' +
+  '{"error":"Idempotency-Key \\"…\\" was used with a different request body","code":"idempotency_key_conflict","requestId":"…"}, ' +
+  'and a key that is not 1–128 printable ASCII characters answers 400 invalid_idempotency_key. ' +
+  'The key is recorded in the transaction that stores the events, so a refused batch (409, 422) records none. ' +
+  'Keys are kept for maxEventAge (default 35 days).';
+
 export function registerCaptureRoutes(app: App, deps: AppDeps, opts: { batchBodyLimit: number }): void {
   app.post<{ Params: { eventType: string } }>('/usage/:eventType', {
     schema: {
       summary: 'Capture one event',
+      description: SINGLE_IDEMPOTENCY,
       params: Type.Object({ eventType: Type.String({ maxLength: 128 }) }),
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }),
       body: SingleEvent,
@@ -51,10 +69,28 @@ export function registerCaptureRoutes(app: App, deps: AppDeps, opts: { batchBody
 
   app.post('/usagebatch', {
     bodyLimit: opts.batchBodyLimit,
-    schema: { summary: 'Capture a batch of events, all or nothing', body: BatchEvents, response: { 201: BatchCaptured, 200: BatchCaptured } },
+    schema: {
+      summary: 'Capture a batch of events, all or nothing',
+      description: BATCH_IDEMPOTENCY,
+      headers: Type.Object({
+        'idempotency-key': Type.Optional(Type.String({
+          minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]*$',
+          description: 'Makes the whole request idempotent: 1–128 printable ASCII characters, kept for maxEventAge (default 35 days)',
+        })),
+      }),
+      body: BatchEvents,
+      response: {
+        201: BatchCaptured,
+        200: Type.Object(BatchCaptured.properties, {
+          description: 'Every event was a duplicate, or a replay of an Idempotency-Key (header Idempotent-Replayed: true; inserted 0, duplicates = count)',
+        }),
+      },
+    },
     validatorCompiler: docsOnly,
   }, async (req, reply) => {
-    const r = await captureBatch(deps.ctx, req.body);
+    const header = req.headers['idempotency-key'];
+    const r = await captureBatch(deps.ctx, req.body, typeof header === 'string' ? header : undefined);
+    if (r.replayed) void reply.header('idempotent-replayed', 'true');
     return reply.code(r.inserted > 0 ? 201 : 200).send({
       message: 'Events captured',
       count: r.count,

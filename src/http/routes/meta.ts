@@ -11,7 +11,7 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /readyz': 'Readiness check: the store answers (no API key needed)',
   'GET /config': 'Effective configuration, secrets redacted',
   'POST /usage/:eventType': 'Capture one event: {customerId, value, metadata?, timestamp?, id?}',
-  'POST /usagebatch': 'Capture up to maxBatchSize events in one all-or-nothing transaction',
+  'POST /usagebatch': 'Capture up to maxBatchSize events in one all-or-nothing transaction; an Idempotency-Key header makes the whole request idempotent',
   'GET /events': 'Raw events, newest first (customerId, eventType, from, to, limit, cursor)',
   'GET /aggregations': 'Aggregations, newest period first (customerId, period, periodKey, final, from, to, limit, cursor)',
   'POST /aggregations/trigger': 'Finalize due periods and compute real-time numbers for open ones, now',

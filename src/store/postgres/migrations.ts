@@ -185,6 +185,20 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
          FROM json_each_text(a.events::json)), '{}');
     `,
   },
+  {
+    version: 4,
+    name: 'request-keys',
+    // Idempotency-Key of POST /usagebatch: one row per keyed request, written in the transaction that
+    // stores the request's events; kept for maxEventAge, then deleted by the scheduled maintenance run.
+    sql: `
+      CREATE TABLE request_keys (
+        request_key text   PRIMARY KEY,
+        body_hash   text   NOT NULL,
+        created_at  bigint NOT NULL
+      );
+      CREATE INDEX request_keys_created ON request_keys (created_at);
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

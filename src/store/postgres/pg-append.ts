@@ -1,12 +1,13 @@
 // Owns the PostgreSQL ingest path: one transaction per group commit, set-based statements (unnest)
-// for ids, events, rollups and dirty marks. Must never commit a unit that has an id conflict.
+// for ids, events, rollups and dirty marks, and each unit's request key (Idempotency-Key) in the
+// unit's savepoint. Must never commit a unit that has an id conflict, nor its key without its events.
 
 import type pg from 'pg';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
-import type { AppendOutcome, AppendUnit, AppendedEvent } from '../store.js';
+import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 
 interface Seqd {
   e: NewEvent;
@@ -65,6 +66,25 @@ async function insertKeys(
   return result;
 }
 
+/**
+ * Claims the unit's request key inside its savepoint. Returns the unit's outcome when the key was
+ * recorded before (in this transaction by an earlier unit, or committed by another): a replay or a
+ * conflict. A concurrent transaction holding the same key makes this wait for its commit or rollback.
+ */
+async function claimRequestKey(client: pg.PoolClient, unit: AppendUnit): Promise<AppendOutcome | undefined> {
+  const k = unit.requestKey;
+  if (!k) return undefined;
+  const ins = await client.query(
+    'INSERT INTO request_keys (request_key, body_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1',
+    [k.key, k.hash, k.createdAt],
+  );
+  if (ins.rowCount === 1) return undefined;
+  const r = await client.query('SELECT body_hash FROM request_keys WHERE request_key = $1', [k.key]);
+  // The row can only vanish if retention deleted it between the two statements: claim it again.
+  if (r.rowCount === 0) return claimRequestKey(client, unit);
+  return requestKeyOutcome(unit, r.rows[0].body_hash as string);
+}
+
 function judge(
   unit: Seqd[],
   keys: Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>,
@@ -97,8 +117,10 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
 
   const outcomes: AppendOutcome[] = new Array(units.length);
   const fresh: Seqd[] = [];
-  // Single events cannot half-fail: they share one statement and need no savepoint.
-  const singles = seqd.map((u, idx) => ({ u, idx })).filter(({ u }) => u.length === 1);
+  // Single events cannot half-fail: they share one statement and need no savepoint. A unit with a
+  // request key always gets one, so its key goes with its events.
+  const alone = (idx: number) => seqd[idx]!.length === 1 && !units[idx]!.requestKey;
+  const singles = seqd.map((u, idx) => ({ u, idx })).filter(({ idx }) => alone(idx));
   if (singles.length > 0) {
     const keys = await insertKeys(client, singles.map(({ u }) => u[0]!), bySeq);
     for (const { u, idx } of singles) {
@@ -111,8 +133,14 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   }
   for (let idx = 0; idx < seqd.length; idx++) {
     const u = seqd[idx]!;
-    if (u.length === 1) continue;
+    if (alone(idx)) continue;
     await client.query('SAVEPOINT unit');
+    const seen = await claimRequestKey(client, units[idx]!);
+    if (seen) {
+      await client.query('RELEASE SAVEPOINT unit');
+      outcomes[idx] = seen;
+      continue;
+    }
     const j = judge(u, await insertKeys(client, u, bySeq));
     if (j.conflicts.length) {
       await client.query('ROLLBACK TO SAVEPOINT unit');

@@ -385,6 +385,24 @@ export class PostgresStore implements Store {
     }));
   }
 
+  async requestKeyHash(key: string): Promise<string | undefined> {
+    const r = await this.q('SELECT body_hash FROM request_keys WHERE request_key = $1', [key]);
+    return r.rows[0]?.body_hash as string | undefined;
+  }
+
+  async deleteRequestKeysBefore(cutoff: number): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const r = await this.q(
+        `DELETE FROM request_keys WHERE request_key IN
+           (SELECT request_key FROM request_keys WHERE created_at < $1 ORDER BY created_at LIMIT 5000)`,
+        [cutoff],
+      );
+      deleted += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < 5000) return deleted;
+    }
+  }
+
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
     await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
       [k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt]);

@@ -245,6 +245,20 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       );
     `,
   },
+  {
+    version: 6,
+    name: 'request-keys',
+    // Idempotency-Key of POST /usagebatch: one row per keyed request, written in the transaction that
+    // stores the request's events; kept for maxEventAge, then deleted by the scheduled maintenance run.
+    sql: `
+      CREATE TABLE request_keys (
+        request_key TEXT    NOT NULL PRIMARY KEY,
+        body_hash   TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX request_keys_created ON request_keys (created_at);
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

@@ -1,11 +1,12 @@
-// Owns the SQLite ingest transaction: dedupe each event against its idempotency key, then append it.
-// Must never commit a unit that has a conflict, nor touch a derived table: sqlite-derived.ts folds
-// committed events into rollups, marks and indexes later, in large sorted batches.
+// Owns the SQLite ingest transaction: a unit's request key (Idempotency-Key) first, then each event
+// deduped against its idempotency id and appended, and the request key recorded with them. Must never
+// commit a unit that has a conflict, nor touch a derived table: sqlite-derived.ts folds committed
+// events into rollups, marks and indexes later, in large sorted batches.
 
 import type Database from 'better-sqlite3';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import type { Period } from '../../domain/periods.js';
-import type { AppendOutcome, AppendUnit, AppendedEvent } from '../store.js';
+import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 import { eventKeyHash } from './event-hash.js';
 import type { PendingEvent, createDerivedState } from './sqlite-derived.js';
 
@@ -32,6 +33,9 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
   );
   const idsByHash = db.prepare('SELECT seq FROM event_ids WHERE h = ?').pluck();
   const bySeq = db.prepare('SELECT seq, customer_id, event_type, event_id, value, metadata, ts FROM events WHERE seq = ?');
+  // One lookup and one insert per keyed request, never per event.
+  const requestKeyHash = db.prepare('SELECT body_hash FROM request_keys WHERE request_key = ?').pluck();
+  const insertRequestKey = db.prepare('INSERT INTO request_keys (request_key, body_hash, created_at) VALUES (?, ?, ?)');
 
   /** Events of the group being written, by idempotency hash; they are in no table the lookup reads yet. */
   let staged = new Map<number, PendingEvent[]>();
@@ -85,6 +89,9 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
       for (const p of fresh) if (p.hash !== null) staged.get(p.hash)!.pop();
       throw new UnitConflict(conflicts);
     }
+    // In the unit's savepoint: the key is recorded exactly when its events are.
+    const k = unit.requestKey;
+    if (k) insertRequestKey.run(k.key, k.hash, k.createdAt);
     return { results, fresh };
   }
   // A nested better-sqlite3 transaction is a SAVEPOINT: a conflicting batch rolls back alone.
@@ -93,9 +100,15 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
   const appendAll = db.transaction((units: AppendUnit[]): AppendOutcome[] => {
     const outcomes: AppendOutcome[] = [];
     for (const unit of units) {
+      // Units run one after another, so a second request with the same key in this group sees the first's row.
+      const seen = unit.requestKey ? requestKeyOutcome(unit, requestKeyHash.get(unit.requestKey.key) as string | undefined) : undefined;
+      if (seen) {
+        outcomes.push(seen);
+        continue;
+      }
       let inserted;
       try {
-        inserted = unit.events.length === 1 ? insertUnit(unit) : insertUnitAtomically(unit);
+        inserted = unit.events.length === 1 && !unit.requestKey ? insertUnit(unit) : insertUnitAtomically(unit);
       } catch (err) {
         if (err instanceof UnitConflict) {
           outcomes.push({ ok: false, conflicts: err.conflicts });

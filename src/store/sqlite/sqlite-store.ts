@@ -397,6 +397,25 @@ export class SqliteStore implements Store {
     return { deleted, partitionsDropped: [] };
   }
 
+  async requestKeyHash(key: string): Promise<string | undefined> {
+    return this.db.prepare('SELECT body_hash FROM request_keys WHERE request_key = ?').pluck().get(key) as string | undefined;
+  }
+
+  async deleteRequestKeysBefore(cutoff: number): Promise<number> {
+    const chunk = this.db.prepare(
+      `DELETE FROM request_keys WHERE request_key IN
+         (SELECT request_key FROM request_keys WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
+    );
+    let deleted = 0;
+    for (;;) {
+      const n = chunk.run(cutoff).changes;
+      deleted += n;
+      if (n < 5000) return deleted;
+      // Chunks keep each write short, so ingest is never blocked for long.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
     this.stmt.insertKey.run(k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt);
   }
