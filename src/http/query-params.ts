@@ -5,6 +5,7 @@
 import Type from 'typebox';
 import { InvalidQuery } from '../domain/errors.js';
 import { isSupportedInstant, parseInstant, SUPPORTED_INSTANTS } from '../domain/timestamps.js';
+import { MAX_CURSOR_LENGTH } from './cursor.js';
 
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 100;
@@ -18,7 +19,9 @@ export const InstantParam = (what: string) =>
     maxLength: 64,
     description: `${what}: ISO-8601 with offset, YYYY-MM-DD (UTC), or epoch milliseconds, ${SUPPORTED_INSTANTS}`,
   }));
-export const CursorParam = Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'X-Next-Cursor of the previous page' }));
+export const CursorParam = Type.Optional(
+  Type.String({ minLength: 1, maxLength: MAX_CURSOR_LENGTH, description: 'X-Next-Cursor of the previous page, unchanged' }),
+);
 
 /**
  * An identifier in a path or query string. NUL is refused everywhere: PostgreSQL text cannot hold it,

@@ -1,10 +1,13 @@
 // Query parameters that no input can turn into a 500, in-process on SQLite and (re-run by the runner)
 // PostgreSQL: every time parameter of every route (found in the OpenAPI document, so a new one is
 // covered too) answers correctly for instants across 1970..9999 and 400 naming the parameter outside;
-// capture accepts the same range.
+// capture accepts the same range; every cursor the server issues is accepted back, for customer ids
+// up to 256 UTF-16 units of any characters (a property test); crafted cursors are a 400.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { decodeCursor, encodeCursor, MAX_CURSOR_ID_LENGTH, MAX_CURSOR_LENGTH, type CursorField } from '../../src/http/cursor.js';
 import { MAX_INSTANT, MIN_INSTANT } from '../../src/domain/timestamps.js';
 import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
 
@@ -190,5 +193,144 @@ describe('capture uses the same range', () => {
       'weekly 1969-12-29T00:00:00.000Z true', 'weekly 9999-12-27T00:00:00.000Z false',
       'yearly 1970-01-01T00:00:00.000Z true', 'yearly 9999-01-01T00:00:00.000Z false',
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Cursors
+// ---------------------------------------------------------------------------------------------
+
+/** Pieces ids are made of: multi-byte and astral characters, JSON escapes, URL-special characters. */
+const PIECES = ['a', 'Z', '9', '-', '_', 'é', 'ß', '€', '中', '😀', '𝄞', '\u0001', '\u001f', '\u007f', '"', '\\', '/', '?', '&', '%', '+', ' ', '\u2028', '\uFFFD', '\uFEFF'];
+const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Cuts s to at most `max` UTF-16 units without splitting a surrogate pair. */
+function cut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const end = /[\uD800-\uDBFF]/.test(s[max - 1]!) ? max - 1 : max;
+  return s.slice(0, end);
+}
+
+const idBody = fc.oneof(
+  fc.array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: 'binary', maxLength: 4 })), { minLength: 1, maxLength: 300 }).map((a) => a.join('')),
+  // Repeated until the id is as long as allowed.
+  fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 3 }).map((a) => a.join('').repeat(256)),
+);
+
+/** An id of 1 to 256 UTF-16 units starting with `prefix`, with no NUL and no lone surrogate. */
+const idArb = (prefix: string) => idBody.map((b) => cut(prefix + b.replace(/\u0000/g, 'x').replace(LONE, 'x'), 256));
+
+/** The longest value of each cursor field: a 256-unit id whose every unit is a 6-byte JSON escape. */
+const WORST: Record<CursorField, Array<string | number>> = {
+  instant: [-8.64e15, 8.64e15, -259_200_000, MAX_INSTANT],
+  seq: [0, Number.MAX_SAFE_INTEGER],
+  id: ['\u0001'.repeat(256), '😀'.repeat(128), '€'.repeat(256), '"'.repeat(256), 'x'],
+};
+
+describe('cursors', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(async () => t?.close());
+
+  it('every cursor shape round-trips within MAX_CURSOR_LENGTH, at its largest values too', () => {
+    const shapes: CursorField[][] = [['instant', 'seq'], ['instant', 'id'], ['id']];
+    for (const shape of shapes) {
+      const combos = shape.reduce<Array<Array<string | number>>>((acc, f) => acc.flatMap((a) => WORST[f].map((v) => [...a, v])), [[]]);
+      for (const parts of combos) {
+        const c = encodeCursor(parts);
+        assert.ok(c.length <= MAX_CURSOR_LENGTH, `${shape} cursor of ${c.length} characters`);
+        assert.deepEqual(decodeCursor(c, shape), parts);
+      }
+    }
+    fc.assert(fc.property(idArb('p'), fc.integer({ min: -8.64e15, max: 8.64e15 }), (id, ts) => {
+      const c = encodeCursor([ts, id]);
+      assert.ok(c.length <= MAX_CURSOR_LENGTH);
+      assert.deepEqual(decodeCursor(c, ['instant', 'id']), [ts, id]);
+    }), { numRuns: 500, seed: 1010 });
+    assert.equal(MAX_CURSOR_ID_LENGTH, 256);
+  });
+
+  it('GET /customers pages through customer ids of up to 256 UTF-16 units of any characters (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(idArb('p'), { minLength: 1, maxLength: 5 }), async (raw) => {
+        const prefix = `r${run++}:`;
+        const ids = [...new Set(raw.map((id) => cut(prefix + id, 256)))];
+        const r = await call(t, 'POST', '/usagebatch', ids.map((customerId) => ({ eventType: 'api.calls', customerId, value: 1 })));
+        assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (let page = 0; page <= ids.length; page++) {
+          const q = `search=${encodeURIComponent(prefix)}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+          const p = await get(t, `/customers?${q}`);
+          assert.equal(p.status, 200, `cursor of ${cursor?.length} characters refused: ${JSON.stringify(p.body)}`);
+          seen.push(...p.body.map((c: { customerId: string }) => c.customerId));
+          cursor = p.headers['x-next-cursor'] as string | undefined;
+          if (cursor === undefined) break;
+        }
+        assert.deepEqual([...seen].sort(), [...ids].sort());
+      }),
+      { numRuns: 40, seed: 2020 },
+    );
+  });
+
+  it('the longest customer ids page too: 256 escapes, 128 astral characters, 256 three-byte characters', async () => {
+    const ids = ['\u0001', '€', '"', '\\', '\u2028', '\u007f'].map((c) => `w${c.repeat(255)}`);
+    ids.push(`w${'😀'.repeat(127)}€`, `w${'𝄞'.repeat(127)}`);
+    for (const id of ids) assert.ok(id.length >= 255 && id.length <= 256);
+    const r = await call(t, 'POST', '/usagebatch', ids.map((customerId) => ({ eventType: 'api.calls', customerId, value: 1 })));
+    assert.equal(r.status, 201);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page <= ids.length; page++) {
+      const p = await get(t, `/customers?search=w&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(p.status, 200, JSON.stringify(p.body));
+      seen.push(...p.body.map((c: { customerId: string }) => c.customerId));
+      cursor = p.headers['x-next-cursor'] as string | undefined;
+      if (cursor === undefined) break;
+    }
+    assert.deepEqual([...seen].sort(), [...ids].sort());
+  });
+
+  it('crafted cursors are a 400 on every listing, and valid extreme positions are answered', async () => {
+    const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
+    const common = [
+      '[]', '{}', 'null', '"x"', '1', '[NaN,1]', '[Infinity,1]', '[1e300,1]', '[1,1,1]', '[null,1]', '[true,1]', '[[1],1]',
+      '[{"a":1},1]', '[1,1,{}]', ' [1,1]', '[1.0,1]', '[1e3,1]', '[9007199254740993,1]', '[8640000000000001,1]', '[1.5,1]', '["1",1]',
+    ].map(b64);
+    const bytes = [
+      b64(Buffer.from([0x5b, 0x22, 0xff, 0xfe, 0x22, 0x5d])), b64(Buffer.from([0x5b, 0x22, 0xc0, 0xaf, 0x22, 0x5d])),
+      b64(Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d])), b64(Buffer.from([0xef, 0xbb, 0xbf, 0x5b, 0x31, 0x2c, 0x31, 0x5d])),
+    ];
+    const encodings = ['%%%', `${b64('[1,1]')}=`, `${b64('[1,1]')}==`, b64('[1,1]').replace(/_/g, '/').replace(/-/g, '+') + '+', ' ', '!', 'W1'];
+    const ids = ['["a\\u0000b"]', '["\\ud800"]', '["\\udc00x"]', '[""]', `["${'a'.repeat(257)}"]`, '[1]', '[{"a":1}]', '["a","b"]', '["\\u0061"]'].map(b64);
+    const routes: Array<{ path: string; bad: string[]; good: string[] }> = [
+      {
+        path: '/events',
+        bad: [...common, ...bytes, ...encodings, ...['[1,-1]', '[1,"1"]', '[1,1e20]', '[1,9007199254740992]'].map(b64)],
+        good: [encodeCursor([8.64e15, Number.MAX_SAFE_INTEGER]), encodeCursor([-8.64e15, 0]), encodeCursor([0, 1])],
+      },
+      ...['/aggregations', '/webhooks/deliveries'].map((path) => ({
+        path,
+        bad: [...common, ...bytes, ...encodings, ...['[1,1]', '[1,""]', '[1,"a\\u0000"]', '[1,"\\ud800"]', `[1,"${'a'.repeat(257)}"]`, '["a","b"]'].map(b64)],
+        good: [encodeCursor([8.64e15, 'z'.repeat(256)]), encodeCursor([-8.64e15, 'agg_0']), encodeCursor([0, '\u0001€😀'])],
+      })),
+      { path: '/customers', bad: [...common, ...bytes, ...encodings, ...ids], good: [encodeCursor(['\uFFFF'.repeat(256)]), encodeCursor(['\u0001']), encodeCursor(['😀'])] },
+    ];
+    for (const { path, bad, good } of routes) {
+      for (const c of bad) {
+        const r = await get(t, `${path}?cursor=${encodeURIComponent(c)}`);
+        assert.equal(r.status, 400, `${path} cursor ${JSON.stringify(c)} (${Buffer.from(c, 'base64url').toString('latin1')}): ${r.status} ${JSON.stringify(r.body)}`);
+        assert.ok(['invalid_query', 'invalid_request'].includes(r.body.code), JSON.stringify(r.body));
+      }
+      for (const c of good) {
+        const r = await get(t, `${path}?cursor=${encodeURIComponent(c)}`);
+        assert.equal(r.status, 200, `${path} cursor ${JSON.stringify(c)}: ${r.status} ${JSON.stringify(r.body)}`);
+      }
+    }
+    const long = await get(t, `/customers?cursor=${'A'.repeat(MAX_CURSOR_LENGTH + 1)}`);
+    assert.equal(long.status, 400);
   });
 });
