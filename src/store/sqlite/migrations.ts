@@ -192,6 +192,18 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       DROP INDEX events_ts;
     `,
   },
+  {
+    version: 5,
+    name: 'write-probe',
+    // Readiness writes and deletes one row here after a write fault, to see whether writes work again
+    // (sqlite-faults.ts). It is empty outside that transaction.
+    sql: `
+      CREATE TABLE write_probe (
+        id  INTEGER PRIMARY KEY,
+        pad BLOB NOT NULL
+      );
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {
