@@ -12,8 +12,11 @@ import { ENDPOINTS } from '../../src/http/routes/meta.js';
 import { buildTestApp, REFERENCE_CONFIG, TEST_STORE, type TestApp } from '../helpers/app.js';
 import { fullDisk, heldWriteLock, noBusyWait, pgSideConnection, readOnly } from '../helpers/store-faults.js';
 
-/** Background work (derived slices, listing indexes) only when a reader or readiness asks: no timers in play. */
-const ON_DEMAND = { derived: { intervalMs: 3_600_000 }, listing: { intervalMs: 3_600_000 } };
+/**
+ * Background work (derived slices, listing indexes) only when a reader or readiness asks: no timers in
+ * play. Its failures are expected here; readiness reports them.
+ */
+const ON_DEMAND = { derived: { intervalMs: 3_600_000 }, listing: { intervalMs: 3_600_000 }, onBackgroundError: () => undefined };
 const CONFIG = { ...REFERENCE_CONFIG, webhooks: [{ id: 'billing', url: 'https://billing.example/hooks', secret: 'whsec_c3RvcmUtZmF1bHRzLXNlY3JldC0xMjM0NTY=' }] };
 
 interface Res {
