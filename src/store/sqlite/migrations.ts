@@ -193,7 +193,7 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
     `,
   },
   {
-    version: 6,
+    version: 7,
     name: 'write-probe',
     // Readiness writes and deletes one row here after a write fault, to see whether writes work again
     // (sqlite-faults.ts). It is empty outside that transaction.
