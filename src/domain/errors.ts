@@ -86,10 +86,12 @@ export class Overloaded extends DomainError {
   }
 }
 
+/** The store cannot do this right now (busy, full, read-only, unreachable, I/O): retry later, never a 500. */
 export class StoreUnavailable extends DomainError {
   readonly code = 'store_unavailable';
-  constructor(readonly retryAfterSeconds: number, cause?: unknown) {
-    super('Storage is temporarily unavailable; retry shortly', { cause });
+  /** `reason` says what is wrong in a few words, e.g. "the disk is full". */
+  constructor(readonly retryAfterSeconds: number, cause?: unknown, readonly reason?: string) {
+    super(`Storage is temporarily unavailable${reason ? ` (${reason})` : ''}; retry shortly`, { cause });
   }
 }
 

@@ -5,7 +5,7 @@ import type { MeterhookConfig } from '../config/schema.js';
 import { valueLimitError } from './decimal.js';
 import { formatDuration } from './durations.js';
 import { isWellFormed, mayHoldLoneSurrogate, metadataSurrogateError } from './text.js';
-import { parseInstant } from './timestamps.js';
+import { isSupportedInstant, parseInstant, SUPPORTED_INSTANTS } from './timestamps.js';
 
 export const LIMITS = {
   customerIdMax: 256,
@@ -130,6 +130,9 @@ export function checkEventFields(
       errors.push(`timestamp is older than the maximum event age of ${formatDuration(ctx.config.maxEventAgeMs)}`);
     } else if (parsed - ctx.now > ctx.config.maxFutureSkewMs) {
       errors.push(`timestamp is more than ${formatDuration(ctx.config.maxFutureSkewMs)} in the future`);
+    } else if (!isSupportedInstant(parsed)) {
+      // Only reachable with a very large maxEventAge or maxFutureSkew: queries accept the same range.
+      errors.push(`timestamp must be ${SUPPORTED_INSTANTS}`);
     } else {
       ts = parsed;
       tsExplicit = true;

@@ -35,6 +35,19 @@ export function parseIsoInstant(s: string): number {
   return at.getTime() - offsetMin * 60_000;
 }
 
+/**
+ * The instants meterhook works with anywhere (event times, query bounds, cursors): 1970-01-01T00:00:00.000Z
+ * to 9999-12-31T23:59:59.999Z. Period keys carry a 4-digit year, every period containing such an instant
+ * (a year, an ISO week) still ends inside the range Date can show, and both stores hold it as an integer.
+ */
+export const MIN_INSTANT = 0;
+export const MAX_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+export const SUPPORTED_INSTANTS = 'between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z';
+
+export function isSupportedInstant(t: number): boolean {
+  return Number.isInteger(t) && t >= MIN_INSTANT && t <= MAX_INSTANT;
+}
+
 /** Epoch-millisecond numbers must be whole and inside the range Date can show. */
 export function isEpochMillis(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= 8.64e15;

@@ -4,6 +4,7 @@
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import { DomainError } from '../domain/errors.js';
 import { requestId } from '../domain/ids.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import { MalformedJson, sendError } from './errors.js';
@@ -25,7 +26,7 @@ export interface AppDeps {
   apiKeys: ApiKeyVerifier;
   dispatcher: Dispatcher;
   version: string;
-  /** Answers whether the service can take traffic (the store answers). */
+  /** Answers whether the service can take traffic (default: the store answers and its writes work). */
   ready?: () => Promise<boolean>;
   logger?: FastifyBaseLogger;
 }
@@ -116,7 +117,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
 
-  app.setErrorHandler((err, req, reply) => sendError(req, reply, err, deps.ctx.metrics));
+  // The store's classifier sees every error a route did not turn into a domain error: a store fault
+  // (busy, full, read-only, connection lost) is a 503 with Retry-After whichever route met it.
+  const classified = (err: unknown): unknown => (err instanceof DomainError ? err : (deps.ctx.store.classifyError(err) ?? err));
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, classified(err), deps.ctx.metrics));
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: `Route ${req.method} ${req.url.split('?')[0]} not found`, code: 'not_found', requestId: req.id }),
   );

@@ -106,6 +106,7 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown
   const m = mapError(req, err);
   countRejected(req, m.status, typeof m.body.code === 'string' ? m.body.code : codeOf(err), metrics);
   if (m.status >= 500 && !(err instanceof DomainError)) req.log.error({ err }, 'unhandled error');
+  if (err instanceof StoreUnavailable) req.log.warn({ err: err.cause ?? err }, err.message);
   if (m.headers) void reply.headers(m.headers);
   return reply.code(m.status).send(m.body);
 }

@@ -1,6 +1,7 @@
 // Owns the storage port: the only way services read or write durable state, identical for SQLite and
 // PostgreSQL. Must never leak SQL dialect or driver types to callers; transactions stay inside adapters.
 
+import type { StoreUnavailable } from '../domain/errors.js';
 import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
 import type { RequestKey } from '../domain/request-keys.js';
@@ -328,5 +329,17 @@ export interface Store {
 
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
+  /**
+   * Resolves when writes work. While every write since the last check succeeded this costs nothing;
+   * after a write fault it retries the failed work or runs a small write probe, and throws
+   * StoreUnavailable while that still fails. Readiness calls it; it recovers by itself.
+   */
+  checkWrites(): Promise<void>;
+  /**
+   * The store's one classifier: the StoreUnavailable (with its Retry-After) that an error of this store
+   * means when it is a fault to retry later (busy, locked, full, read-only, I/O, connection lost), or
+   * undefined when it is not. Every method already throws faults classified; HTTP uses this as a backstop.
+   */
+  classifyError(err: unknown): StoreUnavailable | undefined;
   close(): Promise<void>;
 }

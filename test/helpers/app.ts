@@ -13,7 +13,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { buildApp, type App } from '../../src/http/build-app.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
@@ -60,10 +60,10 @@ let schemas = 0;
 const reopeners = new WeakMap<Store, () => Promise<Store>>();
 
 /** A fresh store: a SQLite file in `dir`, or a fresh schema on the test PostgreSQL server. */
-export async function openTestStore(dir: string): Promise<Store> {
+export async function openTestStore(dir: string, sqlite: Omit<SqliteStoreOptions, 'file'> = {}): Promise<Store> {
   let open: () => Promise<Store>;
   if (TEST_STORE === 'sqlite') {
-    open = async () => new SqliteStore({ file: path.join(dir, 'meterhook.db') });
+    open = async () => new SqliteStore({ ...sqlite, file: path.join(dir, 'meterhook.db') });
   } else {
     cluster ??= startPgCluster();
     const { url } = await cluster;
@@ -97,12 +97,14 @@ export async function buildTestApp(
     rng?: () => number;
     /** A logger to capture log lines (default: silent). */
     logger?: import('pino').Logger;
+    /** SQLite store options (when the suite runs on SQLite), e.g. when derived state is applied. */
+    sqlite?: Omit<SqliteStoreOptions, 'file'>;
   } = {},
 ): Promise<TestApp> {
   const dir = tempDir();
   const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
-  const store = await openTestStore(dir);
+  const store = await openTestStore(dir, opts.sqlite);
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const committer = new GroupCommitter(store, () => config.periods);
   const ctx: IngestContext = { store, clock, config, logger, committer };

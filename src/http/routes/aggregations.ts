@@ -25,7 +25,7 @@ export function registerAggregationRoutes(app: App, deps: AppDeps): void {
   app.get('/aggregations', { schema: { querystring: AggregationsQuery } }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
-    const before = q.cursor ? decodeCursor<[number, string]>(q.cursor, ['number', 'string']) : undefined;
+    const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
     const rows = await deps.ctx.store.listAggregations({
       customerId: q.customerId,
       period: q.period,

@@ -93,7 +93,7 @@ export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
   }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
-    const after = q.cursor ? decodeCursor<[string]>(q.cursor, ['string'])[0] : undefined;
+    const after = q.cursor ? decodeCursor(q.cursor, ['id'])[0] : undefined;
     const rows = await ctx.store.listCustomers({ prefix: q.search || undefined, after, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];

@@ -20,7 +20,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
   app.get('/events', { schema: { querystring: EventsQuery } }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
-    const before = q.cursor ? decodeCursor<[number, number]>(q.cursor, ['number', 'number']) : undefined;
+    const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'seq']) : undefined;
     const rows = await deps.ctx.store.listEvents({
       customerId: q.customerId,
       eventType: q.eventType,

@@ -2,13 +2,14 @@
 // Must never reveal a secret: /config goes through the redactor.
 
 import { redactedConfig } from '../../config/redact.js';
+import { StoreUnavailable } from '../../domain/errors.js';
 import type { App, AppDeps } from '../build-app.js';
 
 export const ENDPOINTS: Record<string, string> = {
   'GET /': 'This service descriptor',
   'GET /ping': 'Liveness check with the server time',
   'GET /healthz': 'Liveness check (no API key needed)',
-  'GET /readyz': 'Readiness check: the store answers (no API key needed)',
+  'GET /readyz': 'Readiness check: the store answers and its writes work (no API key needed)',
   'GET /config': 'Effective configuration, secrets redacted',
   'POST /usage/:eventType': 'Capture one event: {customerId, value, metadata?, timestamp?, id?}',
   'POST /usagebatch': 'Capture up to maxBatchSize events in one all-or-nothing transaction; an Idempotency-Key header makes the whole request idempotent',
@@ -55,14 +56,31 @@ export function registerMetaRoutes(app: App, deps: AppDeps): void {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
+  // Ready means the store answers and writes work: after a write fault (full disk, read-only file, lock,
+  // lost connection) it is 503 until the store's own check sees writes succeed again, with no restart.
   app.get('/readyz', async (req, reply) => {
+    let reason: 'store_unreachable' | 'writes_failing' = 'store_unreachable';
+    let error = 'the store does not answer';
+    let retryAfter = 5;
     try {
-      const ok = deps.ready ? await deps.ready() : (await ctx.store.ping(), true);
-      if (ok) return { status: 'ready', store: ctx.store.kind };
+      if (deps.ready) {
+        if (await deps.ready()) return { status: 'ready', store: ctx.store.kind };
+      } else {
+        await ctx.store.ping();
+        reason = 'writes_failing';
+        error = 'writes are failing';
+        await ctx.store.checkWrites();
+        return { status: 'ready', store: ctx.store.kind };
+      }
     } catch (err) {
-      req.log.warn({ err }, 'readiness check failed');
+      const fault = err instanceof StoreUnavailable ? err : ctx.store.classifyError(err);
+      if (fault) {
+        retryAfter = fault.retryAfterSeconds;
+        if (fault.reason) error = `${error}: ${fault.reason}`;
+      }
+      req.log.warn({ err: fault?.cause ?? err, reason }, 'readiness check failed');
     }
-    return reply.code(503).header('retry-after', '5').send({ status: 'not_ready', store: ctx.store.kind });
+    return reply.code(503).header('retry-after', String(retryAfter)).send({ status: 'not_ready', store: ctx.store.kind, reason, error });
   });
 
   app.get('/config', async () => redactedConfig(ctx.config));

@@ -33,7 +33,7 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
   app.get('/webhooks/deliveries', { schema: { querystring: DeliveriesQuery } }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
-    const before = q.cursor ? decodeCursor<[number, string]>(q.cursor, ['number', 'string']) : undefined;
+    const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
     const rows = await store.listDeliveries({
       status: q.status,
       endpointId: q.endpointId,

@@ -1,5 +1,6 @@
 // Owns the PostgreSQL adapter of the store port: a pg pool, transactions, and row locks that let
-// several meterhook processes share one database. Must never let two processes close the same mark.
+// several meterhook processes share one database, behind its fault boundary (every error through
+// pgFault). Must never let two processes close the same mark.
 
 import pg from 'pg';
 import { StoreUnavailable } from '../../domain/errors.js';
@@ -11,25 +12,12 @@ import type {
 import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
 import { withClient } from './with-client.js';
+import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
+import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
   aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
 } from './pg-rows.js';
-
-const UNAVAILABLE_CODES = new Set([
-  '55P03', // lock_not_available (lock_timeout): busy, retry shortly
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
-  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300',
-]);
-
-/** Whether an error means "the database cannot be reached right now" (retry later) rather than a bug. */
-export function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (e?.code && UNAVAILABLE_CODES.has(e.code)) return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
-    e?.message ?? '',
-  );
-}
 
 export interface PostgresStoreOptions {
   url: string;
@@ -54,6 +42,7 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly d: ReturnType<typeof pgDeliveries>;
+  private readonly health = new WriteHealth();
 
   private constructor(opts: PostgresStoreOptions) {
     this.pool = new pg.Pool({
@@ -66,6 +55,7 @@ export class PostgresStore implements Store {
     // An idle client losing its connection (database restart) must not crash the process.
     this.pool.on('error', (err) => opts.onPoolError?.(err));
     this.d = pgDeliveries(this.pool, (fn) => this.tx(fn));
+    installFaultBoundary(this, PostgresStore.prototype, pgFault, this.health);
   }
 
   /** Connects, migrates (one process at a time) and creates the event partitions around now. */
@@ -90,8 +80,7 @@ export class PostgresStore implements Store {
     try {
       return await fn();
     } catch (err) {
-      if (isUnavailable(err)) throw new StoreUnavailable(5, err);
-      throw err;
+      throw pgFault(err) ?? err;
     }
   }
 
@@ -113,12 +102,13 @@ export class PostgresStore implements Store {
             }
           });
         } catch (err) {
-          const code = (err as { code?: string }).code;
+          // A private helper inside fn may have classified it already (the boundary wraps every method).
+          const code = ((err instanceof StoreUnavailable ? err.cause : err) as { code?: string } | undefined)?.code;
           if ((code === '40P01' || code === '40001') && attempt < 5) {
             await new Promise((r) => setTimeout(r, attempt * 5 + Math.random() * 20));
             continue;
           }
-          if (code === '40P01' || code === '40001') throw new StoreUnavailable(1, err);
+          // Past the retries, guard turns it into StoreUnavailable (Retry-After: 1).
           throw err;
         }
       }
@@ -419,6 +409,16 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.q('SELECT 1');
+  }
+
+  async checkWrites(): Promise<void> {
+    if (this.health.ok) return;
+    await this.tx(writeProbe);
+    this.health.clear('write');
+  }
+
+  classifyError(err: unknown): StoreUnavailable | undefined {
+    return pgFault(err);
   }
 
   async close(): Promise<void> {

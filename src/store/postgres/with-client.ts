@@ -2,6 +2,7 @@
 // crash the process, and a broken connection must not return to the pool. Must never leak a client.
 
 import type pg from 'pg';
+import { StoreUnavailable } from '../../domain/errors.js';
 
 export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
@@ -23,7 +24,9 @@ export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Pro
   }
 }
 
-function isConnectionLoss(err: unknown): boolean {
+function isConnectionLoss(error: unknown): boolean {
+  // The store's fault boundary may already have classified it: judge the driver's own error.
+  const err = error instanceof StoreUnavailable ? error.cause : error;
   const code = (err as { code?: string })?.code ?? '';
   return code.startsWith('08') || code.startsWith('57P') || /Connection terminated|ECONNRESET/i.test(String((err as Error)?.message));
 }

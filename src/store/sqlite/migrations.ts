@@ -259,6 +259,18 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX request_keys_created ON request_keys (created_at);
     `,
   },
+  {
+    version: 7,
+    name: 'write-probe',
+    // Readiness writes and deletes one row here after a write fault, to see whether writes work again
+    // (sqlite-faults.ts). It is empty outside that transaction.
+    sql: `
+      CREATE TABLE write_probe (
+        id  INTEGER PRIMARY KEY,
+        pad BLOB NOT NULL
+      );
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

@@ -8,6 +8,7 @@ import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import { eventKeyHash } from './event-hash.js';
+import { sqliteFault } from './sqlite-faults.js';
 
 /** What the derived tables need from one committed event. */
 export interface PendingEvent {
@@ -56,10 +57,7 @@ export interface DerivedOptions {
  * Errors that say the store cannot write right now (busy, full, read-only, I/O): the same fold will
  * work later, so the events stay pending. Any other error is tied to what is being folded.
  */
-export function isTransientSqliteError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|NOMEM|INTERRUPT|PROTOCOL|NOLFS)/.test(code);
-}
+const isTransientSqliteError = (err: unknown): boolean => sqliteFault(err) !== undefined;
 
 export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
   const minSlice = opts.minSlice ?? 500;

@@ -1,10 +1,13 @@
-// Owns the embedded SQLite adapter of the store port (better-sqlite3, WAL, one connection).
-// Must never be opened by two processes for writing: SQLite is the single-node store.
+// Owns the embedded SQLite adapter of the store port (better-sqlite3, WAL, one connection), behind
+// its fault boundary (every error through sqliteFault). Must never be opened by two processes for
+// writing: SQLite is the single-node store.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { StoreUnavailable } from '../../domain/errors.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
+import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
 import type {
   AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, AttemptOutcome, AttemptRecord,
   ClaimOptions, ClaimedDelivery, CloseDecider, CloseResult, DeliveryQuery, DeliveryRecord, DeliveryStatus, DirtyMark, EndpointState,
@@ -17,6 +20,7 @@ import { eventKeyHash } from './event-hash.js';
 import { takeWriterLock } from './writer-lock.js';
 import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
+import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
 
 // Merging in SQL returns one row per event type instead of one per hour, in one pass over the
@@ -58,6 +62,8 @@ export class SqliteStore implements Store {
   private writerLock: { release(): void } | undefined;
   private readonly deliveries: ReturnType<typeof createDeliveryStore>;
   private readonly stmt;
+  private readonly health = new WriteHealth();
+  private readonly probe: () => void;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -69,10 +75,16 @@ export class SqliteStore implements Store {
     this.db.pragma('cache_size = -32768');
     this.db.pragma('temp_store = MEMORY');
     migrate(this.db);
-    const onError = opts.onBackgroundError;
-    this.derived = createDerivedState(this.db, { ...(onError ? { onError: (e: unknown) => onError(e, 'derived') } : {}), ...opts.derived });
+    // A background slice or chunk that fails stays pending and is retried; readiness reports it meanwhile.
+    const onError = (work: 'derived' | 'listing_index') => (e: unknown) => {
+      this.noteFault(work, e);
+      if (opts.onBackgroundError) opts.onBackgroundError(e, work);
+      else console.error(`meterhook: SQLite background work (${work}) failed; will retry`, e);
+    };
+    this.derived = createDerivedState(this.db, { ...opts.derived, onError: onError('derived') });
     this.append = createAppender(this.db, this.derived);
-    this.listing = createListingIndex(this.db, this.derived, { ...(onError ? { onError: (e: unknown) => onError(e, 'listing_index') } : {}), ...opts.listing });
+    this.listing = createListingIndex(this.db, this.derived, { ...opts.listing, onError: onError('listing_index') });
+    this.probe = createWriteProbe(this.db);
     this.deliveries = createDeliveryStore(this.db);
     const db = this.db;
     this.stmt = {
@@ -114,6 +126,32 @@ export class SqliteStore implements Store {
         'UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL',
       ),
     };
+    installFaultBoundary(this, SqliteStore.prototype, sqliteFault, this.health);
+  }
+
+  private noteFault(work: WriteWork, err: unknown): StoreUnavailable | undefined {
+    const fault = sqliteFault(err);
+    if (fault) this.health.fail(work, fault);
+    return fault;
+  }
+
+  /** Applies every pending event to the derived tables; readers need it, and a fault there is a write fault. */
+  private applyDerived(): void {
+    try {
+      this.derived.applyAll();
+    } catch (err) {
+      throw this.noteFault('derived', err) ?? err;
+    }
+    this.health.clear('derived');
+  }
+
+  private catchUpListing(): void {
+    try {
+      this.listing.catchUp();
+    } catch (err) {
+      throw this.noteFault('listing_index', err) ?? err;
+    }
+    this.health.clear('listing_index');
   }
 
   /** Committed events not yet folded into rollups, marks and indexes (readers apply them first). */
@@ -142,7 +180,7 @@ export class SqliteStore implements Store {
     if (this.writerLock || this.file === ':memory:') return;
     this.writerLock = takeWriterLock(this.file);
     // Another process may have written since this store opened: take in its events, then its seqs.
-    this.derived.applyAll();
+    this.applyDerived();
     this.derived.becameWriter();
   }
 
@@ -152,7 +190,7 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    this.listing.catchUp();
+    this.catchUpListing();
     // Walks one derived index newest first and fetches each event by seq: a customer's own index
     // when filtered by customer, the time index otherwise.
     const ix = q.customerId !== undefined ? 'events_by_customer' : 'events_by_time';
@@ -174,17 +212,17 @@ export class SqliteStore implements Store {
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    this.derived.applyAll();
+    this.applyDerived();
     return this.rollupsOf(customerId, from, to);
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    this.derived.applyAll();
+    this.applyDerived();
     return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
   }
 
   private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
-    this.derived.applyAll();
+    this.applyDerived();
     const rows = stmt.all(period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit) as Array<{
       period: string; period_start: number; customer_id: string; change_seq: number;
     }>;
@@ -205,7 +243,7 @@ export class SqliteStore implements Store {
   }
 
   async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
-    this.derived.applyAll();
+    this.applyDerived();
     const run = this.db.transaction((): CloseResult => {
       const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
       for (const m of marks) {
@@ -238,7 +276,7 @@ export class SqliteStore implements Store {
   }
 
   async writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
-    this.derived.applyAll();
+    this.applyDerived();
     const run = this.db.transaction((): ProvisionalResult => {
       const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
       for (const m of marks) {
@@ -336,7 +374,7 @@ export class SqliteStore implements Store {
   }
 
   async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
-    this.derived.applyAll();
+    this.applyDerived();
     // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
     const where: string[] = [];
     const params: unknown[] = [];
@@ -354,7 +392,7 @@ export class SqliteStore implements Store {
   }
 
   async oldestOpenPeriodStart(): Promise<number | null> {
-    this.derived.applyAll();
+    this.applyDerived();
     const r = this.db.prepare('SELECT min(period_start) AS s FROM dirty_periods').get() as { s: number | null };
     return r.s;
   }
@@ -386,8 +424,8 @@ export class SqliteStore implements Store {
     let deleted = 0;
     for (;;) {
       // Events not yet in the indexes would be missed: bring them up to date first, so each is deleted whole.
-      this.derived.applyAll();
-      this.listing.catchUp();
+      this.applyDerived();
+      this.catchUpListing();
       const n = chunk.immediate();
       deleted += n;
       if (n < 5000) break;
@@ -430,6 +468,21 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+  }
+
+  async checkWrites(): Promise<void> {
+    if (this.health.ok) return;
+    // The failed work itself is the best probe: pending events are applied, the listing caught up.
+    if (this.health.has('derived')) this.applyDerived();
+    if (this.health.has('listing_index')) this.catchUpListing();
+    if (this.health.has('write')) {
+      this.probe();
+      this.health.clear('write');
+    }
+  }
+
+  classifyError(err: unknown): StoreUnavailable | undefined {
+    return sqliteFault(err);
   }
 
   async close(): Promise<void> {
