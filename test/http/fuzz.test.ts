@@ -195,7 +195,9 @@ describe('fuzz over every route of the OpenAPI document', () => {
         if (!next) break;
       }
       assert.ok(stored.length > 0);
-      const oracle = oracleAggregations(stored, ['monthly'], OPS);
+      // The listing is newest first, (ts, seq) descending: reversed, it is in arrival order within
+      // each instant, which is how first and last break ties.
+      const oracle = oracleAggregations(stored.reverse(), ['monthly'], OPS);
       for (const o of oracle.values()) {
         const res = await t.app.inject({
           method: 'GET', url: `/customers/${encodeURIComponent(o.customerId)}/usage?period=monthly&at=${o.periodStart}`, headers: t.headers,
