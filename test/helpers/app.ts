@@ -11,9 +11,10 @@ import type { MeterhookConfig } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { buildApp, type App } from '../../src/http/build-app.js';
-import { GroupCommitter } from '../../src/ingest/group-commit.js';
+import { GroupCommitter, type GroupCommitOptions } from '../../src/ingest/group-commit.js';
+import { createCaptureAdmission, type CaptureAdmission, type CaptureAdmissionOptions } from '../../src/http/capture-admission.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
@@ -48,6 +49,8 @@ export interface TestApp {
   dir: string;
   /** Headers with the test API key and a JSON content type. */
   headers: Record<string, string>;
+  committer: GroupCommitter;
+  admission: CaptureAdmission;
   close(): Promise<void>;
 }
 
@@ -57,9 +60,17 @@ export const TEST_STORE: 'sqlite' | 'postgres' = process.env.METERHOOK_TEST_STOR
 let cluster: Promise<PgCluster> | undefined;
 let schemas = 0;
 
+/** Test-only bounds, smaller than the memory budget's, so a test can drive the app past them. */
+export interface TestLimits {
+  committer?: GroupCommitOptions;
+  admission?: CaptureAdmissionOptions;
+  /** SQLite only: derived-state and listing-index options. */
+  sqlite?: Pick<SqliteStoreOptions, 'derived' | 'listing'>;
+}
+
 /** A fresh store: a SQLite file in `dir`, or a fresh schema on the test PostgreSQL server. */
-export async function openTestStore(dir: string): Promise<Store> {
-  if (TEST_STORE === 'sqlite') return new SqliteStore({ file: path.join(dir, 'meterhook.db') });
+export async function openTestStore(dir: string, sqlite: TestLimits['sqlite'] = {}): Promise<Store> {
+  if (TEST_STORE === 'sqlite') return new SqliteStore({ file: path.join(dir, 'meterhook.db'), ...sqlite });
   cluster ??= startPgCluster();
   const { url } = await cluster;
   const schema = `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 6)}`;
@@ -79,21 +90,23 @@ export async function buildTestApp(
     rng?: () => number;
     /** A logger to capture log lines (default: silent). */
     logger?: import('pino').Logger;
+    limits?: TestLimits;
   } = {},
 ): Promise<TestApp> {
   const dir = tempDir();
   const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
-  const store = await openTestStore(dir);
+  const store = await openTestStore(dir, opts.limits?.sqlite);
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const committer = new GroupCommitter(store, () => config.periods);
+  const committer = new GroupCommitter(store, () => config.periods, opts.limits?.committer);
+  const admission = createCaptureAdmission(committer, opts.limits?.admission);
   const ctx: IngestContext = { store, clock, config, logger, committer };
   ctx.metrics = createMetrics({ store, config, clock });
   const apiKeys = new ApiKeyVerifier(store, [TEST_KEY], () => clock.now());
   await apiKeys.reload();
   const { dispatcher, sender } = createDispatcher(ctx, { dryRun: opts.dryRun ?? false, rng: opts.rng });
   ctx.onMessages = () => dispatcher.notify();
-  const app = await buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger });
+  const app = await buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger, captureAdmission: admission });
   await app.ready();
   return {
     app,
@@ -104,6 +117,8 @@ export async function buildTestApp(
     dispatcher,
     dir,
     headers: { 'x-apikey': TEST_KEY, 'content-type': 'application/json' },
+    committer,
+    admission,
     async close() {
       await app.close();
       await dispatcher.stop();

@@ -4,6 +4,7 @@
 import Type from 'typebox';
 import { captureBatch, captureOne } from '../../ingest/ingest-service.js';
 import type { App, AppDeps } from '../build-app.js';
+import type { CaptureAdmission } from '../capture-admission.js';
 
 // These schemas document the reference contract in OpenAPI. Validation stays in the ingest service,
 // which applies the reference's check order and exact messages, so the schemas do not validate.
@@ -23,8 +24,14 @@ const Captured = Type.Object({
 });
 const BatchCaptured = Type.Object({ message: Type.String(), count: Type.Integer(), inserted: Type.Integer(), duplicates: Type.Integer() });
 
-export function registerCaptureRoutes(app: App, deps: AppDeps, opts: { batchBodyLimit: number }): void {
+export function registerCaptureRoutes(
+  app: App,
+  deps: AppDeps,
+  opts: { singleBodyLimit: number; batchBodyLimit: number; admission: CaptureAdmission },
+): void {
   app.post<{ Params: { eventType: string } }>('/usage/:eventType', {
+    // Overload is answered before the body is read: a refused request costs no parsing.
+    onRequest: opts.admission.hook(opts.singleBodyLimit),
     schema: {
       summary: 'Capture one event',
       params: Type.Object({ eventType: Type.String({ maxLength: 128 }) }),
@@ -51,6 +58,7 @@ export function registerCaptureRoutes(app: App, deps: AppDeps, opts: { batchBody
 
   app.post('/usagebatch', {
     bodyLimit: opts.batchBodyLimit,
+    onRequest: opts.admission.hook(opts.batchBodyLimit),
     schema: { summary: 'Capture a batch of events, all or nothing', body: BatchEvents, response: { 201: BatchCaptured, 200: BatchCaptured } },
     validatorCompiler: docsOnly,
   }, async (req, reply) => {
