@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['B1', 'B2', 'B3', 'B4', 'B5'] as const;
+export const SCENARIOS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -14,6 +14,8 @@ export interface BenchOptions {
   /** Measured seconds for B1 and B2 (after the warm-up). */
   durationS: number;
   warmupS: number;
+  /** B6: seconds of full-speed high-cardinality load. */
+  b6DurationS: number;
   /** Overrides both B1's 8 and B2's 64 connections when given. */
   connections: number | undefined;
   /** B3: events in the first run (the second run loads twice as many). */
@@ -42,10 +44,11 @@ Options:
   --quick                 smoke run: tiny sizes, a few seconds per scenario; checks the harness, not speed.
                           Writes its JSON to a temp dir, never under bench/results.
   --store sqlite|postgres store to benchmark (default sqlite; postgres needs DATABASE_URL support in this build)
-  --scenario B1,B3        run only these scenarios (default: all of B1..B5)
+  --scenario B1,B3        run only these scenarios (default: all of B1..B6)
   --duration <s>          measured seconds for B1 and B2 (default 10; quick 1)
   --warmup <s>            warm-up seconds before B1 and B2 (default 2; quick 0.5)
-  --connections <n>       connections for B1 and B2 (default B1 8, B2 64)
+  --connections <n>       connections for B1, B2 and B6 (default B1 8, B2 64, B6 8)
+  --b6-duration <s>       B6 seconds of full-speed load, every event a new customer (default 60; quick 2)
   --events <n>            B3 events in the first run; the second run uses 2x (default 1000000; quick 20000)
   --stored <n>            B4 stored events (default 10000000; quick 50000)
   --messages <n>          B5 webhook messages (default 10000; quick 200)
@@ -80,6 +83,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
         scenario: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
+        'b6-duration': { type: 'string' },
         connections: { type: 'string' },
         events: { type: 'string' },
         stored: { type: 'string' },
@@ -120,6 +124,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     scenarios,
     durationS: positiveNumber('duration', v.duration, false) ?? (quick ? 1 : 10),
     warmupS: positiveNumber('warmup', v.warmup, false) ?? (quick ? 0.5 : 2),
+    b6DurationS: positiveNumber('b6-duration', v['b6-duration'], false) ?? (quick ? 2 : 60),
     connections: positiveNumber('connections', v.connections, true),
     events: positiveNumber('events', v.events, true) ?? (quick ? 20_000 : 1_000_000),
     stored: positiveNumber('stored', v.stored, true) ?? (quick ? 50_000 : 10_000_000),

@@ -2,7 +2,8 @@
 // metadata object, timestamps over the current UTC day) with ids unique per request and per run.
 // Bodies come from a pool of templates with fixed-width slots (id counter, customer, timestamp) that
 // are overwritten per request, so the load generator spends microseconds per body, not the server's CPU.
-// Must never repeat an id: the run nonce plus a per-factory counter plus the event's index make each one.
+// Must never repeat an id: the run nonce plus a per-factory counter plus the event's index make each one
+// (and, for high-cardinality bodies, each customer id).
 
 import { randomBytes } from 'node:crypto';
 
@@ -62,6 +63,8 @@ export interface BodyFactoryOptions {
   single: boolean;
   eventTypes: string[];
   customers: number;
+  /** Every event gets a customer id never used before (the request counter and the event's index), instead of one from the pool. */
+  uniqueCustomers?: boolean;
   /** Timestamps are drawn from [fromMs, toMs]; omitted for single events (the server stamps them). */
   fromMs?: number;
   toMs?: number;
@@ -128,7 +131,11 @@ export class BodyFactory {
       push('{');
       if (!this.o.single) push(`"eventType":${JSON.stringify(type)},`);
       push('"customerId":"');
-      slot(customerAt, customerWidth + 4, 'c');
+      if (this.o.uniqueCustomers) {
+        push('new-');
+        slot(counterAt, COUNTER_WIDTH, '0');
+        push(`-${String(i).padStart(idxWidth, '0')}`);
+      } else slot(customerAt, customerWidth + 4, 'c');
       push(`","id":${JSON.stringify(`${this.o.idPrefix}-`).slice(0, -1)}`);
       slot(counterAt, COUNTER_WIDTH, '0');
       push(this.o.single ? '"' : `-${String(i).padStart(idxWidth, '0')}"`);

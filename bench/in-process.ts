@@ -4,6 +4,7 @@
 
 import { pino } from 'pino';
 import { parseConfig } from '../src/config/load-config.js';
+import { Overloaded } from '../src/domain/errors.js';
 import type { MeterhookConfig } from '../src/config/schema.js';
 import { readServerSettings } from '../src/config/server-settings.js';
 import type { Clock } from '../src/domain/clock.js';
@@ -45,6 +46,18 @@ export interface LoadFigures {
   eventsPerS: number;
 }
 
+/** captureBatch that waits and sends the batch again while ingest answers Overloaded, as a client honouring 503 does. */
+async function captureWhenAdmitted(ctx: IngestContext, body: unknown[]): ReturnType<typeof captureBatch> {
+  for (;;) {
+    try {
+      return await captureBatch(ctx, body);
+    } catch (err) {
+      if (!(err instanceof Overloaded)) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
 /**
  * Sends `total` events through captureBatch in batches of `batchSize`, keeping `inFlight` batches
  * outstanding so group commit can merge them, and prints progress on stderr.
@@ -68,7 +81,7 @@ export async function loadEvents(
     const body = new Array<Record<string, unknown>>(n);
     for (let k = 0; k < n; k++) body[k] = o.make(next + k);
     next += n;
-    const p: Promise<void> = captureBatch(ip.ctx, body).then(
+    const p: Promise<void> = captureWhenAdmitted(ip.ctx, body).then(
       (r) => {
         inserted += r.inserted;
         done += r.count;

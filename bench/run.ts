@@ -1,5 +1,5 @@
 // Entry point of `npm run bench`: parses flags, picks how meterhook servers run (compiled dist/ or
-// tsx), runs the scenarios B1–B5 of performance.md, prints a table and writes a JSON report.
+// tsx), runs the scenarios B1–B6 of performance.md, prints a table and writes a JSON report.
 // Must never leave a child process or a temp data dir behind, and never write under bench/results
 // in --quick mode (CI's smoke run leaves no files in the repo).
 
@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { readServerSettings } from '../src/config/server-settings.js';
 import { openStore } from '../src/main.js';
-import { parseBenchArgs, USAGE, UsageError, type BenchOptions, type ScenarioId } from './args.js';
+import { parseBenchArgs, SCENARIOS, USAGE, UsageError, type BenchOptions, type ScenarioId } from './args.js';
 import { runNonce } from './bodies.js';
 import { machineInfo } from './machine.js';
 import { progress, renderTable, writeJson, type ScenarioResult } from './report.js';
@@ -18,16 +18,18 @@ import { runB2 } from './scenarios/b2-single-ingest.js';
 import { runB3 } from './scenarios/b3-close-periods.js';
 import { runB4 } from './scenarios/b4-current-usage.js';
 import { runB5 } from './scenarios/b5-webhook-delivery.js';
+import { runB6 } from './scenarios/b6-high-cardinality.js';
 import type { ScenarioContext } from './scenarios/context.js';
 import { REPO_ROOT, chooseRunner, killAllChildren } from './server-process.js';
 
-const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResult>> = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B5: runB5 };
+const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResult>> = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B5: runB5, B6: runB6 };
 const TITLES: Record<ScenarioId, string> = {
   B1: 'Batch ingest',
   B2: 'Single-event ingest',
   B3: 'Closing periods',
   B4: 'Current usage',
   B5: 'Webhook delivery',
+  B6: 'High-cardinality overload',
 };
 
 /**
@@ -67,7 +69,7 @@ function resultFile(opts: BenchOptions): string {
   if (opts.out) return path.resolve(opts.out);
   if (opts.quick) return path.join(os.tmpdir(), `meterhook-bench-quick-${opts.store}.json`);
   const date = new Date().toISOString().slice(0, 10);
-  const subset = opts.scenarios.length === 5 ? '' : `-${opts.scenarios.join('-').toLowerCase()}`;
+  const subset = opts.scenarios.length === SCENARIOS.length ? '' : `-${opts.scenarios.join('-').toLowerCase()}`;
   return path.join(REPO_ROOT, 'bench', 'results', `${date}-${opts.store}${subset}.json`);
 }
 

@@ -7,6 +7,7 @@ import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { DomainError } from '../domain/errors.js';
 import { requestId } from '../domain/ids.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
+import { createCaptureAdmission, type CaptureAdmission } from './capture-admission.js';
 import { MalformedJson, sendError } from './errors.js';
 import { assertDecodedQuery, parseQueryString } from './query-string.js';
 import { registerAggregationRoutes } from './routes/aggregations.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   /** Answers whether the service can take traffic (default: the store answers and its writes work). */
   ready?: () => Promise<boolean>;
   logger?: FastifyBaseLogger;
+  /** Admission of capture requests (default: the memory budget's in-flight bound on ctx.committer). */
+  captureAdmission?: CaptureAdmission;
 }
 
 export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
@@ -126,7 +129,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   );
 
   registerMetaRoutes(app, deps);
-  registerCaptureRoutes(app, deps, { batchBodyLimit: BATCH_BODY_LIMIT });
+  const admission = deps.captureAdmission ?? createCaptureAdmission(deps.ctx.committer);
+  registerCaptureRoutes(app, deps, { singleBodyLimit: SINGLE_BODY_LIMIT, batchBodyLimit: BATCH_BODY_LIMIT, admission });
   registerEventRoutes(app, deps);
   registerAggregationRoutes(app, deps);
   registerCustomerRoutes(app, deps);

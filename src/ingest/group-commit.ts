@@ -1,6 +1,9 @@
 // Owns group commit: ingest units that arrive together share one transaction, and each caller is
-// answered only after that commit. Must never acknowledge before commit or queue without bound.
+// answered only after that commit. Owns ingest admission too: a unit is refused (Overloaded, HTTP 503
+// with Retry-After) when the queue is at its bound in events or estimated bytes, or when the store says
+// its own backlog is full. Must never acknowledge before commit or queue without bound.
 
+import { MEMORY_BUDGET, queuedEventBytes } from '../config/memory-budget.js';
 import type { Period } from '../domain/periods.js';
 import { Overloaded, StoreUnavailable } from '../domain/errors.js';
 import type { AppendOutcome, AppendUnit, Store } from '../store/store.js';
@@ -8,12 +11,14 @@ import type { AppendOutcome, AppendUnit, Store } from '../store/store.js';
 export interface GroupCommitOptions {
   /** Most events committed in one transaction; larger groups wait for the next flush. */
   maxEventsPerGroup?: number;
-  /** Events allowed to wait; beyond it callers get Overloaded (HTTP 503 + Retry-After). */
+  /** Events allowed to wait, and their estimated heap; beyond either, callers get Overloaded (HTTP 503 + Retry-After). */
   maxQueuedEvents?: number;
+  maxQueuedBytes?: number;
 }
 
 interface Pending {
   unit: AppendUnit;
+  bytes: number;
   resolve: (o: AppendOutcome) => void;
   reject: (e: unknown) => void;
 }
@@ -21,28 +26,60 @@ interface Pending {
 export class GroupCommitter {
   private queue: Pending[] = [];
   private queuedEvents = 0;
+  private queuedBytes = 0;
+  private peakEvents = 0;
+  private peakBytes = 0;
+  private refused = 0;
   private flushing = false;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   private readonly maxGroup: number;
   private readonly maxQueued: number;
+  private readonly maxBytes: number;
 
   constructor(private readonly store: Store, private readonly periods: () => readonly Period[], opts: GroupCommitOptions = {}) {
     this.maxGroup = opts.maxEventsPerGroup ?? 20_000;
-    this.maxQueued = opts.maxQueuedEvents ?? 200_000;
+    this.maxQueued = opts.maxQueuedEvents ?? MEMORY_BUDGET.queuedEvents;
+    this.maxBytes = opts.maxQueuedBytes ?? MEMORY_BUDGET.queuedBytes;
   }
 
   get depth(): number {
     return this.queuedEvents;
   }
 
+  /** The queue and its bounds, for stats and tests. */
+  stats() {
+    return {
+      queuedEvents: this.queuedEvents, queuedBytes: this.queuedBytes, maxQueuedEvents: this.maxQueued, maxQueuedBytes: this.maxBytes,
+      peakQueuedEvents: this.peakEvents, peakQueuedBytes: this.peakBytes, refused: this.refused,
+    };
+  }
+
+  /**
+   * Seconds after which a new unit should be retried, or 0 when one would be taken now (the queue is
+   * not full and the store's backlog is not at its bound). Cheap: capture asks before reading a body.
+   */
+  retryAfter(): number {
+    if (this.queuedEvents >= this.maxQueued || this.queuedBytes >= this.maxBytes) return 1;
+    return this.store.backlogRetryAfter?.() ?? 0;
+  }
+
   submit(unit: AppendUnit): Promise<AppendOutcome> {
-    if (this.queuedEvents > 0 && this.queuedEvents + unit.events.length > this.maxQueued) {
-      return Promise.reject(new Overloaded(1));
+    let bytes = 0;
+    for (const e of unit.events) bytes += queuedEventBytes(e);
+    // An empty queue always takes one unit, so a unit larger than the bound is not refused forever.
+    const full = this.queuedEvents > 0 && (this.queuedEvents + unit.events.length > this.maxQueued || this.queuedBytes + bytes > this.maxBytes);
+    const wait = full ? 1 : (this.store.backlogRetryAfter?.() ?? 0);
+    if (wait > 0) {
+      this.refused++;
+      return Promise.reject(new Overloaded(wait));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ unit, resolve, reject });
+      this.queue.push({ unit, bytes, resolve, reject });
       this.queuedEvents += unit.events.length;
+      this.queuedBytes += bytes;
+      this.peakEvents = Math.max(this.peakEvents, this.queuedEvents);
+      this.peakBytes = Math.max(this.peakBytes, this.queuedBytes);
       this.schedule();
     });
   }
@@ -65,15 +102,18 @@ export class GroupCommitter {
 
   private take(): Pending[] {
     let n = 0;
+    let bytes = 0;
     let i = 0;
     while (i < this.queue.length) {
       const size = this.queue[i]!.unit.events.length;
       if (i > 0 && n + size > this.maxGroup) break;
       n += size;
+      bytes += this.queue[i]!.bytes;
       i++;
     }
     const group = this.queue.splice(0, i);
     this.queuedEvents -= n;
+    this.queuedBytes -= bytes;
     return group;
   }
 
@@ -110,6 +150,7 @@ export class GroupCommitter {
           if (err instanceof StoreUnavailable) {
             const waiting = this.queue.splice(0);
             this.queuedEvents = 0;
+            this.queuedBytes = 0;
             for (const p of waiting) p.reject(err);
           }
         }

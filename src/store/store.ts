@@ -326,6 +326,11 @@ export interface Store {
 
   /** Work a store defers after the commit, by stage, in events (SQLite only); readers never see it missing. */
   deferredWork?(): Record<string, number>;
+  /**
+   * 0 while the store takes appends; otherwise the seconds after which to retry, because an in-memory
+   * backlog of the store (SQLite's pending derived state) is at its bound. Capture answers 503 then.
+   */
+  backlogRetryAfter?(): number;
 
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;

@@ -1,14 +1,19 @@
 // The README's promises, checked: the receiver example it shows is the file the tests run, that
-// example bills correctly from real deliveries, and every configuration snippet is valid.
+// example bills correctly from real deliveries, every configuration snippet is valid, and its shell
+// examples work as written for a new user, today and with the clock a year ahead (libfaketime).
 
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import { createBillingReceiver } from '../../examples/billing-receiver.js';
-import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
+import { buildTestApp, REFERENCE_CONFIG, TEST_STORE, type TestApp } from '../helpers/app.js';
+import {
+  answerPattern, curlAnswers, curlCommands, fakeClockAvailable, nodeNowUnder, section, shellBlocks, shellNowUnder, startLikeReadme,
+} from '../helpers/readme-shell.js';
 
 const README = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const EXAMPLE = fs.readFileSync(new URL('../../examples/billing-receiver.ts', import.meta.url), 'utf8');
@@ -45,6 +50,74 @@ describe('README', () => {
       assert.doesNotThrow(() => parseConfig(doc, { env: { BILLING_WEBHOOK_SECRET: 'x'.repeat(24) } }), text);
     }
   });
+
+  it('no command it shows carries a fixed date, which maxEventAge would refuse some day', () => {
+    const inline = [...README.matchAll(/`(curl [^`]+)`/g)].map((m) => m[1]!);
+    const commands = [...shellBlocks(README), ...inline].flatMap((b) => b.split('\n')).filter((l) => !l.trim().startsWith('#'));
+    const dated = commands.filter((l) => /\b(19|20)\d\d-[01]\d-[0-3]\d|\bat=\d|periodKey=\d|[?&](from|to)=\d|"timestamp":\s*\d/.test(l));
+    assert.deepEqual(dated, [], 'take timestamps from the clock ($(date -u …)) or leave them out');
+  });
+});
+
+const DAY_MS = 86_400_000;
+const OFFSETS: Record<string, number> = { '+365d': 365 * DAY_MS };
+
+describe('the README shell examples, run as a new user would', { skip: TEST_STORE === 'postgres' ? 'the README starts the default SQLite server' : false }, () => {
+  const quickStart = shellBlocks(section(README, 'Quick start (5 minutes)'));
+  const sdkCurls = [...section(README, 'Client SDK (`meterhook/client`)').matchAll(/`(curl [^`]+)`/g)].map((m) => m[1]!);
+
+  for (const clock of [undefined, '+365d']) {
+    it(clock ? `work with the clock a year ahead (libfaketime ${clock})` : 'work today', { timeout: 300_000 }, async () => {
+      const shift = clock ? OFFSETS[clock]! : 0;
+      if (clock) {
+        const fake = fakeClockAvailable();
+        assert.ok(fake.ok, fake.ok ? '' : fake.reason);
+        // libfaketime must move what Node and the shell read, or this run would prove nothing.
+        assert.ok(Math.abs(nodeNowUnder(clock) - (Date.now() + shift)) < 600_000, 'Date.now() under faketime');
+        assert.ok(Math.abs(shellNowUnder(clock) - (Date.now() + shift)) < 600_000, 'date under faketime');
+      }
+      assert.match(quickStart[0]!, /^npm install && npm start\n$/, 'step 1 starts the server with npm start');
+      // `npm install` needs the network; the throwaway checkout links this one's installed packages instead.
+      const server = await startLikeReadme({ clockOffset: clock });
+      try {
+        assert.match(server.stdout(), /meterhook: no API key was configured, so one was created/);
+        const ping = (await (await fetch(`${server.url}/ping`, { headers: { 'x-apikey': server.key } })).json()) as { timestamp: string };
+        const serverNow = Date.parse(ping.timestamp);
+        assert.ok(Math.abs(serverNow - (Date.now() + shift)) < 600_000, `the server's clock: ${ping.timestamp}`);
+
+        const steps = quickStart.slice(1).join('\n');
+        assert.match(steps, /^export KEY=mh_\S+ +# the key printed at first start$/m);
+        const script = steps.replace(/^export KEY=.*$/m, `export KEY=${server.key}`).replaceAll('localhost:3000', `127.0.0.1:${server.port}`);
+        const r = await server.shell(script);
+        assert.equal(r.status, 0, `the Quick Start commands failed:\n${r.stderr}\n${r.stdout}`);
+        const calls = curlCommands(script);
+        const answers = curlAnswers(r.stdout);
+        assert.equal(answers.length, calls.length, r.stdout);
+        calls.forEach((c, i) => {
+          const a = answers[i]!;
+          assert.ok(a.status >= 200 && a.status < 300, `${c.command}\nanswered ${a.status}: ${a.body}`);
+          if (c.expected) assert.match(a.body, answerPattern(c.expected), c.command);
+        });
+        // Step 3 reads back what step 2 sent: the dated event counts in this month and day.
+        const usage = JSON.parse(answers.find((_, i) => calls[i]!.command.includes('/usage?period=monthly'))!.body) as { events: Record<string, number> };
+        assert.deepEqual(usage.events, { 'api.calls': 4, 'storage.bytes': 52428800 });
+        const daily = JSON.parse(answers.find((_, i) => calls[i]!.command.includes('period=daily'))!.body) as Array<{ periodKey: string }>;
+        const day = (t: number) => new Date(t).toISOString().slice(0, 10).replaceAll('-', '');
+        assert.ok(daily.length > 0 && daily.every((d) => [day(serverNow - 3_600_000), day(serverNow), day(serverNow + 600_000)].includes(d.periodKey)), JSON.stringify(daily));
+
+        // The SDK table's curl equivalents (those that need no id from an earlier answer).
+        const table = sdkCurls.filter((c) => !c.includes('$ID')).map((c) => c.replaceAll('<uuid>', randomUUID()).replaceAll('localhost:3000', `127.0.0.1:${server.port}`));
+        assert.ok(table.length >= 6, `found ${table.length} curl lines in the SDK table`);
+        const t = await server.shell(table.join('\n'), { KEY: server.key });
+        assert.equal(t.status, 0, t.stderr);
+        const tableAnswers = curlAnswers(t.stdout);
+        assert.equal(tableAnswers.length, table.length);
+        tableAnswers.forEach((a, i) => assert.ok(a.status >= 200 && a.status < 300, `${table[i]}\nanswered ${a.status}: ${a.body}`));
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 });
 
 describe('the billing receiver example, against real deliveries', () => {

@@ -11,7 +11,8 @@ import type { MeterhookConfig } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { buildApp, type App } from '../../src/http/build-app.js';
-import { GroupCommitter } from '../../src/ingest/group-commit.js';
+import { GroupCommitter, type GroupCommitOptions } from '../../src/ingest/group-commit.js';
+import { createCaptureAdmission, type CaptureAdmission, type CaptureAdmissionOptions } from '../../src/http/capture-admission.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../src/store/postgres/pg-store.js';
@@ -48,6 +49,8 @@ export interface TestApp {
   dir: string;
   /** Headers with the test API key and a JSON content type. */
   headers: Record<string, string>;
+  committer: GroupCommitter;
+  admission: CaptureAdmission;
   close(): Promise<void>;
 }
 
@@ -56,6 +59,14 @@ export const TEST_STORE: 'sqlite' | 'postgres' = process.env.METERHOOK_TEST_STOR
 
 let cluster: Promise<PgCluster> | undefined;
 let schemas = 0;
+
+/** Test-only bounds, smaller than the memory budget's, so a test can drive the app past them. */
+export interface TestLimits {
+  committer?: GroupCommitOptions;
+  admission?: CaptureAdmissionOptions;
+  /** SQLite only: derived-state and listing-index options. */
+  sqlite?: Pick<SqliteStoreOptions, 'derived' | 'listing'>;
+}
 
 const reopeners = new WeakMap<Store, () => Promise<Store>>();
 
@@ -99,21 +110,23 @@ export async function buildTestApp(
     logger?: import('pino').Logger;
     /** SQLite store options (when the suite runs on SQLite), e.g. when derived state is applied. */
     sqlite?: Omit<SqliteStoreOptions, 'file'>;
+    limits?: TestLimits;
   } = {},
 ): Promise<TestApp> {
   const dir = tempDir();
   const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
-  const store = await openTestStore(dir, opts.sqlite);
+  const store = await openTestStore(dir, { ...opts.sqlite, ...opts.limits?.sqlite });
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const committer = new GroupCommitter(store, () => config.periods);
+  const committer = new GroupCommitter(store, () => config.periods, opts.limits?.committer);
+  const admission = createCaptureAdmission(committer, opts.limits?.admission);
   const ctx: IngestContext = { store, clock, config, logger, committer };
   ctx.metrics = createMetrics({ store, config, clock });
   const apiKeys = new ApiKeyVerifier(store, [TEST_KEY], () => clock.now());
   await apiKeys.reload();
   const { dispatcher, sender } = createDispatcher(ctx, { dryRun: opts.dryRun ?? false, rng: opts.rng });
   ctx.onMessages = () => dispatcher.notify();
-  const app = await buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger });
+  const app = await buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger, captureAdmission: admission });
   await app.ready();
   return {
     app,
@@ -124,6 +137,8 @@ export async function buildTestApp(
     dispatcher,
     dir,
     headers: { 'x-apikey': TEST_KEY, 'content-type': 'application/json' },
+    committer,
+    admission,
     async close() {
       await app.close();
       await dispatcher.stop();

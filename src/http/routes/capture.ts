@@ -4,6 +4,7 @@
 import Type from 'typebox';
 import { captureBatch, captureOne } from '../../ingest/ingest-service.js';
 import type { App, AppDeps } from '../build-app.js';
+import type { CaptureAdmission } from '../capture-admission.js';
 
 // These schemas document the reference contract in OpenAPI. Validation stays in the ingest service,
 // which applies the reference's check order and exact messages, so the schemas do not validate.
@@ -40,8 +41,14 @@ const BATCH_IDEMPOTENCY =
   'The key is recorded in the transaction that stores the events, so a refused batch (409, 422) records none. ' +
   'Keys are kept for maxEventAge (default 35 days).';
 
-export function registerCaptureRoutes(app: App, deps: AppDeps, opts: { batchBodyLimit: number }): void {
+export function registerCaptureRoutes(
+  app: App,
+  deps: AppDeps,
+  opts: { singleBodyLimit: number; batchBodyLimit: number; admission: CaptureAdmission },
+): void {
   app.post<{ Params: { eventType: string } }>('/usage/:eventType', {
+    // Overload is answered before the body is read: a refused request costs no parsing.
+    onRequest: opts.admission.hook(opts.singleBodyLimit),
     schema: {
       summary: 'Capture one event',
       description: SINGLE_IDEMPOTENCY,
@@ -69,6 +76,7 @@ export function registerCaptureRoutes(app: App, deps: AppDeps, opts: { batchBody
 
   app.post('/usagebatch', {
     bodyLimit: opts.batchBodyLimit,
+    onRequest: opts.admission.hook(opts.batchBodyLimit),
     schema: {
       summary: 'Capture a batch of events, all or nothing',
       description: BATCH_IDEMPOTENCY,

@@ -1,39 +1,27 @@
 // Owns the state SQLite derives from committed events that usage and dedupe depend on: hour rollups,
 // dirty marks and the idempotency-key table. Ingest commits only append events; this module folds them
-// in later, in sorted slices, and records the highest event seq it has applied.
+// in later, in sorted slices, and records the highest event seq it has applied. Its in-memory state
+// (pending events, their id index, a slice's working maps, the mark cache) is bounded by the memory
+// budget: past it, appends are refused (overload) until slices have caught up.
 // Must never let a reader see derived tables without first applying everything committed before it.
 
 import type Database from 'better-sqlite3';
+import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
 import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
-import { eventKeyHash } from './event-hash.js';
 import { sqliteFault } from './sqlite-faults.js';
+import { createMarkCache } from './sqlite-mark-cache.js';
+import { pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
+import { createQuarantine } from './sqlite-quarantine.js';
 
-/** What the derived tables need from one committed event. */
-export interface PendingEvent {
-  seq: number;
-  customerId: string;
-  eventType: string;
-  ts: number;
-  value: number;
-  /** eventKeyHash of (customer, type, id); null when the event has no id. */
-  hash: number | null;
-}
+export type { PendingEvent } from './sqlite-pending.js';
 
-interface EventRow {
-  seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number; value: number;
-}
-
-const pendingOf = (r: EventRow): PendingEvent => ({
-  seq: r.seq, customerId: r.customer_id, eventType: r.event_type, ts: r.ts, value: r.value,
-  hash: r.event_id === null ? null : eventKeyHash(r.customer_id, r.event_type, r.event_id),
-});
-
-interface PendingBatch {
-  events: PendingEvent[];
-  periods: readonly Period[];
-}
+const batchBytes = (events: readonly PendingEvent[]): number => {
+  let n = 0;
+  for (const e of events) n += pendingEventBytes(e);
+  return n;
+};
 
 export interface DerivedOptions {
   /** Bounds of the events applied in one transaction (whole batches, so a slice may pass the least). */
@@ -43,8 +31,17 @@ export interface DerivedOptions {
   unitsPerSlice?: number;
   /** Pending events are applied at least this often, in ms. */
   intervalMs?: number;
-  /** Past this many pending events, an append applies a slice before it returns (backpressure). */
+  /**
+   * Past this many pending events, or their estimated bytes, the store refuses appends
+   * (`backlogRetryAfter()` > 0; capture answers 503) until slices catch up. An append that passes twice
+   * either bound anyway (a caller that ignores the refusal) applies a slice before it returns.
+   */
   maxPending?: number;
+  maxPendingBytes?: number;
+  /** Estimated heap of one slice's working maps; a slice that would pass it is cut, even inside a batch. */
+  maxSliceBytes?: number;
+  /** Estimated heap of the dirty-mark cache; past it the cache is emptied. */
+  maxMarkCacheBytes?: number;
   /** Told about a background slice that failed; its events stay pending and are retried. */
   onError?: (err: unknown) => void;
   /** Told about an event whose fold failed for a reason other than the store being unavailable. */
@@ -64,7 +61,9 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const maxSlice = opts.maxSlice ?? 100_000;
   const unitsPerSlice = opts.unitsPerSlice ?? 100;
   const intervalMs = opts.intervalMs ?? 50;
-  const maxPending = opts.maxPending ?? 200_000;
+  const maxPending = opts.maxPending ?? MEMORY_BUDGET.pendingEvents;
+  const maxPendingBytes = opts.maxPendingBytes ?? MEMORY_BUDGET.pendingBytes;
+  const maxSliceBytes = opts.maxSliceBytes ?? MEMORY_BUDGET.sliceBytes;
   const onError = opts.onError ?? ((err: unknown) => console.error('meterhook: applying derived state failed; will retry', err));
   const onQuarantine = opts.onQuarantine
     ?? ((seq: number, customerId: string, err: unknown) => console.error(`meterhook: event ${seq} of ${customerId} could not be folded; set aside and retried later`, err));
@@ -100,17 +99,6 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   );
   // OR IGNORE: a set-aside event's key is written when it is set aside, and again when it is folded.
   const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
-  const quarantineEvent = db.prepare(
-    `INSERT INTO derived_quarantine (seq, customer_id, error, attempts, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
-     ON CONFLICT (seq) DO UPDATE SET error = excluded.error, attempts = attempts + 1, last_at = excluded.last_at`,
-  );
-  const releaseEvent = db.prepare('DELETE FROM derived_quarantine WHERE seq = ?');
-  const countQuarantined = db.prepare('SELECT count(*) AS n FROM derived_quarantine');
-  const quarantinedEvents = db.prepare(
-    `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts, e.value FROM derived_quarantine q
-     CROSS JOIN events e ON e.seq = q.seq ORDER BY q.seq`,
-  );
-  const advanceWatermark = db.prepare('UPDATE derived_state SET applied_seq = max(applied_seq, ?) WHERE id = 1');
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
   const savePeriods = db.prepare('UPDATE derived_state SET periods = ? WHERE id = 1');
   const readState = db.prepare('SELECT applied_seq, periods FROM derived_state WHERE id = 1');
@@ -122,6 +110,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   /** Committed events not yet applied, oldest first. */
   const pending: PendingBatch[] = [];
   let pendingCount = 0;
+  let pendingBytes = 0;
   /** Idempotency hashes of pending events, so a repeat is found before its key reaches event_ids. */
   const pendingIds = new Map<number, number | number[]>();
 
@@ -130,9 +119,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
    * the same transaction that reads their rollups, so a mark already present needs no upsert: in
    * steady state each customer's current periods are marked once, not on every event.
    */
-  const knownMarks = new Map<string, Map<Period, Set<number>>>();
-  let knownMarkCount = 0;
+  const knownMarks = createMarkCache(opts.maxMarkCacheBytes ?? MEMORY_BUDGET.markCacheBytes);
   let stagedMarks: Array<[string, Period, number]> = [];
+  /** What the slices did, for stats and the overload hint: largest estimate seen, and a moving rate. */
+  const sliceStats = { slices: 0, lastEvents: 0, lastBytes: 0, maxBytes: 0, eventsPerS: 0, cut: false };
 
   const state = readState.get() as { applied_seq: number; periods: string };
   let appliedSeq = state.applied_seq;
@@ -195,10 +185,8 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     stagedMarks = [];
     const toWrite: Array<{ period: Period; start: number; customerId: string; seq: number }> = [];
     for (const [customerId, mine] of marks) {
-      const known = knownMarks.get(customerId);
       for (const [period, starts] of mine) {
-        const knownStarts = known?.get(period);
-        for (const [start, seq] of starts) if (!knownStarts?.has(start)) toWrite.push({ period, start, customerId, seq });
+        for (const [start, seq] of starts) if (!knownMarks.has(period, customerId, start)) toWrite.push({ period, start, customerId, seq });
       }
     }
     toWrite.sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : 0) || a.start - b.start
@@ -209,82 +197,19 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     }
     const withId = all.filter((e) => e.hash !== null).sort((a, b) => a.hash! - b.hash! || a.seq - b.seq);
     for (const e of withId) insertId.run(e.hash, e.seq);
-    if (retry) for (const e of all) releaseEvent.run(e.seq);
-    else saveWatermark.run(top);
+    if (!retry) saveWatermark.run(top);
     return top;
   });
 
-  /**
-   * Sets one event aside: its idempotency key is kept (a retry of it stays a duplicate), the
-   * watermark moves past it, and it is folded again later. Its usage joins the totals then, and its
-   * periods close again as for a late event.
-   */
-  const setAside = db.transaction((e: PendingEvent, err: unknown) => {
-    const now = Date.now();
-    quarantineEvent.run(e.seq, e.customerId, String((err as Error)?.message ?? err).slice(0, 1000), now, now);
-    if (e.hash !== null) insertId.run(e.hash, e.seq);
-    advanceWatermark.run(e.seq);
+  const quarantine = createQuarantine(db, {
+    applySlice,
+    afterSlice: rememberStagedMarks,
+    periods: () => JSON.parse(storedPeriods) as Period[],
+    isTransient: isTransientSqliteError,
+    onQuarantine,
   });
-  let quarantined = (countQuarantined.get() as { n: number }).n;
-
-  /**
-   * Applies batches in one slice; when that fails for a reason tied to the events (not the store),
-   * halves it until the events that cannot be folded are found and set aside, so one bad event never
-   * blocks the others, reads, closes or startup. Returns the highest seq now applied.
-   */
-  function applyIsolating(batches: PendingBatch[]): number {
-    try {
-      const top = applySlice.immediate(batches);
-      rememberStagedMarks();
-      return top;
-    } catch (err) {
-      if (isTransientSqliteError(err)) throw err;
-    }
-    const items = batches.flatMap((b) => b.events.map((e) => ({ e, periods: b.periods })));
-    let top = appliedSeq;
-    const attempt = (list: typeof items): void => {
-      try {
-        top = Math.max(top, applySlice.immediate(list.map((x) => ({ events: [x.e], periods: x.periods }))));
-        rememberStagedMarks();
-        return;
-      } catch (err) {
-        if (isTransientSqliteError(err)) throw err;
-        if (list.length === 1) {
-          const e = list[0]!.e;
-          setAside.immediate(e, err);
-          quarantined++;
-          top = Math.max(top, e.seq);
-          onQuarantine(e.seq, e.customerId, err);
-          return;
-        }
-      }
-      const mid = list.length >> 1;
-      attempt(list.slice(0, mid));
-      attempt(list.slice(mid));
-    };
-    attempt(items);
-    return top;
-  }
-
-  /** Folds set-aside events again; each that folds now leaves the quarantine. Returns how many did. */
-  function retryQuarantined(): number {
-    if (quarantined === 0) return 0;
-    const rows = quarantinedEvents.all() as EventRow[];
-    let released = 0;
-    for (const r of rows) {
-      const e = pendingOf(r);
-      try {
-        applySlice.immediate([{ events: [e], periods: JSON.parse(storedPeriods) as Period[] }], true);
-        rememberStagedMarks();
-        released++;
-      } catch (err) {
-        if (isTransientSqliteError(err)) throw err;
-        setAside.immediate(e, err);
-      }
-    }
-    quarantined = (countQuarantined.get() as { n: number }).n;
-    return released;
-  }
+  const applyIsolating = (batches: PendingBatch[]) => quarantine.applyIsolating(batches, appliedSeq);
+  const retryQuarantined = () => quarantine.retry();
 
   function forgetPendingId(e: PendingEvent): void {
     if (e.hash === null) return;
@@ -299,38 +224,82 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     else pendingIds.set(e.hash, rest.length === 1 ? rest[0]! : rest);
   }
 
-  /** Applies the oldest pending batches, at least one, up to about `sliceSize` events. */
+  /**
+   * How many leading batches make the next slice: at least one event, at most about `sliceSize`
+   * events (whole batches), and at most `maxSliceBytes` of estimated working maps, counting each
+   * customer once. A batch that does not fit whole is split, so a batch of new customers never
+   * builds maps past the budget.
+   */
+  function sliceLength(sliceSize: number): number {
+    const customers = new Set<string>();
+    let events = 0;
+    let bytes = 0;
+    let n = 0;
+    for (; n < pending.length; n++) {
+      const b = pending[n]!;
+      if (n > 0 && events + b.events.length > sliceSize) break;
+      const perCustomer = sliceCustomerBytes(b.periods.length);
+      for (let i = 0; i < b.events.length; i++) {
+        const c = b.events[i]!.customerId;
+        const grow = SLICE_EVENT_BYTES + (customers.has(c) ? 0 : perCustomer);
+        if (events + i > 0 && bytes + grow > maxSliceBytes) {
+          if (i > 0) {
+            const head = b.events.slice(0, i);
+            const tail = b.events.slice(i);
+            const headBytes = batchBytes(head);
+            pending.splice(n, 1, { events: head, periods: b.periods, bytes: headBytes }, { events: tail, periods: b.periods, bytes: b.bytes - headBytes });
+            n++;
+          }
+          sliceStats.lastBytes = bytes;
+          sliceStats.cut = true;
+          return n;
+        }
+        customers.add(c);
+        bytes += grow;
+      }
+      events += b.events.length;
+    }
+    sliceStats.lastBytes = bytes;
+    sliceStats.cut = false;
+    return n;
+  }
+
+  /** Applies the oldest pending events as one slice (see sliceLength). */
   function applyOldest(sliceSize = sliceCap()): void {
     if (pending.length === 0) return;
-    let n = 0;
+    const n = sliceLength(sliceSize);
     let count = 0;
-    while (n < pending.length && (n === 0 || count + pending[n]!.events.length <= sliceSize)) count += pending[n++]!.events.length;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      count += pending[i]!.events.length;
+      bytes += pending[i]!.bytes;
+    }
     const batches = pending.slice(0, n);
+    const t0 = performance.now();
     const top = applyIsolating(batches);
+    const ms = performance.now() - t0;
     // Only after the commit: a rolled-back slice stays pending and leaves no marks believed present.
     pending.splice(0, n);
     pendingCount -= count;
+    pendingBytes -= bytes;
     appliedSeq = top;
     for (const b of batches) for (const e of b.events) forgetPendingId(e);
+    sliceStats.slices++;
+    sliceStats.lastEvents = count;
+    sliceStats.maxBytes = Math.max(sliceStats.maxBytes, sliceStats.lastBytes);
+    const rate = count / Math.max(ms, 1) * 1000;
+    sliceStats.eventsPerS = sliceStats.eventsPerS === 0 ? rate : sliceStats.eventsPerS * 0.7 + rate * 0.3;
   }
 
   /** After a committed slice: the marks it wrote are known to exist. */
   function rememberStagedMarks(): void {
-    // Bounded so the cache stays a few tens of MB under the 256 MB heap of npm start; a miss only costs an upsert.
-    if (knownMarkCount + stagedMarks.length > 500_000) {
-      knownMarks.clear();
-      knownMarkCount = 0;
-    }
-    for (const [customerId, period, start] of stagedMarks) {
-      let mine = knownMarks.get(customerId);
-      if (!mine) knownMarks.set(customerId, (mine = new Map()));
-      let set = mine.get(period);
-      if (!set) mine.set(period, (set = new Set()));
-      if (!set.has(start)) knownMarkCount++;
-      set.add(start);
-    }
+    for (const [customerId, period, start] of stagedMarks) knownMarks.add(period, customerId, start);
     stagedMarks = [];
   }
+
+  /** Whether a whole slice is waiting: by events, or by the memory budget when the last one was cut by it. */
+  const sliceReady = () => pendingCount >= sliceCap() || (sliceStats.cut && pendingCount >= sliceStats.lastEvents);
+  const overBound = (factor: number) => pendingCount >= maxPending * factor || pendingBytes >= maxPendingBytes * factor;
 
   let scheduled = false;
   function scheduleSlice(): void {
@@ -347,7 +316,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         return;
       }
       // Yield between slices so requests keep being answered while a backlog drains.
-      if (pendingCount >= sliceCap()) scheduleSlice();
+      if (sliceReady()) scheduleSlice();
     });
   }
 
@@ -383,15 +352,18 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       const rows = eventsAfter.all(appliedSeq, maxSlice) as EventRow[];
       if (rows.length === 0) return replayed;
       stage(rows.map(pendingOf), JSON.parse(storedPeriods) as Period[]);
-      applyOldest(maxSlice);
+      // Staged rows are all applied before the next read, which starts after the watermark.
+      while (pending.length > 0) applyOldest(maxSlice);
       replayed += rows.length;
     }
   }
 
   function stage(events: PendingEvent[], periods: readonly Period[]): void {
     if (events.length === 0) return;
-    pending.push({ events, periods });
+    const bytes = batchBytes(events);
+    pending.push({ events, periods, bytes });
     pendingCount += events.length;
+    pendingBytes += bytes;
     for (const e of events) {
       if (e.hash === null) continue;
       const cur = pendingIds.get(e.hash);
@@ -426,15 +398,16 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       if (events.length > 0) lastCommittedSeq = Math.max(lastCommittedSeq, events[events.length - 1]!.seq);
       appendsSinceTick++;
       lastAppendAt = Date.now();
-      if (pendingCount > maxPending) {
-        // The group is committed and staged: a failure here must not fail its requests.
+      if (overBound(2)) {
+        // Only a caller that ignored backlogRetryAfter() gets here. The group is committed and
+        // staged: a failure here must not fail its requests.
         try {
           applyOldest();
         } catch (err) {
           onError(err);
         }
       }
-      if (pendingCount >= sliceCap()) scheduleSlice();
+      if (sliceReady()) scheduleSlice();
     },
     /** Before the append transaction: records the periods its events must mark, if they changed. */
     notePeriods(periods: readonly Period[]): void {
@@ -457,13 +430,32 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     },
     pendingCount: () => pendingCount,
     /** Events set aside because their fold failed; they are folded again every quarantineRetryMs. */
-    quarantinedCount: () => quarantined,
+    quarantinedCount: () => quarantine.count(),
     retryQuarantined,
+    /**
+     * 0 while appends are welcome; once pending events or their bytes reach the bound, the seconds
+     * after which to retry: what recent slices need to apply half the backlog, 1 to 5.
+     */
+    backlogRetryAfter(): number {
+      if (!overBound(1)) return 0;
+      return Math.min(5, Math.max(1, Math.ceil(pendingCount / 2 / (sliceStats.eventsPerS || 1))));
+    },
+    /** The in-memory state and its bounds, for stats and tests. */
+    memory() {
+      const cache = knownMarks.stats();
+      return {
+        pendingEvents: pendingCount, maxPendingEvents: maxPending,
+        pendingBytes, maxPendingBytes,
+        pendingBatches: pending.length, pendingIds: pendingIds.size,
+        slices: sliceStats.slices, lastSliceEvents: sliceStats.lastEvents, lastSliceBytes: sliceStats.lastBytes,
+        largestSliceBytes: sliceStats.maxBytes, maxSliceBytes, sliceEventsPerS: Math.round(sliceStats.eventsPerS),
+        markCacheMarks: cache.marks, markCacheBytes: cache.bytes, maxMarkCacheBytes: opts.maxMarkCacheBytes ?? MEMORY_BUDGET.markCacheBytes,
+        periodStartMemo: [...startCache.values()].reduce((a, m) => a + m.size, 0),
+      };
+    },
     /** Called after a committed close deleted these marks. */
     forgetMarks(marks: Iterable<{ period: Period; periodStart: number; customerId: string }>): void {
-      for (const m of marks) {
-        if (knownMarks.get(m.customerId)?.get(m.period)?.delete(m.periodStart)) knownMarkCount--;
-      }
+      for (const m of marks) knownMarks.forget(m.period, m.customerId, m.periodStart);
     },
     close(): void {
       closed = true;
@@ -480,7 +472,8 @@ function periodStartOf(period: Period, hour: number): number {
   if (!starts) startCache.set(period, (starts = new Map()));
   let s = starts.get(hour);
   if (s === undefined) {
-    if (starts.size > 100_000) starts.clear();
+    // Events are at most maxEventAge old (840 hours by default); replays of older data are bounded too.
+    if (starts.size > 20_000) starts.clear();
     s = periodInterval(period, hour).start;
     starts.set(hour, s);
   }

@@ -172,6 +172,15 @@ export class SqliteStore implements Store {
     };
   }
 
+  backlogRetryAfter(): number {
+    return this.derived.backlogRetryAfter();
+  }
+
+  /** The derived state's in-memory structures with their bounds (estimated bytes, see memory-budget.ts). */
+  memoryStats(): ReturnType<ReturnType<typeof createDerivedState>['memory']> {
+    return this.derived.memory();
+  }
+
   /**
    * Takes the file's writer lock, or throws WriterLockTaken if another live process holds it. The
    * first append does it anyway; a server calls it at startup to refuse to start instead.
