@@ -16,7 +16,7 @@ export const HEAP_LIMIT_BYTES = 256 * MiB;
  * of the mark cache: ~90 MB (~107 MB with in-process callers filling the queue's 16 MiB), against a
  * 256 MB heap whose idle size is ~35 MB. The rest is room for garbage between collections: V8 lets
  * the heap grow to 1.3–1.5× its live size before it collects, and the resident size adds SQLite's
- * 32 MiB page cache and Node itself (measured: 270 MB peak RSS for B6 at 8 connections, 293 MB at 64).
+ * 32 MiB page cache and Node itself (measured: 257–259 MB peak RSS for B6 at 8 connections, 293 MB at 64).
  */
 export const MEMORY_BUDGET = {
   /** Capture request bodies being received, parsed and checked, by declared length (Content-Length). */

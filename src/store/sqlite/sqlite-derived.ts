@@ -30,6 +30,9 @@ interface PendingBatch {
   bytes: number;
 }
 
+/** Stored events read per query when replaying. */
+const REPLAY_CHUNK = 10_000;
+
 const batchBytes = (events: readonly PendingEvent[]): number => {
   let n = 0;
   for (const e of events) n += pendingEventBytes(e);
@@ -321,23 +324,29 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   }, intervalMs);
   timer.unref();
 
-  /** Replays committed events above the watermark (a crash before they were applied). */
+  /**
+   * Replays committed events above the watermark (a crash before they were applied), read in chunks
+   * and applied a slice's worth at a time, so a long tail is never all in memory at once.
+   */
   function replay(): number {
     let replayed = 0;
+    let after = appliedSeq;
     for (;;) {
-      const rows = eventsAfter.all(appliedSeq, maxSlice) as Array<{
+      const rows = eventsAfter.all(after, REPLAY_CHUNK) as Array<{
         seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number; value: number;
       }>;
-      if (rows.length === 0) return replayed;
+      if (rows.length === 0) break;
       const events = rows.map((r): PendingEvent => ({
         seq: r.seq, customerId: r.customer_id, eventType: r.event_type, ts: r.ts, value: r.value,
         hash: r.event_id === null ? null : eventKeyHash(r.customer_id, r.event_type, r.event_id),
       }));
       stage(events, JSON.parse(storedPeriods) as Period[]);
-      // Staged rows are all applied before the next read, which starts after the watermark.
-      while (pending.length > 0) applyOldest(maxSlice);
+      after = rows[rows.length - 1]!.seq;
       replayed += rows.length;
+      if (pendingCount >= maxSlice || overBound(1)) while (pending.length > 0) applyOldest(maxSlice);
     }
+    while (pending.length > 0) applyOldest(maxSlice);
+    return replayed;
   }
 
   function stage(events: PendingEvent[], periods: readonly Period[]): void {
