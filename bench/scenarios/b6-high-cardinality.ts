@@ -1,9 +1,10 @@
-// B6, high-cardinality overload: POST /usagebatch with 1,000 events per request where every event is
-// a customer never seen before (3 types, timestamps over the current UTC day, 5 periods configured),
-// 8 connections at full speed for 60 s, against one server started as `npm start` runs it. Reports
-// peak RSS, acknowledged events/s and the share of 503 answers; checks that /healthz keeps answering
-// during the load, that the server takes a batch again by itself once the load stops, and that every
-// acknowledged event is stored. Must fail (an error, exit 1) if the server dies or its RSS reaches 300 MB.
+// Owns B6, high-cardinality overload: POST /usagebatch with 1,000 events per request where every
+// event is a customer never seen before (3 types, timestamps over the current UTC day, 5 periods
+// configured), 8 connections at full speed for 60 s, against one server started as `npm start` runs
+// it. Reports peak RSS, acknowledged events/s and the share of 503 answers; checks that /healthz keeps
+// answering during the load, that the server takes a batch again by itself once the load stops, and
+// that every acknowledged event is stored. Must never count a 503 as acknowledged, and must fail (an
+// error, exit 1) if the server dies or its RSS reaches 300 MB.
 
 import { B1_TYPES, EVENT_TYPES, benchApiKey, writeConfig } from '../config.js';
 import { BodyFactory } from '../bodies.js';

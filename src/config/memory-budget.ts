@@ -11,25 +11,26 @@ export const HEAP_LIMIT_BYTES = 256 * MiB;
 
 /**
  * Most each structure may hold, in events and in estimated heap bytes. Worst case all at once: about
- * 28 MB of capture requests (8 MiB of bodies, ~3.5× that once parsed and checked; queued units belong
- * to those requests), 30 MiB of pending derived events, 36 MiB of one slice's working maps and 16 MiB
- * of the mark cache: ~115 MB (~130 MB with in-process callers filling the queue's 16 MiB), against a
+ * 14 MB of capture requests (4 MiB of bodies, ~3.5× that once parsed and checked; queued units belong
+ * to those requests), 24 MiB of pending derived events, 36 MiB of one slice's working maps and 12 MiB
+ * of the mark cache: ~90 MB (~107 MB with in-process callers filling the queue's 16 MiB), against a
  * 256 MB heap whose idle size is ~35 MB. The rest is room for garbage between collections: V8 lets
- * the heap grow to 1.3–1.5× its live size before it collects.
+ * the heap grow to 1.3–1.5× its live size before it collects, and the resident size adds SQLite's
+ * 32 MiB page cache and Node itself (measured: 257–259 MB peak RSS for B6 at 8 connections, 293 MB at 64).
  */
 export const MEMORY_BUDGET = {
   /** Capture request bodies being received, parsed and checked, by declared length (Content-Length). */
-  inFlightBodyBytes: 8 * MiB,
+  inFlightBodyBytes: 4 * MiB,
   /** Group commit: events waiting for their transaction, and their estimated heap. */
   queuedEvents: 50_000,
   queuedBytes: 16 * MiB,
   /** SQLite: committed events not yet folded into hour states, marks and idempotency keys (with their id index). */
-  pendingEvents: 150_000,
-  pendingBytes: 30 * MiB,
+  pendingEvents: 120_000,
+  pendingBytes: 24 * MiB,
   /** SQLite: the working maps of one derived slice (hour states, marks, sort arrays). */
   sliceBytes: 36 * MiB,
   /** SQLite: the cache of dirty marks known to exist. */
-  markCacheBytes: 16 * MiB,
+  markCacheBytes: 12 * MiB,
 } as const;
 
 /*

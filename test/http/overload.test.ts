@@ -6,7 +6,11 @@
 // Nothing here sleeps or compares clock times: the tests wait for conditions only.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
@@ -132,6 +136,41 @@ describe('the SQLite derived backlog at its bound', { skip: TEST_STORE !== 'sqli
     const marks = await t.store.listOpenMarks('yearly', 0, 10_000);
     assert.equal(marks.length, acknowledged.size, 'one yearly mark per acknowledged customer');
     checkBounds();
+  });
+});
+
+describe('a replay after a crash', { skip: TEST_STORE !== 'sqlite' }, () => {
+  it('applies a long unapplied tail in slices within the slice budget, each event once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-replay-'));
+    const file = path.join(dir, 'meterhook.db');
+    try {
+      // The child commits 25,000 events (2,500 customers) and exits without applying any, as a kill -9 would.
+      const script = `
+        import { SqliteStore } from ${JSON.stringify(path.resolve('src/store/sqlite/sqlite-store.ts'))};
+        const store = new SqliteStore({ file: ${JSON.stringify(file)}, derived: { intervalMs: 3600000, minSlice: 1000000, maxSlice: 1000000, maxPending: 1000000, maxPendingBytes: 1e9 } });
+        for (let b = 0; b < 25; b++) {
+          const events = Array.from({ length: 1000 }, (_, i) => ({ customerId: 'r' + ((b * 1000 + i) % 2500), eventType: 'api.calls', value: 1, metadata: null, ts: Date.UTC(2026, 0, 12, 10), tsExplicit: true, id: b + '-' + i }));
+          await store.appendEvents([{ events, receivedAt: 0 }], ['hourly', 'monthly']);
+        }
+        process.exit(0);
+      `;
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      const store = new SqliteStore({ file, derived: { maxSliceBytes: 200_000, maxPending: 1_000 } });
+      try {
+        const m = store.memoryStats();
+        assert.equal(m.pendingEvents, 0, 'the replay at open applied everything');
+        assert.ok(m.slices >= 10, `${m.slices} slices`);
+        assert.ok(m.largestSliceBytes <= 200_000, `slice bytes ${m.largestSliceBytes}`);
+        const rows = await store.readRollups('r7', 0, Date.UTC(2027, 0, 1));
+        assert.deepEqual(rows.map((r) => r.count), [10]);
+        assert.equal((await store.listOpenMarks('monthly', 0, 10_000)).length, 2_500);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -17,6 +17,9 @@ import { createQuarantine } from './sqlite-quarantine.js';
 
 export type { PendingEvent } from './sqlite-pending.js';
 
+/** Stored events read per query when replaying. */
+const REPLAY_CHUNK = 10_000;
+
 const batchBytes = (events: readonly PendingEvent[]): number => {
   let n = 0;
   for (const e of events) n += pendingEventBytes(e);
@@ -345,17 +348,23 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   }, quarantineRetryMs);
   retryTimer.unref();
 
-  /** Replays committed events above the watermark (a crash before they were applied). */
+  /**
+   * Replays committed events above the watermark (a crash before they were applied), read in chunks
+   * and applied a slice's worth at a time, so a long tail is never all in memory at once.
+   */
   function replay(): number {
     let replayed = 0;
+    let after = appliedSeq;
     for (;;) {
-      const rows = eventsAfter.all(appliedSeq, maxSlice) as EventRow[];
-      if (rows.length === 0) return replayed;
+      const rows = eventsAfter.all(after, REPLAY_CHUNK) as EventRow[];
+      if (rows.length === 0) break;
       stage(rows.map(pendingOf), JSON.parse(storedPeriods) as Period[]);
-      // Staged rows are all applied before the next read, which starts after the watermark.
-      while (pending.length > 0) applyOldest(maxSlice);
+      after = rows[rows.length - 1]!.seq;
       replayed += rows.length;
+      if (pendingCount >= maxSlice || overBound(1)) while (pending.length > 0) applyOldest(maxSlice);
     }
+    while (pending.length > 0) applyOldest(maxSlice);
+    return replayed;
   }
 
   function stage(events: PendingEvent[], periods: readonly Period[]): void {
