@@ -21,6 +21,7 @@ export type Fixed = bigint;
 const UNIT = 10n ** BigInt(DECIMAL_PLACES);
 const HALF_UNIT_DIGITS = DECIMAL_PLACES;
 export const FIXED_ZERO: Fixed = 0n;
+const ZEROS = Array.from({ length: DECIMAL_PLACES + 1 }, (_, i) => '0'.repeat(i));
 
 interface Parts {
   negative: boolean;
@@ -56,6 +57,18 @@ function partsOf(text: string): Parts | null {
 export function valueLimitError(v: number): string | null {
   // Fast path: integers of up to 15 digits, the most common values.
   if (Number.isInteger(v) && v > -1e15 && v < 1e15) return null;
+  // Fast path: plain decimal text (1e-6 <= |v| < 1e15 prints without an exponent), counted directly.
+  if (v > -1e15 && v < 1e15 && (v >= 1e-6 || v <= -1e-6)) {
+    const text = v < 0 ? String(-v) : String(v);
+    const point = text.indexOf('.');
+    const places = text.length - point - 1;
+    if (places > VALUE_LIMITS.decimalPlaces) return `value must have at most ${VALUE_LIMITS.decimalPlaces} decimal places`;
+    let first = 0;
+    while (text.charCodeAt(first) === 48 || first === point) first++;
+    const significant = text.length - first - (first < point ? 1 : 0);
+    if (significant > VALUE_LIMITS.significantDigits) return `value must have at most ${VALUE_LIMITS.significantDigits} significant digits`;
+    return null;
+  }
   const p = partsOf(String(v))!;
   if (p.digits.length + p.exponent > VALUE_LIMITS.integerDigits) {
     return `value must be less than 1e${VALUE_LIMITS.integerDigits} in absolute value`;
@@ -94,6 +107,13 @@ function scale(p: Parts, shift: number): Fixed {
 export function fixedOfNumber(v: number): Fixed {
   if (Number.isSafeInteger(v)) return BigInt(v) * UNIT;
   if (!Number.isFinite(v)) throw new RangeError(`not a finite number: ${v}`);
+  // Fast path: plain decimal text with at most 12 places, as every accepted value of 1e-6 or more has.
+  if (v > -1e15 && v < 1e15 && (v >= 1e-6 || v <= -1e-6)) {
+    const text = String(v);
+    const point = text.indexOf('.');
+    const places = text.length - point - 1;
+    if (places <= DECIMAL_PLACES) return BigInt(text.slice(0, point) + text.slice(point + 1) + ZEROS[DECIMAL_PLACES - places]!);
+  }
   const p = partsOf(String(v))!;
   return scale(p, p.exponent + DECIMAL_PLACES);
 }

@@ -379,7 +379,8 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       assert.ok(a, `${aggId} has a final aggregation`);
       const last = JSON.parse(list[list.length - 1]!.body);
       assert.equal(Number(a.revision), list.length, `${aggId}: stored revision is the last message's`);
-      assert.deepEqual(JSON.parse(a.events), last.data.events);
+      // The events column holds each total as exact decimal text: the message's eventsDecimal.
+      assert.deepEqual(JSON.parse(a.events), last.data.eventsDecimal);
       assert.deepEqual(JSON.parse(a.event_counts), last.data.eventCounts);
     }
     assert.equal(byAgg.size, aggs.size, 'every final aggregation has messages and vice versa');

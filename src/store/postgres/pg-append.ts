@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
-import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
+import { addEventInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 
 interface Seqd {
@@ -166,10 +166,9 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   for (const { e, seq } of fresh) {
     const hour = e.ts - (e.ts % HOUR_MS);
     const rk = `${e.customerId}\u0000${hour}\u0000${e.eventType}`;
-    const st = stateOfEvent(e.ts, seq, e.value);
     const r = rollups.get(rk);
-    if (r) mergeInto(r.s, st);
-    else rollups.set(rk, { c: e.customerId, t: e.eventType, h: hour, s: st });
+    if (r) addEventInto(r.s, e.ts, seq, e.value);
+    else rollups.set(rk, { c: e.customerId, t: e.eventType, h: hour, s: stateOfEvent(e.ts, seq, e.value) });
     let starts = startsByHour.get(hour);
     if (!starts) {
       starts = periods.map((p) => [p, periodInterval(p, hour).start] as [Period, number]);

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
 import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
-import { mergeInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
+import { addEventInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
 import { sqliteFault } from './sqlite-faults.js';
 import { createMarkCache } from './sqlite-mark-cache.js';
 import { pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
@@ -157,7 +157,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         let hours = types.get(e.eventType);
         if (!hours) types.set(e.eventType, (hours = new Map()));
         const st = hours.get(hourIndex);
-        if (st) mergeInto(st, stateOfEvent(e.ts, e.seq, e.value));
+        if (st) addEventInto(st, e.ts, e.seq, e.value);
         else hours.set(hourIndex, stateOfEvent(e.ts, e.seq, e.value));
 
         let mine = marks.get(e.customerId);
