@@ -3,41 +3,13 @@
 // and usage, in both human and --json output.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { cleanupServerProcesses, http, makeTempDir, runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { describe, it } from 'node:test';
+import { AT, cliHarness } from '../helpers/cli-harness.js';
+import { http } from '../helpers/server-process.js';
 
-let server: ServerProcess;
-let dir: string;
-
-function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  return runCli(args, { env: { METERHOOK_URL: server.url, METERHOOK_API_KEY: server.key, ...env }, timeoutMs: 60_000 });
-}
-
-function write(name: string, text: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function usageOf(customerId: string): Promise<{ events: Record<string, number>; eventCounts: Record<string, number> }> {
-  const r = await http(`${server.url}/customers/${customerId}/usage?period=monthly&at=${encodeURIComponent(AT)}`, { headers: { 'x-apikey': server.key! } });
-  assert.equal(r.status, 200, r.text);
-  return r.body;
-}
-
-// All events of this file carry the start of the current UTC hour: every check looks at one known
-// period, and that hour (and its day and month) stays open for the whole run (end + 5 min grace).
-const AT = new Date(Date.now() - (Date.now() % 3_600_000)).toISOString();
-
-before(async () => {
-  server = await startServerProcess();
-  dir = makeTempDir('meterhook-cli-');
-});
-after(async () => {
-  await cleanupServerProcesses();
-});
+const h = cliHarness('meterhook-cli-');
+const { cli, write, usageOf } = h;
 
 describe('meterhook send', () => {
   it('captures one event, and a repeat with the same --id is a duplicate', async () => {
@@ -58,7 +30,7 @@ describe('meterhook send', () => {
     const u = await usageOf('cust_send');
     assert.equal(u.events['api.calls'], 3.5);
     assert.equal(u.eventCounts['api.calls'], 2);
-    const events = await http(`${server.url}/events?customerId=cust_send`, { headers: { 'x-apikey': server.key! } });
+    const events = await http(`${h.server().url}/events?customerId=cust_send`, { headers: { 'x-apikey': h.server().key! } });
     assert.deepEqual(events.body.find((e: { id: string }) => e.id === 'send-1').metadata, { region: 'eu' });
   });
 
@@ -139,7 +111,7 @@ describe('meterhook import', () => {
       { line: 5, errors: ['expected 7 fields, found 3'] },
     ]);
     assert.deepEqual((await usageOf('cust_csv')).events, { 'api.calls': 12 });
-    const events = await http(`${server.url}/events?customerId=cust_csv`, { headers: { 'x-apikey': server.key! } });
+    const events = await http(`${h.server().url}/events?customerId=cust_csv`, { headers: { 'x-apikey': h.server().key! } });
     const byValue = new Map((events.body as Array<{ value: number; metadata: unknown; id: string }>).map((e) => [e.value, e]));
     assert.deepEqual(byValue.get(1)!.metadata, { region: 'eu' });
     assert.deepEqual(byValue.get(2)!.metadata, { region: 'us, east', tier: 'pro' });
@@ -175,7 +147,7 @@ describe('meterhook import', () => {
   });
 
   it('exits 2 for a missing file, an unknown format or a bad CSV header, sending nothing', async () => {
-    const missing = await cli(['import', path.join(dir, 'nope.csv')]);
+    const missing = await cli(['import', path.join(h.dir(), 'nope.csv')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read .*nope\.csv/);
     const unknown = await cli(['import', write('events.txt', 'x\n')]);

@@ -5,38 +5,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { cleanupServerProcesses, http, makeTempDir, runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { describe, it } from 'node:test';
+import { AT, cliHarness } from '../helpers/cli-harness.js';
 
-let server: ServerProcess;
-let dir: string;
-
-function cli(args: string[]) {
-  return runCli(args, { env: { METERHOOK_URL: server.url, METERHOOK_API_KEY: server.key }, timeoutMs: 60_000 });
-}
-
-function write(name: string, text: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function usageOf(customerId: string): Promise<{ events: Record<string, number>; eventCounts: Record<string, number> }> {
-  const r = await http(`${server.url}/customers/${customerId}/usage?period=monthly&at=${encodeURIComponent(AT)}`, { headers: { 'x-apikey': server.key! } });
-  assert.equal(r.status, 200, r.text);
-  return r.body;
-}
-
-// The start of the current UTC hour: one known period, open for the whole run.
-const AT = new Date(Date.now() - (Date.now() % 3_600_000)).toISOString();
-
-before(async () => {
-  server = await startServerProcess();
-  dir = makeTempDir('meterhook-cli-text-');
-});
-after(async () => {
-  await cleanupServerProcesses();
-});
+const h = cliHarness('meterhook-cli-text-');
+const { cli, write, usageOf } = h;
 
 describe('meterhook import refuses text no store can keep', () => {
   it('NDJSON rows with lone UTF-16 surrogates are rejected with their line numbers; nothing of them is stored', async () => {
@@ -79,7 +52,7 @@ describe('meterhook import refuses text no store can keep', () => {
       bytes(`api.calls,cust_lone_csv,1,${AT},,"{""note"":""\\ud800""}"\r\n`), // line 6: the escape, in valid UTF-8
       bytes(`api.calls,cust_lone_csv,4,${AT},csv-ok-2,"{""emoji"":""\u{1F600}""}"\r\n`),
     ]);
-    const file = path.join(dir, 'lone.csv');
+    const file = path.join(h.dir(), 'lone.csv');
     fs.writeFileSync(file, csv);
     const first = await cli(['import', file, '--json']);
     assert.equal(first.code, 1, first.stderr);
@@ -93,7 +66,7 @@ describe('meterhook import refuses text no store can keep', () => {
     assert.deepEqual((await usageOf('cust_lone_csv')).events, { 'api.calls': 5 });
     assert.deepEqual((await usageOf(encodeURIComponent('cust_lone_csv\ufffd'))).events, {}, 'no customer was created under U+FFFD');
 
-    const header = path.join(dir, 'lone-header.csv');
+    const header = path.join(h.dir(), 'lone-header.csv');
     fs.writeFileSync(header, Buffer.concat([bytes('eventType,customerId,value,metadata.'), lone, bytes('\napi.calls,c,1,x\n')]));
     const bad = await cli(['import', header]);
     assert.equal(bad.code, 2);
