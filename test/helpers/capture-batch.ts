@@ -3,27 +3,17 @@
 
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
+import type { StoredEvent as EventDoc, Usage } from '../../src/client/types.js';
 import type { TestApp } from './app.js';
+
+/** The wire shapes the suites read, as the SDK declares them (so a drift fails the type check). */
+export type { EventDoc, Usage };
 
 export const TYPES_LIST = 'api.calls, storage.bytes, response.time.ms, test.min, test.count, test.first, test.last';
 export const NO_TYPES = { error: 'Service misconfigured: no event types available' };
 
 let seq = 0;
 export const cid = (label: string): string => `batch_${label}_${++seq}`;
-
-export interface Usage {
-  events: Record<string, number>;
-  eventCounts: Record<string, number>;
-}
-
-export interface EventDoc {
-  eventId: string;
-  id: string | null;
-  customerId: string;
-  eventType: string;
-  value: number;
-  metadata: Record<string, unknown>;
-}
 
 export function json<T = Record<string, unknown>>(res: LightMyRequestResponse): T {
   assert.match(String(res.headers['content-type']), /^application\/json/, `content-type of ${res.statusCode}: ${res.body}`);

@@ -3,7 +3,11 @@
 
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
+import type { StoredEvent as EventDoc, Usage } from '../../src/client/types.js';
 import type { TestApp } from './app.js';
+
+/** The wire shapes the suites read, as the SDK declares them (so a drift fails the type check). */
+export type { EventDoc, Usage };
 
 export const TYPES_LIST = 'api.calls, storage.bytes, response.time.ms, test.min, test.count, test.first, test.last';
 export const NOW = Date.parse('2026-01-12T10:30:00Z');
@@ -13,27 +17,6 @@ export const MINUTE = 60_000;
 let seq = 0;
 /** A customer id no other test uses. */
 export const cid = (label: string): string => `single_${label}_${++seq}`;
-
-export interface EventDoc {
-  id: string | null;
-  customerId: string;
-  eventType: string;
-  value: number;
-  metadata: Record<string, unknown>;
-  timestamp: string;
-  receivedAt: string;
-  minute: string;
-  hour: string;
-  day: string;
-  week: string;
-  month: string;
-  year: string;
-}
-
-export interface Usage {
-  events: Record<string, number>;
-  eventCounts: Record<string, number>;
-}
 
 export function json<T = Record<string, unknown>>(res: LightMyRequestResponse): T {
   assert.match(String(res.headers['content-type']), /^application\/json/, `content-type of ${res.statusCode}: ${res.body}`);
