@@ -85,6 +85,14 @@ export class Dispatcher {
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
+  /** Resolves once no claim pass and no attempt is in flight, and every finished attempt is counted. */
+  async settled(): Promise<void> {
+    while (this.pumping || this.inFlight.size > 0) {
+      await this.pumping;
+      await Promise.allSettled([...this.inFlight.values()]);
+    }
+  }
+
   private arm(): void {
     if (!this.running) return;
     if (this.timer) clearTimeout(this.timer);

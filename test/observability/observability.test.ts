@@ -143,11 +143,8 @@ describe('delivery metrics', () => {
     assert.equal(metricValue(queued, 'meterhook_webhook_queue_depth', '{status="pending"}'), 1);
     assert.equal(metricValue(queued, 'meterhook_webhook_oldest_undelivered_seconds'), 60);
     await t.dispatcher.start();
-    const deadline = Date.now() + 5000;
-    while ((await t.store.deliveryCounts()).succeeded < 1) {
-      assert.ok(Date.now() < deadline, 'the dry-run delivery finishes');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await t.dispatcher.settled();
+    assert.equal((await t.store.deliveryCounts()).succeeded, 1, 'the dry-run delivery finished');
     const done = await scrape();
     assert.equal(metricValue(done, 'meterhook_webhook_attempts_total', '{outcome="succeeded",error_class="dry_run"}'), 1);
     assert.equal(metricValue(done, 'meterhook_webhook_queue_depth', '{status="pending"}'), 0);
@@ -177,11 +174,8 @@ describe('logs', () => {
       await t.app.inject({ method: 'GET', url: '/config', headers: t.headers });
       await closeDuePeriods(t.ctx);
       await t.dispatcher.start();
-      const deadline = Date.now() + 5000;
-      while (!lines.some((l) => l.includes('DRY_RUN'))) {
-        assert.ok(Date.now() < deadline, 'the DRY_RUN line is logged');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await t.dispatcher.settled();
+      assert.ok(lines.some((l) => l.includes('DRY_RUN')), 'the DRY_RUN line is logged');
     } finally {
       await t.close();
     }
