@@ -41,7 +41,7 @@ async function postgresSupport(): Promise<{ ok: true } | { ok: false; reason: st
   try {
     const settings = readServerSettings({ METERHOOK_DATA_DIR: dir, DATABASE_URL: 'postgres://meterhook@127.0.0.1:1/meterhook_probe' }, REPO_ROOT);
     const store = await openStore(settings);
-    const kind = store.kind;
+    const kind = store.stats().adapter;
     await store.close();
     return kind === 'postgres' ? { ok: true } : { ok: false, reason: `openStore ignored DATABASE_URL and opened ${kind}` };
   } catch (err) {

@@ -1,26 +1,21 @@
-// Composition root: config → store → services → HTTP, scheduler; and a shutdown that stops every
-// timer and drains in-flight work. Must never hold business logic of its own.
+// Composition root of the server: config → store → composeServices → listen, dispatcher, scheduler;
+// and a shutdown that stops every timer and drains in-flight work. Must never hold business logic of its own.
 
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { closeDuePeriods } from './aggregate/close-due-periods.js';
-import { applyRequestKeyRetention, applyRetention } from './aggregate/retention.js';
-import { Scheduler } from './aggregate/scheduler.js';
-import { ApiKeyVerifier, createApiKey } from './auth/api-keys.js';
+import type { Scheduler } from './aggregate/scheduler.js';
+import { createApiKey } from './auth/api-keys.js';
 import type { MeterhookConfig } from './config/schema.js';
 import type { ServerSettings } from './config/server-settings.js';
 import { systemClock, type Clock } from './domain/clock.js';
-import { buildApp, type App } from './http/build-app.js';
-import { GroupCommitter } from './ingest/group-commit.js';
 import type { IngestContext } from './ingest/ingest-service.js';
 import { PostgresStore } from './store/postgres/pg-store.js';
 import { SqliteStore, type SqliteSynchronous } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { createLogger } from './observability/logger.js';
-import { createMetrics } from './observability/metrics.js';
-import { VERSION } from './version.js';
-import { createDispatcher } from './webhooks/create-dispatcher.js';
 import type { Dispatcher } from './webhooks/dispatcher.js';
+import type { App } from './http/build-app.js';
+import { composeServices, type Services } from './services/compose.js';
 
 export interface StartOptions {
   settings: ServerSettings;
@@ -96,68 +91,40 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(settings.logLevel);
   const store = await openStore(settings, { synchronous: opts.sqliteSynchronous, logger, maxEventAgeMs: config.maxEventAgeMs });
-  // One server per SQLite file: refuse to start rather than fail on the first event.
-  if (store instanceof SqliteStore) {
-    try {
-      store.claimWriter();
-    } catch (err) {
-      await store.close();
-      throw err;
-    }
-  }
-  const committer = new GroupCommitter(store, () => config.periods);
-  const ctx: IngestContext = { store, clock, config, logger, committer };
-  ctx.metrics = createMetrics({ store, config, clock });
-
-  const apiKeys = new ApiKeyVerifier(store, settings.apiKeys, () => clock.now());
-  await apiKeys.reload();
-  let firstKey: string | undefined;
-  if (apiKeys.configuredKeyCount === 0) {
-    firstKey = (await createApiKey(store, clock, 'first-start')).key;
-    await apiKeys.reload();
-  }
-
-  const { dispatcher, sender } = createDispatcher(ctx, { dryRun: settings.dryRun });
-  ctx.onMessages = () => dispatcher.notify();
-  if (settings.dryRun) logger.warn('DRY_RUN is on: webhooks are signed and logged, never sent');
-  const app = await buildApp({ ctx, apiKeys, dispatcher, version: VERSION, logger });
-  const scheduler = new Scheduler({
-    schedule: config.schedule,
-    logger,
-    run: async () => {
-      // Keep monthly event partitions a quarter ahead (PostgreSQL); cheap when they exist.
-      if (store instanceof PostgresStore) await store.ensurePartitions(clock.now() - 31 * 86_400_000, clock.now() + 93 * 86_400_000);
-      const closed = await closeDuePeriods(ctx);
-      await applyRetention(ctx);
-      await applyRequestKeyRetention(ctx);
-      return closed;
-    },
-  });
+  let services: Services | undefined;
   try {
+    // One server per SQLite file: refuse to start rather than fail on the first event.
+    await store.start();
+    services = await composeServices({ store, config, clock, logger, apiKeys: settings.apiKeys, dryRun: settings.dryRun });
+    const { app, apiKeys } = services;
+    let firstKey: string | undefined;
+    if (apiKeys.configuredKeyCount === 0) {
+      firstKey = (await createApiKey(store, clock, 'first-start')).key;
+      await apiKeys.reload();
+    }
+    if (settings.dryRun) logger.warn('DRY_RUN is on: webhooks are signed and logged, never sent');
     await app.listen({ port: settings.port, host: settings.host });
+    if (opts.dispatcher !== false) await services.dispatcher.start();
+    if (opts.scheduler !== false) services.scheduler.start();
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : settings.port;
+    const url = `http://${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host}:${port}`;
+    // Printed after listen so the curl line names the port actually bound (PORT=0 picks one).
+    if (firstKey) (opts.announce ?? ((t) => process.stdout.write(`${t}\n`)))(firstKeyNotice(firstKey, port));
+    logger.info({ url, store: store.stats().adapter, schedule: config.schedule, periods: config.periods }, 'meterhook listening');
+
+    const running = services;
+    let stopping: Promise<void> | null = null;
+    const stop = () =>
+      (stopping ??= (async () => {
+        await running.close();
+        await store.close();
+        logger.info('meterhook stopped');
+      })());
+    return { app, url, ctx: running.ctx, scheduler: running.scheduler, dispatcher: running.dispatcher, stop };
   } catch (err) {
+    await services?.close().catch(() => undefined);
     await store.close();
     throw err;
   }
-  if (opts.dispatcher !== false) await dispatcher.start();
-  if (opts.scheduler !== false) scheduler.start();
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : settings.port;
-  const url = `http://${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host}:${port}`;
-  // Printed after listen so the curl line names the port actually bound (PORT=0 picks one).
-  if (firstKey) (opts.announce ?? ((t) => process.stdout.write(`${t}\n`)))(firstKeyNotice(firstKey, port));
-  logger.info({ url, store: store.kind, schedule: config.schedule, periods: config.periods }, 'meterhook listening');
-
-  let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await scheduler.stop();
-      await app.close();
-      await dispatcher.stop();
-      await sender.close();
-      await committer.drain();
-      await store.close();
-      logger.info('meterhook stopped');
-    })());
-  return { app, url, ctx, scheduler, dispatcher, stop };
 }

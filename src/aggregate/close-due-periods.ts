@@ -3,7 +3,7 @@
 
 import { closeDecider } from '../domain/aggregation.js';
 import { periodInterval } from '../domain/periods.js';
-import type { DirtyMark } from '../store/store.js';
+import type { DirtyMark } from '../domain/records.js';
 import { marksPerChunk, yieldToEventLoop } from './chunking.js';
 import type { ServiceContext } from './context.js';
 

@@ -2,12 +2,12 @@
 // (the dashboard's charts), and the overview of recent ingest across customers.
 // Must never read raw events: values are merges of hour states, so cost depends on hours, not events.
 
-import type { Operator } from '../config/schema.js';
 import { fixedToNumber, formatFixed } from '../domain/decimal.js';
 import { InvalidQuery } from '../domain/errors.js';
 import { displayEnd, HOUR_MS } from '../domain/periods.js';
-import { mergeInto, operatorValue, type RollupState } from '../domain/rollup-state.js';
-import type { RollupRow } from '../store/store.js';
+import { operatorValue, type Operator } from '../domain/operators.js';
+import { mergeInto, type RollupState } from '../domain/rollup-state.js';
+import type { RollupRow } from '../domain/records.js';
 import type { ServiceContext } from './context.js';
 
 export const SERIES_BUCKETS = ['hour', 'day'] as const;

@@ -4,7 +4,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
-import type { ApiKeyRecord, Store } from '../store/store.js';
+import type { ApiKeyRecord } from '../domain/records.js';
+import type { Store } from '../store/store.js';
 
 export const KEY_PREFIX = 'mh_';
 

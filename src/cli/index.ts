@@ -6,7 +6,7 @@
 // error, 3 server unreachable.
 
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../version.js';
+import { VERSION } from '../config/version.js';
 import { registerImport } from './commands/import.js';
 import { registerAggregations, registerDeliveries, registerTrigger, registerUsage } from './commands/reads.js';
 import { registerSend } from './commands/send.js';

@@ -7,10 +7,10 @@ import Value from 'typebox/value';
 import { Cron } from 'croner';
 import { PERIODS } from '../domain/periods.js';
 import type { Period } from '../domain/periods.js';
+import { OPERATORS, type Operator } from '../domain/operators.js';
 import type { MessageType, WebhookDeliveryConfig } from './webhook-config.js';
 
-export const OPERATORS = ['sum', 'avg', 'min', 'max', 'count', 'first', 'last'] as const;
-export type Operator = (typeof OPERATORS)[number];
+export { OPERATORS, type Operator } from '../domain/operators.js';
 
 export interface WebhookEndpointConfig {
   url: string;

@@ -4,11 +4,24 @@
 import { createHash } from 'node:crypto';
 import { DurationError, parseDuration } from '../domain/durations.js';
 import { isPeriod, PERIODS, type Period } from '../domain/periods.js';
-import { cidrProblem } from '../webhooks/ssrf-guard.js';
-import { DEFAULT_DEADLINE, DEFAULT_RETRY_SCHEDULE } from '../webhooks/retry-policy.js';
+import { isIP, isIPv6 } from 'node:net';
+import { MESSAGE_TYPES, type MessageType } from '../domain/deliveries.js';
 
-export const MESSAGE_TYPES = ['aggregation.completed', 'aggregation.updated'] as const;
-export type MessageType = (typeof MESSAGE_TYPES)[number];
+export { MESSAGE_TYPES, type MessageType };
+
+/** The retry schedule and delivery deadline when webhookDelivery does not set them. */
+export const DEFAULT_RETRY_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
+export const DEFAULT_DEADLINE = '4d';
+
+/** Validates a CIDR string for configuration; returns a problem or null. */
+export function cidrProblem(c: string): string | null {
+  const [addr, bits, extra] = c.split('/');
+  if (extra !== undefined || !addr || isIP(addr) === 0) return `must be a CIDR such as "127.0.0.1/32" (got ${JSON.stringify(c)})`;
+  const max = isIPv6(addr) ? 128 : 32;
+  if (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max)) return `prefix length must be 0–${max} (got ${JSON.stringify(c)})`;
+  return null;
+}
+
 
 export interface EndpointOptions {
   id: string;

@@ -1,14 +1,14 @@
 // Owns the rules that turn hour rollups into aggregation documents and webhook messages: operator
 // values, revisions, and when nothing changed. Must never do I/O; adapters call it inside transactions.
 
-import type { MeterhookConfig } from '../config/schema.js';
-import type {
-  AggregationRecord, CloseDecider, DirtyMark, NewDelivery, OutboxMessage, ProvisionalDecider, RollupRow,
-} from '../store/store.js';
+import type { DeliveryRules, MeterRules } from './rules.js';
+import type { AggregationRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow } from './records.js';
+import type { NewDelivery, OutboxMessage } from './deliveries.js';
 import { fixedToNumber, formatFixed, parseFixed } from './decimal.js';
 import { timedDeterministicId } from './ids.js';
 import { displayEnd, periodInterval, periodKey, type Period } from './periods.js';
-import { mergeInto, operatorValue, type RollupState } from './rollup-state.js';
+import { operatorValue } from './operators.js';
+import { mergeInto, type RollupState } from './rollup-state.js';
 
 export interface PeriodValues {
   /** The nearest JSON number of each total, for reference clients. */
@@ -25,7 +25,7 @@ export function numbersOf(decimals: Record<string, string>): Record<string, numb
   return out;
 }
 
-type EventsConfig = Pick<MeterhookConfig, 'events'>;
+type EventsConfig = Pick<MeterRules, 'events'>;
 
 /** Merges rollup rows per event type and applies each type's operator; null when no configured type has data. */
 export function computeValues(rollups: RollupRow[], config: EventsConfig): PeriodValues | null {
@@ -131,7 +131,7 @@ export const MAX_MESSAGE_BYTES = 256 * 1024;
 /** The endpoints a message goes to: enabled, and whose event-type and period filters match. */
 export function deliveriesFor(
   message: OutboxMessage,
-  config: Pick<MeterhookConfig, 'webhooks' | 'webhookDelivery'>,
+  config: DeliveryRules,
 ): NewDelivery[] {
   return config.webhooks
     .filter((w) => w.enabled && w.events.includes(message.type) && (w.periods === null || w.periods.includes(message.period)))
@@ -148,7 +148,7 @@ export function deliveriesFor(
  * hears of a message over MAX_MESSAGE_BYTES, which is not written (the aggregation still is).
  */
 export function closeDecider(
-  config: EventsConfig & Pick<MeterhookConfig, 'webhooks' | 'webhookDelivery'>,
+  config: EventsConfig & DeliveryRules,
   now: number,
   onOversized: (agg: AggregationRecord, bytes: number) => void = () => undefined,
 ): CloseDecider {

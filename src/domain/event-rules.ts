@@ -1,7 +1,7 @@
 // Owns what a valid usage event is: field checks with the reference's exact messages, limits, and
 // normalisation into the stored form. Must never touch storage or HTTP.
 
-import type { MeterhookConfig } from '../config/schema.js';
+import type { EventRules } from './rules.js';
 import { valueLimitError } from './decimal.js';
 import { formatDuration } from './durations.js';
 import { isWellFormed, mayHoldLoneSurrogate, metadataSurrogateError } from './text.js';
@@ -32,7 +32,7 @@ export interface NewEvent {
 
 export interface EventContext {
   now: number;
-  config: Pick<MeterhookConfig, 'events' | 'eventTypes' | 'maxEventAgeMs' | 'maxFutureSkewMs'>;
+  config: EventRules;
 }
 
 export type Checked = { ok: true; event: NewEvent } | { ok: false; errors: string[] };

@@ -1,8 +1,7 @@
-// Owns the mergeable per-hour state behind every aggregation operator, and how an operator reads it.
+// Owns the mergeable per-hour state behind every aggregation operator: folding events in, merging states.
 // Must never load raw events: a period's value is always a merge of hour states.
 
-import type { Operator } from '../config/schema.js';
-import { divideFixed, fixedOfCount, fixedOfNumber, type Fixed } from './decimal.js';
+import { fixedOfNumber, type Fixed } from './decimal.js';
 
 /**
  * Everything any operator needs, kept so that merge(a, b) is associative and commutative.
@@ -83,24 +82,4 @@ export function mergeAll(states: Iterable<RollupState>): RollupState | undefined
   let acc: RollupState | undefined;
   for (const s of states) acc = acc ? mergeInto(acc, s) : { ...s };
   return acc;
-}
-
-/** The exact value an operator reports for a merged state. avg is the exact sum / n, rounded half away from zero to 12 places. */
-export function operatorValue(op: Operator, s: RollupState): Fixed {
-  switch (op) {
-    case 'sum':
-      return s.sum;
-    case 'avg':
-      return divideFixed(s.sum, s.count);
-    case 'min':
-      return fixedOfNumber(s.min);
-    case 'max':
-      return fixedOfNumber(s.max);
-    case 'count':
-      return fixedOfCount(s.count);
-    case 'first':
-      return fixedOfNumber(s.firstValue);
-    case 'last':
-      return fixedOfNumber(s.lastValue);
-  }
 }

@@ -4,7 +4,8 @@
 import { compatAggregationId } from '../domain/aggregation.js';
 import { eventIdFromSeq } from '../domain/ids.js';
 import { displayEnd, eventPeriodKeys } from '../domain/periods.js';
-import type { AggregationRecord, AttemptRecord, DeliveryRecord, OutboxMessage, StoredEvent, WebhookStatus } from '../store/store.js';
+import type { AggregationRecord, StoredEvent, WebhookStatus } from '../domain/records.js';
+import type { AttemptRecord, DeliveryRecord, OutboxMessage } from '../domain/deliveries.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

@@ -61,7 +61,7 @@ export class GroupCommitter {
    */
   retryAfter(): number {
     if (this.queuedEvents >= this.maxQueued || this.queuedBytes >= this.maxBytes) return 1;
-    return this.store.backlogRetryAfter?.() ?? 0;
+    return this.store.backlogRetryAfter();
   }
 
   submit(unit: AppendUnit): Promise<AppendOutcome> {
@@ -69,7 +69,7 @@ export class GroupCommitter {
     for (const e of unit.events) bytes += queuedEventBytes(e);
     // An empty queue always takes one unit, so a unit larger than the bound is not refused forever.
     const full = this.queuedEvents > 0 && (this.queuedEvents + unit.events.length > this.maxQueued || this.queuedBytes + bytes > this.maxBytes);
-    const wait = full ? 1 : (this.store.backlogRetryAfter?.() ?? 0);
+    const wait = full ? 1 : this.store.backlogRetryAfter();
     if (wait > 0) {
       this.refused++;
       return Promise.reject(new Overloaded(wait));

@@ -82,15 +82,16 @@ export function createMetrics(o: { store: Store; config: MeterhookConfig; clock:
       this.set(oldest === null ? 0 : Math.max(0, (o.clock.now() - oldest) / 1000));
     },
   });
-  const deferred = o.store.deferredWork?.bind(o.store);
-  if (deferred) {
+  // Registered for a store that defers work (its stages are fixed), so the others export no empty family.
+  if (Object.keys(o.store.stats().deferred).length > 0) {
+    const store = o.store;
     new Gauge({
       name: 'meterhook_store_deferred_events',
       help: 'Committed events whose derived state is not written yet, by stage (SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes)',
       labelNames: ['stage'] as const,
       registers,
       collect() {
-        for (const [stage, n] of Object.entries(deferred())) this.set({ stage }, n);
+        for (const [stage, n] of Object.entries(store.stats().deferred)) this.set({ stage }, n);
       },
     });
   }

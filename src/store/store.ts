@@ -5,18 +5,12 @@ import type { StoreUnavailable } from '../domain/errors.js';
 import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
 import type { RequestKey } from '../domain/request-keys.js';
-import type { RollupState } from '../domain/rollup-state.js';
-
-export interface StoredEvent {
-  seq: number;
-  customerId: string;
-  eventType: string;
-  id: string | null;
-  ts: number;
-  receivedAt: number;
-  value: number;
-  metadata: string | null;
-}
+import type {
+  AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, OutboxMessage,
+} from '../domain/deliveries.js';
+import type {
+  AggregationRecord, ApiKeyRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow, StoredEvent,
+} from '../domain/records.js';
 
 /** One all-or-nothing unit of ingest: a whole batch, or a single event. */
 export interface AppendUnit {
@@ -49,79 +43,6 @@ export function requestKeyOutcome(unit: AppendUnit, storedHash: string | undefin
     ? { ok: true, replayed: true, results: [], inserted: 0, duplicates: unit.events.length }
     : { ok: false, requestKeyConflict: true, conflicts: [] };
 }
-
-export interface RollupRow extends RollupState {
-  eventType: string;
-  hour: number;
-}
-
-/** A period of one customer that has data not yet reflected in its final aggregation. */
-export interface DirtyMark {
-  customerId: string;
-  period: Period;
-  periodStart: number;
-  /** The highest event seq that touched it; a close clears the mark only if no newer event arrived. */
-  changeSeq: number;
-}
-
-export interface WebhookStatus {
-  delivered: boolean;
-  attempts: number;
-  deliveredAt?: string;
-  lastError?: string;
-  dryRun?: boolean;
-}
-
-export interface AggregationRecord {
-  id: string;
-  customerId: string;
-  period: Period;
-  periodKey: string;
-  periodStart: number;
-  periodEnd: number;
-  /** The nearest JSON number of each total (the reference's field); derived from eventsDecimal. */
-  events: Record<string, number>;
-  /** Each total as exact canonical decimal text; stored as the `events` column's JSON. */
-  eventsDecimal: Record<string, string>;
-  eventCounts: Record<string, number>;
-  final: boolean;
-  revision: number;
-  computedAt: number;
-  finalizedAt: number | null;
-  webhookStatus: WebhookStatus;
-}
-
-/** A webhook message written in the same transaction as the aggregation revision it announces. */
-export interface OutboxMessage {
-  id: string;
-  aggregationId: string;
-  revision: number;
-  type: 'aggregation.completed' | 'aggregation.updated';
-  customerId: string;
-  period: Period;
-  createdAt: number;
-  /** The exact body bytes (UTF-8 JSON text) every attempt will sign and send. */
-  body: string;
-}
-
-/** One delivery of a message to one endpoint, created with the message. */
-export interface NewDelivery {
-  id: string;
-  endpointId: string;
-  deadlineAt: number;
-}
-
-export type CloseDecision = { aggregation: AggregationRecord; message: OutboxMessage | null; deliveries: NewDelivery[] } | null;
-export type CloseDecider = (
-  mark: DirtyMark,
-  rollups: RollupRow[],
-  existing: AggregationRecord | undefined,
-) => CloseDecision;
-export type ProvisionalDecider = (
-  mark: DirtyMark,
-  rollups: RollupRow[],
-  existing: AggregationRecord | undefined,
-) => AggregationRecord | null;
 
 export interface CloseResult {
   finalized: number;
@@ -157,77 +78,6 @@ export interface AggregationQuery {
   before?: { periodStart: number; id: string };
 }
 
-export interface ApiKeyRecord {
-  id: string;
-  hash: string;
-  prefix: string;
-  name: string;
-  createdAt: number;
-  revokedAt: number | null;
-}
-
-export type DeliveryStatus = 'pending' | 'sending' | 'succeeded' | 'retry_scheduled' | 'failed' | 'cancelled' | 'held';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'succeeded', 'retry_scheduled', 'failed', 'cancelled', 'held'];
-
-export interface DeliveryRecord {
-  id: string;
-  messageId: string;
-  endpointId: string;
-  aggregationId: string;
-  status: DeliveryStatus;
-  attempts: number;
-  nextAttemptAt: number | null;
-  leaseOwner: string | null;
-  leaseUntil: number | null;
-  createdAt: number;
-  updatedAt: number;
-  deadlineAt: number;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  deliveredAt: number | null;
-  dryRun: boolean;
-}
-
-export interface AttemptRecord {
-  deliveryId: string;
-  attempt: number;
-  startedAt: number;
-  durationMs: number;
-  statusCode: number | null;
-  errorClass: string | null;
-  error: string | null;
-  responseBody: string | null;
-  webhookTimestamp: number;
-  dryRun: boolean;
-  manual: boolean;
-}
-
-/** A claimed delivery with what is needed to send it. */
-export interface ClaimedDelivery extends DeliveryRecord {
-  message: OutboxMessage;
-  /** The state before this claim; a manual attempt that fails returns the delivery to it. */
-  previousStatus: DeliveryStatus;
-}
-
-export interface EndpointState {
-  id: string;
-  url: string;
-  disabledAt: number | null;
-  disabledReason: string | null;
-  lastSuccessAt: number | null;
-  lastFailureAt: number | null;
-  failureStreak: number;
-}
-
-/** What one attempt changes: the delivery's next state and the endpoint's health. */
-export interface AttemptOutcome {
-  status: DeliveryStatus;
-  nextAttemptAt: number | null;
-  deliveredAt: number | null;
-  /** 'success' resets the failure streak; 'failure' extends it; 'gone' disables the endpoint (410). */
-  endpoint: 'success' | 'failure' | 'gone';
-}
-
 export interface ClaimOptions {
   now: number;
   limit: number;
@@ -254,15 +104,27 @@ export interface DeliveryQuery {
   before?: { createdAt: number; id: string };
 }
 
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres';
+/** Raw events and the request keys recorded with them: append, list, retention. */
+export interface EventPort {
   /** Commits all units in one transaction; a unit with an id conflict is rolled back alone. */
   appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]>;
   listEvents(q: EventQuery): Promise<StoredEvent[]>;
+  /** The body hash recorded with a request's Idempotency-Key, or undefined when the key is unknown. */
+  requestKeyHash(key: string): Promise<string | undefined>;
+  /** Deletes request keys recorded before `cutoff`; returns how many. */
+  deleteRequestKeysBefore(cutoff: number): Promise<number>;
+  /**
+   * Deletes raw events (and their idempotency keys) older than `cutoff`: PostgreSQL drops whole monthly
+   * partitions that end by then; SQLite deletes in chunks. Rollups and aggregations are kept.
+   */
+  deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }>;
+}
+
+/** Hour states, dirty marks and aggregation documents with their webhook messages: what usage reads and the close writes. */
+export interface UsagePort {
   readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
   /** The rollups of [from, to) merged per event type in the database (one row per type, `hour` = from). */
   mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
-
   /** Marks of periods that started before `beforeStart`, oldest first, after the given key. */
   listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]>;
   /** Marks of periods that started at or after `fromStart` (still open). */
@@ -270,11 +132,20 @@ export interface Store {
   /** For each mark, in one transaction: read rollups and the current aggregation, apply the decision, clear the mark. */
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult>;
   writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult>;
-
   listAggregations(q: AggregationQuery): Promise<AggregationRecord[]>;
   getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined>;
   listMessages(aggregationId: string): Promise<OutboxMessage[]>;
+  /**
+   * Customers that have usage, in id order: those starting with `prefix` (when given), after the
+   * `after` id, at most `limit`. Each with the time of its latest usage hour.
+   */
+  listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>>;
+  /** Start of the oldest period that is not final yet (has a dirty mark), or null. */
+  oldestOpenPeriodStart(): Promise<number | null>;
+}
 
+/** Webhook endpoints, deliveries and their attempts: the outbox the dispatcher drains. */
+export interface DeliveryPort {
   /**
    * Records every configured endpoint (id, url), keeping the health of known ones. Deliveries still
    * waiting for an endpoint that is no longer configured are held (POST /webhooks/recover re-queues them).
@@ -301,37 +172,35 @@ export interface Store {
   deliveryCounts(): Promise<Record<DeliveryStatus, number>>;
   /** Creation time of the oldest delivery still pending, sending, scheduled for retry or held; null if none. */
   oldestUndeliveredAt(): Promise<number | null>;
+}
 
-  /**
-   * Customers that have usage, in id order: those starting with `prefix` (when given), after the
-   * `after` id, at most `limit`. Each with the time of its latest usage hour.
-   */
-  listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>>;
-
-  /** Start of the oldest period that is not final yet (has a dirty mark), or null. */
-  oldestOpenPeriodStart(): Promise<number | null>;
-  /** The body hash recorded with a request's Idempotency-Key, or undefined when the key is unknown. */
-  requestKeyHash(key: string): Promise<string | undefined>;
-  /** Deletes request keys recorded before `cutoff`; returns how many. */
-  deleteRequestKeysBefore(cutoff: number): Promise<number>;
-  /**
-   * Deletes raw events (and their idempotency keys) older than `cutoff`: PostgreSQL drops whole monthly
-   * partitions that end by then; SQLite deletes in chunks. Rollups and aggregations are kept.
-   */
-  deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }>;
-
+/** API keys kept in the store (their hashes only). */
+export interface KeyPort {
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   revokeApiKey(idOrPrefix: string, at: number): Promise<boolean>;
+}
 
-  /** Work a store defers after the commit, by stage, in events (SQLite only); readers never see it missing. */
-  deferredWork?(): Record<string, number>;
+/**
+ * What every adapter does beside its records: take the store into service, upkeep on each scheduler
+ * tick, figures for metrics, readiness and fault classification. The composition and the metrics use
+ * only these, so nothing above the store branches on which adapter it has.
+ */
+export interface StoreLifecycle {
+  /**
+   * Takes what serving needs before the server listens: SQLite takes the file's writer lock (throwing
+   * WriterLockTaken when another live process holds it); PostgreSQL has nothing to take.
+   */
+  start(): Promise<void>;
+  /** Upkeep on each scheduler tick, before the close: PostgreSQL keeps monthly event partitions a quarter ahead. */
+  maintain(now: number): Promise<void>;
+  /** What the store is and the work it defers after commits, by stage (in events), for logs and metrics. */
+  stats(): StoreStats;
   /**
    * 0 while the store takes appends; otherwise the seconds after which to retry, because an in-memory
    * backlog of the store (SQLite's pending derived state) is at its bound. Capture answers 503 then.
    */
-  backlogRetryAfter?(): number;
-
+  backlogRetryAfter(): number;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   /**
@@ -348,3 +217,27 @@ export interface Store {
   classifyError(err: unknown): StoreUnavailable | undefined;
   close(): Promise<void>;
 }
+
+export interface StoreStats {
+  /** Which adapter this is, as the startup log and GET /readyz report it. */
+  adapter: 'sqlite' | 'postgres';
+  /**
+   * Committed events whose derived state is not written yet, by stage. The same stages every time a
+   * store is asked (empty for a store that defers nothing); readers never see deferred work missing.
+   */
+  deferred: Record<string, number>;
+}
+
+/** The whole port: each service takes only the parts it uses. */
+export interface Store extends EventPort, UsagePort, DeliveryPort, KeyPort, StoreLifecycle {}
+
+/**
+ * Every UsagePort method, for adapters that must bring derived state up to date before any of them
+ * (SQLite). Compiling fails when a UsagePort method is missing here, so a new read cannot skip it.
+ */
+export const USAGE_PORT_METHODS = [
+  'readRollups', 'mergedRollups', 'listDueMarks', 'listOpenMarks', 'closePeriods', 'writeProvisional',
+  'listAggregations', 'getAggregation', 'listMessages', 'listCustomers', 'oldestOpenPeriodStart',
+] as const satisfies ReadonlyArray<keyof UsagePort>;
+type Unlisted = Exclude<keyof UsagePort, (typeof USAGE_PORT_METHODS)[number]>;
+export const USAGE_PORT_METHODS_COMPLETE: [Unlisted] extends [never] ? true : Unlisted = true;

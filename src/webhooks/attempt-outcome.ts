@@ -1,7 +1,7 @@
 // Owns what one attempt's result means for its delivery: success, a scheduled retry, giving up, or a
 // disabled endpoint. Must never do I/O: the dispatcher records what this decides.
 
-import type { AttemptOutcome, ClaimedDelivery } from '../store/store.js';
+import type { AttemptOutcome, ClaimedDelivery } from '../domain/deliveries.js';
 import { decideRetry, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 import type { SendResult } from './sender.js';
 

@@ -7,7 +7,8 @@ import type { MeterhookConfig, WebhookEndpointConfig } from '../config/schema.js
 import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ClaimedDelivery, DeliveryRecord, Store } from '../store/store.js';
+import type { ClaimedDelivery, DeliveryRecord } from '../domain/deliveries.js';
+import type { Store } from '../store/store.js';
 import { attemptOutcome } from './attempt-outcome.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { SendResult, Sender } from './sender.js';

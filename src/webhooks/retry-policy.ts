@@ -8,8 +8,6 @@ export interface RetryPolicy {
   deadlineMs: number;
 }
 
-export const DEFAULT_RETRY_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
-export const DEFAULT_DEADLINE = '4d';
 const RETRY_AFTER_CAP_MS = 24 * 3_600_000;
 
 /** Nominal delay after `failedAttempts` failures, with ±20 % jitter; null when the schedule is used up. */

@@ -41,15 +41,6 @@ function allowList(cidrs: string[]): net.BlockList {
   return list;
 }
 
-/** Validates a CIDR string for configuration; returns a problem or null. */
-export function cidrProblem(c: string): string | null {
-  const [addr, bits, extra] = c.split('/');
-  if (extra !== undefined || !addr || net.isIP(addr) === 0) return `must be a CIDR such as "127.0.0.1/32" (got ${JSON.stringify(c)})`;
-  const max = net.isIPv6(addr) ? 128 : 32;
-  if (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max)) return `prefix length must be 0–${max} (got ${JSON.stringify(c)})`;
-  return null;
-}
-
 /** IPv4-mapped IPv6 (::ffff:a.b.c.d or ::ffff:7f00:1) is judged as the IPv4 address it carries. */
 function unmap(ip: string): { ip: string; family: 'ipv4' | 'ipv6' } {
   const lower = ip.toLowerCase();

@@ -1,7 +1,8 @@
 // Owns the reference's per-aggregation webhookStatus summary, derived from the deliveries of the
 // newest message. Must never be stored as one shared object that endpoints overwrite.
 
-import type { DeliveryRecord, WebhookStatus } from '../store/store.js';
+import type { DeliveryRecord } from '../domain/deliveries.js';
+import type { WebhookStatus } from '../domain/records.js';
 
 export function summarizeWebhookStatus(deliveries: DeliveryRecord[] | undefined): WebhookStatus {
   if (!deliveries || deliveries.length === 0) return { delivered: false, attempts: 0 };

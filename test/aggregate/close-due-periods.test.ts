@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config/load-config.js';
 import { aggregationId } from '../../src/domain/aggregation.js';
 import { periodInterval, type Period } from '../../src/domain/periods.js';
 import { captureBatch } from '../../src/ingest/ingest-service.js';
-import type { AggregationRecord } from '../../src/store/store.js';
+import type { AggregationRecord } from '../../src/domain/records.js';
 import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
 import { docKey, oracleAggregations, type OracleEvent } from '../helpers/oracle.js';
 

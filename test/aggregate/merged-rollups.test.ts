@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { mergeInto, type RollupState } from '../../src/domain/rollup-state.js';
-import type { RollupRow } from '../../src/store/store.js';
+import type { RollupRow } from '../../src/domain/records.js';
 import { buildTestApp } from '../helpers/app.js';
 
 const HOUR = 3_600_000;

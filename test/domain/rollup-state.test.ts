@@ -4,7 +4,8 @@ import fc from 'fast-check';
 
 import { OPERATORS } from '../../src/config/schema.js';
 import { fixedOfNumber, formatFixed } from '../../src/domain/decimal.js';
-import { mergeAll, mergeInto, operatorValue, stateOfEvent, type RollupState } from '../../src/domain/rollup-state.js';
+import { operatorValue } from '../../src/domain/operators.js';
+import { mergeAll, mergeInto, stateOfEvent, type RollupState } from '../../src/domain/rollup-state.js';
 
 interface Ev {
   ts: number;

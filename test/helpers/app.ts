@@ -1,25 +1,23 @@
-// Builds a meterhook app in-process against a fresh real SQLite file, with a manual clock and a known
-// API key. Tests call app.inject(); nothing listens on a port and no database is mocked.
+// Builds a meterhook app in-process with composeServices (as the server does) against a fresh real
+// SQLite file or PostgreSQL schema, with a manual clock and a known API key. Tests call app.inject(); nothing listens on a port and no database is mocked.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ApiKeyVerifier } from '../../src/auth/api-keys.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { MeterhookConfig } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/domain/clock.js';
-import { createMetrics } from '../../src/observability/metrics.js';
-import { buildApp, type App } from '../../src/http/build-app.js';
-import { GroupCommitter, type GroupCommitOptions } from '../../src/ingest/group-commit.js';
-import { createCaptureAdmission, type CaptureAdmission, type CaptureAdmissionOptions } from '../../src/http/capture-admission.js';
+import type { App } from '../../src/http/build-app.js';
+import type { GroupCommitter, GroupCommitOptions } from '../../src/ingest/group-commit.js';
+import type { CaptureAdmission, CaptureAdmissionOptions } from '../../src/http/capture-admission.js';
 import type { IngestContext } from '../../src/ingest/ingest-service.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
-import { createDispatcher } from '../../src/webhooks/create-dispatcher.js';
 import type { Dispatcher } from '../../src/webhooks/dispatcher.js';
+import { composeServices } from '../../src/services/compose.js';
 
 export const TEST_KEY = 'mh_test_key_for_in_process_tests';
 
@@ -118,15 +116,16 @@ export async function buildTestApp(
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
   const store = await openTestStore(dir, { ...opts.sqlite, ...opts.limits?.sqlite });
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const committer = new GroupCommitter(store, () => config.periods, opts.limits?.committer);
-  const admission = createCaptureAdmission(committer, opts.limits?.admission);
-  const ctx: IngestContext = { store, clock, config, logger, committer };
-  ctx.metrics = createMetrics({ store, config, clock });
-  const apiKeys = new ApiKeyVerifier(store, [TEST_KEY], () => clock.now());
-  await apiKeys.reload();
-  const { dispatcher, sender } = createDispatcher(ctx, { dryRun: opts.dryRun ?? false, rng: opts.rng });
-  ctx.onMessages = () => dispatcher.notify();
-  const app = await buildApp({ ctx, apiKeys, dispatcher, version: '0.0.0-test', logger, captureAdmission: admission });
+  const services = await composeServices({
+    store, config, clock, logger,
+    apiKeys: [TEST_KEY],
+    dryRun: opts.dryRun ?? false,
+    rng: opts.rng,
+    version: '0.0.0-test',
+    committer: opts.limits?.committer,
+    admission: opts.limits?.admission,
+  });
+  const { app, ctx, dispatcher, committer, admission } = services;
   await app.ready();
   return {
     app,
@@ -140,10 +139,7 @@ export async function buildTestApp(
     committer,
     admission,
     async close() {
-      await app.close();
-      await dispatcher.stop();
-      await sender.close();
-      await committer.drain();
+      await services.close();
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },

@@ -213,7 +213,7 @@ describe('SQLite faults', { skip: TEST_STORE !== 'sqlite' && 'SQLite only' }, ()
       const full = fullDisk(t.store, 4);
       const late = await ledger.single(t, ledger.make(1)[0]!);
       assert.equal(late.status, 201, `the event itself is committed: ${JSON.stringify(late.body)}`);
-      assert.equal(t.store.deferredWork?.().derived, 401, 'its derived state failed and stays pending');
+      assert.equal(t.store.stats().deferred.derived, 401, 'its derived state failed and stays pending');
       const first = [...ledger.acked.values()][0]!.customerId;
       assertUnavailable(await call(t, 'GET', `/customers/${first}/usage`), 'GET /customers/:id/usage', /the disk is full/, '5');
       await assertNotReady(t, /the disk is full/);
@@ -227,7 +227,7 @@ describe('SQLite faults', { skip: TEST_STORE !== 'sqlite' && 'SQLite only' }, ()
 
       full.restore();
       await assertReady(t);
-      assert.equal(t.store.deferredWork?.().derived, 0, 'readiness applied the pending events');
+      assert.equal(t.store.stats().deferred.derived, 0, 'readiness applied the pending events');
       await ledger.assertExactlyOnce(t);
     } finally {
       await t.close();

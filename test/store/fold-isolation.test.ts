@@ -72,8 +72,8 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
       assert.equal(await sumOf(store, 'b'), '1.5');
       assert.equal(await sumOf(store, 'poison'), '0');
       assert.deepEqual(quarantined.map(([, c]) => c), ['poison', 'poison']);
-      assert.equal(store.deferredWork().quarantined, 2);
-      assert.equal(store.deferredWork().derived, 0);
+      assert.equal(store.stats().deferred.quarantined, 2);
+      assert.equal(store.stats().deferred.derived, 0);
       // The close goes on for the others.
       assert.deepEqual(await closeAll(store, T0 + 2 * HOUR), ['a', 'b']);
       // A retry of a set-aside event is still a duplicate: its key was kept.
@@ -83,13 +83,13 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
 
       // A restart with the fault still there starts, and the events stay set aside (retried at start).
       store = new SqliteStore(opts);
-      assert.equal(store.deferredWork().quarantined, 2);
+      assert.equal(store.stats().deferred.quarantined, 2);
       assert.equal(await sumOf(store, 'a'), '0.3');
 
       // Once the fault is gone, the next retry folds them, and their periods close like late data.
       side.exec('DROP TRIGGER poison');
       (store as unknown as { derived: { retryQuarantined(): number } }).derived.retryQuarantined();
-      assert.equal(store.deferredWork().quarantined, 0);
+      assert.equal(store.stats().deferred.quarantined, 0);
       assert.equal(await sumOf(store, 'poison'), '12');
       assert.deepEqual(await closeAll(store, T0 + 3 * HOUR), ['poison']);
       const agg = await store.getAggregation('poison', 'hourly', T0);
@@ -120,7 +120,7 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
     try {
       assert.equal(await sumOf(store, 'a'), '1');
       assert.equal(await sumOf(store, 'c'), '2.5');
-      assert.equal(store.deferredWork().quarantined, 1);
+      assert.equal(store.stats().deferred.quarantined, 1);
       assert.deepEqual(await closeAll(store, T0 + 2 * HOUR), ['a', 'c']);
     } finally {
       await store.close();

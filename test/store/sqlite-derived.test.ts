@@ -331,7 +331,7 @@ test('a background slice that fails because the store cannot write is reported, 
     while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(errors[0], ['derived', 'SQLITE_BUSY']);
     assert.equal(store.pendingDerivedEvents(), 2, 'the failed slice stays pending');
-    assert.equal(store.deferredWork().quarantined, 0, 'a store that cannot write sets nothing aside');
+    assert.equal(store.stats().deferred.quarantined, 0, 'a store that cannot write sets nothing aside');
     // A reader cannot be answered without the derived state: it fails rather than return a wrong number.
     await assert.rejects(() => total(store, 'c1'), /locked|busy/i);
 
@@ -372,9 +372,9 @@ test('the listing backlog returns to zero after a batch was rolled back by a con
     await append(store, ev('c1', 1, 'x'));
     assert.deepEqual(await append(store, ev('c1', 5, 'y'), ev('c1', 2, 'x')), { ok: false, conflicts: [{ index: 1, id: 'x' }] });
     await store.listEvents({ limit: 10 });
-    assert.deepEqual(store.deferredWork(), { derived: 1, listing_index: 0, quarantined: 0 });
+    assert.deepEqual(store.stats().deferred, { derived: 1, listing_index: 0, quarantined: 0 });
     await total(store, 'c1');
-    assert.deepEqual(store.deferredWork(), { derived: 0, listing_index: 0, quarantined: 0 });
+    assert.deepEqual(store.stats().deferred, { derived: 0, listing_index: 0, quarantined: 0 });
   } finally {
     await store.close();
   }

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
 import { parseDuration } from '../../src/domain/durations.js';
+import { DEFAULT_DEADLINE, DEFAULT_RETRY_SCHEDULE } from '../../src/config/webhook-config.js';
 import {
-  DEFAULT_DEADLINE,
-  DEFAULT_RETRY_SCHEDULE,
   decideRetry,
   nextDelay,
   parseRetryAfter,

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import dns from 'node:dns';
 
 import { parseConfig } from '../../src/config/load-config.js';
-import { cidrProblem, createSsrfGuard, SsrfBlocked, type SsrfGuard } from '../../src/webhooks/ssrf-guard.js';
+import { cidrProblem } from '../../src/config/webhook-config.js';
+import { createSsrfGuard, SsrfBlocked, type SsrfGuard } from '../../src/webhooks/ssrf-guard.js';
 
 /** The guard exactly as the default configuration builds it. */
 function defaultGuard(): SsrfGuard {

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
-import type { AttemptRecord } from '../../src/store/store.js';
+import type { AttemptRecord } from '../../src/domain/deliveries.js';
 import { Dispatcher } from '../../src/webhooks/dispatcher.js';
 import { createSender, type SendRequest, type Sender } from '../../src/webhooks/sender.js';
 import { standardSecretForm } from '../../src/webhooks/signing.js';

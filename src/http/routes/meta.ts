@@ -64,13 +64,13 @@ export function registerMetaRoutes(app: App, deps: AppDeps): void {
     let retryAfter = 5;
     try {
       if (deps.ready) {
-        if (await deps.ready()) return { status: 'ready', store: ctx.store.kind };
+        if (await deps.ready()) return { status: 'ready', store: ctx.store.stats().adapter };
       } else {
         await ctx.store.ping();
         reason = 'writes_failing';
         error = 'writes are failing';
         await ctx.store.checkWrites();
-        return { status: 'ready', store: ctx.store.kind };
+        return { status: 'ready', store: ctx.store.stats().adapter };
       }
     } catch (err) {
       const fault = err instanceof StoreUnavailable ? err : ctx.store.classifyError(err);
@@ -80,7 +80,7 @@ export function registerMetaRoutes(app: App, deps: AppDeps): void {
       }
       req.log.warn({ err: fault?.cause ?? err, reason }, 'readiness check failed');
     }
-    return reply.code(503).header('retry-after', String(retryAfter)).send({ status: 'not_ready', store: ctx.store.kind, reason, error });
+    return reply.code(503).header('retry-after', String(retryAfter)).send({ status: 'not_ready', store: ctx.store.stats().adapter, reason, error });
   });
 
   app.get('/config', async () => redactedConfig(ctx.config));

@@ -3,7 +3,7 @@
 
 import Type from 'typebox';
 import { InvalidQuery } from '../../domain/errors.js';
-import { DELIVERY_STATUSES } from '../../store/store.js';
+import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
 import { standardSecretForm } from '../../webhooks/signing.js';
 import type { App, AppDeps } from '../build-app.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';

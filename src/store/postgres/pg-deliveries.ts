@@ -2,11 +2,9 @@
 // LOCKED, attempt records and requeues. Must never hand one delivery to two live leases.
 
 import type pg from 'pg';
-import type {
-  AttemptOutcome, AttemptRecord, ClaimOptions, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
-  NewDelivery, OutboxMessage,
-} from '../store.js';
-import { DELIVERY_STATUSES } from '../store.js';
+import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
+import type { ClaimOptions, DeliveryQuery } from '../store.js';
+import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import { toPgMessage } from './pg-rows.js';
 

@@ -5,10 +5,9 @@
 import pg from 'pg';
 import { StoreUnavailable } from '../../domain/errors.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
-import type {
-  AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, CloseDecider, CloseResult, DirtyMark,
-  EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
-} from '../store.js';
+import type { AggregationQuery, AppendOutcome, AppendUnit, CloseResult, EventQuery, ProvisionalResult, Store, StoreStats } from '../store.js';
+import type { AggregationRecord, ApiKeyRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow, StoredEvent } from '../../domain/records.js';
+import type { OutboxMessage } from '../../domain/deliveries.js';
 import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
 import { withClient } from './with-client.js';
@@ -39,7 +38,6 @@ const toMark = (r: Record<string, unknown>): DirtyMark => ({
 });
 
 export class PostgresStore implements Store {
-  readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly d: ReturnType<typeof pgDeliveries>;
   private readonly health = new WriteHealth();
@@ -117,6 +115,22 @@ export class PostgresStore implements Store {
 
   private q(sql: string, params: unknown[] = []) {
     return this.guard(() => this.pool.query(sql, params));
+  }
+
+  async start(): Promise<void> {}
+
+  /** Keeps monthly event partitions from a month back to a quarter ahead; cheap when they exist. */
+  async maintain(now: number): Promise<void> {
+    await this.ensurePartitions(now - 31 * 86_400_000, now + 93 * 86_400_000);
+  }
+
+  stats(): StoreStats {
+    return { adapter: 'postgres', deferred: {} };
+  }
+
+  /** Nothing is held in memory after a commit, so appends never wait for a backlog. */
+  backlogRetryAfter(): number {
+    return 0;
   }
 
   async ensurePartitions(from: number, to: number): Promise<string[]> {

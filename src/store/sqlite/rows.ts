@@ -4,7 +4,8 @@
 import { numbersOf } from '../../domain/aggregation.js';
 import { parseFixed } from '../../domain/decimal.js';
 import type { Period } from '../../domain/periods.js';
-import type { AggregationRecord, ApiKeyRecord, OutboxMessage, RollupRow, StoredEvent } from '../store.js';
+import type { AggregationRecord, ApiKeyRecord, RollupRow, StoredEvent } from '../../domain/records.js';
+import type { OutboxMessage } from '../../domain/deliveries.js';
 
 export interface AggregationRow {
   id: string;

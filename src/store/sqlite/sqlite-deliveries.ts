@@ -2,11 +2,9 @@
 // requeues. Must never hand one delivery to two live leases, or change a delivery whose lease was lost.
 
 import type Database from 'better-sqlite3';
-import type {
-  AttemptOutcome, AttemptRecord, ClaimOptions, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryStatus, EndpointState,
-  NewDelivery, OutboxMessage,
-} from '../store.js';
-import { DELIVERY_STATUSES } from '../store.js';
+import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
+import type { ClaimOptions, DeliveryQuery } from '../store.js';
+import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import { toMessage } from './rows.js';
 

@@ -8,11 +8,13 @@ import Database from 'better-sqlite3';
 import type { StoreUnavailable } from '../../domain/errors.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
-import type {
-  AggregationQuery, AggregationRecord, ApiKeyRecord, AppendOutcome, AppendUnit, AttemptOutcome, AttemptRecord,
-  ClaimOptions, ClaimedDelivery, CloseDecider, CloseResult, DeliveryQuery, DeliveryRecord, DeliveryStatus, DirtyMark, EndpointState,
-  EventQuery, OutboxMessage, ProvisionalDecider, ProvisionalResult, RollupRow, Store, StoredEvent,
+import {
+  USAGE_PORT_METHODS,
+  type AggregationQuery, type AppendOutcome, type AppendUnit, type ClaimOptions, type CloseResult, type DeliveryQuery, type EventQuery,
+  type ProvisionalResult, type Store, type StoreStats,
 } from '../store.js';
+import type { AggregationRecord, ApiKeyRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow, StoredEvent } from '../../domain/records.js';
+import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, OutboxMessage } from '../../domain/deliveries.js';
 import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
 import { createAppender } from './sqlite-append.js';
@@ -53,7 +55,6 @@ export interface SqliteStoreOptions {
 }
 
 export class SqliteStore implements Store {
-  readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly append: ReturnType<typeof createAppender>;
   private readonly derived: ReturnType<typeof createDerivedState>;
@@ -127,6 +128,19 @@ export class SqliteStore implements Store {
       ),
     };
     installFaultBoundary(this, SqliteStore.prototype, sqliteFault, this.health);
+    // Every usage read and the close see all committed events: derived state is brought up to date
+    // first, here, for each UsagePort method, so no read has to remember to.
+    for (const name of USAGE_PORT_METHODS) {
+      const method = (this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]!;
+      Object.defineProperty(this, name, {
+        configurable: true,
+        writable: true,
+        value: async (...args: unknown[]) => {
+          this.applyDerived();
+          return method.apply(this, args);
+        },
+      });
+    }
   }
 
   private noteFault(work: WriteWork, err: unknown): StoreUnavailable | undefined {
@@ -164,13 +178,23 @@ export class SqliteStore implements Store {
     return this.listing.lag();
   }
 
-  deferredWork(): Record<string, number> {
+  stats(): StoreStats {
     return {
-      derived: this.derived.pendingCount(),
-      listing_index: Math.max(0, this.listing.lag()),
-      quarantined: this.derived.quarantinedCount(),
+      adapter: 'sqlite',
+      deferred: {
+        derived: this.derived.pendingCount(),
+        listing_index: Math.max(0, this.listing.lag()),
+        quarantined: this.derived.quarantinedCount(),
+      },
     };
   }
+
+  async start(): Promise<void> {
+    this.claimWriter();
+  }
+
+  /** Nothing to keep up on a tick: background slices and chunks run on their own timers. */
+  async maintain(_now: number): Promise<void> {}
 
   backlogRetryAfter(): number {
     return this.derived.backlogRetryAfter();
@@ -221,17 +245,14 @@ export class SqliteStore implements Store {
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    this.applyDerived();
     return this.rollupsOf(customerId, from, to);
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    this.applyDerived();
     return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
   }
 
   private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
-    this.applyDerived();
     const rows = stmt.all(period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit) as Array<{
       period: string; period_start: number; customer_id: string; change_seq: number;
     }>;
@@ -252,7 +273,6 @@ export class SqliteStore implements Store {
   }
 
   async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
-    this.applyDerived();
     const run = this.db.transaction((): CloseResult => {
       const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
       for (const m of marks) {
@@ -285,7 +305,6 @@ export class SqliteStore implements Store {
   }
 
   async writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
-    this.applyDerived();
     const run = this.db.transaction((): ProvisionalResult => {
       const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
       for (const m of marks) {
@@ -383,7 +402,6 @@ export class SqliteStore implements Store {
   }
 
   async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
-    this.applyDerived();
     // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
     const where: string[] = [];
     const params: unknown[] = [];
@@ -401,7 +419,6 @@ export class SqliteStore implements Store {
   }
 
   async oldestOpenPeriodStart(): Promise<number | null> {
-    this.applyDerived();
     const r = this.db.prepare('SELECT min(period_start) AS s FROM dirty_periods').get() as { s: number | null };
     return r.s;
   }
