@@ -4,9 +4,10 @@
 
 import type pg from 'pg';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
-import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
-import { addEventInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
+import { HourFold } from '../../domain/fold.js';
+import type { RollupState } from '../../domain/rollup-state.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 
 interface Seqd {
@@ -160,38 +161,20 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
       fresh.map((x) => x.e.ts), fresh.map((x) => x.receivedAt), fresh.map((x) => x.e.value), fresh.map((x) => x.e.metadata)],
   );
 
-  const rollups = new Map<string, { c: string; t: string; h: number; s: RollupState }>();
-  const marks = new Map<string, { p: Period; start: number; c: string; seq: number }>();
-  const startsByHour = new Map<number, Array<[Period, number]>>();
-  for (const { e, seq } of fresh) {
-    const hour = e.ts - (e.ts % HOUR_MS);
-    const rk = `${e.customerId}\u0000${hour}\u0000${e.eventType}`;
-    const r = rollups.get(rk);
-    if (r) addEventInto(r.s, e.ts, seq, e.value);
-    else rollups.set(rk, { c: e.customerId, t: e.eventType, h: hour, s: stateOfEvent(e.ts, seq, e.value) });
-    let starts = startsByHour.get(hour);
-    if (!starts) {
-      starts = periods.map((p) => [p, periodInterval(p, hour).start] as [Period, number]);
-      startsByHour.set(hour, starts);
-    }
-    for (const [p, start] of starts) {
-      const mk = `${p}\u0000${start}\u0000${e.customerId}`;
-      const m = marks.get(mk);
-      if (m) m.seq = Math.max(m.seq, seq);
-      else marks.set(mk, { p, start, c: e.customerId, seq });
-    }
-  }
-  // Marks before rollups, both in key order: concurrent groups lock rows in one order (no deadlock),
-  // and a close skipping marks held here never reads half of this group's rollups.
-  const m = [...marks.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  const fold = new HourFold();
+  for (const { e, seq } of fresh) fold.add({ customerId: e.customerId, eventType: e.eventType, ts: e.ts, seq, value: e.value }, periods);
+  // Marks before rollups, both in the fold's key order: concurrent groups lock rows in one order (no
+  // deadlock), and a close skipping marks held here never reads half of this group's rollups.
+  const m = fold.marks();
   await client.query(
     `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq)
      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
      ON CONFLICT (period, period_start, customer_id) DO UPDATE
        SET change_seq = greatest(dirty_periods.change_seq, excluded.change_seq)`,
-    [m.map((x) => x.p), m.map((x) => x.start), m.map((x) => x.c), m.map((x) => x.seq)],
+    [m.map((x) => x.period), m.map((x) => x.periodStart), m.map((x) => x.customerId), m.map((x) => x.changeSeq)],
   );
-  const r = [...rollups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  const r: Array<{ c: string; t: string; h: number; s: RollupState }> = [];
+  fold.forEachHour((c, t, h, st) => void r.push({ c, t, h, s: st }));
   await client.query(
     `INSERT INTO rollups AS t (customer_id, hour, event_type, count, sum, vmin, vmax,
         first_ts, first_seq, first_value, last_ts, last_seq, last_value)

@@ -7,9 +7,9 @@
 
 import type Database from 'better-sqlite3';
 import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
-import { HOUR_MS, periodInterval, type Period } from '../../domain/periods.js';
+import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
-import { addEventInto, stateOfEvent, type RollupState } from '../../domain/rollup-state.js';
+import { HourFold, periodStartMemoSize } from '../../domain/fold.js';
 import { sqliteFault } from './sqlite-faults.js';
 import { createMarkCache } from './sqlite-mark-cache.js';
 import { pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
@@ -136,12 +136,8 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
 
   /** Folds batches in one transaction; `retry` folds set-aside events, which sit below the watermark. */
   const applySlice = db.transaction((batches: PendingBatch[], retry = false) => {
-    // Nested maps keyed by the values themselves (customer, type, hour index; customer, period,
-    // start): no key strings to build, which was the largest cost of a slice, no encoding limits,
-    // and few maps (one per customer and type, not per customer and hour).
-    const byCustomer = new Map<string, Map<string, Map<number, RollupState>>>();
+    const fold = new HourFold();
     const all: PendingEvent[] = [];
-    const marks = new Map<string, Map<Period, Map<number, number>>>();
     // Another process opening the same file (a CLI command) replays committed events itself; what
     // it applied is skipped here, so no event is ever counted twice.
     const alreadyApplied = (readState.get() as { applied_seq: number }).applied_seq;
@@ -151,52 +147,16 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         if (e.seq <= alreadyApplied && !retry) continue;
         all.push(e);
         if (e.seq > top) top = e.seq;
-        const hourIndex = Math.floor(e.ts / HOUR_MS);
-        let types = byCustomer.get(e.customerId);
-        if (!types) byCustomer.set(e.customerId, (types = new Map()));
-        let hours = types.get(e.eventType);
-        if (!hours) types.set(e.eventType, (hours = new Map()));
-        const st = hours.get(hourIndex);
-        if (st) addEventInto(st, e.ts, e.seq, e.value);
-        else hours.set(hourIndex, stateOfEvent(e.ts, e.seq, e.value));
-
-        let mine = marks.get(e.customerId);
-        if (!mine) marks.set(e.customerId, (mine = new Map()));
-        const hour = hourIndex * HOUR_MS;
-        for (const p of b.periods) {
-          let starts = mine.get(p);
-          if (!starts) mine.set(p, (starts = new Map()));
-          const start = p === 'hourly' ? hour : periodStartOf(p, hour);
-          const seq = starts.get(start);
-          if (seq === undefined || seq < e.seq) starts.set(start, e.seq);
-        }
+        fold.add(e, b.periods);
       }
     }
-    // Customer order walks the B-tree once from left to right instead of jumping between pages;
-    // within one customer's few pages, type-then-hour order is as good as the key's hour-then-type.
-    for (const c of [...byCustomer.keys()].sort()) {
-      const types = byCustomer.get(c)!;
-      for (const t of [...types.keys()].sort()) {
-        const hours = types.get(t)!;
-        for (const hourIndex of [...hours.keys()].sort((a, b) => a - b)) {
-          const s = hours.get(hourIndex)!;
-          upsertRollup.run(c, hourIndex * HOUR_MS, t, s.count, formatFixed(s.sum), s.min, s.max,
-            s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
-        }
-      }
-    }
+    fold.forEachHour((c, t, hour, s) => {
+      upsertRollup.run(c, hour, t, s.count, formatFixed(s.sum), s.min, s.max, s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+    });
     stagedMarks = [];
-    const toWrite: Array<{ period: Period; start: number; customerId: string; seq: number }> = [];
-    for (const [customerId, mine] of marks) {
-      for (const [period, starts] of mine) {
-        for (const [start, seq] of starts) if (!knownMarks.has(period, customerId, start)) toWrite.push({ period, start, customerId, seq });
-      }
-    }
-    toWrite.sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : 0) || a.start - b.start
-      || (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0));
-    for (const m of toWrite) {
-      upsertMark.run(m.period, m.start, m.customerId, m.seq);
-      stagedMarks.push([m.customerId, m.period, m.start]);
+    for (const m of fold.marks((period, customerId, start) => !knownMarks.has(period, customerId, start))) {
+      upsertMark.run(m.period, m.periodStart, m.customerId, m.changeSeq);
+      stagedMarks.push([m.customerId, m.period, m.periodStart]);
     }
     const withId = all.filter((e) => e.hash !== null).sort((a, b) => a.hash! - b.hash! || a.seq - b.seq);
     for (const e of withId) insertId.run(e.hash, e.seq);
@@ -459,7 +419,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         slices: sliceStats.slices, lastSliceEvents: sliceStats.lastEvents, lastSliceBytes: sliceStats.lastBytes,
         largestSliceBytes: sliceStats.maxBytes, maxSliceBytes, sliceEventsPerS: Math.round(sliceStats.eventsPerS),
         markCacheMarks: cache.marks, markCacheBytes: cache.bytes, maxMarkCacheBytes: opts.maxMarkCacheBytes ?? MEMORY_BUDGET.markCacheBytes,
-        periodStartMemo: [...startCache.values()].reduce((a, m) => a + m.size, 0),
+        periodStartMemo: periodStartMemoSize(),
       };
     },
     /** Called after a committed close deleted these marks. */
@@ -472,19 +432,4 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       clearInterval(retryTimer);
     },
   };
-}
-
-/** The start of the period holding an hour, memoised per period: a slice asks for the same few hours many times. */
-const startCache = new Map<Period, Map<number, number>>();
-function periodStartOf(period: Period, hour: number): number {
-  let starts = startCache.get(period);
-  if (!starts) startCache.set(period, (starts = new Map()));
-  let s = starts.get(hour);
-  if (s === undefined) {
-    // Events are at most maxEventAge old (840 hours by default); replays of older data are bounded too.
-    if (starts.size > 20_000) starts.clear();
-    s = periodInterval(period, hour).start;
-    starts.set(hour, s);
-  }
-  return s;
 }

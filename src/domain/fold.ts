@@ -1,0 +1,113 @@
+// Owns the one fold from committed events into hour states and dirty marks, which both stores persist
+// as it gives them, in its one key order. Must never do I/O or depend on a store: adapters feed it events
+// and write its output inside their own transaction.
+
+import { HOUR_MS, periodInterval, type Period } from './periods.js';
+import { addEventInto, stateOfEvent, type RollupState } from './rollup-state.js';
+
+/** What the fold reads of an event; `seq` orders first/last among equal timestamps and dates marks. */
+export interface FoldedEvent {
+  customerId: string;
+  eventType: string;
+  ts: number;
+  seq: number;
+  value: number;
+}
+
+/** A dirty mark the fold raises: the period of a customer that an event touched, and the newest seq. */
+export interface MarkRaise {
+  period: Period;
+  periodStart: number;
+  customerId: string;
+  changeSeq: number;
+}
+
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Events folded per (customer, event type, hour) into mergeable states, and the periods they touch.
+ * Nested maps keyed by the values themselves: no key strings to build (the largest cost of a fold),
+ * and one map per customer and type rather than per customer and hour.
+ */
+export class HourFold {
+  private readonly states = new Map<string, Map<string, Map<number, RollupState>>>();
+  private readonly raised = new Map<string, Map<Period, Map<number, number>>>();
+  private events = 0;
+
+  /** Events folded so far. */
+  get size(): number {
+    return this.events;
+  }
+
+  /** Folds one event in and marks the period of each of `periods` that holds it. */
+  add(e: FoldedEvent, periods: readonly Period[]): void {
+    this.events++;
+    const hourIndex = Math.floor(e.ts / HOUR_MS);
+    let types = this.states.get(e.customerId);
+    if (!types) this.states.set(e.customerId, (types = new Map()));
+    let hours = types.get(e.eventType);
+    if (!hours) types.set(e.eventType, (hours = new Map()));
+    const st = hours.get(hourIndex);
+    if (st) addEventInto(st, e.ts, e.seq, e.value);
+    else hours.set(hourIndex, stateOfEvent(e.ts, e.seq, e.value));
+
+    let mine = this.raised.get(e.customerId);
+    if (!mine) this.raised.set(e.customerId, (mine = new Map()));
+    const hour = hourIndex * HOUR_MS;
+    for (const p of periods) {
+      let starts = mine.get(p);
+      if (!starts) mine.set(p, (starts = new Map()));
+      const start = p === 'hourly' ? hour : periodStartOf(p, hour);
+      const seq = starts.get(start);
+      if (seq === undefined || seq < e.seq) starts.set(start, e.seq);
+    }
+  }
+
+  /**
+   * Each hour state in (customer, event type, hour) order. Every writer upserts in this one order, so
+   * concurrent writers lock rows alike and cannot deadlock, and a B-tree on customer first is walked
+   * once from left to right.
+   */
+  forEachHour(fn: (customerId: string, eventType: string, hour: number, state: RollupState) => void): void {
+    for (const c of [...this.states.keys()].sort(compareText)) {
+      const types = this.states.get(c)!;
+      for (const t of [...types.keys()].sort(compareText)) {
+        const hours = types.get(t)!;
+        for (const h of [...hours.keys()].sort((a, b) => a - b)) fn(c, t, h * HOUR_MS, hours.get(h)!);
+      }
+    }
+  }
+
+  /** The marks raised, in (period, period start, customer) order; `keep` drops the ones a store knows it has. */
+  marks(keep: (period: Period, customerId: string, periodStart: number) => boolean = () => true): MarkRaise[] {
+    const out: MarkRaise[] = [];
+    for (const [customerId, mine] of this.raised) {
+      for (const [period, starts] of mine) {
+        for (const [periodStart, changeSeq] of starts) if (keep(period, customerId, periodStart)) out.push({ period, periodStart, customerId, changeSeq });
+      }
+    }
+    return out.sort((a, b) => compareText(a.period, b.period) || a.periodStart - b.periodStart || compareText(a.customerId, b.customerId));
+  }
+}
+
+/** Hours whose period starts are memoised, for memory stats. */
+export function periodStartMemoSize(): number {
+  let n = 0;
+  for (const m of startCache.values()) n += m.size;
+  return n;
+}
+
+/** The start of the period holding an hour, memoised per period: a fold asks for the same few hours many times. */
+const startCache = new Map<Period, Map<number, number>>();
+function periodStartOf(period: Period, hour: number): number {
+  let starts = startCache.get(period);
+  if (!starts) startCache.set(period, (starts = new Map()));
+  let s = starts.get(hour);
+  if (s === undefined) {
+    // Events are at most maxEventAge old (840 hours by default); replays of older data are bounded too.
+    if (starts.size > 20_000) starts.clear();
+    s = periodInterval(period, hour).start;
+    starts.set(hour, s);
+  }
+  return s;
+}
