@@ -1,7 +1,8 @@
-// Owns the dashboard's charts: uPlot bar charts on a UTC time axis, their resizing and their teardown.
-// Must never fetch or format API answers: views hand it the buckets and values to draw.
+// Owns the dashboard's charts: uPlot bar charts on a UTC time axis, their data tables, resizing and teardown.
+// Must never fetch: views hand it the buckets and values to draw.
 // @ts-check
 
+import { h } from './dom.js';
 import { fmtNum, fmtTime } from './format.js';
 
 /** @typedef {import('uplot')} UPlot */
@@ -22,30 +23,10 @@ export const seriesColor = (i) => PALETTE[i % PALETTE.length] ?? PALETTE[0];
 /** @type {Set<UPlot>} */
 const liveCharts = new Set();
 
-/**
- * Charts drawn on the current page, with the data they plot (read by the browser test).
- * @type {{ customer: Record<string, unknown>, overview: unknown }}
- */
-const drawn = { customer: {}, overview: null };
-/** @type {any} */ (window).__meterhookCharts = drawn;
-
-/**
- * Records a drawn chart's data for the browser test.
- * @param {'customer' | 'overview'} page
- * @param {string | null} key
- * @param {unknown} record
- */
-export function recordChart(page, key, record) {
-  if (page === 'overview') drawn.overview = record;
-  else if (key !== null) drawn.customer[key] = record;
-}
-
 /** Destroys every chart drawn so far (before a view, or a chart section, is drawn again). */
 export function destroyCharts() {
   for (const c of liveCharts) c.destroy();
   liveCharts.clear();
-  drawn.customer = {};
-  drawn.overview = null;
 }
 
 /** @param {number} ts epoch seconds */
@@ -137,4 +118,32 @@ export function bucketGrid(fromIso, toIso, stepSeconds) {
   const end = Date.parse(toIso) / 1000;
   for (let t = Date.parse(fromIso) / 1000; t <= end; t += stepSeconds) out.push(t);
   return out;
+}
+
+/**
+ * A chart's numbers as a table, folded under it: one row per bucket, the time as <time datetime> and each
+ * value as <data value> (unrounded, beside its formatted text), for screen readers and for copying.
+ * @param {string} caption what the chart shows
+ * @param {number[]} xs bucket starts, epoch seconds
+ * @param {Array<{ label: string, values: Array<number | null> }>} series null: no data in that bucket
+ * @returns {HTMLElement}
+ */
+export function chartTable(caption, xs, series) {
+  return h('details', { class: 'chart-data' },
+    h('summary', { text: 'Data table' }),
+    h('div', { class: 'chart-data-rows' },
+      h('table', { class: 'table' },
+        h('caption', { text: caption }),
+        h('thead', {}, h('tr', {},
+          h('th', { scope: 'col', text: 'Bucket start (UTC)' }),
+          series.map((s) => h('th', { scope: 'col', class: 'num', text: s.label })))),
+        h('tbody', {}, xs.map((x, i) => {
+          const iso = new Date(x * 1000).toISOString();
+          return h('tr', {},
+            h('th', { scope: 'row' }, h('time', { datetime: iso, text: fmtTime(iso) })),
+            series.map((s) => {
+              const v = s.values[i];
+              return h('td', { class: 'num' }, v === null || v === undefined ? '—' : h('data', { value: String(v), text: fmtNum(v) }));
+            }));
+        })))));
 }

@@ -3,7 +3,7 @@
 // @ts-check
 
 import * as api from './api.js';
-import { barChart, bucketGrid, destroyCharts, recordChart, seriesColor } from './charts.js';
+import { barChart, bucketGrid, chartTable, destroyCharts, seriesColor } from './charts.js';
 import { badge, errorBox, h, pagedList } from './dom.js';
 import { fmtExact, fmtNum, fmtTime } from './format.js';
 
@@ -190,9 +190,7 @@ function appendSeriesCard(charts, s, i, step) {
   const values = xs.map((x) => byT.get(x) ?? null);
   const color = seriesColor(i);
   barChart(box, xs, [{ label: s.op, values, color }]);
-  recordChart('customer', s.eventType, {
-    customerId: s.customerId, bucket: s.bucket, op: s.op, from: s.from, to: s.to, x: xs, y: values, points: s.points, color,
-  });
+  card.append(chartTable(`${s.eventType}: ${s.op} per ${s.bucket}`, xs, [{ label: s.op, values }]));
 }
 
 /**

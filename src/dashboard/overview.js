@@ -3,7 +3,7 @@
 // @ts-check
 
 import * as api from './api.js';
-import { barChart, recordChart, seriesColor } from './charts.js';
+import { barChart, chartTable, seriesColor } from './charts.js';
 import { STATUSES } from './deliveries.js';
 import { badge, errorBox, h, messageOf, toast } from './dom.js';
 import { fmtNum, fmtTime } from './format.js';
@@ -75,7 +75,7 @@ export async function overviewView(ctx) {
   if (ev.total === 0) chartBox.append(h('p', { class: 'empty', text: 'No events in the last 7 days.' }));
   else {
     barChart(chartBox, xs, [{ label: 'events', values, color: seriesColor(0) }]);
-    recordChart('overview', null, { x: xs, y: values });
+    chartCard.append(chartTable('Events per hour, last 7 days', xs, [{ label: 'events', values: ev.points.map((p) => p.count) }]));
   }
 
   const grid = h('div', { class: 'grid2' });

@@ -394,7 +394,7 @@ describe('dashboard static files', () => {
     }
   });
 
-  it('serves every module the page imports, and every module of the folder, as JavaScript with the same headers', async () => {
+  it('serves every module the page imports and every module of its folder, as JavaScript, locked down, without test hooks', async () => {
     const html = (await get(t, '/dashboard', {})).text;
     const entries = [...html.matchAll(/<script type="module" src="([^"]+)"><\/script>/g)].map((m) => m[1]!);
     assert.deepEqual(entries, ['/dashboard/main.js']);
@@ -421,6 +421,8 @@ describe('dashboard static files', () => {
       const r = await get(t, `/dashboard/${f}`, {});
       assert.equal(r.status, 200, f);
       assert.equal(r.text, fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8'), `${f} is served as it is`);
+      // What ships holds no test hook: the browser test reads the page as a user's browser gets it.
+      assert.doesNotMatch(r.text, /__meterhook|window\.__|globalThis\.__/, `${f} carries a test hook`);
     }
   });
 
