@@ -1,9 +1,10 @@
 // The dashboard in a real headless Chromium against a REAL `meterhook serve` process: sign in with the
 // key, open a customer and check every chart plots exactly what GET /customers/:id/usage/series
-// answers (and what the ingested events imply), that the canvases are not blank, then retry a failed
-// webhook delivery from the Deliveries page and watch it succeed. Any console error, page error or
-// request to another origin fails the test. Chromium must be installed (.ci/install-chromium.sh);
-// without it this test fails, it never skips.
+// answers (and what the ingested events imply), read from the data table the page renders under each
+// chart, that the canvases are not blank, then retry a failed webhook delivery from the Deliveries
+// page and watch it succeed. The test reads only what a user's browser gets (the page has no test
+// hook). Any console error, page error or request to another origin fails the test. Chromium must be
+// installed (.ci/install-chromium.sh); without it this test fails, it never skips.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,6 +18,7 @@ import { cleanupServerProcesses, http, REPO_ROOT, startServerProcess, type Serve
 declare const window: any;
 declare const document: any;
 declare const sessionStorage: any;
+declare const getComputedStyle: any;
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
@@ -45,12 +47,26 @@ interface SeriesJson {
   points: Array<{ t: string; value: number; count: number }>;
 }
 
-interface ChartRecord {
-  bucket: string;
-  op: string;
+/** A chart's data table, as the page renders it: caption, bucket starts (epoch seconds), values (null: "—"). */
+interface ChartTable {
+  caption: string;
   x: number[];
   y: Array<number | null>;
-  color: string;
+}
+
+/** Reads the data table (`details.chart-data`) inside `root`; runs in the page. */
+function readChartTable(root: any): ChartTable | null {
+  const details = root.querySelector('details.chart-data');
+  if (!details) return null;
+  const rows: any[] = [...details.querySelectorAll('tbody tr')];
+  return {
+    caption: String(details.querySelector('caption')?.textContent),
+    x: rows.map((tr) => Date.parse(tr.querySelector('th time').getAttribute('datetime')) / 1000),
+    y: rows.map((tr) => {
+      const data = tr.querySelector('td data');
+      return data ? Number(data.getAttribute('value')) : null;
+    }),
+  };
 }
 
 /** The test's own numbers: per (type, bucket start) the raw values, reduced with the operator. */
@@ -166,31 +182,43 @@ describe('dashboard in a real browser', () => {
   /** The plotted (x, y) pairs of every customer chart, checked against the API and the test's own numbers. */
   async function checkCharts(bucket: 'hour' | 'day'): Promise<void> {
     await page.waitForSelector('#series-charts[data-state="ready"]');
-    const charts: Record<string, ChartRecord> = await page.evaluate(() => window.__meterhookCharts.customer);
+    // Each card's data table, by the card's event type.
+    const charts: Record<string, ChartTable | null> = {};
+    for (const card of await page.$$('#series-charts .chart-card')) {
+      charts[String(await card.getAttribute('data-event-type'))] = await card.evaluate(readChartTable);
+    }
     assert.deepEqual(Object.keys(charts).sort(), ['api.calls', 'response.time.ms', 'storage.bytes']);
     for (const [eventType, chart] of Object.entries(charts)) {
-      assert.equal(chart.bucket, bucket);
+      assert.ok(chart, `${eventType} (${bucket}): no data table under the chart`);
       const api = await apiGet<SeriesJson>(`/customers/${CUSTOMER}/usage/series?eventType=${eventType}&bucket=${bucket}`);
+      assert.equal(chart.caption, `${eventType}: ${api.op} per ${bucket}`);
       const plotted = chart.x.map((x, i) => [x, chart.y[i]] as const).filter(([, y]) => y !== null);
       assert.deepEqual(plotted, api.points.map((p) => [Date.parse(p.t) / 1000, p.value]), `${eventType} (${bucket}): chart vs API`);
       const mine = expected(events, eventType, api.op, bucket === 'hour' ? HOUR : DAY);
       assert.deepEqual(plotted, [...mine.entries()].sort((a, b) => a[0] - b[0]).map(([t, v]) => [t / 1000, v]), `${eventType} (${bucket}): chart vs ingested events`);
-      // The x grid covers the whole range, one slot per bucket.
+      // The x grid covers the whole range, one slot per bucket, from the API's first bucket.
       assert.equal(chart.x.length, bucket === 'hour' ? 7 * 24 : 30);
+      assert.equal(chart.x[0], Date.parse(api.from) / 1000);
+      const step = bucket === 'hour' ? 3600 : 86400;
+      assert.ok(chart.x.every((x, i) => i === 0 || x - chart.x[i - 1]! === step), `${eventType} (${bucket}): buckets not ${step} s apart`);
 
-      // The canvas really drew the bars: count pixels of the series colour.
-      const painted = await page.evaluate(({ type, color }) => {
-        const canvas = document.querySelector(`.chart[data-event-type="${type}"] canvas`);
-        if (!canvas) return -1;
+      // The canvas really drew the bars: count pixels of the series colour (the legend's marker shows it).
+      const painted = await page.evaluate((type) => {
+        const chart = document.querySelector(`.chart[data-event-type="${type}"]`);
+        const canvas = chart?.querySelector('canvas');
+        const marker = chart?.querySelector('.u-legend .u-series:last-child .u-marker');
+        if (!canvas || !marker) return { color: 'none', n: -1 };
+        const color: string = getComputedStyle(marker).borderTopColor; // "rgb(r, g, b)"
+        const want = (color.match(/\d+/g) ?? []).slice(0, 3).map(Number);
         const data: Uint8ClampedArray = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        const want = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
         let n = 0;
         for (let i = 0; i < data.length; i += 4) {
           if (data[i + 3]! > 100 && Math.abs(data[i]! - want[0]!) < 24 && Math.abs(data[i + 1]! - want[1]!) < 24 && Math.abs(data[i + 2]! - want[2]!) < 24) n++;
         }
-        return n;
-      }, { type: eventType, color: chart.color });
-      assert.ok(painted > 30, `${eventType} (${bucket}): only ${painted} pixels of ${chart.color} on the canvas`);
+        return { color, n };
+      }, eventType);
+      assert.match(painted.color, /^rgb\(\d+, \d+, \d+\)$/, `${eventType} (${bucket}): no legend marker colour`);
+      assert.ok(painted.n > 30, `${eventType} (${bucket}): only ${painted.n} pixels of ${painted.color} on the canvas`);
     }
   }
 
@@ -207,7 +235,8 @@ describe('dashboard in a real browser', () => {
     assert.equal((await page.textContent('[data-stat="endpoints"] .stat-value'))?.trim(), '1 / 1');
     assert.equal((await page.textContent('#delivery-counts [data-status="failed"] .status-count'))?.trim(), String(PAST_HOURS.length));
     await page.waitForSelector('#overview-chart canvas');
-    const overview: { x: number[]; y: Array<number | null> } = await page.evaluate(() => window.__meterhookCharts.overview);
+    const overview = await page.locator('#overview-chart').locator('..').evaluate(readChartTable);
+    assert.ok(overview, 'no data table under the overview chart');
     assert.equal(overview.x.length, 7 * 24);
     assert.equal(overview.y.reduce((a: number, v) => a + (v ?? 0), 0), events.length, 'the overview chart plots every event');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-overview.png'), fullPage: true });

@@ -1,6 +1,7 @@
-// Owns the web dashboard's static files: the page, its script and styles, and uPlot from node_modules.
+// Owns the web dashboard's static files: the page, its ES modules and styles, and uPlot from node_modules.
 // They need no API key (they hold no data): the page asks for the key and calls the normal API with it.
-// Must never serve anything but this fixed list of files, and never reach outside this origin (CSP).
+// Must never serve anything but the files listed at startup (no path from the request reaches the file
+// system), and never reach outside this origin (CSP).
 
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -25,11 +26,30 @@ function dashboardDir(): string {
 const own = (name: string) => () => path.join(dashboardDir(), name);
 const uplot = (name: string) => () => path.join(path.dirname(requireFrom.resolve('uplot/package.json')), 'dist', name);
 
+const JS = 'text/javascript; charset=utf-8';
+/** A module's file name: lower case, digits and dashes, `.js`; nothing else in the folder is a module. */
+const MODULE_NAME = /^[a-z][a-z0-9-]*\.js$/;
+
+/**
+ * The dashboard's ES modules (served as they are, no bundling): the top-level .js files of its folder,
+ * listed once when this file loads. The folder's other files (its tsconfig.json) are not served.
+ */
+function dashboardModules(): string[] {
+  try {
+    return fs.readdirSync(dashboardDir(), { withFileTypes: true })
+      .filter((e) => e.isFile() && MODULE_NAME.test(e.name))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return []; // no dashboard folder: the page's own route answers 404
+  }
+}
+
 const ASSETS: Record<string, Asset> = {
   '/dashboard': { file: own('index.html'), type: 'text/html; charset=utf-8' },
-  '/dashboard/app.js': { file: own('app.js'), type: 'text/javascript; charset=utf-8' },
+  ...Object.fromEntries(dashboardModules().map((name) => [`/dashboard/${name}`, { file: own(name), type: JS }])),
   '/dashboard/style.css': { file: own('style.css'), type: 'text/css; charset=utf-8' },
-  '/dashboard/vendor/uPlot.iife.min.js': { file: uplot('uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/dashboard/vendor/uPlot.iife.min.js': { file: uplot('uPlot.iife.min.js'), type: JS },
   '/dashboard/vendor/uPlot.min.css': { file: uplot('uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
