@@ -5,7 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
 import type { ApiKeyRecord } from '../domain/records.js';
-import type { Store } from '../store/store.js';
+import type { KeyPort } from '../store/store.js';
 
 export const KEY_PREFIX = 'mh_';
 
@@ -18,7 +18,7 @@ export function mintKey(): string {
 }
 
 /** Creates and stores a key; the plain key is returned once and never kept. */
-export async function createApiKey(store: Store, clock: Clock, name: string): Promise<{ key: string; record: ApiKeyRecord }> {
+export async function createApiKey(store: KeyPort, clock: Clock, name: string): Promise<{ key: string; record: ApiKeyRecord }> {
   const key = mintKey();
   const record: ApiKeyRecord = {
     id: sortableId('key', clock.now()),
@@ -42,7 +42,7 @@ export class ApiKeyVerifier {
   private loadedAt = 0;
   private reloading: Promise<void> | null = null;
 
-  constructor(private readonly store: Store, envKeys: string[], private readonly now: () => number = Date.now) {
+  constructor(private readonly store: KeyPort, envKeys: string[], private readonly now: () => number = Date.now) {
     this.envHashes = new Set(envKeys.map(hashKey));
   }
 

@@ -6,7 +6,7 @@
 import { MEMORY_BUDGET, queuedEventBytes } from '../config/memory-budget.js';
 import type { Period } from '../domain/periods.js';
 import { Overloaded, StoreUnavailable } from '../domain/errors.js';
-import type { AppendOutcome, AppendUnit, Store } from '../store/store.js';
+import type { AppendOutcome, AppendUnit, EventPort, StoreLifecycle } from '../store/store.js';
 
 export interface GroupCommitOptions {
   /** Most events committed in one transaction; larger groups wait for the next flush. */
@@ -37,7 +37,7 @@ export class GroupCommitter {
   private readonly maxQueued: number;
   private readonly maxBytes: number;
 
-  constructor(private readonly store: Store, private readonly periods: () => readonly Period[], opts: GroupCommitOptions = {}) {
+  constructor(private readonly store: EventPort & Pick<StoreLifecycle, 'backlogRetryAfter'>, private readonly periods: () => readonly Period[], opts: GroupCommitOptions = {}) {
     this.maxGroup = opts.maxEventsPerGroup ?? 20_000;
     this.maxQueued = opts.maxQueuedEvents ?? MEMORY_BUDGET.queuedEvents;
     this.maxBytes = opts.maxQueuedBytes ?? MEMORY_BUDGET.queuedBytes;

@@ -5,9 +5,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { periodInterval } from '../domain/periods.js';
 import type { MeterhookConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
-import type { Store } from '../store/store.js';
+import type { DeliveryPort, StoreLifecycle, UsagePort } from '../store/store.js';
 
-export function createMetrics(o: { store: Store; config: MeterhookConfig; clock: Clock; processDefaults?: boolean }) {
+export function createMetrics(o: { store: Pick<UsagePort, 'listDueMarks'> & Pick<DeliveryPort, 'deliveryCounts' | 'oldestUndeliveredAt'> & Pick<StoreLifecycle, 'stats'>; config: MeterhookConfig; clock: Clock; processDefaults?: boolean }) {
   const registry = new Registry();
   if (o.processDefaults !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];

@@ -8,14 +8,14 @@ import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClaimedDelivery, DeliveryRecord } from '../domain/deliveries.js';
-import type { Store } from '../store/store.js';
+import type { DeliveryPort } from '../store/store.js';
 import { attemptOutcome } from './attempt-outcome.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { SendResult, Sender } from './sender.js';
 import { signedHeaders } from './signing.js';
 
 export interface DispatcherOptions {
-  store: Store;
+  store: DeliveryPort;
   config: MeterhookConfig;
   clock: Clock;
   logger: Logger;
