@@ -1,3 +1,5 @@
+// closeDuePeriods: periods close exactly at their end plus grace, once, with catch-up, late data and provisional numbers.
+// store-contract: sqlite, postgres
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 

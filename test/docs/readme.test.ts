@@ -1,6 +1,7 @@
 // The README's promises, checked: the receiver example it shows is the file the tests run, that
 // example bills correctly from real deliveries, every configuration snippet is valid, and its shell
 // examples work as written for a new user, today and with the clock a year ahead (libfaketime).
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';

@@ -1,5 +1,6 @@
 // POST /usage/:eventType against a real SQLite store: the reference's check order and exact messages,
 // timestamps, ids and dedupe, size limits, and "a rejected request stores nothing".
+// store-contract: sqlite, postgres
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

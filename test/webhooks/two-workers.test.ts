@@ -1,6 +1,7 @@
 // Spec failure-mode test 6, in-process: two Dispatcher instances (two "workers" with different lease
 // owners) share one store. Every message is sent exactly once in the happy path, and a delivery
 // leased by a worker that died is taken over by a live worker once the lease runs out on the test clock.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import nodeHttp from 'node:http';
