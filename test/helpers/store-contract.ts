@@ -50,16 +50,28 @@ export function collectSuites(dir: string): string[] {
 
 /**
  * Names of test helpers that build an in-process app or open a store: every function exported from
- * `helpersDir` that is declared to return Promise<TestApp> or Promise<Store>.
+ * `helpersDir` that is declared to return Promise<TestApp> or Promise<Store>, or whose body opens a store
+ * (`new SqliteStore(`, `new PostgresStore(`) or calls such a helper (as a `withApp(opts, fn)` would).
  */
 export function storeBuilders(helpersDir: string): string[] {
-  const names = new Set<string>();
-  const decl = /export\s+async\s+function\s+(\w+)\s*(?:<[^>]*>)?\(((?:(?!\nexport\b)[\s\S])*?)\)\s*:\s*Promise<(?:TestApp|Store)>/g;
+  const bodies = new Map<string, string>();
   for (const name of readdirSync(helpersDir).sort()) {
     if (!name.endsWith('.ts')) continue;
-    for (const m of readFileSync(path.join(helpersDir, name), 'utf8').matchAll(decl)) names.add(m[1]!);
+    const text = readFileSync(path.join(helpersDir, name), 'utf8');
+    const starts = [...text.matchAll(/^export\s+(?:async\s+)?function\s+(\w+)/gm)];
+    starts.forEach((m, i) => bodies.set(m[1]!, text.slice(m.index, starts[i + 1]?.index ?? text.length)));
   }
-  return [...names].sort();
+  const returnsStore = /^[^{]*?\)\s*:\s*Promise<(?:TestApp|Store)>\s*\{/;
+  const builders = new Set([...bodies].filter(([, body]) => returnsStore.test(body)).map(([name]) => name));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [name, body] of bodies) {
+      if (builders.has(name) || !opensStore(body.slice(body.indexOf('{')), [...builders])) continue;
+      builders.add(name);
+      grew = true;
+    }
+  }
+  return [...builders].sort();
 }
 
 /** What in a suite's code builds an app or opens a store in-process (comments and strings aside), if anything. */
