@@ -1,19 +1,8 @@
-// Runs the whole suite: every test/**/*.test.ts on SQLite, then every in-process suite again on a
-// real PostgreSQL (TEST_DATABASE_URL, or a throwaway cluster started here). Never skips PostgreSQL.
+// Runs the whole suite: every test/**/*.test.ts on SQLite, then every suite whose store-contract marker
+// names postgres again on a real PostgreSQL (TEST_DATABASE_URL, or a throwaway cluster started here). Never skips PostgreSQL.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { startPgCluster } from '../test/helpers/postgres-cluster.js';
-
-function collect(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...collect(p));
-    else if (name.endsWith('.test.ts')) out.push(p);
-  }
-  return out;
-}
+import { collectSuites, runsOnPostgres } from '../test/helpers/store-contract.js';
 
 function run(files: string[], env: NodeJS.ProcessEnv): number {
   const r = spawnSync(
@@ -27,10 +16,18 @@ function run(files: string[], env: NodeJS.ProcessEnv): number {
 const args = process.argv.slice(2);
 const only = args.find((a) => a.startsWith('--store='))?.slice('--store='.length);
 const filter = args.filter((a) => !a.startsWith('--'));
-const files = collect('test').filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+const files = collectSuites('test').filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
+}
+
+// The store contract: every suite marked `// store-contract: sqlite, postgres` runs again on PostgreSQL
+// (test/helpers/store-contract.ts; test/meta/test-selection.test.ts fails for an in-process suite without a marker).
+const contract = files.filter(runsOnPostgres);
+if (args.includes('--list-postgres')) {
+  for (const f of contract) console.log(f);
+  process.exit(0);
 }
 
 let status = 0;
@@ -38,8 +35,6 @@ if (only !== 'postgres') {
   console.log(`\n# store: sqlite (${files.length} files)`);
   status = run(files, { METERHOOK_TEST_STORE: 'sqlite' }) || status;
 }
-// The store contract: every suite that builds the app in-process runs again on PostgreSQL.
-const contract = files.filter((f) => readFileSync(f, 'utf8').includes("from '../helpers/app.js'") && !f.includes('/e2e/'));
 if (only !== 'sqlite' && contract.length > 0) {
   const cluster = await startPgCluster();
   try {

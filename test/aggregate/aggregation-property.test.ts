@@ -1,3 +1,5 @@
+// Aggregation against a brute-force oracle: random usage, ids, duplicates and batch splits give every document exactly.
+// store-contract: sqlite, postgres
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -1,5 +1,6 @@
 // The store merges a customer's hour states per event type (current usage reads only that merge).
 // It must equal merging the hour rows one by one, first/last ties broken by arrival, on both stores.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,5 +1,6 @@
 // Retention of raw events, on whichever store the suite runs against: old events go, rollups and
 // aggregations stay, and nothing inside a period that is not final yet is touched.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -1,5 +1,6 @@
 // POST /usagebatch: lone UTF-16 surrogates refused whole, absent/null/{} metadata as the same content,
 // and the Idempotency-Key that makes a whole request idempotent, on both stores.
+// store-contract: sqlite, postgres
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,6 @@
 // POST /usagebatch against a real SQLite store: the reference's check order and exact bodies, all-or-nothing
 // storage, dedupe and id conflicts, and group commit under concurrent load.
+// store-contract: sqlite, postgres
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

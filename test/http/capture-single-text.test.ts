@@ -1,5 +1,6 @@
 // POST /usage/:eventType and well-formed text: lone UTF-16 surrogates anywhere in an event are refused
 // with 422 and nothing stored, and absent, null and {} metadata are the same content for a retry.
+// store-contract: sqlite, postgres
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

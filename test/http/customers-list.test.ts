@@ -2,6 +2,7 @@
 // this suite): GET /customers (id order, prefix search, cursor paging), GET
 // /customers/:customerId/usage/series (every operator, hour and day buckets, ranges and their
 // validation), GET /stats, and the dashboard's static files (public, listed at startup, locked-down headers).
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

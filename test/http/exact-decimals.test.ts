@@ -1,6 +1,7 @@
 // Billing-grade numbers over HTTP, on both stores: totals are exact decimals whatever the batching,
 // values beyond the documented limits get a clear 422 with nothing stored, and inputs that used to
 // break the store (±1e308) leave every route working.
+// store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildTestApp, type TestApp } from '../helpers/app.js';

@@ -3,6 +3,7 @@
 // error message, and afterwards an oracle recomputation of usage from the stored events still matches
 // the service, before and after a restart. METERHOOK_FUZZ_RUNS sets the number of requests
 // (`npm run fuzz` runs a long version).
+// store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';

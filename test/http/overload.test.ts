@@ -4,6 +4,7 @@
 // Retry-After, the structures stay within their bounds, other routes keep answering, ingest takes
 // events again once the backlog is gone, and every acknowledged event is counted exactly once.
 // Nothing here sleeps or compares clock times: the tests wait for conditions only.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -1,6 +1,7 @@
 // The read side of the HTTP contract, in-process against a real SQLite file: GET /events,
 // GET /aggregations, GET /customers/:id/usage and the service's own routes (/, /ping, /config,
 // /healthz, /readyz). See /work/shared/spec/reference-api.md.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -3,6 +3,7 @@
 // covered too) answers correctly for instants across 1970..9999 and 400 naming the parameter outside;
 // capture accepts the same range; every cursor the server issues is accepted back, for customer ids
 // up to 256 UTF-16 units of any characters (a property test); crafted cursors are a 400.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -1,6 +1,7 @@
 // One suite run against every route in ENDPOINTS: API-key auth, garbage query strings, path params and
 // bodies (4xx JSON with an `error` string, never 5xx), request ids, and no echo of the key. A final
 // check proves the sweep covered every route, so a new route cannot escape it.
+// store-contract: sqlite, postgres
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,6 +4,7 @@
 // full database (max_page_count), derived state that cannot be written after its commit, a read-only
 // connection and another connection holding the write lock. PostgreSQL: a table lock held by another
 // connection (55P03), a statement canceled (57014) and a backend terminated (57P01) while waiting on it.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

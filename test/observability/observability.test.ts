@@ -1,4 +1,5 @@
 // OpenAPI, Prometheus metrics and logs, on the in-process app against a real store.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

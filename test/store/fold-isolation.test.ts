@@ -1,6 +1,7 @@
 // No input can block the store: an event whose fold fails (forced here by a real SQLite trigger or a
 // PostgreSQL constraint on the rollups of one customer, and by a stored value no fold can read) never
 // stops other customers, reads, closes or a restart, and is counted once it can be folded.
+// store-contract: self — opens a SQLite store and a PostgreSQL store on its own cluster itself
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';

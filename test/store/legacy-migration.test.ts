@@ -3,6 +3,7 @@
 // written by that version through its HTTP API (see test/fixtures/legacy/README.md): ten events of
 // 0.1 in one batch, 0.1 + 0.2, 1e16 + 1 + 1, an average of 1, 2, 2, and two events whose raw rows were
 // then deleted as retention would.
+// store-contract: self — opens legacy SQLite and PostgreSQL fixtures, the latter on its own cluster
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

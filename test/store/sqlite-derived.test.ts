@@ -1,5 +1,6 @@
 // SQLite appends events in the ingest transaction and derives rollups, marks, idempotency keys and
 // listing indexes later. These tests pin down that no reader, restart or second process can tell.
+// store-contract: sqlite — about SQLite's deferred derived state, which PostgreSQL does not have
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

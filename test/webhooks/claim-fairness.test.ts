@@ -1,4 +1,5 @@
 // A backlog on one endpoint must never keep another endpoint's due deliveries from being claimed.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

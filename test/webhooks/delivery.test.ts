@@ -1,6 +1,7 @@
 // Webhook delivery, in-process against real loopback receivers: the wire format and signatures as a
 // receiver sees them, retries to success, one message per finalization, revisions and endpoint
 // filters, DRY_RUN, the delivery listing API, the derived webhookStatus and per-endpoint isolation.
+// store-contract: sqlite, postgres
 
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,7 @@
 // Webhook failure modes against real loopback receivers: each network and HTTP failure is recorded
 // with its error class, 410 disables an endpoint, Retry-After is honoured, the SSRF guard holds,
 // deliveries give up after the schedule or the deadline, and can be replayed or recovered by hand.
+// store-contract: sqlite, postgres
 
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,7 @@
 // Spec failure-mode test 6, in-process: two Dispatcher instances (two "workers" with different lease
-// owners) share one SQLite store. Every message is sent exactly once in the happy path, and a
-// delivery leased by a worker that died is taken over by a live worker once the lease runs out.
+// owners) share one store. Every message is sent exactly once in the happy path, and a delivery
+// leased by a worker that died is taken over by a live worker once the lease runs out on the test clock.
+// store-contract: sqlite, postgres
 
 import assert from 'node:assert/strict';
 import nodeHttp from 'node:http';
@@ -18,15 +19,13 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 const SECRET = 'two-workers-secret-123';
 const HOUR = 3_600_000;
-const POLL_MS = 100;
-const realClock = { now: () => Date.now() };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const LEASE_MS = 10_000;
 
 interface Receiver {
   url: string;
   /** Requests per webhook-id. */
   perId: Map<string, number>;
-  arrivals: Array<{ id: string; at: number }>;
+  arrivals: Array<{ id: string }>;
   badSignatures: string[];
   /** Most requests in flight at once. */
   maxConcurrent: number;
@@ -46,7 +45,7 @@ async function startReceiver(delayMs: number): Promise<Receiver> {
     req.on('end', () => {
       const id = String(req.headers['webhook-id']);
       r.perId.set(id, (r.perId.get(id) ?? 0) + 1);
-      r.arrivals.push({ id, at: Date.now() });
+      r.arrivals.push({ id });
       try {
         wh.verify(Buffer.concat(chunks), req.headers as Record<string, string>);
       } catch {
@@ -84,7 +83,7 @@ function config(url: string, delivery: Record<string, unknown> = {}) {
     events: { 'api.calls': { op: 'sum' } },
     webhooks: [{ id: 'rx', url, secret: SECRET }],
     webhookDelivery: {
-      allowCidrs: ['127.0.0.1/32'], lease: '10s', pollInterval: '100ms', retrySchedule: ['500ms', '500ms', '1s'], ...delivery,
+      allowCidrs: ['127.0.0.1/32'], lease: `${LEASE_MS}ms`, pollInterval: '100ms', retrySchedule: ['500ms', '500ms', '1s'], ...delivery,
     },
   };
 }
@@ -99,7 +98,7 @@ interface Worker {
   maxInFlight: number;
 }
 
-/** Assembled like src/webhooks/create-dispatcher.ts, on a real clock, with a sender that counts what it sends. */
+/** Assembled like src/webhooks/create-dispatcher.ts, on the app's manual clock, with a sender that counts what it sends. */
 function makeWorker(t: TestApp, owner: string): Worker {
   const { allowHttp, allowCidrs } = t.config.webhookDelivery;
   const real = createSender(createSsrfGuard({ allowHttp, allowCidrs }));
@@ -120,7 +119,7 @@ function makeWorker(t: TestApp, owner: string): Worker {
   w.dispatcher = new Dispatcher({
     store: t.ctx.store,
     config: t.config,
-    clock: realClock,
+    clock: t.clock,
     logger: pino({ level: 'silent' }),
     sender: w.sender,
     dryRun: false,
@@ -130,12 +129,18 @@ function makeWorker(t: TestApp, owner: string): Worker {
   return w;
 }
 
-async function waitFor(what: string, ms: number, cond: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
+/**
+ * Resolves once every worker is idle: each one's last claim pass found nothing it could take, and every
+ * attempt it made is answered and recorded. A second round covers work one worker left to another.
+ */
+async function settle(...workers: Worker[]): Promise<void> {
+  for (let round = 0; round < 2; round++) for (const w of workers) await w.dispatcher.settled();
+}
+
+/** A claim pass on each worker now, awaited: what it finds due it sends. */
+async function claimPass(...workers: Worker[]): Promise<void> {
+  for (const w of workers) w.dispatcher.notify();
+  await settle(...workers);
 }
 
 /** One due hour (two hours ago) for each customer, captured through the HTTP API, then finalized. */
@@ -156,7 +161,7 @@ describe('two dispatchers on one store (spec test 6)', () => {
   it('sends each of N messages exactly once, split between the workers', async (tc) => {
     const N = 240;
     const rx = await startReceiver(3);
-    // The app's clock is a manual one set to the real time, so messages are due for the real-clock workers.
+    // The manual clock starts at the real time: the receiver checks signature timestamps against its own clock.
     const t = await buildTestApp({ config: config(rx.url, { perEndpointConcurrency: 4, concurrency: 16 }), now: Date.now() });
     const a = makeWorker(t, 'worker-a');
     const b = makeWorker(t, 'worker-b');
@@ -168,9 +173,10 @@ describe('two dispatchers on one store (spec test 6)', () => {
       };
       assert.equal(await createMessages(t, N), N);
 
-      await waitFor(`${N} succeeded deliveries`, 15_000, async () => (await t.store.deliveryCounts()).succeeded === N);
-      // Longer than a poll on both workers: nothing more may arrive once everything succeeded.
-      await sleep(POLL_MS * 4);
+      await settle(a, b);
+      // Once everything succeeded, nothing more is sent, even after any lease would have run out.
+      t.clock.advance(LEASE_MS + 1);
+      await claimPass(a, b);
 
       const counts = await t.store.deliveryCounts();
       assert.equal(counts.succeeded, N);
@@ -218,7 +224,8 @@ describe('two dispatchers on one store (spec test 6)', () => {
     try {
       await createMessages(t, N);
       await Promise.all([a.dispatcher.start(), b.dispatcher.start()]);
-      await waitFor(`${N} succeeded deliveries`, 15_000, async () => (await t.store.deliveryCounts()).succeeded === N);
+      await settle(a, b);
+      assert.equal((await t.store.deliveryCounts()).succeeded, N);
       assert.equal(rx.arrivals.length, N);
       assert.ok(a.maxInFlight <= PER_ENDPOINT, `worker-a had ${a.maxInFlight} requests in flight to endpoint rx (limit ${PER_ENDPOINT})`);
       assert.ok(b.maxInFlight <= PER_ENDPOINT, `worker-b had ${b.maxInFlight} requests in flight to endpoint rx (limit ${PER_ENDPOINT})`);
@@ -243,27 +250,30 @@ describe('two dispatchers on one store (spec test 6)', () => {
 
       // A worker claims with a short lease, then "dies": it never sends or records anything.
       const DEAD_LEASE_MS = 700;
-      const claimedAt = Date.now();
-      const claimed = await t.store.claimDeliveries({ now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-dead', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'] });
+      const claimedAt = t.clock.now();
+      const claimed = await t.store.claimDeliveries({
+        now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-dead', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'],
+      });
       assert.deepEqual(claimed.map((d) => d.id), [delivery.id]);
 
       await live.dispatcher.start();
-      await sleep(DEAD_LEASE_MS / 2);
+      await settle(live);
+      t.clock.advance(DEAD_LEASE_MS - 1);
+      await claimPass(live);
       assert.equal(rx.arrivals.length, 0, 'nobody sends while the dead worker still holds the lease');
       const held = (await t.store.getDelivery(delivery.id))!.delivery;
-      if (Date.now() < claimedAt + DEAD_LEASE_MS) {
-        assert.equal(held.status, 'sending');
-        assert.equal(held.leaseOwner, 'worker-dead');
-      }
+      assert.equal(held.status, 'sending');
+      assert.equal(held.leaseOwner, 'worker-dead');
 
-      await waitFor('the live worker to deliver', 10_000, async () => (await t.store.getDelivery(delivery.id))!.delivery.status === 'succeeded');
+      t.clock.advance(1);
+      await claimPass(live);
+      assert.equal((await t.store.getDelivery(delivery.id))!.delivery.status, 'succeeded', 'the first claim pass after expiry delivers');
       assert.equal(rx.arrivals.length, 1);
-      assert.ok(rx.arrivals[0]!.at >= claimedAt + DEAD_LEASE_MS, 'sent only after the dead lease ran out');
-      assert.ok(rx.arrivals[0]!.at <= claimedAt + DEAD_LEASE_MS + POLL_MS + 2_000, 'taken over within about one poll of expiry');
       assert.equal(rx.perId.get(delivery.messageId), 1);
       assert.deepEqual(live.sent, [delivery.messageId]);
 
-      await sleep(POLL_MS * 4);
+      t.clock.advance(LEASE_MS + 1);
+      await claimPass(live);
       assert.equal(rx.arrivals.length, 1, 'sent once, never again');
       const after = (await t.store.getDelivery(delivery.id))!;
       assert.equal(after.delivery.status, 'succeeded');
@@ -271,6 +281,7 @@ describe('two dispatchers on one store (spec test 6)', () => {
       assert.equal(after.delivery.leaseOwner, null);
       assert.equal(after.attempts.length, 1);
       assert.equal(after.attempts[0]!.statusCode, 200);
+      assert.equal(after.attempts[0]!.startedAt, claimedAt + DEAD_LEASE_MS, 'sent only once the dead lease ran out');
     } finally {
       await live.dispatcher.stop();
       await live.sender.close();
@@ -286,15 +297,20 @@ describe('two dispatchers on one store (spec test 6)', () => {
     try {
       await createMessages(t, 1);
       const DEAD_LEASE_MS = 300;
-      const claimedAt = Date.now();
-      const [zombie] = await t.store.claimDeliveries({ now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-zombie', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'] });
+      const claimedAt = t.clock.now();
+      const [zombie] = await t.store.claimDeliveries({
+        now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-zombie', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'],
+      });
       assert.ok(zombie);
       await live.dispatcher.start();
-      await waitFor('the live worker to deliver', 10_000, async () => (await t.store.getDelivery(zombie.id))!.delivery.status === 'succeeded');
+      t.clock.advance(DEAD_LEASE_MS);
+      await claimPass(live);
+      assert.equal((await t.store.getDelivery(zombie.id))!.delivery.status, 'succeeded', 'the live worker delivered');
 
       // The zombie now reports a failed attempt on its stale lease (Store.recordAttempt: "writes the
       // attempt and the outcome if `owner` still holds the lease; returns false when the lease was lost").
-      const now = Date.now();
+      t.clock.advance(50);
+      const now = t.clock.now();
       const stale: AttemptRecord = {
         deliveryId: zombie.id, attempt: 1, startedAt: claimedAt, durationMs: now - claimedAt, statusCode: 500,
         errorClass: 'http_5xx', error: 'HTTP 500', responseBody: 'zombie', webhookTimestamp: Math.floor(claimedAt / 1000),
