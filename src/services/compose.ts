@@ -84,7 +84,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     await applyRequestKeyRetention(ctx);
     return closed;
   };
-  const scheduler = new Scheduler({ schedule: config.schedule, logger, run: tick });
+  const scheduler = new Scheduler({ schedule: config.schedule, logger, clock, run: tick });
   const app = await buildApp({ ctx, apiKeys, dispatcher, version: o.version ?? VERSION, logger, captureAdmission: admission });
 
   let closing: Promise<void> | null = null;
