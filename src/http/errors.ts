@@ -80,14 +80,10 @@ export class DeliveryBusy extends HttpError {
   }
 }
 
-/** A query's event type is not configured; `allowed` lists the configured ones (before the request id). */
+/** A query's event type is not configured; `allowed` lists the configured ones. */
 export class EventTypeNotAllowed extends HttpError {
-  constructor(message: string, readonly allowed: string[]) {
-    super('invalid_event_type', message);
-  }
-
-  override body(requestId: string): ErrorBody {
-    return { error: this.message, code: this.code, allowed: this.allowed, requestId };
+  constructor(message: string, allowed: string[]) {
+    super('invalid_event_type', message, { allowed });
   }
 }
 

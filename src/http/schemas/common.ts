@@ -30,11 +30,12 @@ const ERROR_DESCRIPTION =
   '(batch_too_large) and { error, validationErrors, validCount, invalidCount } (batch_validation_failed).';
 
 /**
- * The error body. Open (additionalProperties), because a code may carry its own fields; `extra`
- * declares fields that come before the request id (their order is the body's).
+ * The error body. Open (additionalProperties), because a code may carry its own fields; `extra` names
+ * some of them. Only `error` is required: the serializer writes required fields first, then the
+ * others in this order, which is the order the bodies are built in.
  */
 export function errorBody<P extends TProperties = Record<never, never>>(description: string, extra?: P) {
-  return Type.Object({ ...ERROR_FIELDS, ...(extra ?? ({} as P)), ...REQUEST_ID }, {
+  return Type.Object({ ...ERROR_FIELDS, ...REQUEST_ID, ...(extra ?? ({} as P)) }, {
     additionalProperties: true,
     description: `${description}. ${ERROR_DESCRIPTION}`,
   });
@@ -51,7 +52,8 @@ const STATUS_TEXT = {
   415: 'Unsupported media type: send the body as application/json (code unsupported_media_type)',
   422: 'Events failed validation; nothing was stored',
   500: 'Internal error (code internal_error)',
-  503: 'Unavailable for now: the store is busy, full or unreachable (store_unavailable) or ingest is overloaded (overloaded); honour Retry-After',
+  503: 'Unavailable for now: the store is busy, full or unreachable (store_unavailable) or ingest is overloaded (overloaded); '
+    + 'honour Retry-After',
 } as const;
 export type ErrorStatus = keyof typeof STATUS_TEXT;
 

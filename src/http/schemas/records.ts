@@ -20,7 +20,9 @@ export const CaptureResult = Type.Object({
   message: Type.String(), eventType: Type.String(), customerId: Type.String(), eventId: Type.String(),
   id: Type.Union([Type.String(), Type.Null()]), timestamp: Type.Optional(Type.String()), duplicate: Type.Boolean(),
 });
-export const BatchResult = Type.Object({ message: Type.String(), count: Type.Integer(), inserted: Type.Integer(), duplicates: Type.Integer() });
+export const BatchResult = Type.Object({
+  message: Type.String(), count: Type.Integer(), inserted: Type.Integer(), duplicates: Type.Integer(),
+});
 
 export const StoredEvent = Type.Object({
   eventId: Type.String(),
