@@ -39,7 +39,10 @@ const DOMAIN_CASES: Array<{ err: AnyDomainError; status: number; body: Record<st
     err: new BatchValidationFailed([{ index: 1, errors: ['value is required'] }], 2),
     status: 422,
     body: {
-      error: 'Validation failed for some events', validationErrors: [{ index: 1, errors: ['value is required'] }], validCount: 2, invalidCount: 1,
+      error: 'Validation failed for some events',
+      validationErrors: [{ index: 1, errors: ['value is required'] }],
+      validCount: 2,
+      invalidCount: 1,
     },
   },
   {
