@@ -78,7 +78,9 @@ describe('OpenAPI contract', () => {
 
   it('types every path and query parameter, and every request body', () => {
     for (const { name, op } of operations()) {
-      for (const p of op.parameters ?? []) assert.ok(p.schema && Object.keys(p.schema).length > 0, `${name}: ${p.in} ${p.name} has a schema`);
+      for (const p of op.parameters ?? []) {
+        assert.ok(p.schema && Object.keys(p.schema).length > 0, `${name}: ${p.in} ${p.name} has a schema`);
+      }
       for (const [type, c] of Object.entries(op.requestBody?.content ?? {})) assert.ok(c.schema, `${name}: body ${type} has a schema`);
       const path = name.split(' ')[1]!;
       for (const m of path.matchAll(/\{(\w+)\}/g)) {
