@@ -1,6 +1,6 @@
 // Owns the wire shapes of the meterhook HTTP API as the client sees them. Copied on purpose, not
-// imported: the client must be usable alone, without any server module. Keep in step with
-// src/http/presenters.ts and the README's API reference.
+// imported: the client must be usable alone, without any server module. They must match the route
+// schemas in src/http/schemas/records.ts: test/client/wire-contract.test.ts fails when they drift.
 
 export type Period = 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
 export const PERIODS: readonly Period[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
@@ -173,7 +173,8 @@ export interface Endpoint {
   lastFailureAt: string | null;
   failureStreak: number;
   events: string[];
-  periods: Period[];
+  /** The periods sent to this endpoint; null means every configured period. */
+  periods: Period[] | null;
   legacyHeaders: boolean;
   timeoutMs: number;
   secretSource: string;

@@ -1,8 +1,50 @@
-// Owns the closed set of domain errors: each is a class carrying its data, mapped to HTTP in one place.
-// Must never format HTTP responses or import the web framework.
+// Owns the closed set of error codes the service answers with, and the domain errors: each is a class
+// carrying its data and one of those codes, mapped to HTTP in one place. Must never format HTTP
+// responses, give a code a status, or import the web framework.
+
+/** Codes of the domain errors below: one class each. */
+export const DOMAIN_ERROR_CODES = [
+  'no_event_types',
+  'invalid_event_type',
+  'body_not_object',
+  'validation_failed',
+  'invalid_batch_body',
+  'batch_too_large',
+  'batch_validation_failed',
+  'event_id_conflict',
+  'invalid_idempotency_key',
+  'idempotency_key_conflict',
+  'overloaded',
+  'store_unavailable',
+  'invalid_query',
+] as const;
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
+
+/** Codes of failures the request layer meets itself: authentication, routing, framing, unknown faults. */
+export const REQUEST_ERROR_CODES = [
+  'unauthorized',
+  'not_found',
+  'delivery_busy',
+  'malformed_json',
+  'invalid_request',
+  'bad_request',
+  'body_too_large',
+  'unsupported_media_type',
+  'empty_body',
+  'bad_content_length',
+  'invalid_url',
+  'internal_error',
+] as const;
+
+/**
+ * Every machine code the service can answer with, closed: a new code is added here, and the HTTP
+ * layer's status table then fails to compile until the code has a status.
+ */
+export const ERROR_CODES = [...DOMAIN_ERROR_CODES, ...REQUEST_ERROR_CODES] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export abstract class DomainError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: DomainErrorCode;
 }
 
 export class NoEventTypes extends DomainError {
@@ -101,3 +143,14 @@ export class InvalidQuery extends DomainError {
     super(message);
   }
 }
+
+/** Every domain error class; each code above has exactly one (checked below). */
+export type AnyDomainError =
+  | NoEventTypes | UnknownEventType | BodyNotObject | EventValidationFailed | BatchBodyInvalid | BatchTooLarge
+  | BatchValidationFailed | EventIdConflict | InvalidRequestKey | RequestKeyConflict | Overloaded | StoreUnavailable
+  | InvalidQuery;
+
+// Fails to compile when a domain code has no class in AnyDomainError.
+type MissingClass = Exclude<DomainErrorCode, AnyDomainError['code']>;
+const everyCodeHasAClass: [MissingClass] extends [never] ? true : MissingClass = true;
+void everyCodeHasAClass;

@@ -1,38 +1,26 @@
 // Owns the HTTP composition: Fastify with JSON parsing, auth, request ids, error mapping and routes.
 // Must never contain business logic: routes validate, call a service and shape the reply.
 
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { DomainError } from '../domain/errors.js';
 import { requestId } from '../domain/ids.js';
-import type { IngestContext } from '../ingest/ingest-service.js';
-import { createCaptureAdmission, type CaptureAdmission } from './capture-admission.js';
-import { MalformedJson, sendError } from './errors.js';
+import type { AppDeps } from './app-types.js';
+import { createCaptureAdmission } from './capture-admission.js';
+import { HttpError, MalformedJson, NotFound, sendError, Unauthorized } from './errors.js';
 import { assertDecodedQuery, parseQueryString } from './query-string.js';
-import { registerAggregationRoutes } from './routes/aggregations.js';
-import { registerCaptureRoutes } from './routes/capture.js';
-import { registerCustomerRoutes } from './routes/customers.js';
-import { registerCustomerListRoutes } from './routes/customers-list.js';
-import { DASHBOARD_PATHS, registerDashboardRoutes } from './routes/dashboard.js';
-import { registerEventRoutes } from './routes/events.js';
-import { registerMetaRoutes } from './routes/meta.js';
-import { registerWebhookRoutes } from './routes/webhooks.js';
-import { registerMetricsRoute } from './routes/metrics.js';
+import { aggregationRoutes } from './routes/aggregations.js';
+import { captureRoutes } from './routes/capture.js';
+import { customerRoutes } from './routes/customers.js';
+import { customerListRoutes } from './routes/customers-list.js';
+import { DASHBOARD_PATHS, dashboardRoutes } from './routes/dashboard.js';
+import { eventRoutes } from './routes/events.js';
+import { metaRoutes } from './routes/meta.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { DOC_PATHS, registerOpenApi } from './openapi.js';
-import type { Dispatcher } from '../webhooks/dispatcher.js';
 
-export interface AppDeps {
-  ctx: IngestContext;
-  apiKeys: ApiKeyVerifier;
-  dispatcher: Dispatcher;
-  version: string;
-  /** Answers whether the service can take traffic (default: the store answers and its writes work). */
-  ready?: () => Promise<boolean>;
-  logger?: FastifyBaseLogger;
-  /** Admission of capture requests (default: the memory budget's in-flight bound on ctx.committer). */
-  captureAdmission?: CaptureAdmission;
-}
+export type { AppDeps } from './app-types.js';
 
 export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
 const SINGLE_BODY_LIMIT = 64 * 1024;
@@ -98,16 +86,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     const pathname = req.url.split('?')[0] ?? '';
     if (PUBLIC_ROUTES.has(pathname) || DOC_PATHS.some((p) => pathname === p || pathname.startsWith(`${p}/`))) return;
     const key = presentedKey(req.headers);
-    if (!key) {
-      return reply.code(401).send({
-        error: 'Missing API key: send it in the x-apikey header or as Authorization: Bearer <key>',
-        code: 'unauthorized',
-        requestId: req.id,
-      });
-    }
-    if (!(await deps.apiKeys.verify(key))) {
-      return reply.code(401).send({ error: 'Invalid API key', code: 'unauthorized', requestId: req.id });
-    }
+    if (!key) throw new Unauthorized('Missing API key: send it in the x-apikey header or as Authorization: Bearer <key>');
+    if (!(await deps.apiKeys.verify(key))) throw new Unauthorized('Invalid API key');
   });
 
   // After authentication, before any schema or route looks at the query.
@@ -122,21 +102,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // The store's classifier sees every error a route did not turn into a domain error: a store fault
   // (busy, full, read-only, connection lost) is a 503 with Retry-After whichever route met it.
-  const classified = (err: unknown): unknown => (err instanceof DomainError ? err : (deps.ctx.store.classifyError(err) ?? err));
+  const classified = (err: unknown): unknown =>
+    (err instanceof DomainError || err instanceof HttpError ? err : (deps.ctx.store.classifyError(err) ?? err));
   app.setErrorHandler((err, req, reply) => sendError(req, reply, classified(err), deps.ctx.metrics));
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: `Route ${req.method} ${req.url.split('?')[0]} not found`, code: 'not_found', requestId: req.id }),
-  );
+  app.setNotFoundHandler(async (req) => {
+    throw new NotFound(`Route ${req.method} ${req.url.split('?')[0]} not found`);
+  });
 
-  registerMetaRoutes(app, deps);
+  // Each route file is a self-contained plugin; it inherits the hooks and handlers set above.
   const admission = deps.captureAdmission ?? createCaptureAdmission(deps.ctx.committer);
-  registerCaptureRoutes(app, deps, { singleBodyLimit: SINGLE_BODY_LIMIT, batchBodyLimit: BATCH_BODY_LIMIT, admission });
-  registerEventRoutes(app, deps);
-  registerAggregationRoutes(app, deps);
-  registerCustomerRoutes(app, deps);
-  registerCustomerListRoutes(app, deps);
-  registerDashboardRoutes(app, deps);
-  registerWebhookRoutes(app, deps);
-  registerMetricsRoute(app, deps);
+  await app.register(metaRoutes, { deps });
+  await app.register(captureRoutes, { deps, singleBodyLimit: SINGLE_BODY_LIMIT, batchBodyLimit: BATCH_BODY_LIMIT, admission });
+  await app.register(eventRoutes, { deps });
+  await app.register(aggregationRoutes, { deps });
+  await app.register(customerRoutes, { deps });
+  await app.register(customerListRoutes, { deps });
+  await app.register(dashboardRoutes, { deps });
+  await app.register(webhookRoutes, { deps });
+  await app.register(metricsRoutes, { deps });
   return app;
 }

@@ -1,74 +1,152 @@
-// Owns the mapping from domain and framework errors to HTTP: compat routes keep the reference's exact
-// bodies; every other error uses one envelope { error, code, requestId }. Must never answer 500 for bad input.
+// Owns the mapping from errors to HTTP: one status per error code (codeToStatus), the errors routes
+// throw (HttpError and its kinds), and the body of each. Compat errors keep the reference's exact bodies;
+// every other error uses one envelope { error, code, requestId }. Must never answer 500 for bad input,
+// nor give an error a status by anything but its code.
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
-import {
-  BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, DomainError, EventIdConflict,
-  EventValidationFailed, InvalidQuery, InvalidRequestKey, NoEventTypes, Overloaded, RequestKeyConflict, StoreUnavailable,
-  UnknownEventType,
-} from '../domain/errors.js';
+import { DomainError, type AnyDomainError, type ErrorCode } from '../domain/errors.js';
 
-/** Compat bodies carry no code; the error class still says why. */
-function codeOf(err: unknown): string {
-  return err instanceof DomainError ? err.code : 'bad_request';
+/** The status of every code; a code added to ErrorCode does not compile until it has one here. */
+export const codeToStatus = {
+  no_event_types: 503,
+  invalid_event_type: 400,
+  body_not_object: 400,
+  validation_failed: 422,
+  invalid_batch_body: 400,
+  batch_too_large: 413,
+  batch_validation_failed: 422,
+  event_id_conflict: 409,
+  invalid_idempotency_key: 400,
+  idempotency_key_conflict: 409,
+  overloaded: 503,
+  store_unavailable: 503,
+  invalid_query: 400,
+  unauthorized: 401,
+  not_found: 404,
+  delivery_busy: 409,
+  malformed_json: 400,
+  invalid_request: 400,
+  // A framework 4xx the table does not know keeps the framework's own status (see mapError).
+  bad_request: 400,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  empty_body: 400,
+  bad_content_length: 400,
+  invalid_url: 400,
+  internal_error: 500,
+} as const satisfies Record<ErrorCode, number>;
+
+export type ErrorBody = { error: string; code?: ErrorCode; requestId?: string } & Record<string, unknown>;
+
+/**
+ * An error a route (or hook) throws to answer with an error body: its code decides the status, and
+ * the body is the envelope { error, code, requestId, ...extra }.
+ */
+export class HttpError extends Error {
+  readonly statusCode: number;
+  constructor(readonly code: ErrorCode, message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+    this.statusCode = codeToStatus[code];
+  }
+
+  body(requestId: string): ErrorBody {
+    return { error: this.message, code: this.code, requestId, ...this.extra };
+  }
 }
 
-export class MalformedJson extends Error {
-  readonly statusCode = 400;
-  readonly code = 'malformed_json';
+export class NotFound extends HttpError {
+  constructor(message: string) {
+    super('not_found', message);
+  }
+}
+
+/** A 404 whose body has no request id: GET /metrics in a process without metrics has always answered so. */
+export class NotFoundWithoutRequestId extends NotFound {
+  override body(): ErrorBody {
+    return { error: this.message, code: this.code };
+  }
+}
+
+export class Unauthorized extends HttpError {
+  constructor(message: string) {
+    super('unauthorized', message);
+  }
+}
+
+export class DeliveryBusy extends HttpError {
+  constructor(deliveryId: string) {
+    super('delivery_busy', `delivery ${deliveryId} is being sent right now; try again shortly`);
+  }
+}
+
+/** A query's event type is not configured; `allowed` lists the configured ones. */
+export class EventTypeNotAllowed extends HttpError {
+  constructor(message: string, allowed: string[]) {
+    super('invalid_event_type', message, { allowed });
+  }
+}
+
+export class MalformedJson extends HttpError {
   constructor(detail: string) {
-    super(`Malformed JSON in request body: ${detail}`);
+    super('malformed_json', `Malformed JSON in request body: ${detail}`);
   }
 }
 
 interface Mapped {
   status: number;
-  body: Record<string, unknown>;
+  code: ErrorCode;
+  body: ErrorBody;
   headers?: Record<string, string>;
 }
 
-function envelope(req: FastifyRequest, status: number, code: string, message: string, extra: Record<string, unknown> = {}): Mapped {
-  return { status, body: { error: message, code, requestId: req.id, ...extra } };
+/** How a domain error is answered: the reference's own body (compat), or the envelope with extra fields. */
+type DomainShape = { compat: ErrorBody } | { extra?: Record<string, unknown>; retryAfterSeconds?: number };
+
+/** One entry per domain error code, so a new domain error does not compile until it is given a body. */
+const DOMAIN_SHAPES: { [E in AnyDomainError as E['code']]: (err: E) => DomainShape } = {
+  no_event_types: (err) => ({ compat: { error: err.message } }),
+  invalid_event_type: (err) => ({ compat: { error: err.message } }),
+  body_not_object: (err) => ({ compat: { error: err.message } }),
+  validation_failed: (err) => ({ compat: { error: err.message, details: err.details } }),
+  invalid_batch_body: (err) => ({ compat: { error: err.message } }),
+  batch_too_large: (err) => ({ compat: { error: err.message, received: err.received, maxAllowed: err.maxAllowed } }),
+  batch_validation_failed: (err) => ({
+    compat: {
+      error: err.message,
+      validationErrors: err.validationErrors,
+      validCount: err.validCount,
+      invalidCount: err.validationErrors.length,
+    },
+  }),
+  event_id_conflict: (err) => ({
+    extra: err.conflicts.length === 1 && err.conflicts[0]!.index === 0
+      ? { id: err.conflicts[0]!.id, conflicts: err.conflicts }
+      : { conflicts: err.conflicts },
+  }),
+  invalid_idempotency_key: () => ({}),
+  idempotency_key_conflict: () => ({}),
+  overloaded: (err) => ({ retryAfterSeconds: err.retryAfterSeconds }),
+  store_unavailable: (err) => ({ retryAfterSeconds: err.retryAfterSeconds }),
+  invalid_query: () => ({}),
+};
+
+function envelope(req: FastifyRequest, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): ErrorBody {
+  return { error: message, code, requestId: req.id, ...extra };
 }
 
 function mapDomain(req: FastifyRequest, err: DomainError): Mapped {
-  if (err instanceof NoEventTypes) return { status: 503, body: { error: err.message } };
-  if (err instanceof UnknownEventType) return { status: 400, body: { error: err.message } };
-  if (err instanceof BodyNotObject) return { status: 400, body: { error: err.message } };
-  if (err instanceof EventValidationFailed) return { status: 422, body: { error: err.message, details: err.details } };
-  if (err instanceof BatchBodyInvalid) return { status: 400, body: { error: err.message } };
-  if (err instanceof BatchTooLarge) {
-    return { status: 413, body: { error: err.message, received: err.received, maxAllowed: err.maxAllowed } };
-  }
-  if (err instanceof BatchValidationFailed) {
-    return {
-      status: 422,
-      body: {
-        error: err.message,
-        validationErrors: err.validationErrors,
-        validCount: err.validCount,
-        invalidCount: err.validationErrors.length,
-      },
-    };
-  }
-  if (err instanceof EventIdConflict) {
-    const extra = err.conflicts.length === 1 && err.conflicts[0]!.index === 0
-      ? { id: err.conflicts[0]!.id, conflicts: err.conflicts }
-      : { conflicts: err.conflicts };
-    return envelope(req, 409, err.code, err.message, extra);
-  }
-  if (err instanceof Overloaded || err instanceof StoreUnavailable) {
-    const m = envelope(req, 503, err.code, err.message);
-    m.headers = { 'retry-after': String(err.retryAfterSeconds) };
-    return m;
-  }
-  if (err instanceof InvalidQuery || err instanceof InvalidRequestKey) return envelope(req, 400, err.code, err.message);
-  if (err instanceof RequestKeyConflict) return envelope(req, 409, err.code, err.message);
-  return envelope(req, 400, err.code, err.message);
+  const shapeOf = DOMAIN_SHAPES[err.code] as (e: DomainError) => DomainShape;
+  const shape = shapeOf(err);
+  const status = codeToStatus[err.code];
+  if ('compat' in shape) return { status, code: err.code, body: shape.compat };
+  const m: Mapped = { status, code: err.code, body: envelope(req, err.code, err.message, shape.extra) };
+  if (shape.retryAfterSeconds !== undefined) m.headers = { 'retry-after': String(shape.retryAfterSeconds) };
+  return m;
 }
 
-const FRAMEWORK_ERRORS: Record<string, { code: string; message: string }> = {
+/** Framework errors with a code of their own; any other framework 4xx is bad_request with its own status. */
+const FRAMEWORK_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large', message: 'Request body is too large' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'Unsupported Media Type: send the body as application/json' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'empty_body', message: 'Request body must not be empty when Content-Type is application/json' },
@@ -81,32 +159,36 @@ const FRAMEWORK_ERRORS: Record<string, { code: string; message: string }> = {
 };
 
 export function mapError(req: FastifyRequest, err: unknown): Mapped {
+  if (err instanceof HttpError) return { status: codeToStatus[err.code], code: err.code, body: err.body(req.id) };
   if (err instanceof DomainError) return mapDomain(req, err);
-  if (err instanceof MalformedJson) return envelope(req, 400, err.code, err.message);
   const fe = err as FastifyError;
   if (fe && Array.isArray(fe.validation)) {
-    return envelope(req, 400, 'invalid_request', fe.message);
+    return { status: codeToStatus.invalid_request, code: 'invalid_request', body: envelope(req, 'invalid_request', fe.message) };
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const known = fe.code ? FRAMEWORK_ERRORS[fe.code] : undefined;
-    return envelope(req, fe.statusCode, known?.code ?? 'bad_request', known?.message ?? fe.message);
+    if (known) return { status: codeToStatus[known.code], code: known.code, body: envelope(req, known.code, known.message) };
+    return { status: fe.statusCode, code: 'bad_request', body: envelope(req, 'bad_request', fe.message) };
   }
-  return envelope(req, 500, 'internal_error', 'Internal server error');
+  return { status: codeToStatus.internal_error, code: 'internal_error', body: envelope(req, 'internal_error', 'Internal server error') };
 }
 
-/** Capture routes count refused events by reason: a rejected batch refuses each of its events. */
-function countRejected(req: FastifyRequest, status: number, code: string, metrics: Metrics | undefined): void {
+/**
+ * Capture routes count refused events by reason: a rejected batch refuses each of its events. A
+ * request refused for its API key is not counted: its events were never looked at.
+ */
+function countRejected(req: FastifyRequest, m: Mapped, metrics: Metrics | undefined): void {
   const route = req.routeOptions?.url;
-  if (!metrics || (route !== '/usage/:eventType' && route !== '/usagebatch') || status < 400) return;
+  if (!metrics || (route !== '/usage/:eventType' && route !== '/usagebatch') || m.status < 400 || m.code === 'unauthorized') return;
   const n = Array.isArray(req.body) ? Math.max(1, req.body.length) : 1;
-  metrics.eventsRejected.inc({ reason: code }, n);
+  metrics.eventsRejected.inc({ reason: m.code }, n);
 }
 
 export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, metrics?: Metrics): FastifyReply {
   const m = mapError(req, err);
-  countRejected(req, m.status, typeof m.body.code === 'string' ? m.body.code : codeOf(err), metrics);
+  countRejected(req, m, metrics);
   if (m.status >= 500 && !(err instanceof DomainError)) req.log.error({ err }, 'unhandled error');
-  if (err instanceof StoreUnavailable) req.log.warn({ err: err.cause ?? err }, err.message);
+  if (err instanceof DomainError && err.code === 'store_unavailable') req.log.warn({ err: err.cause ?? err }, err.message);
   if (m.headers) void reply.headers(m.headers);
   return reply.code(m.status).send(m.body);
 }

@@ -3,12 +3,12 @@
 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { App } from './build-app.js';
+import type { AppInstance } from './app-types.js';
 
 /** Documentation paths need no API key: they describe the API, they expose no data. */
 export const DOC_PATHS = ['/openapi.json', '/docs'];
 
-export async function registerOpenApi(app: App, version: string): Promise<void> {
+export async function registerOpenApi(app: AppInstance, version: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -4,11 +4,13 @@
 import Type from 'typebox';
 import { triggerAggregation } from '../../aggregate/trigger.js';
 import { PERIODS } from '../../domain/periods.js';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { summarizeWebhookStatus } from '../../webhooks/webhook-status.js';
 import { presentAggregation } from '../presenters.js';
 import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
+import { errorResponses, STORE, WITH_BODY } from '../schemas/common.js';
+import { Aggregation, TriggerNothing, TriggerQueued } from '../schemas/records.js';
 
 const AggregationsQuery = Type.Object({
   customerId: Type.Optional(IdParam(256)),
@@ -21,8 +23,15 @@ const AggregationsQuery = Type.Object({
   cursor: CursorParam,
 });
 
-export function registerAggregationRoutes(app: App, deps: AppDeps): void {
-  app.get('/aggregations', { schema: { querystring: AggregationsQuery } }, async (req, reply) => {
+export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
+  app.get('/aggregations', {
+    schema: {
+      summary: 'Aggregations, newest period first',
+      description: 'The X-Next-Cursor header pages on.',
+      querystring: AggregationsQuery,
+      response: { 200: Type.Array(Aggregation), ...errorResponses(400, ...STORE) },
+    },
+  }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
     const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
@@ -43,11 +52,16 @@ export function registerAggregationRoutes(app: App, deps: AppDeps): void {
     return page.map((a) => presentAggregation(a, summarizeWebhookStatus(deliveries.get(a.id))));
   });
 
-  app.post('/aggregations/trigger', async (_req, reply) => {
+  app.post('/aggregations/trigger', {
+    schema: {
+      summary: 'Finalize due periods and compute open ones, now',
+      response: { 200: TriggerNothing, 202: TriggerQueued, ...errorResponses(...WITH_BODY, ...STORE) },
+    },
+  }, async (_req, reply) => {
     const r = await triggerAggregation(deps.ctx);
     if (r.customersFound === 0) {
       return reply.code(200).send({ message: 'No events to aggregate', jobsQueued: 0, finalized: 0, provisional: 0 });
     }
     return reply.code(202).send({ message: 'Aggregation jobs queued for processing', ...r });
   });
-}
+};

@@ -3,8 +3,10 @@
 
 import Type from 'typebox';
 import { captureBatch, captureOne } from '../../ingest/ingest-service.js';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
 import type { CaptureAdmission } from '../capture-admission.js';
+import { errorResponses, STORE, WITH_BODY } from '../schemas/common.js';
+import { BatchResult, CaptureResult } from '../schemas/records.js';
 
 // These schemas document the reference contract in OpenAPI. Validation stays in the ingest service,
 // which applies the reference's check order and exact messages, so the schemas do not validate.
@@ -21,11 +23,7 @@ const EventFields = {
 };
 const SingleEvent = Type.Object(EventFields);
 const BatchEvents = Type.Array(Type.Object({ eventType: Type.String({ maxLength: 128 }), ...EventFields }), { maxItems: 10000 });
-const Captured = Type.Object({
-  message: Type.String(), eventType: Type.String(), customerId: Type.String(), eventId: Type.String(),
-  id: Type.Union([Type.String(), Type.Null()]), timestamp: Type.Optional(Type.String()), duplicate: Type.Boolean(),
-});
-const BatchCaptured = Type.Object({ message: Type.String(), count: Type.Integer(), inserted: Type.Integer(), duplicates: Type.Integer() });
+const CAPTURE_ERRORS = errorResponses(...WITH_BODY, ...STORE, 409, 422);
 
 const SINGLE_IDEMPOTENCY =
   'Idempotent per event: `id` (or the Idempotency-Key header) names the event. A repeat with the same content ' +
@@ -41,12 +39,15 @@ const BATCH_IDEMPOTENCY =
   'The key is recorded in the transaction that stores the events, so a refused batch (409, 422) records none. ' +
   'Keys are kept for maxEventAge (default 35 days).';
 
-export function registerCaptureRoutes(
-  app: App,
-  deps: AppDeps,
-  opts: { singleBodyLimit: number; batchBodyLimit: number; admission: CaptureAdmission },
-): void {
-  app.post<{ Params: { eventType: string } }>('/usage/:eventType', {
+export interface CaptureRouteOptions {
+  singleBodyLimit: number;
+  batchBodyLimit: number;
+  admission: CaptureAdmission;
+}
+
+export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts) => {
+  const { deps } = opts;
+  app.post('/usage/:eventType', {
     // Overload is answered before the body is read: a refused request costs no parsing.
     onRequest: opts.admission.hook(opts.singleBodyLimit),
     schema: {
@@ -55,7 +56,7 @@ export function registerCaptureRoutes(
       params: Type.Object({ eventType: Type.String({ maxLength: 128 }) }),
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }),
       body: SingleEvent,
-      response: { 201: Captured, 200: Captured },
+      response: { 201: CaptureResult, 200: CaptureResult, ...CAPTURE_ERRORS },
     },
     validatorCompiler: docsOnly,
   }, async (req, reply) => {
@@ -88,10 +89,11 @@ export function registerCaptureRoutes(
       }),
       body: BatchEvents,
       response: {
-        201: BatchCaptured,
-        200: Type.Object(BatchCaptured.properties, {
+        201: BatchResult,
+        200: Type.Object(BatchResult.properties, {
           description: 'Every event was a duplicate, or a replay of an Idempotency-Key (header Idempotent-Replayed: true; inserted 0, duplicates = count)',
         }),
+        ...CAPTURE_ERRORS,
       },
     },
     validatorCompiler: docsOnly,
@@ -106,4 +108,4 @@ export function registerCaptureRoutes(
       duplicates: r.duplicates,
     });
   });
-}
+};

@@ -5,9 +5,11 @@
 import Type from 'typebox';
 import { overview, seriesRange, SERIES_BUCKETS, usageSeries, MAX_SERIES_BUCKETS, DEFAULT_SERIES_DAYS } from '../../aggregate/usage-series.js';
 import { OPERATORS } from '../../config/schema.js';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { EventTypeNotAllowed } from '../errors.js';
 import { CursorParam, IdParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
+import { errorBody, errorResponses, STORE } from '../schemas/common.js';
 
 const CustomersQuery = Type.Object({
   search: Type.Optional(
@@ -48,11 +50,8 @@ const Series = Type.Object({
   ),
 });
 
-const BadRequest = Type.Object({
-  error: Type.String(),
-  code: Type.String(),
+const BadRequest = errorBody('Bad request: a parameter is not valid, or the event type is not configured (invalid_event_type)', {
   allowed: Type.Optional(Type.Array(Type.String(), { description: 'The configured event types, for invalid_event_type' })),
-  requestId: Type.String(),
 });
 
 const Counts = Type.Record(Type.String(), Type.Number());
@@ -80,7 +79,7 @@ const Stats = Type.Object({
   endpoints: Type.Object({ total: Type.Integer(), active: Type.Integer(), disabled: Type.Integer(), failing: Type.Integer() }),
 });
 
-export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
+export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   const { ctx } = deps;
 
   app.get('/customers', {
@@ -88,7 +87,7 @@ export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
       summary: 'Customers with usage, in id order',
       description: 'Prefix search on the customer id; the X-Next-Cursor header pages on.',
       querystring: CustomersQuery,
-      response: { 200: Type.Array(CustomerRow) },
+      response: { 200: Type.Array(CustomerRow), ...errorResponses(400, ...STORE) },
     },
   }, async (req, reply) => {
     const q = req.query;
@@ -109,9 +108,9 @@ export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
         `At most ${MAX_SERIES_BUCKETS.hour} hour buckets or ${MAX_SERIES_BUCKETS.day} day buckets per request.`,
       params: SeriesParams,
       querystring: SeriesQuery,
-      response: { 200: Series, 400: BadRequest },
+      response: { 200: Series, 400: BadRequest, ...errorResponses(...STORE) },
     },
-  }, async (req, reply) => {
+  }, async (req) => {
     const q = req.query;
     const eventType = q.eventType ?? ctx.config.eventTypes[0];
     if (eventType === undefined || !Object.hasOwn(ctx.config.events, eventType)) {
@@ -119,7 +118,7 @@ export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
       const error = allowed.length === 0
         ? 'No event types are configured'
         : `eventType must be one of: ${allowed.join(', ')}`;
-      return reply.code(400).send({ error, code: 'invalid_event_type', allowed, requestId: req.id });
+      throw new EventTypeNotAllowed(error, allowed);
     }
     const bucket = q.bucket ?? 'hour';
     const range = seriesRange(bucket, instantParam('from', q.from), instantParam('to', q.to), ctx.clock.now());
@@ -130,7 +129,7 @@ export function registerCustomerListRoutes(app: App, deps: AppDeps): void {
     schema: {
       summary: 'Overview for the dashboard',
       description: 'Events per hour over the last 7 days, aggregations of that window, deliveries by status and endpoint health.',
-      response: { 200: Stats },
+      response: { 200: Stats, ...errorResponses(...STORE) },
     },
   }, async () => overview(ctx));
-}
+};

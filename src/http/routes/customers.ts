@@ -4,8 +4,10 @@
 import Type from 'typebox';
 import { currentUsage } from '../../aggregate/current-usage.js';
 import { PERIODS } from '../../domain/periods.js';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
 import { InstantParam, instantParam, IdParam } from '../query-params.js';
+import { errorResponses, STORE } from '../schemas/common.js';
+import { Usage } from '../schemas/records.js';
 
 const UsageParams = Type.Object({ customerId: IdParam(256) });
 const UsageQuery = Type.Object({
@@ -13,9 +15,16 @@ const UsageQuery = Type.Object({
   at: InstantParam('An instant inside the wanted period (default now)'),
 });
 
-export function registerCustomerRoutes(app: App, deps: AppDeps): void {
-  app.get('/customers/:customerId/usage', { schema: { params: UsageParams, querystring: UsageQuery } }, async (req) => {
+export const customerRoutes: RoutePlugin = async (app, { deps }) => {
+  app.get('/customers/:customerId/usage', {
+    schema: {
+      summary: 'Real-time usage of one customer for the period containing an instant',
+      params: UsageParams,
+      querystring: UsageQuery,
+      response: { 200: Usage, ...errorResponses(400, ...STORE) },
+    },
+  }, async (req) => {
     const at = instantParam('at', req.query.at) ?? deps.ctx.clock.now();
     return currentUsage(deps.ctx, req.params.customerId, req.query.period ?? 'monthly', at);
   });
-}
+};

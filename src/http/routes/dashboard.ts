@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
+import { NotFound } from '../errors.js';
 
 interface Asset {
   file: () => string;
@@ -67,7 +68,7 @@ const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-cache',
 };
 
-export function registerDashboardRoutes(app: App, _deps: AppDeps): void {
+export const dashboardRoutes: RoutePlugin = async (app) => {
   const cache = new Map<string, Buffer>();
   for (const [url, asset] of Object.entries(ASSETS)) {
     app.get(url, { schema: { hide: true } }, async (req, reply) => {
@@ -77,11 +78,11 @@ export function registerDashboardRoutes(app: App, _deps: AppDeps): void {
           body = await fs.promises.readFile(asset.file());
         } catch (err) {
           req.log.error({ err, url }, 'dashboard asset missing');
-          return reply.code(404).send({ error: `dashboard file ${url} is not installed`, code: 'not_found', requestId: req.id });
+          throw new NotFound(`dashboard file ${url} is not installed`);
         }
         cache.set(url, body);
       }
       return reply.headers(SECURITY_HEADERS).type(asset.type).send(body);
     });
   }
-}
+};

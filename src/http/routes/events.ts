@@ -2,10 +2,12 @@
 // Must never compare instants as strings or return an unbounded page.
 
 import Type from 'typebox';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { presentEvent } from '../presenters.js';
 import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
+import { errorResponses, STORE } from '../schemas/common.js';
+import { StoredEvent } from '../schemas/records.js';
 
 const EventsQuery = Type.Object({
   customerId: Type.Optional(IdParam(256)),
@@ -16,8 +18,15 @@ const EventsQuery = Type.Object({
   cursor: CursorParam,
 });
 
-export function registerEventRoutes(app: App, deps: AppDeps): void {
-  app.get('/events', { schema: { querystring: EventsQuery } }, async (req, reply) => {
+export const eventRoutes: RoutePlugin = async (app, { deps }) => {
+  app.get('/events', {
+    schema: {
+      summary: 'Raw events, newest first',
+      description: 'The X-Next-Cursor header pages on.',
+      querystring: EventsQuery,
+      response: { 200: Type.Array(StoredEvent), ...errorResponses(400, ...STORE) },
+    },
+  }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
     const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'seq']) : undefined;
@@ -34,4 +43,4 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
     if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.ts, last.seq]));
     return page.map(presentEvent);
   });
-}
+};

@@ -1,9 +1,11 @@
 // Owns the service's own routes: descriptor, ping, health, readiness and the redacted configuration.
 // Must never reveal a secret: /config goes through the redactor.
 
+import Type from 'typebox';
 import { redactedConfig } from '../../config/redact.js';
 import { StoreUnavailable } from '../../domain/errors.js';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
+import { AUTHENTICATED, errorResponses, MapOf } from '../schemas/common.js';
 
 export const ENDPOINTS: Record<string, string> = {
   'GET /': 'This service descriptor',
@@ -29,11 +31,33 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /metrics': 'Prometheus metrics',
 };
 
-export function registerMetaRoutes(app: App, deps: AppDeps): void {
+const Descriptor = Type.Object({
+  status: Type.Literal('ok'),
+  service: Type.String(),
+  version: Type.String(),
+  description: Type.String(),
+  features: Type.Array(Type.String()),
+  endpoints: MapOf(Type.String(), 'Every route ("METHOD /path") and what it does'),
+});
+const Ping = Type.Object({ status: Type.Literal('ok'), timestamp: Type.String({ description: 'Server time' }) });
+const Health = Type.Object({ status: Type.Literal('ok') });
+const STORE_KINDS = ['sqlite', 'postgres'] as const;
+const Ready = Type.Object({ status: Type.Literal('ready'), store: Type.Enum([...STORE_KINDS]) });
+const NotReady = Type.Object({
+  status: Type.Literal('not_ready'),
+  store: Type.Enum([...STORE_KINDS]),
+  reason: Type.Enum(['store_unreachable', 'writes_failing']),
+  error: Type.String(),
+}, { description: 'Not ready (with Retry-After): the store does not answer, or its writes fail' });
+const Config = MapOf(Type.Unknown(), 'The effective configuration, webhook secrets redacted');
+
+export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   const { ctx } = deps;
 
-  app.get('/', async () => ({
-    status: 'ok',
+  app.get('/', {
+    schema: { summary: 'Service descriptor', response: { 200: Descriptor, ...errorResponses(...AUTHENTICATED) } },
+  }, async () => ({
+    status: 'ok' as const,
     service: 'meterhook',
     version: deps.version,
     description: 'Self-hosted usage metering: capture events, aggregate them over calendar periods, deliver signed webhooks.',
@@ -52,25 +76,35 @@ export function registerMetaRoutes(app: App, deps: AppDeps): void {
     endpoints: ENDPOINTS,
   }));
 
-  app.get('/ping', async () => ({ status: 'ok', timestamp: new Date(ctx.clock.now()).toISOString() }));
+  app.get('/ping', {
+    schema: { summary: 'Liveness check with the server time', response: { 200: Ping, ...errorResponses(...AUTHENTICATED) } },
+  }, async () => ({ status: 'ok' as const, timestamp: new Date(ctx.clock.now()).toISOString() }));
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', {
+    schema: { summary: 'Liveness check (no API key needed)', security: [], response: { 200: Health, ...errorResponses(500) } },
+  }, async () => ({ status: 'ok' as const }));
 
   // Ready means the store answers and writes work: after a write fault (full disk, read-only file, lock,
   // lost connection) it is 503 until the store's own check sees writes succeed again, with no restart.
-  app.get('/readyz', async (req, reply) => {
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness check (no API key needed)',
+      security: [],
+      response: { 200: Ready, 503: NotReady, ...errorResponses(500) },
+    },
+  }, async (req, reply) => {
     let reason: 'store_unreachable' | 'writes_failing' = 'store_unreachable';
     let error = 'the store does not answer';
     let retryAfter = 5;
     try {
       if (deps.ready) {
-        if (await deps.ready()) return { status: 'ready', store: ctx.store.stats().adapter };
+        if (await deps.ready()) return { status: 'ready' as const, store: ctx.store.stats().adapter };
       } else {
         await ctx.store.ping();
         reason = 'writes_failing';
         error = 'writes are failing';
         await ctx.store.checkWrites();
-        return { status: 'ready', store: ctx.store.stats().adapter };
+        return { status: 'ready' as const, store: ctx.store.stats().adapter };
       }
     } catch (err) {
       const fault = err instanceof StoreUnavailable ? err : ctx.store.classifyError(err);
@@ -83,5 +117,7 @@ export function registerMetaRoutes(app: App, deps: AppDeps): void {
     return reply.code(503).header('retry-after', String(retryAfter)).send({ status: 'not_ready', store: ctx.store.stats().adapter, reason, error });
   });
 
-  app.get('/config', async () => redactedConfig(ctx.config));
-}
+  app.get('/config', {
+    schema: { summary: 'Effective configuration, secrets redacted', response: { 200: Config, ...errorResponses(...AUTHENTICATED) } },
+  }, async () => redactedConfig(ctx.config));
+};

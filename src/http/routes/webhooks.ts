@@ -5,10 +5,13 @@ import Type from 'typebox';
 import { InvalidQuery } from '../../domain/errors.js';
 import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
 import { standardSecretForm } from '../../webhooks/signing.js';
-import type { App, AppDeps } from '../build-app.js';
+import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { DeliveryBusy, NotFound } from '../errors.js';
 import { presentAttempt, presentDelivery, presentMessage } from '../presenters.js';
 import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
+import { errorResponses, STORE, WITH_BODY } from '../schemas/common.js';
+import { Delivery, DeliveryDetail, DeliveryRetryResult, Endpoint, EndpointEnabled, RecoverResult } from '../schemas/records.js';
 
 const DeliveriesQuery = Type.Object({
   status: Type.Optional(Type.Enum([...DELIVERY_STATUSES])),
@@ -23,14 +26,19 @@ const DeliveryParams = Type.Object({ id: IdParam(64) });
 const EndpointParams = Type.Object({ endpointId: IdParam(64) });
 const RecoverBody = Type.Object({ since: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]) });
 
-function notFound(what: string, id: string) {
-  return { error: `${what} ${id} not found`, code: 'not_found' };
-}
+const notFound = (what: string, id: string) => new NotFound(`${what} ${id} not found`);
 
-export function registerWebhookRoutes(app: App, deps: AppDeps): void {
+export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   const { store, clock, config } = deps.ctx;
 
-  app.get('/webhooks/deliveries', { schema: { querystring: DeliveriesQuery } }, async (req, reply) => {
+  app.get('/webhooks/deliveries', {
+    schema: {
+      summary: 'Webhook deliveries, newest first',
+      description: 'The X-Next-Cursor header pages on.',
+      querystring: DeliveriesQuery,
+      response: { 200: Type.Array(Delivery), ...errorResponses(400, ...STORE) },
+    },
+  }, async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit);
     const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
@@ -49,9 +57,15 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
     return page.map(presentDelivery);
   });
 
-  app.get('/webhooks/deliveries/:id', { schema: { params: DeliveryParams } }, async (req, reply) => {
+  app.get('/webhooks/deliveries/:id', {
+    schema: {
+      summary: 'One delivery with its attempts and message',
+      params: DeliveryParams,
+      response: { 200: DeliveryDetail, ...errorResponses(400, 404, ...STORE) },
+    },
+  }, async (req) => {
     const found = await store.getDelivery(req.params.id);
-    if (!found) return reply.code(404).send({ ...notFound('delivery', req.params.id), requestId: req.id });
+    if (!found) throw notFound('delivery', req.params.id);
     return {
       ...presentDelivery(found.delivery),
       attempts: found.attempts.map(presentAttempt),
@@ -59,14 +73,16 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
     };
   });
 
-  app.post('/webhooks/deliveries/:id/retry', { schema: { params: DeliveryParams } }, async (req, reply) => {
-    if (!(await store.getDelivery(req.params.id))) {
-      return reply.code(404).send({ ...notFound('delivery', req.params.id), requestId: req.id });
-    }
+  app.post('/webhooks/deliveries/:id/retry', {
+    schema: {
+      summary: 'Make one new, re-signed attempt of a delivery now',
+      params: DeliveryParams,
+      response: { 200: DeliveryRetryResult, ...errorResponses(...WITH_BODY, 404, 409, ...STORE) },
+    },
+  }, async (req) => {
+    if (!(await store.getDelivery(req.params.id))) throw notFound('delivery', req.params.id);
     const report = await deps.dispatcher.retryNow(req.params.id);
-    if (!report) {
-      return reply.code(409).send({ error: `delivery ${req.params.id} is being sent right now; try again shortly`, code: 'delivery_busy', requestId: req.id });
-    }
+    if (!report) throw new DeliveryBusy(req.params.id);
     const r = report.result;
     return {
       delivery: presentDelivery(report.delivery),
@@ -74,7 +90,13 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
     };
   });
 
-  app.post('/webhooks/recover', { schema: { body: RecoverBody } }, async (req) => {
+  app.post('/webhooks/recover', {
+    schema: {
+      summary: 'Re-queue failed or held deliveries created since an instant',
+      body: RecoverBody,
+      response: { 200: RecoverResult, ...errorResponses(...WITH_BODY, ...STORE) },
+    },
+  }, async (req) => {
     const since = instantParam('since', typeof req.body.since === 'number' ? String(req.body.since) : req.body.since);
     if (since === undefined) throw new InvalidQuery('since is required');
     const requeued = await store.requeueDeliveries(since, clock.now(), config.webhookDelivery.deadlineMs);
@@ -82,7 +104,12 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
     return { requeued, since: new Date(since).toISOString() };
   });
 
-  app.get('/webhooks/endpoints', async () => {
+  app.get('/webhooks/endpoints', {
+    schema: {
+      summary: 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
+      response: { 200: Type.Array(Endpoint), ...errorResponses(...STORE) },
+    },
+  }, async () => {
     const states = new Map((await store.listEndpoints()).map((e) => [e.id, e]));
     return config.webhooks.map((w) => {
       const st = states.get(w.id);
@@ -92,7 +119,7 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
       return {
         id: w.id,
         url: w.url,
-        status: disabled ? 'disabled' : 'active',
+        status: disabled ? ('disabled' as const) : ('active' as const),
         disabledReason: !w.enabled ? 'disabled in configuration' : (st?.disabledReason ?? null),
         disabledAt: iso(st?.disabledAt),
         lastSuccessAt: iso(st?.lastSuccessAt),
@@ -105,16 +132,22 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
         secretSource: w.secretSource,
         // Standard Webhooks receivers need the whsec_ form; a whsec_ secret is used as configured.
         standardSecret: isWhsec ? null : standardSecretForm(w.secret),
-        secretFormat: isWhsec ? 'whsec' : 'plain',
+        secretFormat: isWhsec ? ('whsec' as const) : ('plain' as const),
       };
     });
   });
 
-  app.post('/webhooks/endpoints/:endpointId/enable', { schema: { params: EndpointParams } }, async (req, reply) => {
+  app.post('/webhooks/endpoints/:endpointId/enable', {
+    schema: {
+      summary: 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
+      params: EndpointParams,
+      response: { 200: EndpointEnabled, ...errorResponses(...WITH_BODY, 404, ...STORE) },
+    },
+  }, async (req) => {
     const id = req.params.endpointId;
-    if (!config.webhooks.some((w) => w.id === id)) return reply.code(404).send({ ...notFound('endpoint', id), requestId: req.id });
+    if (!config.webhooks.some((w) => w.id === id)) throw notFound('endpoint', id);
     const released = await store.enableEndpoint(id, clock.now());
     if (released > 0) deps.dispatcher.notify();
-    return { id, status: 'active', released };
+    return { id, status: 'active' as const, released };
   });
-}
+};

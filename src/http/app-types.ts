@@ -1,0 +1,39 @@
+// Owns the types the HTTP composition and its route plugins share: the app's dependencies, the
+// Fastify instance type, and the options each route plugin is registered with.
+// Must never import build-app.ts or a route file: they import this, so nothing imports them back.
+
+import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import type { IngestContext } from '../ingest/ingest-service.js';
+import type { Dispatcher } from '../webhooks/dispatcher.js';
+import type { CaptureAdmission } from './capture-admission.js';
+
+export interface AppDeps {
+  ctx: IngestContext;
+  apiKeys: ApiKeyVerifier;
+  dispatcher: Dispatcher;
+  version: string;
+  /** Answers whether the service can take traffic (default: the store answers and its writes work). */
+  ready?: () => Promise<boolean>;
+  logger?: FastifyBaseLogger;
+  /** Admission of capture requests (default: the memory budget's in-flight bound on ctx.committer). */
+  captureAdmission?: CaptureAdmission;
+}
+
+/** The Fastify instance every part of the app is given: TypeBox schemas type each route's request. */
+export type AppInstance = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression<RawServerDefault>,
+  RawReplyDefaultExpression<RawServerDefault>,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** What build-app.ts registers every route plugin with. */
+export interface RouteOptions {
+  deps: AppDeps;
+}
+
+/** A route plugin: a self-contained set of routes with their request and response schemas. */
+export type RoutePlugin<Extra extends object = Record<never, never>> = FastifyPluginAsyncTypebox<RouteOptions & Extra>;
