@@ -1,6 +1,7 @@
 // /openapi.json types the whole contract: every operation has a request schema for each input it
 // reads, a schema for each 2xx it answers, and the shared error body for each 4xx and 5xx, whose
 // code is the closed ErrorCode list. A route added without them fails here.
+// store-contract: sqlite — the OpenAPI document is built from the route schemas, whatever the store
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

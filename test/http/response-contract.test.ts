@@ -1,6 +1,7 @@
 // Every response the in-process app sends, on every operation, is described by its route's schema for
 // that status, and the schema-driven serializer sent exactly what the route built: the same bytes as
 // JSON.stringify of the object handed to reply.send (no field dropped, coerced or reordered).
+// store-contract: sqlite, postgres
 // The serializer writes a schema's required fields first: a route listed in REORDERED has an optional
 // field before a required one, and has always been sent in that order, so only its values are compared.
 
