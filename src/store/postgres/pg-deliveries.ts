@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
 import type { ClaimOptions, DeliveryQuery } from '../store.js';
-import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
+import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import { toPgMessage } from './pg-rows.js';
 
@@ -163,13 +163,13 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
 
     recordAttempt: (a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number) =>
       tx(async (c): Promise<boolean> => {
-        const ok2xx = a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;
         const r = await c.query(
           `UPDATE deliveries SET status = $1, attempts = greatest(attempts, $2), next_attempt_at = $3, lease_owner = NULL,
               lease_until = NULL, updated_at = $4, last_status_code = $5, last_error = $6,
               delivered_at = coalesce($7, delivered_at), dry_run = $8
            WHERE id = $9 AND lease_owner = $10 AND status = 'sending' RETURNING endpoint_id`,
-          [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, ok2xx ? null : a.error, outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
+          [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, isSuccessStatus(a.statusCode) ? null : a.error,
+            outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
         );
         const endpointId = r.rows[0]?.endpoint_id as string | undefined;
         // The lease check comes first: a worker that lost its lease must leave no trace in the log.
@@ -186,7 +186,7 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
         } else {
           await c.query(
             `UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $3`,
-            [now, `the receiver answered 410 Gone on ${new Date(now).toISOString()}`, endpointId],
+            [now, goneReason(now), endpointId],
           );
           await c.query(
             `UPDATE deliveries SET status = 'held', updated_at = $1 WHERE endpoint_id = $2 AND status IN ('pending', 'retry_scheduled')`,

@@ -17,6 +17,10 @@ import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
   aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
 } from './pg-rows.js';
+import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
+
+const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
+  WHERE status IN (${UNDELIVERED_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -325,7 +329,7 @@ export class PostgresStore implements Store {
   deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
 
   async oldestUndeliveredAt(): Promise<number | null> {
-    const r = await this.q("SELECT min(created_at) AS t FROM deliveries WHERE status IN ('pending', 'sending', 'retry_scheduled', 'held')");
+    const r = await this.q(OLDEST_UNDELIVERED_SQL);
     return r.rows[0]?.t === null || r.rows[0]?.t === undefined ? null : Number(r.rows[0].t);
   }
 

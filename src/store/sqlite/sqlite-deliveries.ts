@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
 import type { ClaimOptions, DeliveryQuery } from '../store.js';
-import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
+import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import { toMessage } from './rows.js';
 
@@ -208,7 +208,7 @@ export function createDeliveryStore(db: Database.Database) {
     recordAttempt: db.transaction((a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): boolean => {
       // The lease check comes first: a worker that lost its lease must leave no trace in the log.
       const info = s.finishAttempt.run(outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode,
-        a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? null : a.error,
+        isSuccessStatus(a.statusCode) ? null : a.error,
         outcome.deliveredAt, a.dryRun ? 1 : 0, a.deliveryId, owner);
       if (info.changes === 0) return false;
       s.insertAttempt.run(a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error,
@@ -217,7 +217,7 @@ export function createDeliveryStore(db: Database.Database) {
       if (outcome.endpoint === 'success') s.endpointSuccess.run(now, row.endpoint_id);
       else if (outcome.endpoint === 'failure') s.endpointFailure.run(now, row.endpoint_id);
       else {
-        s.endpointGone.run(now, `the receiver answered 410 Gone on ${new Date(now).toISOString()}`, now, row.endpoint_id);
+        s.endpointGone.run(now, goneReason(now), now, row.endpoint_id);
         s.holdEndpoint.run(now, row.endpoint_id);
       }
       return true;

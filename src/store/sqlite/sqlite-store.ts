@@ -24,6 +24,7 @@ import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
 import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
+import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 
 // Merging in SQL returns one row per event type instead of one per hour, in one pass over the
 // range. Hours partition time, so a type's first event is in its earliest hour's row and its
@@ -38,6 +39,9 @@ export const MERGED_ROLLUPS_SQL = `
         -- CROSS JOIN fixes the order: one row per type from a, then a primary-key lookup each.
         CROSS JOIN rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type
         CROSS JOIN rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type`;
+
+const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
+  WHERE status IN (${UNDELIVERED_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
@@ -395,9 +399,7 @@ export class SqliteStore implements Store {
   }
 
   async oldestUndeliveredAt(): Promise<number | null> {
-    const r = this.db
-      .prepare("SELECT min(created_at) AS t FROM deliveries WHERE status IN ('pending', 'sending', 'retry_scheduled', 'held')")
-      .get() as { t: number | null };
+    const r = this.db.prepare(OLDEST_UNDELIVERED_SQL).get() as { t: number | null };
     return r.t;
   }
 
