@@ -7,6 +7,7 @@ import type { ClaimOptions, DeliveryQuery } from '../store.js';
 import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import { toPgMessage } from './pg-rows.js';
+import { deliveryListSql, POSTGRES_STYLE } from '../sql-where.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
 type Row = Record<string, unknown>;
@@ -205,18 +206,8 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
     },
 
     async listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      const p = (v: unknown) => (params.push(v), `$${params.length}`);
-      if (q.status !== undefined) where.push(`status = ${p(q.status)}`);
-      if (q.endpointId !== undefined) where.push(`endpoint_id = ${p(q.endpointId)}`);
-      if (q.aggregationId !== undefined) where.push(`aggregation_id = ${p(q.aggregationId)}`);
-      if (q.from !== undefined) where.push(`created_at >= ${p(q.from)}`);
-      if (q.to !== undefined) where.push(`created_at <= ${p(q.to)}`);
-      if (q.before) where.push(`(created_at, id) < (${p(q.before.createdAt)}, ${p(q.before.id)})`);
-      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                   ORDER BY created_at DESC, id DESC LIMIT ${p(q.limit)}`;
-      return (await pool.query(sql, params)).rows.map(toDelivery);
+      const w = deliveryListSql(q, POSTGRES_STYLE);
+      return (await pool.query(`SELECT * FROM deliveries ${w.sql}`, w.params)).rows.map(toDelivery);
     },
 
     async getDelivery(id: string) {

@@ -17,10 +17,11 @@ import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
   aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
 } from './pg-rows.js';
+import { aggregationListSql, eventListSql, POSTGRES_STYLE, sqlStringList } from '../sql-where.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 
 const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
-  WHERE status IN (${UNDELIVERED_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+  WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -150,16 +151,8 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const p = (v: unknown) => (params.push(v), `$${params.length}`);
-    if (q.customerId !== undefined) where.push(`customer_id = ${p(q.customerId)}`);
-    if (q.eventType !== undefined) where.push(`event_type = ${p(q.eventType)}`);
-    if (q.from !== undefined) where.push(`ts >= ${p(q.from)}`);
-    if (q.to !== undefined) where.push(`ts <= ${p(q.to)}`);
-    if (q.before) where.push(`(ts, seq) < (${p(q.before.ts)}, ${p(q.before.seq)})`);
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, seq DESC LIMIT ${p(q.limit)}`;
-    return (await this.q(sql, params)).rows.map(toPgEvent);
+    const w = eventListSql(q, POSTGRES_STYLE);
+    return (await this.q(`SELECT * FROM events ${w.sql}`, w.params)).rows.map(toPgEvent);
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
@@ -291,19 +284,8 @@ export class PostgresStore implements Store {
   }
 
   async listAggregations(q: AggregationQuery): Promise<AggregationRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const p = (v: unknown) => (params.push(v), `$${params.length}`);
-    if (q.customerId !== undefined) where.push(`customer_id = ${p(q.customerId)}`);
-    if (q.period !== undefined) where.push(`period = ${p(q.period)}`);
-    if (q.periodKey !== undefined) where.push(`period_key = ${p(q.periodKey)}`);
-    if (q.final !== undefined) where.push(`final = ${p(q.final)}`);
-    if (q.from !== undefined) where.push(`period_start >= ${p(q.from)}`);
-    if (q.to !== undefined) where.push(`period_start <= ${p(q.to)}`);
-    if (q.before) where.push(`(period_start, id) < (${p(q.before.periodStart)}, ${p(q.before.id)})`);
-    const sql = `SELECT * FROM aggregations ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                 ORDER BY period_start DESC, id DESC LIMIT ${p(q.limit)}`;
-    return (await this.q(sql, params)).rows.map(toPgAggregation);
+    const w = aggregationListSql(q, POSTGRES_STYLE);
+    return (await this.q(`SELECT * FROM aggregations ${w.sql}`, w.params)).rows.map(toPgAggregation);
   }
 
   async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {

@@ -7,6 +7,7 @@ import type { ClaimOptions, DeliveryQuery } from '../store.js';
 import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import { toMessage } from './rows.js';
+import { deliveryListSql, SQLITE_STYLE } from '../sql-where.js';
 
 interface DeliveryRow {
   id: string; message_id: string; endpoint_id: string; aggregation_id: string; status: string; attempts: number;
@@ -228,17 +229,8 @@ export function createDeliveryStore(db: Database.Database) {
     },
 
     listDeliveries(q: DeliveryQuery): DeliveryRecord[] {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (q.status !== undefined) (where.push('status = ?'), params.push(q.status));
-      if (q.endpointId !== undefined) (where.push('endpoint_id = ?'), params.push(q.endpointId));
-      if (q.aggregationId !== undefined) (where.push('aggregation_id = ?'), params.push(q.aggregationId));
-      if (q.from !== undefined) (where.push('created_at >= ?'), params.push(q.from));
-      if (q.to !== undefined) (where.push('created_at <= ?'), params.push(q.to));
-      if (q.before) (where.push('(created_at, id) < (?, ?)'), params.push(q.before.createdAt, q.before.id));
-      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                   ORDER BY created_at DESC, id DESC LIMIT ?`;
-      return (db.prepare(sql).all(...params, q.limit) as DeliveryRow[]).map(toDelivery);
+      const w = deliveryListSql(q, SQLITE_STYLE);
+      return (db.prepare(`SELECT * FROM deliveries ${w.sql}`).all(...w.params) as DeliveryRow[]).map(toDelivery);
     },
 
     getDelivery(id: string) {
