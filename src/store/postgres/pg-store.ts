@@ -15,10 +15,12 @@ import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
-  aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
-} from './pg-rows.js';
+  aggregationColumns, messageColumns, toAggregation as toPgAggregation, toApiKey as toPgApiKey, toEvent,
+  toMessage as toPgMessage, toRollup as toPgRollup,
+} from '../rows.js';
 import { aggregationListSql, eventListSql, POSTGRES_STYLE, sqlStringList } from '../sql-where.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
+import { INSERT_MESSAGES, UPSERT_AGGREGATIONS } from './pg-upserts.js';
 
 const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
   WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
@@ -152,7 +154,7 @@ export class PostgresStore implements Store {
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
     const w = eventListSql(q, POSTGRES_STYLE);
-    return (await this.q(`SELECT * FROM events ${w.sql}`, w.params)).rows.map(toPgEvent);
+    return (await this.q(`SELECT * FROM events ${w.sql}`, w.params)).rows.map(toEvent);
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
@@ -242,14 +244,7 @@ export class PostgresStore implements Store {
       });
       if (writes.length) await c.query(UPSERT_AGGREGATIONS, aggregationColumns(writes));
       if (messages.length) {
-        const ms = messages.map((x) => x.msg);
-        const ins = await c.query(
-          `INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
-           ON CONFLICT DO NOTHING RETURNING id`,
-          [ms.map((m) => m.id), ms.map((m) => m.aggregationId), ms.map((m) => m.revision), ms.map((m) => m.type),
-            ms.map((m) => m.customerId), ms.map((m) => m.period), ms.map((m) => m.createdAt), ms.map((m) => m.body)],
-        );
+        const ins = await c.query(INSERT_MESSAGES, messageColumns(messages.map((x) => x.msg)));
         const fresh = new Set(ins.rows.map((x) => x.id as string));
         r.messages = fresh.size;
         // Only a newly written message gets deliveries: a repeated close must not add more.

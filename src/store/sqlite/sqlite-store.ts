@@ -23,7 +23,9 @@ import { takeWriterLock } from './writer-lock.js';
 import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
-import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
+import {
+  aggregationParams, messageParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow, type EventRow,
+} from '../rows.js';
 import { aggregationListSql, eventListSql, SQLITE_STYLE, sqlStringList, type EventColumns } from '../sql-where.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 
@@ -237,7 +239,7 @@ export class SqliteStore implements Store {
     const ix = q.customerId !== undefined ? 'events_by_customer' : 'events_by_time';
     const w = eventListSql(q, SQLITE_STYLE, INDEXED_EVENT_COLUMNS);
     const sql = `SELECT e.* FROM ${ix} i CROSS JOIN events e ON e.seq = i.seq ${w.sql}`;
-    return (this.db.prepare(sql).all(...w.params) as Parameters<typeof toEvent>[0][]).map(toEvent);
+    return (this.db.prepare(sql).all(...w.params) as EventRow[]).map(toEvent);
   }
 
   private rollupsOf(customerId: string, from: number, to: number): RollupRow[] {
@@ -285,8 +287,7 @@ export class SqliteStore implements Store {
           r.finalized++;
           if (d.message) {
             const msg = d.message;
-            const info = this.stmt.insertMessage.run(msg.id, msg.aggregationId, msg.revision, msg.type,
-              msg.customerId, msg.period, msg.createdAt, msg.body);
+            const info = this.stmt.insertMessage.run(...messageParams(msg));
             r.messages += info.changes;
             // Only a newly written message gets deliveries: a repeated close must not add more.
             if (info.changes === 1) this.deliveries.insertDeliveries(msg, d.deliveries);
