@@ -148,7 +148,8 @@ export function createDeliveryStore(db: Database.Database) {
       // A manual attempt must not race a live worker's send of the same delivery.
       if (row.status === 'sending' && Number(row.lease_until ?? 0) > o.now) return undefined;
       s.leaseAny.run(o.owner, o.now + o.leaseMs, o.now, id);
-      return claimed({ ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs }, row.status as DeliveryStatus);
+      const leased = { ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs, updated_at: o.now };
+      return claimed(leased, row.status as DeliveryStatus);
     }),
 
     recordAttempt: db.transaction((a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): boolean => {
