@@ -221,7 +221,7 @@ export class PostgresStore implements Store {
 
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     return this.tx(async (c) => {
-      const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
+      const r: CloseResult = { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
       // SKIP LOCKED: another process closing the same marks takes the others; an ingest holding a
       // mark (mid-transaction) leaves it for the next run, so a close never reads half a group.
       const locked = (await c.query(
@@ -236,9 +236,12 @@ export class PostgresStore implements Store {
       const messages: Array<{ msg: OutboxMessage; deliveries: Parameters<typeof insertDeliveriesPg>[2] }> = [];
       locked.forEach((m, i) => {
         for (const x of rollups[i]!) r.eventsScanned += x.count;
-        const d = decide(m, rollups[i]!, existingOf(m));
+        const existing = existingOf(m);
+        const d = decide(m, rollups[i]!, existing);
         if (!d) return void r.unchanged++;
         r.finalized++;
+        if (existing) r.updated++;
+        else r.created++;
         writes.push(d.aggregation);
         if (d.message) messages.push({ msg: d.message, deliveries: d.deliveries });
       });

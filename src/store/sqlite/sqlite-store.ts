@@ -276,15 +276,18 @@ export class SqliteStore implements Store {
 
   async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     const run = this.db.transaction((): CloseResult => {
-      const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
+      const r: CloseResult = { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
       for (const m of marks) {
         const iv = periodInterval(m.period, m.periodStart);
         const rollups = this.rollupsOf(m.customerId, iv.start, iv.end);
         for (const x of rollups) r.eventsScanned += x.count;
-        const d = decide(m, rollups, this.existing(m));
+        const existing = this.existing(m);
+        const d = decide(m, rollups, existing);
         if (d) {
           this.stmt.upsertAgg.run(...aggregationParams(d.aggregation));
           r.finalized++;
+          if (existing) r.updated++;
+          else r.created++;
           if (d.message) {
             const msg = d.message;
             const info = this.stmt.insertMessage.run(...messageParams(msg));
