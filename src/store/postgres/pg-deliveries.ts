@@ -42,20 +42,22 @@ export async function insertDeliveriesPg(q: Q, message: OutboxMessage, deliverie
 
 export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>) {
   return {
-    async syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void> {
-      if (endpoints.length > 0) {
-        await pool.query(
-          `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
-           ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
-          [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+    /** One transaction, as on SQLite: the endpoints and the deliveries they hold change together or not at all. */
+    syncEndpoints: (endpoints: Array<{ id: string; url: string }>) =>
+      tx(async (c): Promise<void> => {
+        if (endpoints.length > 0) {
+          await c.query(
+            `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
+            [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+          );
+        }
+        await c.query(
+          `UPDATE deliveries SET status = 'held', updated_at = $1
+           WHERE status IN ('pending', 'retry_scheduled') AND NOT (endpoint_id = ANY($2::text[]))`,
+          [Date.now(), endpoints.map((e) => e.id)],
         );
-      }
-      await pool.query(
-        `UPDATE deliveries SET status = 'held', updated_at = $1
-         WHERE status IN ('pending', 'retry_scheduled') AND NOT (endpoint_id = ANY($2::text[]))`,
-        [Date.now(), endpoints.map((e) => e.id)],
-      );
-    },
+      }),
 
     async listEndpoints(): Promise<EndpointState[]> {
       return (await pool.query('SELECT * FROM webhook_endpoints ORDER BY id')).rows.map(toEndpoint);
