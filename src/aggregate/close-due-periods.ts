@@ -28,11 +28,6 @@ export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()
   const decide = closeDecider(config, now, (agg, bytes) =>
     ctx.logger.error({ aggregationId: agg.id, bytes }, 'webhook payload over 256 KiB; aggregation stored, no message written'),
   );
-  const counting: typeof decide = (mark, rollups, existing) => {
-    const d = decide(mark, rollups, existing);
-    if (d) (existing ? sum.updated++ : sum.created++);
-    return d;
-  };
   for (const period of config.periods) {
     // A period is due when end + grace <= now, i.e. when it started before the period holding now - grace.
     const bound = periodInterval(period, now - config.gracePeriodMs).start;
@@ -41,10 +36,12 @@ export async function closeDuePeriods(ctx: ServiceContext, now = ctx.clock.now()
     for (;;) {
       const marks = await store.listDueMarks(period, bound, chunk, after);
       if (marks.length === 0) break;
-      const r = await store.closePeriods(marks, counting);
+      const r = await store.closePeriods(marks, decide);
       sum.finalized += r.finalized;
       if (r.finalized > 0) ctx.metrics?.finalizations.inc({ period }, r.finalized);
       sum.unchanged += r.unchanged;
+      sum.created += r.created;
+      sum.updated += r.updated;
       sum.messages += r.messages;
       sum.eventsScanned += r.eventsScanned;
       for (const m of marks) sum.customers.add(m.customerId);

@@ -87,3 +87,16 @@ export interface AttemptOutcome {
   /** 'success' resets the failure streak; 'failure' extends it; 'gone' disables the endpoint (410). */
   endpoint: 'success' | 'failure' | 'gone';
 }
+
+/** Statuses of a delivery not finished yet (neither succeeded, failed nor cancelled): the queue metrics watch. */
+export const UNDELIVERED_STATUSES = ['pending', 'sending', 'retry_scheduled', 'held'] as const satisfies readonly DeliveryStatus[];
+
+/** A receiver's answer that delivers: any 2xx. */
+export function isSuccessStatus(statusCode: number | null): boolean {
+  return statusCode !== null && statusCode >= 200 && statusCode < 300;
+}
+
+/** Why an endpoint that answered 410 Gone at `at` was disabled, as its health shows it. */
+export function goneReason(at: number): string {
+  return `the receiver answered 410 Gone on ${new Date(at).toISOString()}`;
+}

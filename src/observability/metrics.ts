@@ -2,6 +2,7 @@
 // gauges read from the store at scrape time. Must never put customer ids or secrets in labels.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { UNDELIVERED_STATUSES } from '../domain/deliveries.js';
 import { periodInterval } from '../domain/periods.js';
 import type { MeterhookConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
@@ -70,7 +71,7 @@ export function createMetrics(o: { store: Pick<UsagePort, 'listDueMarks'> & Pick
     registers,
     async collect() {
       const counts = await o.store.deliveryCounts();
-      for (const s of ['pending', 'sending', 'retry_scheduled', 'held'] as const) this.set({ status: s }, counts[s]);
+      for (const s of UNDELIVERED_STATUSES) this.set({ status: s }, counts[s]);
     },
   });
   new Gauge({

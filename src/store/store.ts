@@ -45,8 +45,15 @@ export function requestKeyOutcome(unit: AppendUnit, storedHash: string | undefin
 }
 
 export interface CloseResult {
+  /** Marks whose aggregation was written; each is one of `created` or `updated`. */
   finalized: number;
   unchanged: number;
+  /**
+   * Aggregations the committed transaction inserted, and existing ones it rewrote, counted by the
+   * adapter from what it wrote: a transaction run again (PostgreSQL retries a deadlock) counts once.
+   */
+  created: number;
+  updated: number;
   messages: number;
   eventsScanned: number;
 }

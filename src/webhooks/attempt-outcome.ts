@@ -1,13 +1,9 @@
 // Owns what one attempt's result means for its delivery: success, a scheduled retry, giving up, or a
 // disabled endpoint. Must never do I/O: the dispatcher records what this decides.
 
-import type { AttemptOutcome, ClaimedDelivery } from '../domain/deliveries.js';
+import { isSuccessStatus, type AttemptOutcome, type ClaimedDelivery } from '../domain/deliveries.js';
 import { decideRetry, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 import type { SendResult } from './sender.js';
-
-export function isSuccess(r: Pick<SendResult, 'statusCode'>): boolean {
-  return r.statusCode !== null && r.statusCode >= 200 && r.statusCode < 300;
-}
 
 export function attemptOutcome(
   policy: RetryPolicy,
@@ -15,7 +11,9 @@ export function attemptOutcome(
   r: SendResult & { dryRun?: boolean },
   o: { now: number; attempt: number; manual: boolean; rng?: () => number },
 ): AttemptOutcome & { reason?: string } {
-  if (r.dryRun || isSuccess(r)) return { status: 'succeeded', nextAttemptAt: null, deliveredAt: o.now, endpoint: 'success' };
+  if (r.dryRun || isSuccessStatus(r.statusCode)) {
+    return { status: 'succeeded', nextAttemptAt: null, deliveredAt: o.now, endpoint: 'success' };
+  }
   if (r.statusCode === 410) {
     return { status: 'cancelled', nextAttemptAt: null, deliveredAt: null, endpoint: 'gone', reason: '410 Gone: endpoint disabled' };
   }

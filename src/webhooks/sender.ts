@@ -2,6 +2,7 @@
 // redirects, a total timeout and a capped response read. Must never follow a redirect or throw.
 
 import { Agent, request } from 'undici';
+import { isSuccessStatus } from '../domain/deliveries.js';
 import { SsrfBlocked, type SsrfGuard } from './ssrf-guard.js';
 
 export type ErrorClass = 'timeout' | 'dns' | 'refused' | 'reset' | 'tls' | 'ssrf_blocked' | 'redirect' | 'http_4xx' | 'http_5xx';
@@ -93,7 +94,7 @@ export function createSender(guard: SsrfGuard) {
         return Array.isArray(v) ? v[0] : v;
       };
       const status = res.statusCode;
-      if (status >= 200 && status < 300) {
+      if (isSuccessStatus(status)) {
         return done({ statusCode: status, errorClass: null, error: null, responseBody, retryAfter: undefined });
       }
       if (status >= 300 && status < 400) {

@@ -4,63 +4,23 @@
 import type pg from 'pg';
 import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
 import type { ClaimOptions, DeliveryQuery } from '../store.js';
-import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
+import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
-import { toPgMessage } from './pg-rows.js';
+import { attemptParams, toAttempt, toDelivery, toEndpoint, toMessage, type DeliveryRow, type MessageRow } from '../rows.js';
+import { deliveryListSql, POSTGRES_STYLE } from '../sql-where.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
 type Row = Record<string, unknown>;
-const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-const toDelivery = (r: Row): DeliveryRecord => ({
-  id: r.id as string,
-  messageId: r.message_id as string,
-  endpointId: r.endpoint_id as string,
-  aggregationId: r.aggregation_id as string,
-  status: r.status as DeliveryStatus,
-  attempts: Number(r.attempts),
-  nextAttemptAt: n(r.next_attempt_at),
-  leaseOwner: (r.lease_owner as string | null) ?? null,
-  leaseUntil: n(r.lease_until),
-  createdAt: Number(r.created_at),
-  updatedAt: Number(r.updated_at),
-  deadlineAt: Number(r.deadline_at),
-  lastStatusCode: n(r.last_status_code),
-  lastError: (r.last_error as string | null) ?? null,
-  deliveredAt: n(r.delivered_at),
-  dryRun: r.dry_run === true,
-});
-
-const toAttempt = (r: Row): AttemptRecord => ({
-  deliveryId: r.delivery_id as string,
-  attempt: Number(r.attempt),
-  startedAt: Number(r.started_at),
-  durationMs: Number(r.duration_ms),
-  statusCode: n(r.status_code),
-  errorClass: (r.error_class as string | null) ?? null,
-  error: (r.error as string | null) ?? null,
-  responseBody: (r.response_body as string | null) ?? null,
-  webhookTimestamp: Number(r.webhook_timestamp),
-  dryRun: r.dry_run === true,
-  manual: r.manual === true,
-});
-
-const toEndpoint = (r: Row): EndpointState => ({
-  id: r.id as string,
-  url: r.url as string,
-  disabledAt: n(r.disabled_at),
-  disabledReason: (r.disabled_reason as string | null) ?? null,
-  lastSuccessAt: n(r.last_success_at),
-  lastFailureAt: n(r.last_failure_at),
-  failureStreak: Number(r.failure_streak),
-});
 
 const CLAIMED_SQL = `SELECT d.*, m.id AS m_id, m.aggregation_id AS m_aggregation_id, m.revision AS m_revision, m.type AS m_type,
     m.customer_id AS m_customer_id, m.period AS m_period, m.created_at AS m_created_at, m.body AS m_body
   FROM deliveries d JOIN messages m ON m.id = d.message_id`;
 
-function claimed(r: Row, previousStatus: DeliveryStatus): ClaimedDelivery {
-  const message = toPgMessage({
+/** A delivery row of CLAIMED_SQL, with its message's columns prefixed `m_`. */
+type ClaimedRow = DeliveryRow & { [K in keyof MessageRow as `m_${K}`]: MessageRow[K] };
+
+function claimed(r: ClaimedRow, previousStatus: DeliveryStatus): ClaimedDelivery {
+  const message = toMessage({
     id: r.m_id, aggregation_id: r.m_aggregation_id, revision: r.m_revision, type: r.m_type, customer_id: r.m_customer_id,
     period: r.m_period, created_at: r.m_created_at, body: r.m_body,
   });
@@ -82,20 +42,22 @@ export async function insertDeliveriesPg(q: Q, message: OutboxMessage, deliverie
 
 export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>) {
   return {
-    async syncEndpoints(endpoints: Array<{ id: string; url: string }>): Promise<void> {
-      if (endpoints.length > 0) {
-        await pool.query(
-          `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
-           ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
-          [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+    /** One transaction, as on SQLite: the endpoints and the deliveries they hold change together or not at all. */
+    syncEndpoints: (endpoints: Array<{ id: string; url: string }>) =>
+      tx(async (c): Promise<void> => {
+        if (endpoints.length > 0) {
+          await c.query(
+            `INSERT INTO webhook_endpoints (id, url) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url`,
+            [endpoints.map((e) => e.id), endpoints.map((e) => e.url)],
+          );
+        }
+        await c.query(
+          `UPDATE deliveries SET status = 'held', updated_at = $1
+           WHERE status IN ('pending', 'retry_scheduled') AND NOT (endpoint_id = ANY($2::text[]))`,
+          [Date.now(), endpoints.map((e) => e.id)],
         );
-      }
-      await pool.query(
-        `UPDATE deliveries SET status = 'held', updated_at = $1
-         WHERE status IN ('pending', 'retry_scheduled') AND NOT (endpoint_id = ANY($2::text[]))`,
-        [Date.now(), endpoints.map((e) => e.id)],
-      );
-    },
+      }),
 
     async listEndpoints(): Promise<EndpointState[]> {
       return (await pool.query('SELECT * FROM webhook_endpoints ORDER BY id')).rows.map(toEndpoint);
@@ -157,19 +119,19 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
           `UPDATE deliveries SET status = 'sending', lease_owner = $2, lease_until = $3, updated_at = $4 WHERE id = $1`,
           [id, o.owner, o.now + o.leaseMs, o.now],
         );
-        const row = (await c.query(`${CLAIMED_SQL} WHERE d.id = $1`, [id])).rows[0] as Row;
+        const row = (await c.query(`${CLAIMED_SQL} WHERE d.id = $1`, [id])).rows[0] as ClaimedRow;
         return claimed(row, cur.status as DeliveryStatus);
       }),
 
     recordAttempt: (a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number) =>
       tx(async (c): Promise<boolean> => {
-        const ok2xx = a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;
         const r = await c.query(
           `UPDATE deliveries SET status = $1, attempts = greatest(attempts, $2), next_attempt_at = $3, lease_owner = NULL,
               lease_until = NULL, updated_at = $4, last_status_code = $5, last_error = $6,
               delivered_at = coalesce($7, delivered_at), dry_run = $8
            WHERE id = $9 AND lease_owner = $10 AND status = 'sending' RETURNING endpoint_id`,
-          [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, ok2xx ? null : a.error, outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
+          [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, isSuccessStatus(a.statusCode) ? null : a.error,
+            outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
         );
         const endpointId = r.rows[0]?.endpoint_id as string | undefined;
         // The lease check comes first: a worker that lost its lease must leave no trace in the log.
@@ -177,7 +139,7 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
         await c.query(
           `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, error,
               response_body, webhook_timestamp, dry_run, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-          [a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error, a.responseBody, a.webhookTimestamp, a.dryRun, a.manual],
+          attemptParams(a, POSTGRES_STYLE),
         );
         if (outcome.endpoint === 'success') {
           await c.query('UPDATE webhook_endpoints SET last_success_at = $1, failure_streak = 0 WHERE id = $2', [now, endpointId]);
@@ -186,7 +148,7 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
         } else {
           await c.query(
             `UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $3`,
-            [now, `the receiver answered 410 Gone on ${new Date(now).toISOString()}`, endpointId],
+            [now, goneReason(now), endpointId],
           );
           await c.query(
             `UPDATE deliveries SET status = 'held', updated_at = $1 WHERE endpoint_id = $2 AND status IN ('pending', 'retry_scheduled')`,
@@ -205,26 +167,16 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
     },
 
     async listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      const p = (v: unknown) => (params.push(v), `$${params.length}`);
-      if (q.status !== undefined) where.push(`status = ${p(q.status)}`);
-      if (q.endpointId !== undefined) where.push(`endpoint_id = ${p(q.endpointId)}`);
-      if (q.aggregationId !== undefined) where.push(`aggregation_id = ${p(q.aggregationId)}`);
-      if (q.from !== undefined) where.push(`created_at >= ${p(q.from)}`);
-      if (q.to !== undefined) where.push(`created_at <= ${p(q.to)}`);
-      if (q.before) where.push(`(created_at, id) < (${p(q.before.createdAt)}, ${p(q.before.id)})`);
-      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                   ORDER BY created_at DESC, id DESC LIMIT ${p(q.limit)}`;
-      return (await pool.query(sql, params)).rows.map(toDelivery);
+      const w = deliveryListSql(q, POSTGRES_STYLE);
+      return (await pool.query(`SELECT * FROM deliveries ${w.sql}`, w.params)).rows.map(toDelivery);
     },
 
     async getDelivery(id: string) {
-      const row = (await pool.query('SELECT * FROM deliveries WHERE id = $1', [id])).rows[0] as Row | undefined;
+      const row = (await pool.query('SELECT * FROM deliveries WHERE id = $1', [id])).rows[0] as DeliveryRow | undefined;
       if (!row) return undefined;
       const attempts = (await pool.query('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id', [id])).rows.map(toAttempt);
-      const m = (await pool.query('SELECT * FROM messages WHERE id = $1', [row.message_id])).rows[0] as Row;
-      return { delivery: toDelivery(row), attempts, message: toPgMessage(m) };
+      const m = (await pool.query('SELECT * FROM messages WHERE id = $1', [row.message_id])).rows[0] as MessageRow;
+      return { delivery: toDelivery(row), attempts, message: toMessage(m) };
     },
 
     async latestDeliveries(aggregationIds: string[]): Promise<Map<string, DeliveryRecord[]>> {

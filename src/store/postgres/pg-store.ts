@@ -15,8 +15,15 @@ import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
-  aggregationColumns, toPgAggregation, toPgApiKey, toPgEvent, toPgMessage, toPgRollup, UPSERT_AGGREGATIONS,
-} from './pg-rows.js';
+  aggregationColumns, messageColumns, toAggregation as toPgAggregation, toApiKey as toPgApiKey, toEvent,
+  toMessage as toPgMessage, toRollup as toPgRollup,
+} from '../rows.js';
+import { aggregationListSql, eventListSql, POSTGRES_STYLE, sqlStringList } from '../sql-where.js';
+import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
+import { INSERT_MESSAGES, UPSERT_AGGREGATIONS } from './pg-upserts.js';
+
+const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
+  WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -146,16 +153,8 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const p = (v: unknown) => (params.push(v), `$${params.length}`);
-    if (q.customerId !== undefined) where.push(`customer_id = ${p(q.customerId)}`);
-    if (q.eventType !== undefined) where.push(`event_type = ${p(q.eventType)}`);
-    if (q.from !== undefined) where.push(`ts >= ${p(q.from)}`);
-    if (q.to !== undefined) where.push(`ts <= ${p(q.to)}`);
-    if (q.before) where.push(`(ts, seq) < (${p(q.before.ts)}, ${p(q.before.seq)})`);
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, seq DESC LIMIT ${p(q.limit)}`;
-    return (await this.q(sql, params)).rows.map(toPgEvent);
+    const w = eventListSql(q, POSTGRES_STYLE);
+    return (await this.q(`SELECT * FROM events ${w.sql}`, w.params)).rows.map(toEvent);
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
@@ -222,7 +221,7 @@ export class PostgresStore implements Store {
 
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     return this.tx(async (c) => {
-      const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
+      const r: CloseResult = { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
       // SKIP LOCKED: another process closing the same marks takes the others; an ingest holding a
       // mark (mid-transaction) leaves it for the next run, so a close never reads half a group.
       const locked = (await c.query(
@@ -237,22 +236,18 @@ export class PostgresStore implements Store {
       const messages: Array<{ msg: OutboxMessage; deliveries: Parameters<typeof insertDeliveriesPg>[2] }> = [];
       locked.forEach((m, i) => {
         for (const x of rollups[i]!) r.eventsScanned += x.count;
-        const d = decide(m, rollups[i]!, existingOf(m));
+        const existing = existingOf(m);
+        const d = decide(m, rollups[i]!, existing);
         if (!d) return void r.unchanged++;
         r.finalized++;
+        if (existing) r.updated++;
+        else r.created++;
         writes.push(d.aggregation);
         if (d.message) messages.push({ msg: d.message, deliveries: d.deliveries });
       });
       if (writes.length) await c.query(UPSERT_AGGREGATIONS, aggregationColumns(writes));
       if (messages.length) {
-        const ms = messages.map((x) => x.msg);
-        const ins = await c.query(
-          `INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
-           ON CONFLICT DO NOTHING RETURNING id`,
-          [ms.map((m) => m.id), ms.map((m) => m.aggregationId), ms.map((m) => m.revision), ms.map((m) => m.type),
-            ms.map((m) => m.customerId), ms.map((m) => m.period), ms.map((m) => m.createdAt), ms.map((m) => m.body)],
-        );
+        const ins = await c.query(INSERT_MESSAGES, messageColumns(messages.map((x) => x.msg)));
         const fresh = new Set(ins.rows.map((x) => x.id as string));
         r.messages = fresh.size;
         // Only a newly written message gets deliveries: a repeated close must not add more.
@@ -287,19 +282,8 @@ export class PostgresStore implements Store {
   }
 
   async listAggregations(q: AggregationQuery): Promise<AggregationRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const p = (v: unknown) => (params.push(v), `$${params.length}`);
-    if (q.customerId !== undefined) where.push(`customer_id = ${p(q.customerId)}`);
-    if (q.period !== undefined) where.push(`period = ${p(q.period)}`);
-    if (q.periodKey !== undefined) where.push(`period_key = ${p(q.periodKey)}`);
-    if (q.final !== undefined) where.push(`final = ${p(q.final)}`);
-    if (q.from !== undefined) where.push(`period_start >= ${p(q.from)}`);
-    if (q.to !== undefined) where.push(`period_start <= ${p(q.to)}`);
-    if (q.before) where.push(`(period_start, id) < (${p(q.before.periodStart)}, ${p(q.before.id)})`);
-    const sql = `SELECT * FROM aggregations ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                 ORDER BY period_start DESC, id DESC LIMIT ${p(q.limit)}`;
-    return (await this.q(sql, params)).rows.map(toPgAggregation);
+    const w = aggregationListSql(q, POSTGRES_STYLE);
+    return (await this.q(`SELECT * FROM aggregations ${w.sql}`, w.params)).rows.map(toPgAggregation);
   }
 
   async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {
@@ -325,7 +309,7 @@ export class PostgresStore implements Store {
   deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
 
   async oldestUndeliveredAt(): Promise<number | null> {
-    const r = await this.q("SELECT min(created_at) AS t FROM deliveries WHERE status IN ('pending', 'sending', 'retry_scheduled', 'held')");
+    const r = await this.q(OLDEST_UNDELIVERED_SQL);
     return r.rows[0]?.t === null || r.rows[0]?.t === undefined ? null : Number(r.rows[0].t);
   }
 

@@ -4,66 +4,12 @@
 import type Database from 'better-sqlite3';
 import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
 import type { ClaimOptions, DeliveryQuery } from '../store.js';
-import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
+import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
-import { toMessage } from './rows.js';
-
-interface DeliveryRow {
-  id: string; message_id: string; endpoint_id: string; aggregation_id: string; status: string; attempts: number;
-  next_attempt_at: number | null; lease_owner: string | null; lease_until: number | null; created_at: number;
-  updated_at: number; deadline_at: number; last_status_code: number | null; last_error: string | null;
-  delivered_at: number | null; dry_run: number;
-}
-
-const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
-  id: r.id,
-  messageId: r.message_id,
-  endpointId: r.endpoint_id,
-  aggregationId: r.aggregation_id,
-  status: r.status as DeliveryStatus,
-  attempts: r.attempts,
-  nextAttemptAt: r.next_attempt_at,
-  leaseOwner: r.lease_owner,
-  leaseUntil: r.lease_until,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  deadlineAt: r.deadline_at,
-  lastStatusCode: r.last_status_code,
-  lastError: r.last_error,
-  deliveredAt: r.delivered_at,
-  dryRun: r.dry_run === 1,
-});
-
-const toAttempt = (r: {
-  delivery_id: string; attempt: number; started_at: number; duration_ms: number; status_code: number | null;
-  error_class: string | null; error: string | null; response_body: string | null; webhook_timestamp: number;
-  dry_run: number; manual: number;
-}): AttemptRecord => ({
-  deliveryId: r.delivery_id,
-  attempt: r.attempt,
-  startedAt: r.started_at,
-  durationMs: r.duration_ms,
-  statusCode: r.status_code,
-  errorClass: r.error_class,
-  error: r.error,
-  responseBody: r.response_body,
-  webhookTimestamp: r.webhook_timestamp,
-  dryRun: r.dry_run === 1,
-  manual: r.manual === 1,
-});
-
-const toEndpoint = (r: {
-  id: string; url: string; disabled_at: number | null; disabled_reason: string | null; last_success_at: number | null;
-  last_failure_at: number | null; failure_streak: number;
-}): EndpointState => ({
-  id: r.id,
-  url: r.url,
-  disabledAt: r.disabled_at,
-  disabledReason: r.disabled_reason,
-  lastSuccessAt: r.last_success_at,
-  lastFailureAt: r.last_failure_at,
-  failureStreak: r.failure_streak,
-});
+import {
+  attemptParams, toAttempt, toDelivery, toEndpoint, toMessage, type AttemptRow, type DeliveryRow, type EndpointRow, type MessageRow,
+} from '../rows.js';
+import { deliveryListSql, SQLITE_STYLE } from '../sql-where.js';
 
 export function createDeliveryStore(db: Database.Database) {
   const s = {
@@ -147,7 +93,7 @@ export function createDeliveryStore(db: Database.Database) {
   };
 
   function claimed(row: DeliveryRow, previousStatus: DeliveryStatus): ClaimedDelivery {
-    const message = toMessage(s.getMessage.get(row.message_id) as Parameters<typeof toMessage>[0]);
+    const message = toMessage(s.getMessage.get(row.message_id) as MessageRow);
     return { ...toDelivery(row), message, previousStatus };
   }
 
@@ -168,7 +114,7 @@ export function createDeliveryStore(db: Database.Database) {
     }),
 
     listEndpoints(): EndpointState[] {
-      return (s.listEndpoints.all() as Parameters<typeof toEndpoint>[0][]).map(toEndpoint);
+      return (s.listEndpoints.all() as EndpointRow[]).map(toEndpoint);
     },
 
     enableEndpoint: db.transaction((id: string, now: number): number => {
@@ -200,24 +146,24 @@ export function createDeliveryStore(db: Database.Database) {
       const row = s.getDelivery.get(id) as DeliveryRow | undefined;
       if (!row) return undefined;
       // A manual attempt must not race a live worker's send of the same delivery.
-      if (row.status === 'sending' && (row.lease_until ?? 0) > o.now) return undefined;
+      if (row.status === 'sending' && Number(row.lease_until ?? 0) > o.now) return undefined;
       s.leaseAny.run(o.owner, o.now + o.leaseMs, o.now, id);
-      return claimed({ ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs }, row.status as DeliveryStatus);
+      const leased = { ...row, status: 'sending', lease_owner: o.owner, lease_until: o.now + o.leaseMs, updated_at: o.now };
+      return claimed(leased, row.status as DeliveryStatus);
     }),
 
     recordAttempt: db.transaction((a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): boolean => {
       // The lease check comes first: a worker that lost its lease must leave no trace in the log.
       const info = s.finishAttempt.run(outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode,
-        a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? null : a.error,
+        isSuccessStatus(a.statusCode) ? null : a.error,
         outcome.deliveredAt, a.dryRun ? 1 : 0, a.deliveryId, owner);
       if (info.changes === 0) return false;
-      s.insertAttempt.run(a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error,
-        a.responseBody, a.webhookTimestamp, a.dryRun ? 1 : 0, a.manual ? 1 : 0);
+      s.insertAttempt.run(...attemptParams(a, SQLITE_STYLE));
       const row = s.getDelivery.get(a.deliveryId) as DeliveryRow;
       if (outcome.endpoint === 'success') s.endpointSuccess.run(now, row.endpoint_id);
       else if (outcome.endpoint === 'failure') s.endpointFailure.run(now, row.endpoint_id);
       else {
-        s.endpointGone.run(now, `the receiver answered 410 Gone on ${new Date(now).toISOString()}`, now, row.endpoint_id);
+        s.endpointGone.run(now, goneReason(now), now, row.endpoint_id);
         s.holdEndpoint.run(now, row.endpoint_id);
       }
       return true;
@@ -228,24 +174,15 @@ export function createDeliveryStore(db: Database.Database) {
     },
 
     listDeliveries(q: DeliveryQuery): DeliveryRecord[] {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (q.status !== undefined) (where.push('status = ?'), params.push(q.status));
-      if (q.endpointId !== undefined) (where.push('endpoint_id = ?'), params.push(q.endpointId));
-      if (q.aggregationId !== undefined) (where.push('aggregation_id = ?'), params.push(q.aggregationId));
-      if (q.from !== undefined) (where.push('created_at >= ?'), params.push(q.from));
-      if (q.to !== undefined) (where.push('created_at <= ?'), params.push(q.to));
-      if (q.before) (where.push('(created_at, id) < (?, ?)'), params.push(q.before.createdAt, q.before.id));
-      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                   ORDER BY created_at DESC, id DESC LIMIT ?`;
-      return (db.prepare(sql).all(...params, q.limit) as DeliveryRow[]).map(toDelivery);
+      const w = deliveryListSql(q, SQLITE_STYLE);
+      return (db.prepare(`SELECT * FROM deliveries ${w.sql}`).all(...w.params) as DeliveryRow[]).map(toDelivery);
     },
 
     getDelivery(id: string) {
       const row = s.getDelivery.get(id) as DeliveryRow | undefined;
       if (!row) return undefined;
-      const attempts = (s.attemptsOf.all(id) as Parameters<typeof toAttempt>[0][]).map(toAttempt);
-      const message = toMessage(s.getMessage.get(row.message_id) as Parameters<typeof toMessage>[0]);
+      const attempts = (s.attemptsOf.all(id) as AttemptRow[]).map(toAttempt);
+      const message = toMessage(s.getMessage.get(row.message_id) as MessageRow);
       return { delivery: toDelivery(row), attempts, message };
     },
 

@@ -23,7 +23,11 @@ import { takeWriterLock } from './writer-lock.js';
 import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
-import { aggregationParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow } from './rows.js';
+import {
+  aggregationParams, messageParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow, type EventRow,
+} from '../rows.js';
+import { aggregationListSql, eventListSql, SQLITE_STYLE, sqlStringList, type EventColumns } from '../sql-where.js';
+import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 
 // Merging in SQL returns one row per event type instead of one per hour, in one pass over the
 // range. Hours partition time, so a type's first event is in its earliest hour's row and its
@@ -38,6 +42,12 @@ export const MERGED_ROLLUPS_SQL = `
         -- CROSS JOIN fixes the order: one row per type from a, then a primary-key lookup each.
         CROSS JOIN rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type
         CROSS JOIN rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type`;
+
+/** GET /events walks a derived index `i` (customer or time) and filters the type on the event `e` it joins. */
+const INDEXED_EVENT_COLUMNS: EventColumns = { customerId: 'i.customer_id', eventType: 'e.event_type', ts: 'i.ts', seq: 'i.seq' };
+
+const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
+  WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
@@ -227,17 +237,9 @@ export class SqliteStore implements Store {
     // Walks one derived index newest first and fetches each event by seq: a customer's own index
     // when filtered by customer, the time index otherwise.
     const ix = q.customerId !== undefined ? 'events_by_customer' : 'events_by_time';
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.customerId !== undefined) (where.push('i.customer_id = ?'), params.push(q.customerId));
-    if (q.eventType !== undefined) (where.push('e.event_type = ?'), params.push(q.eventType));
-    if (q.from !== undefined) (where.push('i.ts >= ?'), params.push(q.from));
-    if (q.to !== undefined) (where.push('i.ts <= ?'), params.push(q.to));
-    if (q.before) (where.push('(i.ts, i.seq) < (?, ?)'), params.push(q.before.ts, q.before.seq));
-    const sql = `SELECT e.* FROM ${ix} i CROSS JOIN events e ON e.seq = i.seq
-                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                 ORDER BY i.ts DESC, i.seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as Parameters<typeof toEvent>[0][]).map(toEvent);
+    const w = eventListSql(q, SQLITE_STYLE, INDEXED_EVENT_COLUMNS);
+    const sql = `SELECT e.* FROM ${ix} i CROSS JOIN events e ON e.seq = i.seq ${w.sql}`;
+    return (this.db.prepare(sql).all(...w.params) as EventRow[]).map(toEvent);
   }
 
   private rollupsOf(customerId: string, from: number, to: number): RollupRow[] {
@@ -274,19 +276,21 @@ export class SqliteStore implements Store {
 
   async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     const run = this.db.transaction((): CloseResult => {
-      const r: CloseResult = { finalized: 0, unchanged: 0, messages: 0, eventsScanned: 0 };
+      const r: CloseResult = { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
       for (const m of marks) {
         const iv = periodInterval(m.period, m.periodStart);
         const rollups = this.rollupsOf(m.customerId, iv.start, iv.end);
         for (const x of rollups) r.eventsScanned += x.count;
-        const d = decide(m, rollups, this.existing(m));
+        const existing = this.existing(m);
+        const d = decide(m, rollups, existing);
         if (d) {
           this.stmt.upsertAgg.run(...aggregationParams(d.aggregation));
           r.finalized++;
+          if (existing) r.updated++;
+          else r.created++;
           if (d.message) {
             const msg = d.message;
-            const info = this.stmt.insertMessage.run(msg.id, msg.aggregationId, msg.revision, msg.type,
-              msg.customerId, msg.period, msg.createdAt, msg.body);
+            const info = this.stmt.insertMessage.run(...messageParams(msg));
             r.messages += info.changes;
             // Only a newly written message gets deliveries: a repeated close must not add more.
             if (info.changes === 1) this.deliveries.insertDeliveries(msg, d.deliveries);
@@ -324,18 +328,8 @@ export class SqliteStore implements Store {
   }
 
   async listAggregations(q: AggregationQuery): Promise<AggregationRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.customerId !== undefined) (where.push('customer_id = ?'), params.push(q.customerId));
-    if (q.period !== undefined) (where.push('period = ?'), params.push(q.period));
-    if (q.periodKey !== undefined) (where.push('period_key = ?'), params.push(q.periodKey));
-    if (q.final !== undefined) (where.push('final = ?'), params.push(q.final ? 1 : 0));
-    if (q.from !== undefined) (where.push('period_start >= ?'), params.push(q.from));
-    if (q.to !== undefined) (where.push('period_start <= ?'), params.push(q.to));
-    if (q.before) (where.push('(period_start, id) < (?, ?)'), params.push(q.before.periodStart, q.before.id));
-    const sql = `SELECT * FROM aggregations ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                 ORDER BY period_start DESC, id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as AggregationRow[]).map(toAggregation);
+    const w = aggregationListSql(q, SQLITE_STYLE);
+    return (this.db.prepare(`SELECT * FROM aggregations ${w.sql}`).all(...w.params) as AggregationRow[]).map(toAggregation);
   }
 
   async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {
@@ -395,9 +389,7 @@ export class SqliteStore implements Store {
   }
 
   async oldestUndeliveredAt(): Promise<number | null> {
-    const r = this.db
-      .prepare("SELECT min(created_at) AS t FROM deliveries WHERE status IN ('pending', 'sending', 'retry_scheduled', 'held')")
-      .get() as { t: number | null };
+    const r = this.db.prepare(OLDEST_UNDELIVERED_SQL).get() as { t: number | null };
     return r.t;
   }
 
