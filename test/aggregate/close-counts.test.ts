@@ -1,6 +1,7 @@
 // The close's created/updated counts are what the committed transaction wrote: the adapter counts them,
 // so PostgreSQL running the close again after a deadlock (forced here with a real second transaction
 // holding row locks in the opposite order) counts each aggregation once. Runs on SQLite and PostgreSQL.
+// store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';

@@ -1,6 +1,7 @@
 // Every record the port returns reads back exactly as it was written, through the one row mapping both
 // adapters share: numbers stay numbers (PostgreSQL sends bigint as text), booleans stay booleans (SQLite
 // stores 0/1), sums stay exact decimals, and a NULL column stays null. Runs on SQLite and PostgreSQL.
+// store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';

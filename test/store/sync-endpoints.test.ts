@@ -1,6 +1,7 @@
 // syncEndpoints is one transaction on both stores: when holding the deliveries of an endpoint no longer
 // configured fails (forced by a real trigger that refuses the hold), the endpoint upserts are rolled back
 // too, so the configuration is never half-synced. Runs on SQLite and PostgreSQL.
+// store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
