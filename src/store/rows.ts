@@ -8,7 +8,7 @@
 import { numbersOf } from '../domain/aggregation.js';
 import { parseFixed } from '../domain/decimal.js';
 import type { Period } from '../domain/periods.js';
-import type { AggregationRecord, ApiKeyRecord, RollupRow, StoredEvent } from '../domain/records.js';
+import type { AggregationRecord, ApiKeyRecord, DirtyMark, RollupRow, StoredEvent } from '../domain/records.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EndpointState, OutboxMessage } from '../domain/deliveries.js';
 import { POSTGRES_STYLE, SQLITE_STYLE, type SqlStyle } from './sql-where.js';
 
@@ -37,6 +37,17 @@ export const toEvent = (r: EventRow): StoredEvent => ({
   receivedAt: int(r.received_at),
   value: Number(r.value),
   metadata: textOrNull(r.metadata),
+});
+
+export interface MarkRow {
+  period: string; period_start: Int; customer_id: string; change_seq: Int;
+}
+
+export const toMark = (r: MarkRow): DirtyMark => ({
+  period: r.period as Period,
+  periodStart: int(r.period_start),
+  customerId: r.customer_id,
+  changeSeq: int(r.change_seq),
 });
 
 export interface RollupTableRow {

@@ -2,6 +2,7 @@
 // several meterhook processes share one database, behind its fault boundary (every error through
 // pgFault). Must never let two processes close the same mark.
 
+import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import pg from 'pg';
 import { StoreUnavailable } from '../../domain/errors.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
@@ -15,8 +16,7 @@ import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
-  aggregationColumns, messageColumns, toAggregation as toPgAggregation, toApiKey as toPgApiKey, toEvent,
-  toMessage as toPgMessage, toRollup as toPgRollup,
+  aggregationColumns, messageColumns, toAggregation, toApiKey, toEvent, toMark, toMessage, toRollup, type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, POSTGRES_STYLE, sqlStringList } from '../sql-where.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
@@ -37,12 +37,6 @@ export interface PostgresStoreOptions {
 
 type MarkKey = { period: Period; periodStart: number; customerId: string };
 const markCols = (ms: MarkKey[]) => [ms.map((m) => m.period), ms.map((m) => m.periodStart), ms.map((m) => m.customerId)];
-const toMark = (r: Record<string, unknown>): DirtyMark => ({
-  period: r.period as Period,
-  periodStart: Number(r.period_start),
-  customerId: r.customer_id as string,
-  changeSeq: Number(r.change_seq),
-});
 
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
@@ -158,7 +152,7 @@ export class PostgresStore implements Store {
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    return (await this.q('SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3', [customerId, from, to])).rows.map(toPgRollup);
+    return (await this.q('SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3', [customerId, from, to])).rows.map(toRollup);
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
@@ -174,7 +168,7 @@ export class PostgresStore implements Store {
   FROM a JOIN f ON f.event_type = a.event_type AND f.n = 1 JOIN l ON l.event_type = a.event_type AND l.n = 1`,
       [customerId, from, to],
     );
-    return r.rows.map(toPgRollup);
+    return r.rows.map(toRollup);
   }
 
   private async marks(op: '<' | '>=', period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }) {
@@ -184,7 +178,7 @@ export class PostgresStore implements Store {
        ORDER BY period_start, customer_id LIMIT $5`,
       [period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit],
     );
-    return r.rows.map(toMark);
+    return r.rows.map((r) => toMark(r as MarkRow));
   }
 
   listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }) {
@@ -196,7 +190,7 @@ export class PostgresStore implements Store {
   }
 
   /** Rollups and current documents for a set of marks, read inside the caller's transaction. */
-  private async readForMarks(c: pg.PoolClient, marks: DirtyMark[]) {
+  private async readForMarks(c: pg.PoolClient, marks: DirtyMark[]): Promise<MarkInput[]> {
     const ivs = marks.map((m) => periodInterval(m.period, m.periodStart));
     const rows = await c.query(
       `SELECT m.i, r.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m(c, s, e, i)
@@ -204,7 +198,7 @@ export class PostgresStore implements Store {
       [marks.map((m) => m.customerId), ivs.map((iv) => iv.start), ivs.map((iv) => iv.end)],
     );
     const rollups: RollupRow[][] = marks.map(() => []);
-    for (const r of rows.rows) rollups[Number(r.i) - 1]!.push(toPgRollup(r));
+    for (const r of rows.rows) rollups[Number(r.i) - 1]!.push(toRollup(r));
     const aggs = await c.query(
       `SELECT a.* FROM aggregations a JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS m(p, s, c)
        ON a.period = m.p AND a.period_start = m.s AND a.customer_id = m.c`,
@@ -212,16 +206,16 @@ export class PostgresStore implements Store {
     );
     const existing = new Map<string, AggregationRecord>();
     for (const r of aggs.rows) {
-      const a = toPgAggregation(r);
+      const a = toAggregation(r);
       existing.set(`${a.period}\u0000${a.periodStart}\u0000${a.customerId}`, a);
     }
-    const existingOf = (m: DirtyMark) => existing.get(`${m.period}\u0000${m.periodStart}\u0000${m.customerId}`);
-    return { rollups, existingOf };
+    return marks.map((mark, i) => ({
+      mark, rollups: rollups[i]!, existing: existing.get(`${mark.period}\u0000${mark.periodStart}\u0000${mark.customerId}`),
+    }));
   }
 
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     return this.tx(async (c) => {
-      const r: CloseResult = { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
       // SKIP LOCKED: another process closing the same marks takes the others; an ingest holding a
       // mark (mid-transaction) leaves it for the next run, so a close never reads half a group.
       const locked = (await c.query(
@@ -229,70 +223,47 @@ export class PostgresStore implements Store {
          WHERE (period, period_start, customer_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))
          ORDER BY period, period_start, customer_id FOR UPDATE SKIP LOCKED`,
         markCols(marks),
-      )).rows.map(toMark);
-      if (locked.length === 0) return r;
-      const { rollups, existingOf } = await this.readForMarks(c, locked);
-      const writes: AggregationRecord[] = [];
-      const messages: Array<{ msg: OutboxMessage; deliveries: Parameters<typeof insertDeliveriesPg>[2] }> = [];
-      locked.forEach((m, i) => {
-        for (const x of rollups[i]!) r.eventsScanned += x.count;
-        const existing = existingOf(m);
-        const d = decide(m, rollups[i]!, existing);
-        if (!d) return void r.unchanged++;
-        r.finalized++;
-        if (existing) r.updated++;
-        else r.created++;
-        writes.push(d.aggregation);
-        if (d.message) messages.push({ msg: d.message, deliveries: d.deliveries });
-      });
-      if (writes.length) await c.query(UPSERT_AGGREGATIONS, aggregationColumns(writes));
-      if (messages.length) {
-        const ins = await c.query(INSERT_MESSAGES, messageColumns(messages.map((x) => x.msg)));
+      )).rows.map((r) => toMark(r as MarkRow));
+      if (locked.length === 0) return { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
+      const plan = planClose(await this.readForMarks(c, locked), decide);
+      if (plan.aggregations.length) await c.query(UPSERT_AGGREGATIONS, aggregationColumns(plan.aggregations));
+      let messages = 0;
+      if (plan.messages.length) {
+        const ins = await c.query(INSERT_MESSAGES, messageColumns(plan.messages.map((x) => x.message)));
         const fresh = new Set(ins.rows.map((x) => x.id as string));
-        r.messages = fresh.size;
+        messages = fresh.size;
         // Only a newly written message gets deliveries: a repeated close must not add more.
-        for (const x of messages) if (fresh.has(x.msg.id)) await insertDeliveriesPg(c, x.msg, x.deliveries);
+        for (const x of plan.messages) if (fresh.has(x.message.id)) await insertDeliveriesPg(c, x.message, x.deliveries);
       }
       await c.query(
         `DELETE FROM dirty_periods WHERE (period, period_start, customer_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))`,
         markCols(locked),
       );
-      return r;
+      return { ...plan.counts, messages };
     });
   }
 
   writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
     return this.tx(async (c) => {
-      const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
-      const { rollups, existingOf } = await this.readForMarks(c, marks);
-      const writes: AggregationRecord[] = [];
-      marks.forEach((m, i) => {
-        for (const x of rollups[i]!) r.eventsScanned += x.count;
-        const existing = existingOf(m);
-        const agg = decide(m, rollups[i]!, existing);
-        if (!agg) return;
-        writes.push(agg);
-        if (existing) r.updated++;
-        else r.created++;
-      });
+      const plan = planProvisional(await this.readForMarks(c, marks), decide);
       // Never overwrite a final document, even one another process wrote a moment ago.
-      if (writes.length) await c.query(`${UPSERT_AGGREGATIONS} WHERE a.final = false`, aggregationColumns(writes));
-      return r;
+      if (plan.aggregations.length) await c.query(`${UPSERT_AGGREGATIONS} WHERE a.final = false`, aggregationColumns(plan.aggregations));
+      return plan.counts;
     });
   }
 
   async listAggregations(q: AggregationQuery): Promise<AggregationRecord[]> {
     const w = aggregationListSql(q, POSTGRES_STYLE);
-    return (await this.q(`SELECT * FROM aggregations ${w.sql}`, w.params)).rows.map(toPgAggregation);
+    return (await this.q(`SELECT * FROM aggregations ${w.sql}`, w.params)).rows.map(toAggregation);
   }
 
   async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {
     const r = await this.q('SELECT * FROM aggregations WHERE customer_id = $1 AND period = $2 AND period_start = $3', [customerId, period, periodStart]);
-    return r.rows[0] ? toPgAggregation(r.rows[0]) : undefined;
+    return r.rows[0] ? toAggregation(r.rows[0]) : undefined;
   }
 
   async listMessages(aggregationId: string): Promise<OutboxMessage[]> {
-    return (await this.q('SELECT * FROM messages WHERE aggregation_id = $1 ORDER BY revision', [aggregationId])).rows.map(toPgMessage);
+    return (await this.q('SELECT * FROM messages WHERE aggregation_id = $1 ORDER BY revision', [aggregationId])).rows.map(toMessage);
   }
 
   syncEndpoints(e: Array<{ id: string; url: string }>) { return this.guard(() => this.d.syncEndpoints(e)); }
@@ -397,7 +368,7 @@ export class PostgresStore implements Store {
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (await this.q('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toPgApiKey);
+    return (await this.q('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toApiKey);
   }
 
   async revokeApiKey(idOrPrefix: string, at: number): Promise<boolean> {

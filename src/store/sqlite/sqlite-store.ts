@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StoreUnavailable } from '../../domain/errors.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
+import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
 import {
   USAGE_PORT_METHODS,
@@ -24,7 +25,8 @@ import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
 import {
-  aggregationParams, messageParams, toAggregation, toApiKey, toEvent, toMessage, toRollup, type AggregationRow, type EventRow,
+  aggregationParams, messageParams, toAggregation, toApiKey, toEvent, toMark, toMessage, toRollup, type AggregationRow, type EventRow,
+  type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, SQLITE_STYLE, sqlStringList, type EventColumns } from '../sql-where.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
@@ -255,10 +257,8 @@ export class SqliteStore implements Store {
   }
 
   private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
-    const rows = stmt.all(period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit) as Array<{
-      period: string; period_start: number; customer_id: string; change_seq: number;
-    }>;
-    return rows.map((r) => ({ period: r.period as Period, periodStart: r.period_start, customerId: r.customer_id, changeSeq: r.change_seq }));
+    const rows = stmt.all(period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit) as MarkRow[];
+    return rows.map(toMark);
   }
 
   async listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]> {
@@ -274,34 +274,27 @@ export class SqliteStore implements Store {
     return row ? toAggregation(row) : undefined;
   }
 
+  private inputsOf(marks: DirtyMark[]): MarkInput[] {
+    return marks.map((mark) => {
+      const iv = periodInterval(mark.period, mark.periodStart);
+      return { mark, rollups: this.rollupsOf(mark.customerId, iv.start, iv.end), existing: this.existing(mark) };
+    });
+  }
+
   async closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     const run = this.db.transaction((): CloseResult => {
-      const r: CloseResult = { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
-      for (const m of marks) {
-        const iv = periodInterval(m.period, m.periodStart);
-        const rollups = this.rollupsOf(m.customerId, iv.start, iv.end);
-        for (const x of rollups) r.eventsScanned += x.count;
-        const existing = this.existing(m);
-        const d = decide(m, rollups, existing);
-        if (d) {
-          this.stmt.upsertAgg.run(...aggregationParams(d.aggregation));
-          r.finalized++;
-          if (existing) r.updated++;
-          else r.created++;
-          if (d.message) {
-            const msg = d.message;
-            const info = this.stmt.insertMessage.run(...messageParams(msg));
-            r.messages += info.changes;
-            // Only a newly written message gets deliveries: a repeated close must not add more.
-            if (info.changes === 1) this.deliveries.insertDeliveries(msg, d.deliveries);
-          }
-        } else {
-          r.unchanged++;
-        }
-        // Same transaction as the rollup read: nothing can have arrived in between.
-        this.stmt.deleteMark.run(m.period, m.periodStart, m.customerId);
+      const plan = planClose(this.inputsOf(marks), decide);
+      for (const a of plan.aggregations) this.stmt.upsertAgg.run(...aggregationParams(a));
+      let messages = 0;
+      for (const { message, deliveries } of plan.messages) {
+        const info = this.stmt.insertMessage.run(...messageParams(message));
+        messages += info.changes;
+        // Only a newly written message gets deliveries: a repeated close must not add more.
+        if (info.changes === 1) this.deliveries.insertDeliveries(message, deliveries);
       }
-      return r;
+      // Same transaction as the rollup read: nothing can have arrived in between.
+      for (const m of marks) this.stmt.deleteMark.run(m.period, m.periodStart, m.customerId);
+      return { ...plan.counts, messages };
     });
     const result = run.immediate();
     this.derived.forgetMarks(marks);
@@ -310,19 +303,9 @@ export class SqliteStore implements Store {
 
   async writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult> {
     const run = this.db.transaction((): ProvisionalResult => {
-      const r: ProvisionalResult = { created: 0, updated: 0, eventsScanned: 0 };
-      for (const m of marks) {
-        const iv = periodInterval(m.period, m.periodStart);
-        const rollups = this.rollupsOf(m.customerId, iv.start, iv.end);
-        for (const x of rollups) r.eventsScanned += x.count;
-        const existing = this.existing(m);
-        const agg = decide(m, rollups, existing);
-        if (!agg) continue;
-        this.stmt.upsertAgg.run(...aggregationParams(agg));
-        if (existing) r.updated++;
-        else r.created++;
-      }
-      return r;
+      const plan = planProvisional(this.inputsOf(marks), decide);
+      for (const a of plan.aggregations) this.stmt.upsertAgg.run(...aggregationParams(a));
+      return plan.counts;
     });
     return run.immediate();
   }
