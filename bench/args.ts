@@ -71,44 +71,49 @@ function positiveNumber(name: string, raw: string | undefined, integer: boolean)
 }
 
 export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        quick: { type: 'boolean' },
-        store: { type: 'string' },
-        scenario: { type: 'string' },
-        duration: { type: 'string' },
-        warmup: { type: 'string' },
-        'b6-duration': { type: 'string' },
-        connections: { type: 'string' },
-        events: { type: 'string' },
-        stored: { type: 'string' },
-        messages: { type: 'string' },
-        requests: { type: 'string' },
-        'cpu-prof': { type: 'boolean' },
-        build: { type: 'boolean' },
-        'no-build': { type: 'boolean' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = (() => {
+    try {
+      return parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          quick: { type: 'boolean' },
+          store: { type: 'string' },
+          scenario: { type: 'string' },
+          duration: { type: 'string' },
+          warmup: { type: 'string' },
+          'b6-duration': { type: 'string' },
+          connections: { type: 'string' },
+          events: { type: 'string' },
+          stored: { type: 'string' },
+          messages: { type: 'string' },
+          requests: { type: 'string' },
+          'cpu-prof': { type: 'boolean' },
+          build: { type: 'boolean' },
+          'no-build': { type: 'boolean' },
+          out: { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  })();
   const v = parsed.values;
   if (v.help) return 'help';
   const quick = v.quick === true;
 
   const store = (v.store ?? 'sqlite').toLowerCase();
-  if (store !== 'sqlite' && store !== 'postgres') throw new UsageError(`--store must be sqlite or postgres (got ${JSON.stringify(v.store)})`);
+  if (store !== 'sqlite' && store !== 'postgres')
+    throw new UsageError(`--store must be sqlite or postgres (got ${JSON.stringify(v.store)})`);
 
   let scenarios: ScenarioId[] = [...SCENARIOS];
   if (v.scenario !== undefined) {
-    const wanted = v.scenario.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '');
+    const wanted = v.scenario
+      .split(',')
+      .map((s) => s.trim().toUpperCase())
+      .filter((s) => s !== '');
     const bad = wanted.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
     if (wanted.length === 0 || bad.length > 0) {
       throw new UsageError(`--scenario takes a comma-separated list of ${SCENARIOS.join(', ')} (got ${JSON.stringify(v.scenario)})`);

@@ -21,9 +21,17 @@ export interface InProcess {
   close(): Promise<void>;
 }
 
-export async function openInProcess(o: { dataDir: string; configDoc: Record<string, unknown>; clock: Clock; databaseUrl?: string }): Promise<InProcess> {
+export async function openInProcess(o: {
+  dataDir: string;
+  configDoc: Record<string, unknown>;
+  clock: Clock;
+  databaseUrl?: string;
+}): Promise<InProcess> {
   const config = parseConfig(o.configDoc, { env: {}, source: '<bench>' });
-  const settings = readServerSettings({ METERHOOK_DATA_DIR: o.dataDir, ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : {}) }, process.cwd());
+  const settings = readServerSettings(
+    { METERHOOK_DATA_DIR: o.dataDir, ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : {}) },
+    process.cwd(),
+  );
   const logger = pino({ level: 'warn' });
   const store = await openStore(settings, { logger, maxEventAgeMs: config.maxEventAgeMs });
   const committer = new GroupCommitter(store, () => config.periods);
@@ -98,7 +106,9 @@ export async function loadEvents(
       lastReport = now;
       const rate = done / ((now - t0) / 1000);
       const eta = (o.total - done) / Math.max(1, rate);
-      progress(`${o.label}: ${done.toLocaleString('en-US')} / ${o.total.toLocaleString('en-US')} events loaded (${Math.round(rate).toLocaleString('en-US')}/s, ~${Math.ceil(eta)} s left)`);
+      progress(
+        `${o.label}: ${done.toLocaleString('en-US')} / ${o.total.toLocaleString('en-US')} events loaded (${Math.round(rate).toLocaleString('en-US')}/s, ~${Math.ceil(eta)} s left)`,
+      );
     }
   }
   await Promise.all(pending);

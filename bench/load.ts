@@ -125,7 +125,10 @@ export async function sequentialGets(o: {
 }
 
 /** A small JSON POST/GET helper with a timeout, for setup steps (not timed). */
-export async function httpJson<T = unknown>(url: string, o: { method?: string; headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: T }> {
+export async function httpJson<T = unknown>(
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {},
+): Promise<{ status: number; body: T }> {
   const res = await fetch(url, {
     method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
     headers: { ...(o.body === undefined ? {} : { 'content-type': 'application/json' }), ...(o.headers ?? {}) },

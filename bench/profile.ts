@@ -40,7 +40,9 @@ export function summarizeProfile(profile: CpuProfile, top = 15): { totalMs: numb
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   if (profile.samples && profile.timeDeltas) {
-    profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas![i] ?? 0) / 1000));
+    profile.samples.forEach((id, i) => {
+      self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas![i] ?? 0) / 1000);
+    });
   } else {
     const total = (profile.endTime - profile.startTime) / 1000;
     const hits = profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
@@ -70,7 +72,10 @@ export function summarizeProfile(profile: CpuProfile, top = 15): { totalMs: numb
 /** Summarizes the newest .cpuprofile in a directory (written by a child started with --cpu-prof). */
 export function summarizeProfileDir(dir: string, top = 15): ({ file: string } & ReturnType<typeof summarizeProfile>) | undefined {
   if (!fs.existsSync(dir)) return undefined;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(dir, f));
   if (files.length === 0) return undefined;
   files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   const file = files[0]!;
@@ -78,7 +83,10 @@ export function summarizeProfileDir(dir: string, top = 15): ({ file: string } & 
 }
 
 /** Runs `work` under the in-process V8 sampling profiler; the profile is saved to `saveAs` when given. */
-export async function profileInProcess<T>(work: () => Promise<T>, saveAs?: string): Promise<{ result: T; profile: ReturnType<typeof summarizeProfile> }> {
+export async function profileInProcess<T>(
+  work: () => Promise<T>,
+  saveAs?: string,
+): Promise<{ result: T; profile: ReturnType<typeof summarizeProfile> }> {
   const session = new Session();
   session.connect();
   try {
@@ -95,5 +103,7 @@ export async function profileInProcess<T>(work: () => Promise<T>, saveAs?: strin
 }
 
 export function formatHot(hot: HotFunction[]): string {
-  return hot.map((h) => `    ${String(h.selfPct).padStart(5)}%  ${String(h.selfMs).padStart(7)} ms  ${h.function}  (${h.where})`).join('\n');
+  return hot
+    .map((h) => `    ${String(h.selfPct).padStart(5)}%  ${String(h.selfMs).padStart(7)} ms  ${h.function}  (${h.where})`)
+    .join('\n');
 }

@@ -37,10 +37,26 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[idx]!;
 }
 
-export function summarize(values: readonly number[]): { count: number; min: number; p50: number; p90: number; p99: number; max: number; mean: number } {
+export function summarize(values: readonly number[]): {
+  count: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+} {
   const s = [...values].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
-  return { count: s.length, min: s[0] ?? Number.NaN, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? Number.NaN, mean };
+  return {
+    count: s.length,
+    min: s[0] ?? Number.NaN,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? Number.NaN,
+    mean,
+  };
 }
 
 export const round = (n: number | undefined, digits = 2): number | undefined =>
@@ -85,7 +101,8 @@ export function renderTable(results: ScenarioResult[]): string {
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 2 && i <= 7 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i >= 2 && i <= 7 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
   const sep = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
   return [line(header), sep, ...lines.map(line)].join('\n');
 }

@@ -22,7 +22,14 @@ import { runB6 } from './scenarios/b6-high-cardinality.js';
 import type { ScenarioContext } from './scenarios/context.js';
 import { REPO_ROOT, chooseRunner, killAllChildren } from './server-process.js';
 
-const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResult>> = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B5: runB5, B6: runB6 };
+const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResult>> = {
+  B1: runB1,
+  B2: runB2,
+  B3: runB3,
+  B4: runB4,
+  B5: runB5,
+  B6: runB6,
+};
 const TITLES: Record<ScenarioId, string> = {
   B1: 'Batch ingest',
   B2: 'Single-event ingest',
@@ -39,7 +46,10 @@ const TITLES: Record<ScenarioId, string> = {
 async function postgresSupport(): Promise<{ ok: true } | { ok: false; reason: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-bench-probe-'));
   try {
-    const settings = readServerSettings({ METERHOOK_DATA_DIR: dir, DATABASE_URL: 'postgres://meterhook@127.0.0.1:1/meterhook_probe' }, REPO_ROOT);
+    const settings = readServerSettings(
+      { METERHOOK_DATA_DIR: dir, DATABASE_URL: 'postgres://meterhook@127.0.0.1:1/meterhook_probe' },
+      REPO_ROOT,
+    );
     const store = await openStore(settings);
     const kind = store.stats().adapter;
     await store.close();
@@ -116,7 +126,8 @@ async function main(): Promise<number> {
     killAllChildren();
     if (opts.cpuProf) {
       // Keep the profiles; drop the (possibly multi-GB) data dirs.
-      for (const name of fs.readdirSync(tmpRoot)) if (name !== 'profiles' && !name.endsWith('.cpuprofile')) fs.rmSync(path.join(tmpRoot, name), { recursive: true, force: true });
+      for (const name of fs.readdirSync(tmpRoot))
+        if (name !== 'profiles' && !name.endsWith('.cpuprofile')) fs.rmSync(path.join(tmpRoot, name), { recursive: true, force: true });
     } else fs.rmSync(tmpRoot, { recursive: true, force: true });
   };
   const onSignal = (sig: NodeJS.Signals) => {
@@ -131,8 +142,12 @@ async function main(): Promise<number> {
   const sc: ScenarioContext = { opts, runner, tmpRoot, nonce: runNonce(), adminDatabaseUrl };
   const started = new Date();
   const out = process.stdout;
-  out.write(`meterhook benchmark — ${opts.quick ? 'QUICK smoke run (checks the harness, not speed; no verdicts)' : 'full run'}, store ${opts.store}\n`);
-  out.write(`machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}, ${machine.platform}; commit ${machine.gitCommit.slice(0, 12)}${machine.gitDirty ? ' (uncommitted changes)' : ''}; load avg ${machine.loadAverage.join(' ')}\n`);
+  out.write(
+    `meterhook benchmark — ${opts.quick ? 'QUICK smoke run (checks the harness, not speed; no verdicts)' : 'full run'}, store ${opts.store}\n`,
+  );
+  out.write(
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}, ${machine.platform}; commit ${machine.gitCommit.slice(0, 12)}${machine.gitDirty ? ' (uncommitted changes)' : ''}; load avg ${machine.loadAverage.join(' ')}\n`,
+  );
   out.write(`server: ${runner.description}\n`);
   out.write(
     `note: autocannon runs in this harness process and competes with the server for the ${machine.cores} cores; meterhook and the baseline are single-threaded, so one core each for server and load generator is the intended split (CPU use of both is in the notes).\n\n`,
@@ -148,7 +163,9 @@ async function main(): Promise<number> {
       r.details.wallSeconds = Math.round((performance.now() - t0) / 100) / 10;
       // Shared machines are noisy: the 1-minute load average says how much else was running.
       r.details.loadAverage1m = { before: Math.round(loadBefore * 100) / 100, after: Math.round(os.loadavg()[0]! * 100) / 100 };
-      r.notes.push(`${id}: 1-minute load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0]!.toFixed(2)} after (${machine.cores} cores)`);
+      r.notes.push(
+        `${id}: 1-minute load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0]!.toFixed(2)} after (${machine.cores} cores)`,
+      );
       results.push(r);
     } catch (err) {
       progress(`${id} failed: ${(err as Error).stack ?? String(err)}`);

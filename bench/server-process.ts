@@ -17,7 +17,18 @@ const STOP_TIMEOUT_MS = 20_000;
 const CLOCK_TICKS = 100;
 
 /** Environment that would leak from the developer's shell into a server and change its behaviour. */
-const SCRUBBED_ENV = ['PORT', 'HOST', 'METERHOOK_DATA_DIR', 'METERHOOK_API_KEYS', 'METERHOOK_CONFIG', 'METERHOOK_SQLITE_SYNCHRONOUS', 'LOG_LEVEL', 'DATABASE_URL', 'DRY_RUN', 'NODE_OPTIONS'];
+const SCRUBBED_ENV = [
+  'PORT',
+  'HOST',
+  'METERHOOK_DATA_DIR',
+  'METERHOOK_API_KEYS',
+  'METERHOOK_CONFIG',
+  'METERHOOK_SQLITE_SYNCHRONOUS',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DRY_RUN',
+  'NODE_OPTIONS',
+];
 
 export interface Runner {
   kind: 'dist' | 'tsx';
@@ -68,7 +79,11 @@ export function chooseRunner(build: boolean, log: (m: string) => void): Runner {
     stale = staleDistFiles();
   }
   if (stale.length === 0) {
-    return { kind: 'dist', args: [path.join(REPO_ROOT, 'dist', 'cli', 'index.js')], description: `node ${startScriptNodeFlags().join(' ')} dist/cli/index.js serve (compiled; the flags of npm start)` };
+    return {
+      kind: 'dist',
+      args: [path.join(REPO_ROOT, 'dist', 'cli', 'index.js')],
+      description: `node ${startScriptNodeFlags().join(' ')} dist/cli/index.js serve (compiled; the flags of npm start)`,
+    };
   }
   return {
     kind: 'tsx',
@@ -339,5 +354,8 @@ export function systemCpu(): SystemCpuSample | undefined {
 export function coresBusy(a: SystemCpuSample | undefined, b: SystemCpuSample | undefined): { busy: number; iowait: number } | undefined {
   if (!a || !b) return undefined;
   const s = (b.at - a.at) / 1000;
-  return { busy: Math.round(((b.busy - a.busy) / CLOCK_TICKS / s) * 100) / 100, iowait: Math.round(((b.iowait - a.iowait) / CLOCK_TICKS / s) * 100) / 100 };
+  return {
+    busy: Math.round(((b.busy - a.busy) / CLOCK_TICKS / s) * 100) / 100,
+    iowait: Math.round(((b.iowait - a.iowait) / CLOCK_TICKS / s) * 100) / 100,
+  };
 }

@@ -11,7 +11,16 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { eventKeyHash } from '../src/store/sqlite/event-hash.js';
 
-interface Ev { c: string; t: string; id: string; ts: number; v: number; m: string; seq?: number; h?: number }
+interface Ev {
+  c: string;
+  t: string;
+  id: string;
+  ts: number;
+  v: number;
+  m: string;
+  seq?: number;
+  h?: number;
+}
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const GROUP = 8_000; // 8 concurrent 1,000-event batches share one commit, as in B1
@@ -37,10 +46,18 @@ function open(): { db: Database.Database; done(): void } {
   db.pragma('cache_size = -65536');
   db.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, customer_id TEXT NOT NULL, event_type TEXT NOT NULL,
     event_id TEXT, ts INTEGER NOT NULL, received_at INTEGER NOT NULL, value REAL NOT NULL, metadata TEXT)`);
-  db.exec('CREATE TABLE rollups (customer_id TEXT, hour INTEGER, event_type TEXT, count INTEGER, sum REAL, PRIMARY KEY (customer_id, hour, event_type)) WITHOUT ROWID');
+  db.exec(
+    'CREATE TABLE rollups (customer_id TEXT, hour INTEGER, event_type TEXT, count INTEGER, sum REAL, PRIMARY KEY (customer_id, hour, event_type)) WITHOUT ROWID',
+  );
   db.exec('CREATE TABLE event_ids (h INTEGER, seq INTEGER, PRIMARY KEY (h, seq)) WITHOUT ROWID');
   db.exec('CREATE TABLE by_customer (customer_id TEXT, ts INTEGER, seq INTEGER, PRIMARY KEY (customer_id, ts, seq)) WITHOUT ROWID');
-  return { db, done: () => (db.close(), fs.rmSync(dir, { recursive: true, force: true })) };
+  return {
+    db,
+    done: () => {
+      db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Events/s of database time for one variant: `inCommit` indexes live in the ingest commit, the rest in slices of `slice`. */
@@ -48,8 +65,12 @@ function run(label: string, o: { inCommit: string[]; sliced: string[]; slice: nu
   const { db, done } = open();
   if (o.inCommit.includes('dedupe')) db.exec('CREATE UNIQUE INDEX dedupe ON events (customer_id, event_type, event_id)');
   if (o.inCommit.includes('customer_ts')) db.exec('CREATE INDEX customer_ts ON events (customer_id, ts)');
-  const insert = db.prepare('INSERT INTO events (customer_id, event_type, event_id, ts, received_at, value, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const upsert = db.prepare('INSERT INTO rollups VALUES (?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET count = count + 1, sum = sum + excluded.sum');
+  const insert = db.prepare(
+    'INSERT INTO events (customer_id, event_type, event_id, ts, received_at, value, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const upsert = db.prepare(
+    'INSERT INTO rollups VALUES (?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET count = count + 1, sum = sum + excluded.sum',
+  );
   const insertId = db.prepare('INSERT INTO event_ids VALUES (?, ?)');
   const insertByCustomer = db.prepare('INSERT INTO by_customer VALUES (?, ?, ?)');
   const rollup = (list: Ev[]) => {
@@ -95,6 +116,10 @@ run('+ unique (customer, type, id) index in the commit', { inCommit: ['dedupe'],
 run('+ (customer, ts) index in the commit', { inCommit: ['customer_ts'], sliced: [], slice: 0 });
 run('+ rollup upsert in the commit', { inCommit: ['rollup'], sliced: [], slice: 0 });
 for (const slice of [10_000, 50_000, 100_000]) {
-  run(`rollup + id hash + (customer, ts), sorted slices of ${slice.toLocaleString('en-US')}`, { inCommit: [], sliced: ['rollup', 'ids', 'customer_ts'], slice });
+  run(`rollup + id hash + (customer, ts), sorted slices of ${slice.toLocaleString('en-US')}`, {
+    inCommit: [],
+    sliced: ['rollup', 'ids', 'customer_ts'],
+    slice,
+  });
 }
 run('rollup + id hash, sorted slices of 100,000', { inCommit: [], sliced: ['rollup', 'ids'], slice: 100_000 });

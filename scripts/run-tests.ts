@@ -5,11 +5,10 @@ import { startPgCluster } from '../test/helpers/postgres-cluster.js';
 import { collectSuites, runsOnPostgres } from '../test/helpers/store-contract.js';
 
 function run(files: string[], env: NodeJS.ProcessEnv): number {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
-    { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', ...env } },
-  );
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'test', ...env },
+  });
   return r.status ?? 1;
 }
 

@@ -60,12 +60,14 @@ export async function openStore(
   return new SqliteStore({
     file: path.join(settings.dataDir, 'meterhook.db'),
     synchronous: o.synchronous,
-    onBackgroundError: (err, work) => o.logger?.error({ err: (err as Error).message, work }, 'SQLite background work failed; it will be retried'),
+    onBackgroundError: (err, work) =>
+      o.logger?.error({ err: (err as Error).message, work }, 'SQLite background work failed; it will be retried'),
     derived: {
-      onQuarantine: (seq, customerId, err) => o.logger?.error(
-        { err: (err as Error).message, seq, customerId },
-        'an event could not be folded into usage; it is set aside, counted in meterhook_store_deferred_events{stage="quarantined"} and retried every minute',
-      ),
+      onQuarantine: (seq, customerId, err) =>
+        o.logger?.error(
+          { err: (err as Error).message, seq, customerId },
+          'an event could not be folded into usage; it is set aside, counted in meterhook_store_deferred_events{stage="quarantined"} and retried every minute',
+        ),
     },
   });
 }

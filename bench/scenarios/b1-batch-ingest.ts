@@ -19,7 +19,15 @@ export async function runB1(sc: ScenarioContext): Promise<ScenarioResult> {
     connections,
     eventsPerRequest: EVENTS_PER_REQUEST,
     // Never in the future: the newest timestamp is the moment the bodies are prepared.
-    factory: (idPrefix) => ({ eventsPerBody: EVENTS_PER_REQUEST, single: false, eventTypes: B1_TYPES, customers: 10_000, fromMs: dayStart, toMs: now, idPrefix }),
+    factory: (idPrefix) => ({
+      eventsPerBody: EVENTS_PER_REQUEST,
+      single: false,
+      eventTypes: B1_TYPES,
+      customers: 10_000,
+      fromMs: dayStart,
+      toMs: now,
+      idPrefix,
+    }),
   });
   const m = r.meterhook;
   const ratio = m.eventsPerS / r.baseline.eventsPerS;

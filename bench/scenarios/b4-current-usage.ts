@@ -48,12 +48,16 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
         },
       });
       details.load = load;
-      progress(`B4: loaded ${n.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing past periods in-process`);
+      progress(
+        `B4: loaded ${n.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing past periods in-process`,
+      );
       const t0 = performance.now();
       const closed = await closeDuePeriods(ip.ctx);
       const closeS = (performance.now() - t0) / 1000;
       details.catchUpClose = { seconds: closeS, finalized: closed.finalized, messages: closed.messages };
-      notes.push(`B4: ${n.toLocaleString('en-US')} events over ${((to - monthStart) / 3_600_000).toFixed(0)} h of the current month loaded in-process in ${load.seconds.toFixed(0)} s (${Math.round(load.eventsPerS)} ev/s, untimed); past periods closed in-process before the server started (${closed.finalized} aggregations in ${closeS.toFixed(1)} s, untimed)`);
+      notes.push(
+        `B4: ${n.toLocaleString('en-US')} events over ${((to - monthStart) / 3_600_000).toFixed(0)} h of the current month loaded in-process in ${load.seconds.toFixed(0)} s (${Math.round(load.eventsPerS)} ev/s, untimed); past periods closed in-process before the server started (${closed.finalized} aggregations in ${closeS.toFixed(1)} s, untimed)`,
+      );
     } finally {
       await ip.close();
     }
@@ -63,7 +67,7 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
     const configFile = writeConfig(dir, configDoc);
     const prof = profDir(sc, 'B4');
     const server = await startMeterhook({ runner: sc.runner, dataDir: dir, configFile, apiKey, cpuProfDir: prof, env: fresh.env });
-    let stop;
+    let stop: Awaited<ReturnType<typeof server.stop>> | undefined;
     try {
       const headers = { 'x-apikey': apiKey };
       const pick = rng(0x4b4);
@@ -75,7 +79,13 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
         else if (!/"eventCounts":\{"/.test(body)) empty++;
       };
       progress(`B4: warm-up then ${sc.opts.usageRequests} sequential GET /customers/:id/usage?period=monthly`);
-      await sequentialGets({ baseUrl: server.url, path: randomPath, headers, count: Math.max(50, Math.floor(sc.opts.usageRequests / 10)), onBody: check });
+      await sequentialGets({
+        baseUrl: server.url,
+        path: randomPath,
+        headers,
+        count: Math.max(50, Math.floor(sc.opts.usageRequests / 10)),
+        onBody: check,
+      });
       const seq = await sequentialGets({ baseUrl: server.url, path: randomPath, headers, count: sc.opts.usageRequests, onBody: check });
       const loadS = sc.opts.quick ? 1 : 5;
       progress(`B4: ${loadS}s at 8 connections (autocannon)`);
@@ -84,9 +94,12 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
       details.sequential = seq;
       const { raw: _raw, ...concurrent } = conc;
       details.concurrent = concurrent;
-      if (bad > 0 || conc.non2xx > 0) notes.push(`B4: ${bad + conc.non2xx} non-200 answers (${JSON.stringify(seq.statusCodes)} / ${JSON.stringify(conc.statusCodes)})`);
+      if (bad > 0 || conc.non2xx > 0)
+        notes.push(`B4: ${bad + conc.non2xx} non-200 answers (${JSON.stringify(seq.statusCodes)} / ${JSON.stringify(conc.statusCodes)})`);
       if (empty > 0) notes.push(`B4: ${empty} answers had no usage (customer without events this month?)`);
-      notes.push(`B4: sequential p90 ${round(seq.latencyMs.p90, 2)} ms, max ${round(seq.latencyMs.max, 2)} ms; at 8 connections autocannon reports whole-millisecond latencies; DB ${details.dbMb as number} MB`);
+      notes.push(
+        `B4: sequential p90 ${round(seq.latencyMs.p90, 2)} ms, max ${round(seq.latencyMs.max, 2)} ms; at 8 connections autocannon reports whole-millisecond latencies; DB ${details.dbMb as number} MB`,
+      );
       collectProfile(prof, 'meterhook', notes, details);
       const rssMb = mb(stop.peakRssBytes);
       return {

@@ -89,16 +89,25 @@ async function deliveryRun(sc: ScenarioContext, receiver: Child, label: string, 
         });
       }
       const res = await httpJson(`${server.url}/usagebatch`, { headers, body: batch });
-      if (res.status !== 201) throw new Error(`B5 ingest answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}\nserver log (tail):\n${server.output().slice(-3000)}`);
+      if (res.status !== 201)
+        throw new Error(
+          `B5 ingest answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}\nserver log (tail):\n${server.output().slice(-3000)}`,
+        );
     }
     const ingestS = (performance.now() - t0) / 1000;
 
     const cpu0 = server.monitor.cpuSeconds();
     const t1 = performance.now();
-    const trig = await httpJson<{ finalized?: number }>(`${server.url}/aggregations/trigger`, { method: 'POST', headers, timeoutMs: 600_000 });
+    const trig = await httpJson<{ finalized?: number }>(`${server.url}/aggregations/trigger`, {
+      method: 'POST',
+      headers,
+      timeoutMs: 600_000,
+    });
     const triggerS = (performance.now() - t1) / 1000;
     if (trig.status !== 202) {
-      throw new Error(`B5 trigger answered ${trig.status}: ${JSON.stringify(trig.body).slice(0, 300)}\nserver log (tail):\n${server.output().slice(-3000)}`);
+      throw new Error(
+        `B5 trigger answered ${trig.status}: ${JSON.stringify(trig.body).slice(0, 300)}\nserver log (tail):\n${server.output().slice(-3000)}`,
+      );
     }
     const finalized = trig.body.finalized ?? 0;
 
@@ -132,7 +141,12 @@ async function deliveryRun(sc: ScenarioContext, receiver: Child, label: string, 
            FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.endpoint_id = ?`,
           [ep],
         )
-      ).map((x) => ({ ...x, created: num(x.created), delivered: x.delivered === null ? null : num(x.delivered), attempts: num(x.attempts) }));
+      ).map((x) => ({
+        ...x,
+        created: num(x.created),
+        delivered: x.delivered === null ? null : num(x.delivered),
+        attempts: num(x.attempts),
+      }));
       // A 2xx sets delivered_at (status 'succeeded'); dry runs never happen here.
       const done = rows.filter((x) => x.delivered !== null);
       const attempts = (

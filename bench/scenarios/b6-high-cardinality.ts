@@ -66,8 +66,14 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
     const server = await startMeterhook({ runner: sc.runner, dataDir: fresh.dir, configFile, apiKey, cpuProfDir: prof, env: fresh.env });
     const headers = { 'content-type': 'application/json', 'x-apikey': apiKey };
     const factory = new BodyFactory({
-      eventsPerBody: EVENTS_PER_REQUEST, single: false, eventTypes: B1_TYPES, customers: 1, uniqueCustomers: true,
-      fromMs: dayStart, toMs: now, idPrefix: `b6-${sc.nonce}`,
+      eventsPerBody: EVENTS_PER_REQUEST,
+      single: false,
+      eventTypes: B1_TYPES,
+      customers: 1,
+      uniqueCustomers: true,
+      fromMs: dayStart,
+      toMs: now,
+      idPrefix: `b6-${sc.nonce}`,
     });
     let died: string | undefined;
     server.proc.once('exit', (code, signal) => (died = `exited during the run (code ${code}, signal ${signal})`));
@@ -75,7 +81,15 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
     const cpu0 = server.monitor.cpuSeconds();
     const sys0 = systemCpu();
     const t0 = performance.now();
-    const load = await cannon({ url: server.url, method: 'POST', path: '/usagebatch', headers, connections, durationS, body: () => factory.next() });
+    const load = await cannon({
+      url: server.url,
+      method: 'POST',
+      path: '/usagebatch',
+      headers,
+      connections,
+      durationS,
+      body: () => factory.next(),
+    });
     const wallS = (performance.now() - t0) / 1000;
     const serverCpuCores = round((server.monitor.cpuSeconds() - cpu0) / wallS, 2);
     const machine = coresBusy(sys0, systemCpu());
@@ -85,7 +99,7 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
 
     // Recovery: with no load, the server must take a batch again by itself.
     let recoveredAfterS: number | undefined;
-    let recoveryStatuses: Record<string, number> = {};
+    const recoveryStatuses: Record<string, number> = {};
     if (!died) {
       const r0 = performance.now();
       while (!died && performance.now() - r0 < RECOVERY_TIMEOUT_MS) {
@@ -106,7 +120,8 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
     const stop = await server.stop();
     const peakRssMb = Math.max(rssDuringLoad, mb(stop.peakRssBytes));
     if (!aliveAtEnd) notes.push(`B6: meterhook ${died}: ${server.output().slice(-1500)}`);
-    else if (stop.exitCode !== 0) notes.push(`B6: meterhook exited with code ${stop.exitCode} signal ${stop.signal} at stop: ${server.output().slice(-500)}`);
+    else if (stop.exitCode !== 0)
+      notes.push(`B6: meterhook exited with code ${stop.exitCode} signal ${stop.signal} at stop: ${server.output().slice(-500)}`);
     const serverLog = server.output().trim();
     if (serverLog) details.serverLog = serverLog.slice(-4000);
 
@@ -116,7 +131,8 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
     const acknowledgedEvents = (load.ok2xx + (recoveredAfterS !== undefined ? 1 : 0)) * EVENTS_PER_REQUEST;
     const eventsPerS = (load.ok2xx * EVENTS_PER_REQUEST) / load.durationS;
     const storedEvents = num((await fresh.query<{ n: unknown }>('SELECT count(*) AS n FROM events'))[0]?.n);
-    if (storedEvents < acknowledgedEvents) notes.push(`DURABILITY PROBLEM: ${acknowledgedEvents} events acknowledged with 2xx but only ${storedEvents} stored`);
+    if (storedEvents < acknowledgedEvents)
+      notes.push(`DURABILITY PROBLEM: ${acknowledgedEvents} events acknowledged with 2xx but only ${storedEvents} stored`);
     collectProfile(prof, 'meterhook', notes, details);
     const other = Object.entries(load.statusCodes).filter(([c]) => !c.startsWith('2') && c !== '503');
     notes.push(
@@ -128,14 +144,30 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
       `B6: server CPU ${serverCpuCores} cores; load generator ${round(load.loaderCpuCores, 2)} cores; machine busy ${machine?.busy ?? '?'} cores, iowait ${machine?.iowait ?? '?'}`,
     );
     Object.assign(details, {
-      statusCodes: load.statusCodes, ok2xx: load.ok2xx, count503, share503, errors: load.errors, timeouts: load.timeouts,
-      latencyMs: load.latencyMs, eventsPerS, storedEvents, acknowledgedEvents, peakRssMb, rssDuringLoadMb: rssDuringLoad,
-      health, recoveredAfterS, recoveryStatuses, serverCpuCores, machine, alive: aliveAtEnd,
+      statusCodes: load.statusCodes,
+      ok2xx: load.ok2xx,
+      count503,
+      share503,
+      errors: load.errors,
+      timeouts: load.timeouts,
+      latencyMs: load.latencyMs,
+      eventsPerS,
+      storedEvents,
+      acknowledgedEvents,
+      peakRssMb,
+      rssDuringLoadMb: rssDuringLoad,
+      health,
+      recoveredAfterS,
+      recoveryStatuses,
+      serverCpuCores,
+      machine,
+      alive: aliveAtEnd,
     });
     const failures: string[] = [];
     if (!aliveAtEnd) failures.push(`meterhook ${died}`);
     if (peakRssMb >= RSS_LIMIT_MB) failures.push(`peak RSS ${peakRssMb} MB reached the ${RSS_LIMIT_MB} MB limit`);
-    if (aliveAtEnd && recoveredAfterS === undefined) failures.push(`no batch was accepted within ${RECOVERY_TIMEOUT_MS / 1000} s after the load stopped`);
+    if (aliveAtEnd && recoveredAfterS === undefined)
+      failures.push(`no batch was accepted within ${RECOVERY_TIMEOUT_MS / 1000} s after the load stopped`);
     const ok = failures.length === 0 && health.failures === 0;
     return {
       id: 'B6',
@@ -155,7 +187,9 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
       ],
       details,
       notes,
-      ...(failures.length > 0 ? { error: `${failures.join('; ')} (peak RSS ${peakRssMb} MB, ${Math.round(eventsPerS)} ev/s acknowledged)` } : {}),
+      ...(failures.length > 0
+        ? { error: `${failures.join('; ')} (peak RSS ${peakRssMb} MB, ${Math.round(eventsPerS)} ev/s acknowledged)` }
+        : {}),
     };
   } finally {
     await fresh.dispose();

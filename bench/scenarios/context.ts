@@ -75,7 +75,12 @@ export async function freshStore(sc: ScenarioContext, name: string): Promise<Fre
       const c = new pg.Client({ connectionString: databaseUrl });
       await c.connect();
       try {
-        return (await c.query(sql.replace(/\?/g, () => `$${++i}`), params)).rows as T[];
+        return (
+          await c.query(
+            sql.replace(/\?/g, () => `$${++i}`),
+            params,
+          )
+        ).rows as T[];
       } finally {
         await c.end();
       }

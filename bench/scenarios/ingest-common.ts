@@ -34,8 +34,21 @@ export interface IngestPairOptions {
 
 const strip = ({ raw: _raw, ...rest }: CannonFigures): Omit<CannonFigures, 'raw'> => rest;
 
-async function drive(sc: ScenarioContext, server: Child, o: IngestPairOptions, factory: BodyFactory, headers: Record<string, string>): Promise<SideFigures> {
-  const common = { url: server.url, method: 'POST' as const, path: o.path, headers, connections: o.connections, body: () => factory.next() };
+async function drive(
+  sc: ScenarioContext,
+  server: Child,
+  o: IngestPairOptions,
+  factory: BodyFactory,
+  headers: Record<string, string>,
+): Promise<SideFigures> {
+  const common = {
+    url: server.url,
+    method: 'POST' as const,
+    path: o.path,
+    headers,
+    connections: o.connections,
+    body: () => factory.next(),
+  };
   const warmup = await cannon({ ...common, durationS: sc.opts.warmupS });
   const cpu0 = server.monitor.cpuSeconds();
   const sys0 = systemCpu();
@@ -58,7 +71,10 @@ async function drive(sc: ScenarioContext, server: Child, o: IngestPairOptions, f
   };
 }
 
-export async function runIngestPair(sc: ScenarioContext, o: IngestPairOptions): Promise<{
+export async function runIngestPair(
+  sc: ScenarioContext,
+  o: IngestPairOptions,
+): Promise<{
   baseline: SideFigures;
   meterhook: SideFigures & { storedEvents: number; acknowledgedEvents: number };
   notes: string[];
@@ -67,11 +83,15 @@ export async function runIngestPair(sc: ScenarioContext, o: IngestPairOptions): 
   const notes: string[] = [];
   const details: Record<string, unknown> = {};
 
-  progress(`${o.name}: baseline (bare node:http, JSON.parse, 201) — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`);
+  progress(
+    `${o.name}: baseline (bare node:http, JSON.parse, 201) — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`,
+  );
   const baseServer = await startBaseline();
   let baseline: SideFigures | undefined;
   try {
-    baseline = await drive(sc, baseServer, o, new BodyFactory(o.factory(`${o.name.toLowerCase()}-${sc.nonce}-base`)), { 'content-type': 'application/json' });
+    baseline = await drive(sc, baseServer, o, new BodyFactory(o.factory(`${o.name.toLowerCase()}-${sc.nonce}-base`)), {
+      'content-type': 'application/json',
+    });
   } finally {
     const st = await baseServer.stop();
     if (baseline) baseline.peakRssMb = mb(st.peakRssBytes);
@@ -82,7 +102,9 @@ export async function runIngestPair(sc: ScenarioContext, o: IngestPairOptions): 
     const apiKey = benchApiKey();
     const configFile = writeConfig(fresh.dir, referenceConfig());
     const prof = profDir(sc, o.name);
-    progress(`${o.name}: meterhook (${sc.runner.kind}) — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`);
+    progress(
+      `${o.name}: meterhook (${sc.runner.kind}) — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`,
+    );
     const server = await startMeterhook({ runner: sc.runner, dataDir: fresh.dir, configFile, apiKey, cpuProfDir: prof, env: fresh.env });
     let side: SideFigures;
     let stop: Awaited<ReturnType<Child['stop']>>;
@@ -95,7 +117,8 @@ export async function runIngestPair(sc: ScenarioContext, o: IngestPairOptions): 
       stop = await server.stop();
     }
     side.peakRssMb = mb(stop.peakRssBytes);
-    if (stop.exitCode !== 0) notes.push(`meterhook exited with code ${stop.exitCode} signal ${stop.signal}: ${server.output().slice(-500)}`);
+    if (stop.exitCode !== 0)
+      notes.push(`meterhook exited with code ${stop.exitCode} signal ${stop.signal}: ${server.output().slice(-500)}`);
     const warnings = server.output().trim();
     if (warnings) details.serverLog = warnings.slice(-4000);
 
@@ -107,7 +130,9 @@ export async function runIngestPair(sc: ScenarioContext, o: IngestPairOptions): 
     }
     collectProfile(prof, 'meterhook', notes, details);
     if (side.measured.non2xx > 0 || side.measured.errors > 0) {
-      notes.push(`meterhook: ${side.measured.non2xx} non-2xx responses (${JSON.stringify(side.measured.statusCodes)}), ${side.measured.errors} errors, ${side.measured.timeouts} timeouts`);
+      notes.push(
+        `meterhook: ${side.measured.non2xx} non-2xx responses (${JSON.stringify(side.measured.statusCodes)}), ${side.measured.errors} errors, ${side.measured.timeouts} timeouts`,
+      );
     }
     return { baseline, meterhook: { ...side, storedEvents, acknowledgedEvents }, notes, details };
   } finally {

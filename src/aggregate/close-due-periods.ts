@@ -17,7 +17,6 @@ export interface CloseSummary {
   customers: Set<string>;
 }
 
-
 /**
  * Works from stored dirty marks, not from "the previous period", so downtime of any length is
  * caught up and late events reopen exactly the periods they belong to.

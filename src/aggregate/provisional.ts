@@ -14,7 +14,6 @@ export interface ProvisionalSummary {
   customers: Set<string>;
 }
 
-
 export async function writeProvisional(ctx: ServiceContext, now = ctx.clock.now()): Promise<ProvisionalSummary> {
   const { store, config } = ctx;
   const sum: ProvisionalSummary = { created: 0, updated: 0, eventsScanned: 0, customers: new Set() };

@@ -74,9 +74,16 @@ export function seriesRange(bucket: SeriesBucket, from: number | undefined, to: 
 
 function stateOf(r: RollupState): RollupState {
   return {
-    count: r.count, sum: r.sum, min: r.min, max: r.max,
-    firstTs: r.firstTs, firstSeq: r.firstSeq, firstValue: r.firstValue,
-    lastTs: r.lastTs, lastSeq: r.lastSeq, lastValue: r.lastValue,
+    count: r.count,
+    sum: r.sum,
+    min: r.min,
+    max: r.max,
+    firstTs: r.firstTs,
+    firstSeq: r.firstSeq,
+    firstValue: r.firstValue,
+    lastTs: r.lastTs,
+    lastSeq: r.lastSeq,
+    lastValue: r.lastValue,
   };
 }
 

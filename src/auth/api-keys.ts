@@ -42,7 +42,11 @@ export class ApiKeyVerifier {
   private loadedAt = 0;
   private reloading: Promise<void> | null = null;
 
-  constructor(private readonly store: KeyPort, envKeys: string[], private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly store: KeyPort,
+    envKeys: string[],
+    private readonly now: () => number = Date.now,
+  ) {
     this.envHashes = new Set(envKeys.map(hashKey));
   }
 

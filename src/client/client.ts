@@ -6,8 +6,23 @@ import { MeterhookClosedError, MeterhookError, MeterhookFlushError, MeterhookVal
 import { PageRequest } from './paginate.js';
 import { Transport, instantText, type QueryValue, type RetryInfo } from './transport.js';
 import type {
-  Aggregation, AggregationQuery, BatchEvent, BatchResult, CaptureResult, Delivery, DeliveryDetail, DeliveryQuery,
-  DeliveryRetryResult, Endpoint, EventQuery, Page, StoredEvent, TrackInput, TriggerResult, Usage, UsageQuery,
+  Aggregation,
+  AggregationQuery,
+  BatchEvent,
+  BatchResult,
+  CaptureResult,
+  Delivery,
+  DeliveryDetail,
+  DeliveryQuery,
+  DeliveryRetryResult,
+  Endpoint,
+  EventQuery,
+  Page,
+  StoredEvent,
+  TrackInput,
+  TriggerResult,
+  Usage,
+  UsageQuery,
 } from './types.js';
 import { assertEventText, assertParamText, eventTextProblems } from './validate.js';
 
@@ -131,10 +146,11 @@ export class MeterhookClient {
   };
 
   constructor(opts: MeterhookClientOptions) {
-    if (!opts || !opts.url) throw new TypeError('MeterhookClient: url is required');
+    if (!opts?.url) throw new TypeError('MeterhookClient: url is required');
     if (!opts.apiKey) throw new TypeError('MeterhookClient: apiKey is required');
     const base = new URL(String(opts.url));
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`MeterhookClient: url must be http(s) (got ${base.protocol})`);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:')
+      throw new TypeError(`MeterhookClient: url must be http(s) (got ${base.protocol})`);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     base.search = '';
     base.hash = '';
@@ -168,7 +184,11 @@ export class MeterhookClient {
       retry: async (id: string) =>
         (await t.request<DeliveryRetryResult>('POST', `webhooks/deliveries/${segment('id', id)}/retry`, { retry: 'refused' })).body,
       recover: async (since: Date | string | number) =>
-        (await t.request<{ requeued: number; since: string }>('POST', 'webhooks/recover', { body: { since: since instanceof Date ? since.toISOString() : since } })).body,
+        (
+          await t.request<{ requeued: number; since: string }>('POST', 'webhooks/recover', {
+            body: { since: since instanceof Date ? since.toISOString() : since },
+          })
+        ).body,
     };
   }
 
@@ -287,7 +307,6 @@ export class MeterhookClient {
         const res = await this.transport.request<BatchResult>('POST', 'usagebatch', { body: slice.map((i) => wire[i]) });
         report.inserted += res.body.inserted;
         report.duplicates += res.body.duplicates;
-        continue;
       } catch (err) {
         const rest = err instanceof MeterhookError ? this.splitRejection(err, slice, report) : null;
         if (rest) {
@@ -333,7 +352,14 @@ export class MeterhookClient {
       const m = new Map<number, MeterhookError>();
       for (const c of body.conflicts) {
         const detail = `id ${JSON.stringify(c.id)} was already used for an event with different content`;
-        m.set(Number(c.index), new MeterhookError(409, err.body, `HTTP 409: event ${detail}`, { requestId: err.requestId, index: Number(c.index), details: [detail] }));
+        m.set(
+          Number(c.index),
+          new MeterhookError(409, err.body, `HTTP 409: event ${detail}`, {
+            requestId: err.requestId,
+            index: Number(c.index),
+            details: [detail],
+          }),
+        );
       }
       return reject(m);
     }
@@ -350,7 +376,9 @@ export class MeterhookClient {
         const half = Math.ceil(slice.length / 2);
         return [slice.slice(0, half), slice.slice(half)];
       }
-      return reject(new Map([[0, new MeterhookError(413, err.body, err.message, { requestId: err.requestId, index: 0, details: [err.message] })]]));
+      return reject(
+        new Map([[0, new MeterhookError(413, err.body, err.message, { requestId: err.requestId, index: 0, details: [err.message] })]]),
+      );
     }
     return null;
   }
@@ -465,7 +493,12 @@ export class MeterhookClient {
 
   /** Re-enables an endpoint disabled by a 410 and releases its held deliveries. */
   async enableEndpoint(endpointId: string): Promise<{ id: string; status: string; released: number }> {
-    return (await this.transport.request<{ id: string; status: string; released: number }>('POST', `webhooks/endpoints/${segment('endpointId', endpointId)}/enable`)).body;
+    return (
+      await this.transport.request<{ id: string; status: string; released: number }>(
+        'POST',
+        `webhooks/endpoints/${segment('endpointId', endpointId)}/enable`,
+      )
+    ).body;
   }
 }
 

@@ -36,7 +36,12 @@ export class MeterhookError extends Error {
 
   static describe(status: number, body: unknown): string {
     const b = body as { error?: unknown; details?: unknown } | null;
-    let text = b && typeof b === 'object' && typeof b.error === 'string' ? b.error : typeof body === 'string' && body ? body.slice(0, 200) : 'request failed';
+    let text =
+      b && typeof b === 'object' && typeof b.error === 'string'
+        ? b.error
+        : typeof body === 'string' && body
+          ? body.slice(0, 200)
+          : 'request failed';
     if (b && typeof b === 'object' && Array.isArray(b.details) && b.details.length > 0) text += `: ${b.details.join('; ')}`;
     return `HTTP ${status}: ${text}`;
   }
@@ -51,10 +56,15 @@ export class MeterhookValidationError extends MeterhookError {
   override readonly name: string = 'MeterhookValidationError';
 
   static ofEvent(details: string[], index?: number): MeterhookValidationError {
-    return new MeterhookValidationError(422, { error: 'Validation failed', details }, `HTTP 422: ${details.join('; ')} (refused before sending)`, {
-      details,
-      ...(index === undefined ? {} : { index }),
-    });
+    return new MeterhookValidationError(
+      422,
+      { error: 'Validation failed', details },
+      `HTTP 422: ${details.join('; ')} (refused before sending)`,
+      {
+        details,
+        ...(index === undefined ? {} : { index }),
+      },
+    );
   }
 
   static ofParam(message: string): MeterhookValidationError {

@@ -12,8 +12,12 @@ export type PageFetcher<T> = (cursor: string | undefined) => Promise<Page<T>>;
 export class PageRequest<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
   private first: Promise<Page<T>> | undefined;
 
-  constructor(private readonly fetchPage: PageFetcher<T>, private readonly cursor: string | undefined) {}
+  constructor(
+    private readonly fetchPage: PageFetcher<T>,
+    private readonly cursor: string | undefined,
+  ) {}
 
+  // biome-ignore lint/suspicious/noThenProperty: a page request is awaitable on purpose (await it, or iterate it)
   then<R1 = Page<T>, R2 = never>(
     onfulfilled?: ((value: Page<T>) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,

@@ -59,7 +59,11 @@ export function instantText(v: Date | string | number): string {
 }
 
 /** Backoff before retry number `retry` (1-based): a random point in [d/2, d], d = min(max, base·2^(retry-1)). */
-export function backoffDelay(retry: number, o: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
+export function backoffDelay(
+  retry: number,
+  o: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs'>,
+  random: () => number = Math.random,
+): number {
   const d = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** Math.max(0, retry - 1));
   return Math.round(d / 2 + random() * (d / 2));
 }
@@ -157,9 +161,10 @@ export class Transport {
       if (retriable && n <= retry.maxRetries) {
         const after = parseRetryAfter(res.headers.get('retry-after'));
         // A little jitter on top of Retry-After, so clients told the same thing do not return in lockstep.
-        const delay = after !== undefined
-          ? Math.min(after, retry.maxRetryAfterMs) + Math.round(this.o.random() * Math.min(1000, after * 0.1))
-          : backoffDelay(n, retry, this.o.random);
+        const delay =
+          after !== undefined
+            ? Math.min(after, retry.maxRetryAfterMs) + Math.round(this.o.random() * Math.min(1000, after * 0.1))
+            : backoffDelay(n, retry, this.o.random);
         await this.wait(method, path, n, delay, res.status, after !== undefined, err);
         continue;
       }
@@ -167,7 +172,15 @@ export class Transport {
     }
   }
 
-  private async wait(method: string, path: string, retry: number, delayMs: number, status: number | undefined, retryAfter: boolean, error: Error): Promise<void> {
+  private async wait(
+    method: string,
+    path: string,
+    retry: number,
+    delayMs: number,
+    status: number | undefined,
+    retryAfter: boolean,
+    error: Error,
+  ): Promise<void> {
     this.o.onRetry?.({ method, path, retry, delayMs, status, retryAfter, error });
     await sleep(delayMs);
   }

@@ -6,7 +6,15 @@ export type Period = 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
 export const PERIODS: readonly Period[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
 
 export type DeliveryStatus = 'pending' | 'sending' | 'succeeded' | 'retry_scheduled' | 'failed' | 'cancelled' | 'held';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'succeeded', 'retry_scheduled', 'failed', 'cancelled', 'held'];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'sending',
+  'succeeded',
+  'retry_scheduled',
+  'failed',
+  'cancelled',
+  'held',
+];
 
 /** An instant: a Date, an ISO-8601 string with an offset, or epoch milliseconds. */
 export type Instant = Date | string | number;

@@ -86,7 +86,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
       if (!EVENT_TYPE_PATTERN.test(name)) {
         fail(
           ['events', name],
-          "invalid event type name: use 1 to 128 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit",
+          'invalid event type name: use 1 to 128 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit',
         );
         continue;
       }
@@ -113,7 +113,10 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
         if (!Array.isArray(entry.previousSecrets)) fail([...where, 'previousSecrets'], 'must be an array of secrets or "env:NAME"');
         else {
           entry.previousSecrets.forEach((ps: unknown, j) => {
-            const r = typeof ps === 'string' && ps !== '' ? resolveSecret(ps, env) : { fromEnv: false, value: undefined as string | undefined, problem: 'must be a non-empty string or "env:NAME"' };
+            const r =
+              typeof ps === 'string' && ps !== ''
+                ? resolveSecret(ps, env)
+                : { fromEnv: false, value: undefined as string | undefined, problem: 'must be a non-empty string or "env:NAME"' };
             if (r.problem !== undefined) fail([...where, 'previousSecrets', String(j)], r.problem);
             else if (r.value !== undefined) previousSecrets.push(r.value);
           });
@@ -233,7 +236,10 @@ function resolveSecret(written: string, env: NodeJS.ProcessEnv): { value?: strin
   if (!written.startsWith('env:')) return { value: written, fromEnv: false };
   const name = written.slice('env:'.length);
   if (!ENV_NAME.test(name)) {
-    return { fromEnv: true, problem: `"env:" must be followed by an environment variable name such as WEBHOOK_SECRET (got ${describeValue(written)})` };
+    return {
+      fromEnv: true,
+      problem: `"env:" must be followed by an environment variable name such as WEBHOOK_SECRET (got ${describeValue(written)})`,
+    };
   }
   const value = env[name];
   if (value === undefined || value === '') {
@@ -271,10 +277,16 @@ function jsonErrorOffset(text: string): number | undefined {
   const value = (): void => {
     ws();
     const open = text[i];
-    if (open !== '{' && open !== '[') return eat(SCALAR);
+    if (open !== '{' && open !== '[') {
+      eat(SCALAR);
+      return;
+    }
     i++;
     ws();
-    if (text[i] === (open === '{' ? '}' : ']')) return void i++;
+    if (text[i] === (open === '{' ? '}' : ']')) {
+      i++;
+      return;
+    }
     for (;;) {
       if (open === '{') {
         eat(STRING);
@@ -283,7 +295,10 @@ function jsonErrorOffset(text: string): number | undefined {
       }
       value();
       ws();
-      if (text[i] !== ',') return eat(open === '{' ? /\}/y : /\]/y);
+      if (text[i] !== ',') {
+        eat(open === '{' ? /\}/y : /\]/y);
+        return;
+      }
       i++;
       ws();
     }

@@ -41,7 +41,9 @@ export function redactedConfig(cfg: MeterhookConfig): Record<string, unknown> {
     }
   }
   // Longest first, so a secret that contains another is masked whole rather than leaving a partially masked remainder.
-  const secrets = [...new Set(cfg.webhooks.flatMap((w) => [w.secret, ...w.previousSecrets]))].filter((s) => s !== '').sort((a, b) => b.length - a.length);
+  const secrets = [...new Set(cfg.webhooks.flatMap((w) => [w.secret, ...w.previousSecrets]))]
+    .filter((s) => s !== '')
+    .sort((a, b) => b.length - a.length);
   return scrub(copy, secrets) as Record<string, unknown>;
 }
 

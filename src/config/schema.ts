@@ -62,7 +62,7 @@ export const DEFAULTS = {
 } as const;
 
 export const MAX_BATCH_SIZE_LIMIT = 10_000;
-export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$/;
+export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** Every problem found in one config, reported together so a user fixes them in one pass. */
 export class ConfigError extends Error {
@@ -163,7 +163,7 @@ function valueAt(doc: unknown, segments: readonly string[]): unknown {
   let node = doc;
   for (const seg of segments) {
     if (!isPlainObject(node) && !Array.isArray(node)) return undefined;
-    node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
+    node = Object.hasOwn(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
   }
   return node;
 }
@@ -207,7 +207,8 @@ export function structuralProblems(doc: unknown): string[] {
     const suffix = segments.length === 0 || node?.sensitive === true ? '' : ` (got ${describeValue(valueAt(doc, segments))})`;
     add(segments, `${expectation(node)}${suffix}`);
   }
-  if (errors.length >= MAX_STRUCTURAL_ERRORS) problems.push(`further problems not listed (stopped after ${MAX_STRUCTURAL_ERRORS}); fix these first`);
+  if (errors.length >= MAX_STRUCTURAL_ERRORS)
+    problems.push(`further problems not listed (stopped after ${MAX_STRUCTURAL_ERRORS}); fix these first`);
   return problems;
 }
 
@@ -224,7 +225,18 @@ function withErrorBudget<T>(run: () => T): T {
   }
 }
 
-const SECTION_ORDER = ['periods', 'events', 'webhooks', 'webhookDelivery', 'retention', 'schedule', 'gracePeriod', 'maxEventAge', 'maxFutureSkew', 'maxBatchSize'];
+const SECTION_ORDER = [
+  'periods',
+  'events',
+  'webhooks',
+  'webhookDelivery',
+  'retention',
+  'schedule',
+  'gracePeriod',
+  'maxEventAge',
+  'maxFutureSkew',
+  'maxBatchSize',
+];
 
 /** Structural and semantic checks run separately; present their findings by file section, then array position. */
 export function orderProblems(problems: string[]): string[] {

@@ -22,7 +22,6 @@ export function cidrProblem(c: string): string | null {
   return null;
 }
 
-
 export interface EndpointOptions {
   id: string;
   events: MessageType[];
@@ -162,7 +161,13 @@ export function parseWebhookDelivery(raw: unknown, fail: Fail): WebhookDeliveryC
     allowHttp,
     allowCidrs,
     concurrency: positiveInt(o.concurrency, ['webhookDelivery', 'concurrency'], d.concurrency, 1000, fail),
-    perEndpointConcurrency: positiveInt(o.perEndpointConcurrency, ['webhookDelivery', 'perEndpointConcurrency'], d.perEndpointConcurrency, 1000, fail),
+    perEndpointConcurrency: positiveInt(
+      o.perEndpointConcurrency,
+      ['webhookDelivery', 'perEndpointConcurrency'],
+      d.perEndpointConcurrency,
+      1000,
+      fail,
+    ),
     leaseMs: duration(o.lease, ['webhookDelivery', 'lease'], d.lease, fail, 1000),
     pollIntervalMs: duration(o.pollInterval, ['webhookDelivery', 'pollInterval'], d.pollInterval, fail, 10),
   };

@@ -105,9 +105,10 @@ async function request(path, opts) {
     throw new ApiError(401, 'The API key was rejected');
   }
   if (!res.ok) {
-    const msg = data && typeof data === 'object' && 'error' in data && typeof data.error === 'string'
-      ? data.error
-      : `${res.status} ${res.statusText}`;
+    const msg =
+      data && typeof data === 'object' && 'error' in data && typeof data.error === 'string'
+        ? data.error
+        : `${res.status} ${res.statusText}`;
     throw new ApiError(res.status, msg, data);
   }
   return { data, headers: res.headers };
@@ -167,7 +168,7 @@ export const serverInfo = () => data('/');
  * @returns {Promise<DashboardConfig>}
  */
 export async function loadConfig(opts) {
-  if (opts && opts.fresh) config = null;
+  if (opts?.fresh) config = null;
   if (!config) config = await data('/config');
   return /** @type {DashboardConfig} */ (config);
 }

@@ -71,7 +71,7 @@ export function barChart(container, xs, series, opts) {
   /** @type {UPlotOptions} */
   const options = {
     width,
-    height: (opts && opts.height) || 220,
+    height: opts?.height || 220,
     tzDate: utc,
     cursor: { drag: { x: false, y: false } },
     legend: { show: true },
@@ -102,7 +102,7 @@ export function barChart(container, xs, series, opts) {
 window.addEventListener('resize', () => {
   for (const c of liveCharts) {
     const box = c.root.parentElement;
-    if (box && box.clientWidth) c.setSize({ width: Math.max(300, box.clientWidth), height: c.height });
+    if (box?.clientWidth) c.setSize({ width: Math.max(300, box.clientWidth), height: c.height });
   }
 });
 
@@ -129,21 +129,44 @@ export function bucketGrid(fromIso, toIso, stepSeconds) {
  * @returns {HTMLElement}
  */
 export function chartTable(caption, xs, series) {
-  return h('details', { class: 'chart-data' },
+  return h(
+    'details',
+    { class: 'chart-data' },
     h('summary', { text: 'Data table' }),
-    h('div', { class: 'chart-data-rows' },
-      h('table', { class: 'table' },
+    h(
+      'div',
+      { class: 'chart-data-rows' },
+      h(
+        'table',
+        { class: 'table' },
         h('caption', { text: caption }),
-        h('thead', {}, h('tr', {},
-          h('th', { scope: 'col', text: 'Bucket start (UTC)' }),
-          series.map((s) => h('th', { scope: 'col', class: 'num', text: s.label })))),
-        h('tbody', {}, xs.map((x, i) => {
-          const iso = new Date(x * 1000).toISOString();
-          return h('tr', {},
-            h('th', { scope: 'row' }, h('time', { datetime: iso, text: fmtTime(iso) })),
-            series.map((s) => {
-              const v = s.values[i];
-              return h('td', { class: 'num' }, v === null || v === undefined ? '—' : h('data', { value: String(v), text: fmtNum(v) }));
-            }));
-        })))));
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col', text: 'Bucket start (UTC)' }),
+            series.map((s) => h('th', { scope: 'col', class: 'num', text: s.label })),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          xs.map((x, i) => {
+            const iso = new Date(x * 1000).toISOString();
+            return h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, h('time', { datetime: iso, text: fmtTime(iso) })),
+              series.map((s) => {
+                const v = s.values[i];
+                return h('td', { class: 'num' }, v === null || v === undefined ? '—' : h('data', { value: String(v), text: fmtNum(v) }));
+              }),
+            );
+          }),
+        ),
+      ),
+    ),
+  );
 }

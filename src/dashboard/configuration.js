@@ -11,8 +11,10 @@ import { errorBox, h } from './dom.js';
 /** @param {ViewContext} ctx */
 export async function configView(ctx) {
   const { view } = ctx;
-  view.append(h('h1', { text: 'Configuration' }),
-    h('p', { class: 'muted', text: 'The effective configuration, read-only; webhook secrets are redacted by the server.' }));
+  view.append(
+    h('h1', { text: 'Configuration' }),
+    h('p', { class: 'muted', text: 'The effective configuration, read-only; webhook secrets are redacted by the server.' }),
+  );
   /** @type {DashboardConfig} */
   let cfg;
   try {
@@ -24,24 +26,49 @@ export async function configView(ctx) {
   if (!ctx.current()) return;
   const events = cfg.events || {};
   view.append(
-    h('div', { class: 'grid2' },
-      h('section', { class: 'card' },
+    h(
+      'div',
+      { class: 'grid2' },
+      h(
+        'section',
+        { class: 'card' },
         h('h2', { text: 'Event types' }),
-        h('table', { class: 'table' },
+        h(
+          'table',
+          { class: 'table' },
           h('thead', {}, h('tr', {}, h('th', { text: 'Event type' }), h('th', { text: 'Operator' }))),
-          h('tbody', {}, Object.entries(events).map(([t, e]) => h('tr', {},
-            h('td', {}, h('code', { text: t })),
-            h('td', { text: e.op })))))),
-      h('section', { class: 'card' },
+          h(
+            'tbody',
+            {},
+            Object.entries(events).map(([t, e]) => h('tr', {}, h('td', {}, h('code', { text: t })), h('td', { text: e.op }))),
+          ),
+        ),
+      ),
+      h(
+        'section',
+        { class: 'card' },
         h('h2', { text: 'Schedule' }),
-        h('dl', { class: 'facts' },
-          h('dt', { text: 'Periods' }), h('dd', { text: (cfg.periods || []).join(', ') }),
-          h('dt', { text: 'Schedule (UTC)' }), h('dd', {}, h('code', { text: cfg.schedule })),
-          h('dt', { text: 'Grace period' }), h('dd', { text: cfg.gracePeriod }),
-          h('dt', { text: 'Max event age' }), h('dd', { text: cfg.maxEventAge }),
-          h('dt', { text: 'Webhook endpoints' }), h('dd', { text: String((cfg.webhooks || []).length) })))),
-    h('section', { class: 'card' },
+        h(
+          'dl',
+          { class: 'facts' },
+          h('dt', { text: 'Periods' }),
+          h('dd', { text: (cfg.periods || []).join(', ') }),
+          h('dt', { text: 'Schedule (UTC)' }),
+          h('dd', {}, h('code', { text: cfg.schedule })),
+          h('dt', { text: 'Grace period' }),
+          h('dd', { text: cfg.gracePeriod }),
+          h('dt', { text: 'Max event age' }),
+          h('dd', { text: cfg.maxEventAge }),
+          h('dt', { text: 'Webhook endpoints' }),
+          h('dd', { text: String((cfg.webhooks || []).length) }),
+        ),
+      ),
+    ),
+    h(
+      'section',
+      { class: 'card' },
       h('h2', { text: 'Full configuration (JSON)' }),
-      h('pre', { class: 'json', id: 'config-json', text: JSON.stringify(cfg, null, 2) })),
+      h('pre', { class: 'json', id: 'config-json', text: JSON.stringify(cfg, null, 2) }),
+    ),
   );
 }

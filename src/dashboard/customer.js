@@ -15,7 +15,18 @@ import { fmtExact, fmtNum, fmtTime } from './format.js';
 /** @typedef {import('./types.js').WebhookStatus} WebhookStatus */
 
 /** @type {Record<Bucket, Array<[label: string, days: number]>>} Range presets per bucket. */
-const PRESETS = { hour: [['24 h', 1], ['7 days', 7], ['31 days', 31]], day: [['30 days', 30], ['90 days', 90], ['1 year', 365]] };
+const PRESETS = {
+  hour: [
+    ['24 h', 1],
+    ['7 days', 7],
+    ['31 days', 31],
+  ],
+  day: [
+    ['30 days', 30],
+    ['90 days', 90],
+    ['1 year', 365],
+  ],
+};
 
 /**
  * @param {ViewContext} ctx
@@ -51,12 +62,15 @@ export async function customerView(ctx, customerId) {
  */
 function currentUsage(ctx, customerId, cfg, periods) {
   const preferred = periods.includes('monthly') ? 'monthly' : periods[0];
-  const periodSel = h('select', { id: 'usage-period', 'aria-label': 'Period' },
-    periods.map((p) => h('option', { value: p, text: p, selected: p === preferred })));
+  const periodSel = h(
+    'select',
+    { id: 'usage-period', 'aria-label': 'Period' },
+    periods.map((p) => h('option', { value: p, text: p, selected: p === preferred })),
+  );
   const usageBox = h('div', { id: 'current-usage' });
-  ctx.view.append(h('section', { class: 'card' },
-    h('div', { class: 'card-head' }, h('h2', { text: 'Current period (real time)' }), periodSel),
-    usageBox));
+  ctx.view.append(
+    h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', { text: 'Current period (real time)' }), periodSel), usageBox),
+  );
   const events = cfg.events || {};
   async function loadUsage() {
     usageBox.replaceChildren(h('p', { class: 'muted', text: 'Loading…' }));
@@ -65,19 +79,45 @@ function currentUsage(ctx, customerId, cfg, periods) {
       if (!ctx.current()) return;
       const rows = Object.keys(u.events);
       usageBox.replaceChildren(
-        h('p', { class: 'muted' }, `${u.period} ${u.periodKey}: ${fmtTime(u.periodStart)} – ${fmtTime(u.periodEnd)} `,
-          badge(u.final ? 'final' : 'open')),
+        h(
+          'p',
+          { class: 'muted' },
+          `${u.period} ${u.periodKey}: ${fmtTime(u.periodStart)} – ${fmtTime(u.periodEnd)} `,
+          badge(u.final ? 'final' : 'open'),
+        ),
         rows.length === 0
           ? h('p', { class: 'empty', text: 'No usage in this period.' })
-          : h('table', { class: 'table' },
-            h('thead', {}, h('tr', {},
-              h('th', { text: 'Event type' }), h('th', { text: 'Operator' }), h('th', { class: 'num', text: 'Value' }),
-              h('th', { class: 'num', text: 'Events' }))),
-            h('tbody', {}, rows.map((t) => h('tr', { dataset: { eventType: t } },
-              h('td', {}, h('code', { text: t })),
-              h('td', { text: (events[t] || { op: '' }).op || '' }),
-              h('td', { class: 'num', text: fmtExact((u.eventsDecimal || {})[t], u.events[t]) }),
-              h('td', { class: 'num', text: fmtNum(u.eventCounts[t]) }))))));
+          : h(
+              'table',
+              { class: 'table' },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', { text: 'Event type' }),
+                  h('th', { text: 'Operator' }),
+                  h('th', { class: 'num', text: 'Value' }),
+                  h('th', { class: 'num', text: 'Events' }),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                rows.map((t) =>
+                  h(
+                    'tr',
+                    { dataset: { eventType: t } },
+                    h('td', {}, h('code', { text: t })),
+                    h('td', { text: (events[t] || { op: '' }).op || '' }),
+                    h('td', { class: 'num', text: fmtExact(u.eventsDecimal?.[t], u.events[t]) }),
+                    h('td', { class: 'num', text: fmtNum(u.eventCounts[t]) }),
+                  ),
+                ),
+              ),
+            ),
+      );
     } catch (err) {
       if (ctx.current()) usageBox.replaceChildren(errorBox(err));
     }
@@ -95,29 +135,44 @@ function currentUsage(ctx, customerId, cfg, periods) {
 function usageOverTime(ctx, customerId, types) {
   /** @type {{ bucket: Bucket, from: string | null, to: string | null }} */
   const state = { bucket: 'hour', from: null, to: null };
-  const bucketSel = h('select', { id: 'series-bucket', 'aria-label': 'Bucket' },
-    h('option', { value: 'hour', text: 'Hourly' }), h('option', { value: 'day', text: 'Daily' }));
+  const bucketSel = h(
+    'select',
+    { id: 'series-bucket', 'aria-label': 'Bucket' },
+    h('option', { value: 'hour', text: 'Hourly' }),
+    h('option', { value: 'day', text: 'Daily' }),
+  );
   const presetBox = h('div', { class: 'presets', id: 'series-presets' });
   const fromIn = h('input', { type: 'date', id: 'series-from', 'aria-label': 'From (UTC date)' });
   const toIn = h('input', { type: 'date', id: 'series-to', 'aria-label': 'To (UTC date)' });
   const apply = h('button', { class: 'button', type: 'button', text: 'Apply', id: 'series-apply' });
   const rangeNote = h('span', { class: 'muted small', id: 'series-range' });
   const charts = h('div', { class: 'charts', id: 'series-charts' });
-  ctx.view.append(h('section', { class: 'card' },
-    h('div', { class: 'card-head' }, h('h2', { text: 'Usage over time' }), rangeNote),
-    h('div', { class: 'toolbar' }, bucketSel, presetBox, h('span', { class: 'range' }, fromIn, '→', toIn, apply)),
-    charts));
+  ctx.view.append(
+    h(
+      'section',
+      { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', { text: 'Usage over time' }), rangeNote),
+      h('div', { class: 'toolbar' }, bucketSel, presetBox, h('span', { class: 'range' }, fromIn, '→', toIn, apply)),
+      charts,
+    ),
+  );
 
   function renderPresets() {
-    presetBox.replaceChildren(...PRESETS[state.bucket].map(([label, days]) => h('button', {
-      class: 'button small', type: 'button', text: label,
-      onclick: () => {
-        const now = Date.now();
-        state.to = null;
-        state.from = new Date(now - days * 86400000 + (state.bucket === 'hour' ? 3600000 : 86400000)).toISOString();
-        loadSeries();
-      },
-    })));
+    presetBox.replaceChildren(
+      ...PRESETS[state.bucket].map(([label, days]) =>
+        h('button', {
+          class: 'button small',
+          type: 'button',
+          text: label,
+          onclick: () => {
+            const now = Date.now();
+            state.to = null;
+            state.from = new Date(now - days * 86400000 + (state.bucket === 'hour' ? 3600000 : 86400000)).toISOString();
+            loadSeries();
+          },
+        }),
+      ),
+    );
   }
   bucketSel.addEventListener('change', () => {
     state.bucket = bucketSel.value === 'day' ? 'day' : 'hour';
@@ -141,8 +196,9 @@ function usageOverTime(ctx, customerId, types) {
     /** @type {UsageSeries[]} */
     let results;
     try {
-      results = await Promise.all(types.map((t) =>
-        api.usageSeries(customerId, { eventType: t, bucket: state.bucket, from: state.from, to: state.to })));
+      results = await Promise.all(
+        types.map((t) => api.usageSeries(customerId, { eventType: t, bucket: state.bucket, from: state.from, to: state.to })),
+      );
     } catch (err) {
       if (ctx.current() && mine === seriesSeq) {
         charts.replaceChildren(errorBox(err));
@@ -160,7 +216,9 @@ function usageOverTime(ctx, customerId, types) {
       toIn.value = first.to.slice(0, 10);
     }
     const step = state.bucket === 'hour' ? 3600 : 86400;
-    results.forEach((s, i) => appendSeriesCard(charts, s, i, step));
+    results.forEach((s, i) => {
+      appendSeriesCard(charts, s, i, step);
+    });
     charts.dataset.state = 'ready';
   }
 
@@ -177,9 +235,12 @@ function usageOverTime(ctx, customerId, types) {
  */
 function appendSeriesCard(charts, s, i, step) {
   const box = h('div', { class: 'chart', dataset: { eventType: s.eventType, points: String(s.points.length) } });
-  const card = h('div', { class: 'chart-card', dataset: { eventType: s.eventType } },
+  const card = h(
+    'div',
+    { class: 'chart-card', dataset: { eventType: s.eventType } },
     h('h3', {}, h('code', { text: s.eventType }), h('span', { class: 'muted small', text: ` ${s.op} per ${s.bucket}` })),
-    box);
+    box,
+  );
   charts.append(card); // before drawing: uPlot takes its width from the card
   if (s.points.length === 0) {
     box.append(h('p', { class: 'empty', text: 'No usage in this range.' }));
@@ -213,35 +274,70 @@ function webhookBadge(ws) {
  * @param {string[]} periods
  */
 function customerAggregations(ctx, customerId, periods) {
-  const aggPeriod = h('select', { id: 'agg-period', 'aria-label': 'Aggregation period' },
-    h('option', { value: '', text: 'All periods' }), periods.map((p) => h('option', { value: p, text: p })));
+  const aggPeriod = h(
+    'select',
+    { id: 'agg-period', 'aria-label': 'Aggregation period' },
+    h('option', { value: '', text: 'All periods' }),
+    periods.map((p) => h('option', { value: p, text: p })),
+  );
   const aggBody = h('tbody', {});
   const aggMore = h('button', { class: 'button', type: 'button', text: 'Load more', hidden: true });
   const aggStatus = h('p', { class: 'muted' });
-  ctx.view.append(h('section', { class: 'card' },
-    h('div', { class: 'card-head' }, h('h2', { text: 'Aggregations' }), aggPeriod),
-    h('table', { class: 'table', id: 'aggregations' },
-      h('thead', {}, h('tr', {},
-        ['Period', 'Key', 'Start (UTC)', 'Values', 'State', 'Revision', 'Webhook'].map((t) => h('th', { text: t })))),
-      aggBody),
-    aggStatus, aggMore));
+  ctx.view.append(
+    h(
+      'section',
+      { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', { text: 'Aggregations' }), aggPeriod),
+      h(
+        'table',
+        { class: 'table', id: 'aggregations' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Period', 'Key', 'Start (UTC)', 'Values', 'State', 'Revision', 'Webhook'].map((t) => h('th', { text: t })),
+          ),
+        ),
+        aggBody,
+      ),
+      aggStatus,
+      aggMore,
+    ),
+  );
   /** @type {(reset: boolean) => Promise<void>} */
   const loadAggs = pagedList(ctx, {
-    body: aggBody, status: aggStatus, more: aggMore,
+    body: aggBody,
+    status: aggStatus,
+    more: aggMore,
     fetch: (cursor) => api.aggregations({ customerId, period: aggPeriod.value, limit: 25, cursor }),
     /** @param {Aggregation} a */
     row: (a) => {
       const ws = a.webhookStatus || { delivered: false, attempts: 0 };
-      return h('tr', { dataset: { aggregationId: a.id } },
+      return h(
+        'tr',
+        { dataset: { aggregationId: a.id } },
         h('td', { text: a.period }),
         h('td', {}, h('code', { text: a.periodKey })),
         h('td', { text: fmtTime(a.periodStart) }),
-        h('td', { class: 'values' }, Object.keys(a.events).map((t) => h('div', {},
-          h('code', { text: t }), ` ${fmtExact((a.eventsDecimal || {})[t], a.events[t])}`,
-          h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` })))),
+        h(
+          'td',
+          { class: 'values' },
+          Object.keys(a.events).map((t) =>
+            h(
+              'div',
+              {},
+              h('code', { text: t }),
+              ` ${fmtExact(a.eventsDecimal?.[t], a.events[t])}`,
+              h('span', { class: 'muted small', text: ` (${fmtNum(a.eventCounts[t])} events)` }),
+            ),
+          ),
+        ),
         h('td', {}, badge(a.final ? 'final' : 'provisional')),
         h('td', { class: 'num', text: String(a.revision) }),
-        h('td', { title: ws.lastError || null }, a.final ? webhookBadge(ws) : '—'));
+        h('td', { title: ws.lastError || null }, a.final ? webhookBadge(ws) : '—'),
+      );
     },
     summary: (n) => (n === 0 ? 'No aggregations yet (they appear when periods close, or after a trigger).' : ''),
   });

@@ -18,32 +18,52 @@ const PAGE = 50;
 export function customersView(ctx, query) {
   const { view } = ctx;
   const search = h('input', {
-    id: 'customer-search', type: 'search', placeholder: 'Customer id starts with…', value: query.get('search') || '',
-    'aria-label': 'Search customers by id prefix', spellcheck: 'false',
+    id: 'customer-search',
+    type: 'search',
+    placeholder: 'Customer id starts with…',
+    value: query.get('search') || '',
+    'aria-label': 'Search customers by id prefix',
+    spellcheck: 'false',
   });
   const body = h('tbody', {});
   const more = h('button', { class: 'button', type: 'button', text: 'Load more', hidden: true });
   const status = h('p', { class: 'muted' });
   view.append(
     h('h1', { text: 'Customers' }),
-    h('div', { class: 'card' },
+    h(
+      'div',
+      { class: 'card' },
       h('div', { class: 'toolbar' }, search, status),
-      h('table', { class: 'table', id: 'customers' },
+      h(
+        'table',
+        { class: 'table', id: 'customers' },
         h('thead', {}, h('tr', {}, h('th', { text: 'Customer' }), h('th', { text: 'Latest usage (hour, UTC)' }))),
-        body),
-      more));
+        body,
+      ),
+      more,
+    ),
+  );
 
   /** @type {(reset: boolean) => Promise<void>} */
   const load = pagedList(ctx, {
-    body, status, more,
+    body,
+    status,
+    more,
     fetch: (cursor) => api.customers({ search: search.value, limit: PAGE, cursor }),
     /** @param {CustomerRow} c */
-    row: (c) => h('tr', { dataset: { customerId: c.customerId } },
-      h('td', {}, h('a', { href: `#/customers/${encodeURIComponent(c.customerId)}`, text: c.customerId })),
-      h('td', { text: fmtTime(c.lastUsageAt) })),
-    summary: (n, hasMore) => (n === 0
-      ? (search.value ? `No customer id starts with “${search.value}”.` : 'No customers with usage yet.')
-      : `${n}${hasMore ? '+' : ''} customer${n === 1 ? '' : 's'}`),
+    row: (c) =>
+      h(
+        'tr',
+        { dataset: { customerId: c.customerId } },
+        h('td', {}, h('a', { href: `#/customers/${encodeURIComponent(c.customerId)}`, text: c.customerId })),
+        h('td', { text: fmtTime(c.lastUsageAt) }),
+      ),
+    summary: (n, hasMore) =>
+      n === 0
+        ? search.value
+          ? `No customer id starts with “${search.value}”.`
+          : 'No customers with usage yet.'
+        : `${n}${hasMore ? '+' : ''} customer${n === 1 ? '' : 's'}`,
   });
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;

@@ -73,9 +73,12 @@ function deliveryRow(ctx, d) {
       h('td', { class: 'num', text: String(x.attempts) }),
       h('td', { class: 'num', text: x.lastStatusCode === null ? '—' : String(x.lastStatusCode) }),
       h('td', { class: 'wrap error-text', text: x.lastError || '' }),
-      h('td', { class: 'actions' },
+      h(
+        'td',
+        { class: 'actions' },
         h('a', { class: 'button small', href: `#/deliveries/${encodeURIComponent(x.id)}`, text: 'Attempts' }),
-        canRetry(x) ? retryButton(ctx, x, (updated) => fill(updated)) : null),
+        canRetry(x) ? retryButton(ctx, x, (updated) => fill(updated)) : null,
+      ),
     );
   };
   fill(d);
@@ -88,9 +91,12 @@ function deliveryRow(ctx, d) {
  */
 export function deliveriesView(ctx, query) {
   const { view } = ctx;
-  const statusSel = h('select', { id: 'delivery-status', 'aria-label': 'Status' },
+  const statusSel = h(
+    'select',
+    { id: 'delivery-status', 'aria-label': 'Status' },
     h('option', { value: '', text: 'Any status' }),
-    STATUSES.map((s) => h('option', { value: s, text: s, selected: query.get('status') === s })));
+    STATUSES.map((s) => h('option', { value: s, text: s, selected: query.get('status') === s })),
+  );
   const endpointSel = h('select', { id: 'delivery-endpoint', 'aria-label': 'Endpoint' }, h('option', { value: '', text: 'Any endpoint' }));
   const refresh = h('button', { class: 'button', type: 'button', text: 'Refresh', id: 'delivery-refresh' });
   const body = h('tbody', {});
@@ -98,24 +104,48 @@ export function deliveriesView(ctx, query) {
   const status = h('p', { class: 'muted' });
   view.append(
     h('h1', { text: 'Webhook deliveries' }),
-    h('div', { class: 'card' },
+    h(
+      'div',
+      { class: 'card' },
       h('div', { class: 'toolbar' }, statusSel, endpointSel, refresh),
-      h('table', { class: 'table', id: 'deliveries' },
-        h('thead', {}, h('tr', {},
-          ['Created (UTC)', 'Endpoint', 'Status', 'Attempts', 'Last HTTP', 'Last error', ''].map((t) => h('th', { text: t })))),
-        body),
-      status, more));
+      h(
+        'table',
+        { class: 'table', id: 'deliveries' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Created (UTC)', 'Endpoint', 'Status', 'Attempts', 'Last HTTP', 'Last error', ''].map((t) => h('th', { text: t })),
+          ),
+        ),
+        body,
+      ),
+      status,
+      more,
+    ),
+  );
 
-  api.endpoints().then((endpoints) => {
-    for (const e of endpoints) endpointSel.append(h('option', { value: e.id, text: e.id, selected: query.get('endpointId') === e.id }));
-  }).catch(() => undefined);
+  api
+    .endpoints()
+    .then((endpoints) => {
+      for (const e of endpoints) endpointSel.append(h('option', { value: e.id, text: e.id, selected: query.get('endpointId') === e.id }));
+    })
+    .catch(() => undefined);
 
   /** @type {(reset: boolean) => Promise<void>} */
   const load = pagedList(ctx, {
-    body, status, more,
-    fetch: (cursor) => api.deliveries({
-      status: statusSel.value, endpointId: endpointSel.value || query.get('endpointId'), limit: PAGE, cursor,
-    }),
+    body,
+    status,
+    more,
+    fetch: (cursor) =>
+      api.deliveries({
+        status: statusSel.value,
+        endpointId: endpointSel.value || query.get('endpointId'),
+        limit: PAGE,
+        cursor,
+      }),
     /** @param {Delivery} d */
     row: (d) => deliveryRow(ctx, d),
     summary: (n) => (n === 0 ? 'No deliveries match.' : ''),

@@ -40,26 +40,59 @@ export async function deliveryView(ctx, id) {
   ];
   const attemptHeads = ['#', 'Started (UTC)', 'Duration', 'HTTP', 'Error class', 'Error', 'Response body', 'Kind'];
   view.append(
-    h('section', { class: 'card', id: 'delivery-detail', dataset: { status: d.status } },
+    h(
+      'section',
+      { class: 'card', id: 'delivery-detail', dataset: { status: d.status } },
       h('div', { class: 'card-head' }, h('h2', { text: 'Summary' }), canRetry(d) ? retryButton(ctx, d, () => ctx.reload()) : null),
-      h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]))),
-    h('section', { class: 'card' },
+      h(
+        'dl',
+        { class: 'facts' },
+        facts.map(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]),
+      ),
+    ),
+    h(
+      'section',
+      { class: 'card' },
       h('h2', { text: `Attempts (${d.attempts.length})` }),
       d.attempts.length === 0
         ? h('p', { class: 'empty', text: 'No attempt yet.' })
-        : h('table', { class: 'table', id: 'attempts' },
-          h('thead', {}, h('tr', {}, attemptHeads.map((t) => h('th', { text: t })))),
-          h('tbody', {}, d.attempts.map((a) => h('tr', {},
-            h('td', { class: 'num', text: String(a.attempt) }),
-            h('td', { text: fmtTime(a.startedAt) }),
-            h('td', { class: 'num', text: `${a.durationMs} ms` }),
-            h('td', { class: 'num', text: a.statusCode === null ? '—' : String(a.statusCode) }),
-            h('td', { text: a.errorClass || '—' }),
-            h('td', { class: 'wrap', text: a.error || '' }),
-            h('td', { class: 'wrap' }, a.responseBody ? h('code', { class: 'snippet', text: a.responseBody.slice(0, 300) }) : '—'),
-            h('td', { text: a.dryRun ? 'dry run' : a.manual ? 'manual' : 'scheduled' })))))),
-    h('section', { class: 'card' },
+        : h(
+            'table',
+            { class: 'table', id: 'attempts' },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                attemptHeads.map((t) => h('th', { text: t })),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              d.attempts.map((a) =>
+                h(
+                  'tr',
+                  {},
+                  h('td', { class: 'num', text: String(a.attempt) }),
+                  h('td', { text: fmtTime(a.startedAt) }),
+                  h('td', { class: 'num', text: `${a.durationMs} ms` }),
+                  h('td', { class: 'num', text: a.statusCode === null ? '—' : String(a.statusCode) }),
+                  h('td', { text: a.errorClass || '—' }),
+                  h('td', { class: 'wrap', text: a.error || '' }),
+                  h('td', { class: 'wrap' }, a.responseBody ? h('code', { class: 'snippet', text: a.responseBody.slice(0, 300) }) : '—'),
+                  h('td', { text: a.dryRun ? 'dry run' : a.manual ? 'manual' : 'scheduled' }),
+                ),
+              ),
+            ),
+          ),
+    ),
+    h(
+      'section',
+      { class: 'card' },
       h('h2', { text: 'Payload' }),
-      h('pre', { class: 'json', text: JSON.stringify(d.message.payload, null, 2) })),
+      h('pre', { class: 'json', text: JSON.stringify(d.message.payload, null, 2) }),
+    ),
   );
 }

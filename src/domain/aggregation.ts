@@ -111,7 +111,10 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
   };
   if (previous) {
     payload.previous = {
-      events: previous.events, eventCounts: previous.eventCounts, eventsDecimal: previous.eventsDecimal, revision: previous.revision,
+      events: previous.events,
+      eventCounts: previous.eventCounts,
+      eventsDecimal: previous.eventsDecimal,
+      revision: previous.revision,
     };
   }
   return {
@@ -129,10 +132,7 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
 /** The endpoints a message goes to: enabled, and whose event-type and period filters match. */
-export function deliveriesFor(
-  message: OutboxMessage,
-  config: DeliveryRules,
-): NewDelivery[] {
+export function deliveriesFor(message: OutboxMessage, config: DeliveryRules): NewDelivery[] {
   return config.webhooks
     .filter((w) => w.enabled && w.events.includes(message.type) && (w.periods === null || w.periods.includes(message.period)))
     .map((w) => ({

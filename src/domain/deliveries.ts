@@ -27,7 +27,15 @@ export interface NewDelivery {
 }
 
 export type DeliveryStatus = 'pending' | 'sending' | 'succeeded' | 'retry_scheduled' | 'failed' | 'cancelled' | 'held';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'succeeded', 'retry_scheduled', 'failed', 'cancelled', 'held'];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'sending',
+  'succeeded',
+  'retry_scheduled',
+  'failed',
+  'cancelled',
+  'held',
+];
 
 export interface DeliveryRecord {
   id: string;

@@ -56,7 +56,11 @@ export class NoEventTypes extends DomainError {
 
 export class UnknownEventType extends DomainError {
   readonly code = 'invalid_event_type';
-  constructor(message: string, readonly eventType: string, readonly allowed: string[]) {
+  constructor(
+    message: string,
+    readonly eventType: string,
+    readonly allowed: string[],
+  ) {
     super(message);
   }
 }
@@ -84,14 +88,20 @@ export class BatchBodyInvalid extends DomainError {
 
 export class BatchTooLarge extends DomainError {
   readonly code = 'batch_too_large';
-  constructor(readonly received: number, readonly maxAllowed: number) {
+  constructor(
+    readonly received: number,
+    readonly maxAllowed: number,
+  ) {
     super(`Batch size exceeds maximum limit of ${maxAllowed} events`);
   }
 }
 
 export class BatchValidationFailed extends DomainError {
   readonly code = 'batch_validation_failed';
-  constructor(readonly validationErrors: Array<{ index: number; errors: string[] }>, readonly validCount: number) {
+  constructor(
+    readonly validationErrors: Array<{ index: number; errors: string[] }>,
+    readonly validCount: number,
+  ) {
     super('Validation failed for some events');
   }
 }
@@ -100,7 +110,10 @@ export class EventIdConflict extends DomainError {
   readonly code = 'event_id_conflict';
   constructor(readonly conflicts: Array<{ index: number; id: string }>) {
     // The full list is in `conflicts`; the message names a few so it stays readable.
-    const shown = conflicts.slice(0, 5).map((c) => JSON.stringify(c.id)).join(', ');
+    const shown = conflicts
+      .slice(0, 5)
+      .map((c) => JSON.stringify(c.id))
+      .join(', ');
     const more = conflicts.length > 5 ? ` and ${conflicts.length - 5} more` : '';
     const verb = conflicts.length === 1 ? 'was' : 'were';
     super(`Event id conflict: ${shown}${more} ${verb} already used for an event with different content`);
@@ -132,7 +145,11 @@ export class Overloaded extends DomainError {
 export class StoreUnavailable extends DomainError {
   readonly code = 'store_unavailable';
   /** `reason` says what is wrong in a few words, e.g. "the disk is full". */
-  constructor(readonly retryAfterSeconds: number, cause?: unknown, readonly reason?: string) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    cause?: unknown,
+    readonly reason?: string,
+  ) {
     super(`Storage is temporarily unavailable${reason ? ` (${reason})` : ''}; retry shortly`, { cause });
   }
 }
@@ -146,8 +163,18 @@ export class InvalidQuery extends DomainError {
 
 /** Every domain error class; each code above has exactly one (checked below). */
 export type AnyDomainError =
-  | NoEventTypes | UnknownEventType | BodyNotObject | EventValidationFailed | BatchBodyInvalid | BatchTooLarge
-  | BatchValidationFailed | EventIdConflict | InvalidRequestKey | RequestKeyConflict | Overloaded | StoreUnavailable
+  | NoEventTypes
+  | UnknownEventType
+  | BodyNotObject
+  | EventValidationFailed
+  | BatchBodyInvalid
+  | BatchTooLarge
+  | BatchValidationFailed
+  | EventIdConflict
+  | InvalidRequestKey
+  | RequestKeyConflict
+  | Overloaded
+  | StoreUnavailable
   | InvalidQuery;
 
 // Fails to compile when a domain code has no class in AnyDomainError.

@@ -72,12 +72,7 @@ function depthOf(v: unknown, level: number, max: number): number {
  * Checks the fields of one event (customerId, value, metadata, timestamp, id) and collects every
  * problem, in the reference's order. idOverride carries an Idempotency-Key header.
  */
-export function checkEventFields(
-  body: Record<string, unknown>,
-  eventType: string,
-  ctx: EventContext,
-  idHeader?: string,
-): Checked {
+export function checkEventFields(body: Record<string, unknown>, eventType: string, ctx: EventContext, idHeader?: string): Checked {
   const errors: string[] = [];
   const { customerId, value, metadata, timestamp } = body;
 
@@ -195,7 +190,11 @@ function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (isPlainObject(v)) {
     // fromEntries defines keys, so a "__proto__" key stays data instead of setting the prototype.
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical(v[k])]),
+    );
   }
   return v;
 }
@@ -210,10 +209,7 @@ function sameMetadata(a: string | null, b: string | null): boolean {
 }
 
 /** Whether a repeat of an id carries the same content as what is stored (so it is a harmless retry). */
-export function sameContent(
-  stored: { value: number; metadata: string | null; ts: number },
-  incoming: NewEvent,
-): boolean {
+export function sameContent(stored: { value: number; metadata: string | null; ts: number }, incoming: NewEvent): boolean {
   if (stored.value !== incoming.value) return false;
   if (incoming.tsExplicit && stored.ts !== incoming.ts) return false;
   return sameMetadata(stored.metadata, incoming.metadata);

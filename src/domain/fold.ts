@@ -83,7 +83,8 @@ export class HourFold {
     const out: MarkRaise[] = [];
     for (const [customerId, mine] of this.raised) {
       for (const [period, starts] of mine) {
-        for (const [periodStart, changeSeq] of starts) if (keep(period, customerId, periodStart)) out.push({ period, periodStart, customerId, changeSeq });
+        for (const [periodStart, changeSeq] of starts)
+          if (keep(period, customerId, periodStart)) out.push({ period, periodStart, customerId, changeSeq });
       }
     }
     return out.sort((a, b) => compareText(a.period, b.period) || a.periodStart - b.periodStart || compareText(a.customerId, b.customerId));

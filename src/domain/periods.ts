@@ -231,10 +231,7 @@ export function hoursIn(interval: Interval): number[] {
 }
 
 /** For an hour-aligned instant h, the intervals of every period in `periods` that contain h (one per period). */
-export function periodsContaining(
-  periods: readonly Period[],
-  t: number,
-): Array<{ period: Period; key: string; interval: Interval }> {
+export function periodsContaining(periods: readonly Period[], t: number): Array<{ period: Period; key: string; interval: Interval }> {
   // Duplicates in `periods` are collapsed so each period contributes exactly one interval.
   return [...new Set(periods)].map((period) => ({
     period,

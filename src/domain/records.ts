@@ -58,11 +58,7 @@ export interface AggregationRecord {
 }
 
 export type CloseDecision = { aggregation: AggregationRecord; message: OutboxMessage | null; deliveries: NewDelivery[] } | null;
-export type CloseDecider = (
-  mark: DirtyMark,
-  rollups: RollupRow[],
-  existing: AggregationRecord | undefined,
-) => CloseDecision;
+export type CloseDecider = (mark: DirtyMark, rollups: RollupRow[], existing: AggregationRecord | undefined) => CloseDecision;
 export type ProvisionalDecider = (
   mark: DirtyMark,
   rollups: RollupRow[],

@@ -65,21 +65,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await registerOpenApi(app, deps.version);
 
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(
-    /^application\/([\w.+-]+\+)?json(\s*;.*)?$/i,
-    { parseAs: 'string' },
-    (_req, body, done) => {
-      const text = body as string;
-      if (text.trim() === '') return done(null, undefined);
-      try {
-        done(null, JSON.parse(text));
-      } catch (err) {
-        // Only the position: V8's message quotes the body, which does not belong in logs.
-        const pos = /position (\d+)/.exec((err as Error).message)?.[1];
-        done(new MalformedJson(pos === undefined ? 'not valid JSON' : `not valid JSON at position ${pos}`), undefined);
-      }
-    },
-  );
+  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json(\s*;.*)?$/i, { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      // Only the position: V8's message quotes the body, which does not belong in logs.
+      const pos = /position (\d+)/.exec((err as Error).message)?.[1];
+      done(new MalformedJson(pos === undefined ? 'not valid JSON' : `not valid JSON at position ${pos}`), undefined);
+    }
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -103,7 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // The store's classifier sees every error a route did not turn into a domain error: a store fault
   // (busy, full, read-only, connection lost) is a 503 with Retry-After whichever route met it.
   const classified = (err: unknown): unknown =>
-    (err instanceof DomainError || err instanceof HttpError ? err : (deps.ctx.store.classifyError(err) ?? err));
+    err instanceof DomainError || err instanceof HttpError ? err : (deps.ctx.store.classifyError(err) ?? err);
   app.setErrorHandler((err, req, reply) => sendError(req, reply, classified(err), deps.ctx.metrics));
   app.setNotFoundHandler(async (req) => {
     throw new NotFound(`Route ${req.method} ${req.url.split('?')[0]} not found`);

@@ -45,7 +45,11 @@ export type ErrorBody = { error: string; code?: ErrorCode; requestId?: string } 
  */
 export class HttpError extends Error {
   readonly statusCode: number;
-  constructor(readonly code: ErrorCode, message: string, readonly extra: Record<string, unknown> = {}) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
     super(message);
     this.statusCode = codeToStatus[code];
   }
@@ -120,9 +124,10 @@ const DOMAIN_SHAPES: { [E in AnyDomainError as E['code']]: (err: E) => DomainSha
     },
   }),
   event_id_conflict: (err) => ({
-    extra: err.conflicts.length === 1 && err.conflicts[0]!.index === 0
-      ? { id: err.conflicts[0]!.id, conflicts: err.conflicts }
-      : { conflicts: err.conflicts },
+    extra:
+      err.conflicts.length === 1 && err.conflicts[0]!.index === 0
+        ? { id: err.conflicts[0]!.id, conflicts: err.conflicts }
+        : { conflicts: err.conflicts },
   }),
   invalid_idempotency_key: () => ({}),
   idempotency_key_conflict: () => ({}),

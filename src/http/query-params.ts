@@ -14,11 +14,13 @@ export const LimitParam = Type.Optional(
   Type.Integer({ minimum: 1, description: `Page size, default ${DEFAULT_LIMIT}; values above ${MAX_LIMIT} are capped` }),
 );
 export const InstantParam = (what: string) =>
-  Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 64,
-    description: `${what}: ISO-8601 with offset, YYYY-MM-DD (UTC), or epoch milliseconds, ${SUPPORTED_INSTANTS}`,
-  }));
+  Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: `${what}: ISO-8601 with offset, YYYY-MM-DD (UTC), or epoch milliseconds, ${SUPPORTED_INSTANTS}`,
+    }),
+  );
 export const CursorParam = Type.Optional(
   Type.String({ minLength: 1, maxLength: MAX_CURSOR_LENGTH, description: 'X-Next-Cursor of the previous page, unchanged' }),
 );
@@ -39,7 +41,9 @@ export function instantParam(name: string, v: string | undefined): number | unde
   if (v === undefined) return undefined;
   const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? parseInstant(`${v}T00:00:00Z`) : parseInstant(v);
   if (Number.isNaN(t)) {
-    throw new InvalidQuery(`${name} must be an ISO-8601 instant with offset (e.g. 2026-01-12T00:00:00Z), a date (YYYY-MM-DD) or epoch milliseconds`);
+    throw new InvalidQuery(
+      `${name} must be an ISO-8601 instant with offset (e.g. 2026-01-12T00:00:00Z), a date (YYYY-MM-DD) or epoch milliseconds`,
+    );
   }
   // Beyond it, period math and Date formatting overflow, and PostgreSQL's bigint can be exceeded.
   if (!isSupportedInstant(t)) throw new InvalidQuery(`${name} must be an instant ${SUPPORTED_INSTANTS}`);

@@ -37,7 +37,11 @@ export class GroupCommitter {
   private readonly maxQueued: number;
   private readonly maxBytes: number;
 
-  constructor(private readonly store: EventPort & Pick<StoreLifecycle, 'backlogRetryAfter'>, private readonly periods: () => readonly Period[], opts: GroupCommitOptions = {}) {
+  constructor(
+    private readonly store: EventPort & Pick<StoreLifecycle, 'backlogRetryAfter'>,
+    private readonly periods: () => readonly Period[],
+    opts: GroupCommitOptions = {},
+  ) {
     this.maxGroup = opts.maxEventsPerGroup ?? 20_000;
     this.maxQueued = opts.maxQueuedEvents ?? MEMORY_BUDGET.queuedEvents;
     this.maxBytes = opts.maxQueuedBytes ?? MEMORY_BUDGET.queuedBytes;
@@ -50,8 +54,13 @@ export class GroupCommitter {
   /** The queue and its bounds, for stats and tests. */
   stats() {
     return {
-      queuedEvents: this.queuedEvents, queuedBytes: this.queuedBytes, maxQueuedEvents: this.maxQueued, maxQueuedBytes: this.maxBytes,
-      peakQueuedEvents: this.peakEvents, peakQueuedBytes: this.peakBytes, refused: this.refused,
+      queuedEvents: this.queuedEvents,
+      queuedBytes: this.queuedBytes,
+      maxQueuedEvents: this.maxQueued,
+      maxQueuedBytes: this.maxBytes,
+      peakQueuedEvents: this.peakEvents,
+      peakQueuedBytes: this.peakBytes,
+      refused: this.refused,
     };
   }
 
@@ -68,7 +77,8 @@ export class GroupCommitter {
     let bytes = 0;
     for (const e of unit.events) bytes += queuedEventBytes(e);
     // An empty queue always takes one unit, so a unit larger than the bound is not refused forever.
-    const full = this.queuedEvents > 0 && (this.queuedEvents + unit.events.length > this.maxQueued || this.queuedBytes + bytes > this.maxBytes);
+    const full =
+      this.queuedEvents > 0 && (this.queuedEvents + unit.events.length > this.maxQueued || this.queuedBytes + bytes > this.maxBytes);
     const wait = full ? 1 : this.store.backlogRetryAfter();
     if (wait > 0) {
       this.refused++;
@@ -135,8 +145,13 @@ export class GroupCommitter {
       while (this.queue.length > 0) {
         const group = this.take();
         try {
-          const outcomes = await this.store.appendEvents(group.map((p) => p.unit), this.periods());
-          group.forEach((p, i) => p.resolve(outcomes[i]!));
+          const outcomes = await this.store.appendEvents(
+            group.map((p) => p.unit),
+            this.periods(),
+          );
+          group.forEach((p, i) => {
+            p.resolve(outcomes[i]!);
+          });
         } catch (err) {
           // A failure tied to one unit must not fail the others that shared its transaction: each
           // is committed alone, and only the unit that fails again gets the error.

@@ -4,12 +4,27 @@
 
 import type { ServiceContext } from '../aggregate/context.js';
 import {
-  BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, EventIdConflict, EventValidationFailed,
-  InvalidRequestKey, NoEventTypes, RequestKeyConflict, UnknownEventType,
+  BatchBodyInvalid,
+  BatchTooLarge,
+  BatchValidationFailed,
+  BodyNotObject,
+  EventIdConflict,
+  EventValidationFailed,
+  InvalidRequestKey,
+  NoEventTypes,
+  RequestKeyConflict,
+  UnknownEventType,
 } from '../domain/errors.js';
 import {
-  checkBatchElement, checkEventFields, hasEventTypes, invalidTypeMessage, isConfiguredType, isPlainObject,
-  LONE_SURROGATE_TYPE, type EventContext, type NewEvent,
+  checkBatchElement,
+  checkEventFields,
+  hasEventTypes,
+  invalidTypeMessage,
+  isConfiguredType,
+  isPlainObject,
+  LONE_SURROGATE_TYPE,
+  type EventContext,
+  type NewEvent,
 } from '../domain/event-rules.js';
 import { isWellFormed } from '../domain/text.js';
 import { eventIdFromSeq } from '../domain/ids.js';

@@ -8,7 +8,12 @@ import type { MeterhookConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import type { DeliveryPort, StoreLifecycle, UsagePort } from '../store/store.js';
 
-export function createMetrics(o: { store: Pick<UsagePort, 'listDueMarks'> & Pick<DeliveryPort, 'deliveryCounts' | 'oldestUndeliveredAt'> & Pick<StoreLifecycle, 'stats'>; config: MeterhookConfig; clock: Clock; processDefaults?: boolean }) {
+export function createMetrics(o: {
+  store: Pick<UsagePort, 'listDueMarks'> & Pick<DeliveryPort, 'deliveryCounts' | 'oldestUndeliveredAt'> & Pick<StoreLifecycle, 'stats'>;
+  config: MeterhookConfig;
+  clock: Clock;
+  processDefaults?: boolean;
+}) {
   const registry = new Registry();
   if (o.processDefaults !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -16,7 +21,11 @@ export function createMetrics(o: { store: Pick<UsagePort, 'listDueMarks'> & Pick
   const metrics = {
     registry,
     eventsIngested: new Counter({ name: 'meterhook_events_ingested_total', help: 'Events stored (duplicates excluded)', registers }),
-    eventsDuplicate: new Counter({ name: 'meterhook_events_duplicate_total', help: 'Events acknowledged as repeats of a stored id', registers }),
+    eventsDuplicate: new Counter({
+      name: 'meterhook_events_duplicate_total',
+      help: 'Events acknowledged as repeats of a stored id',
+      registers,
+    }),
     eventsRejected: new Counter({
       name: 'meterhook_events_rejected_total',
       help: 'Events refused, by reason (a rejected batch counts each of its events)',

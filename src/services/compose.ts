@@ -68,7 +68,11 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
   const { allowHttp, allowCidrs } = config.webhookDelivery;
   const sender: Sender = createSender(createSsrfGuard({ allowHttp, allowCidrs }));
   const dispatcher = new Dispatcher({
-    store, config, clock, logger, sender,
+    store,
+    config,
+    clock,
+    logger,
+    sender,
     dryRun: o.dryRun,
     userAgent: `meterhook/${VERSION}`,
     owner: o.owner,

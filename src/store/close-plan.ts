@@ -24,7 +24,11 @@ export interface ClosePlan {
 const scanned = (rollups: RollupRow[]): number => rollups.reduce((n, r) => n + r.count, 0);
 
 export function planClose(inputs: Iterable<MarkInput>, decide: CloseDecider): ClosePlan {
-  const plan: ClosePlan = { aggregations: [], messages: [], counts: { finalized: 0, unchanged: 0, created: 0, updated: 0, eventsScanned: 0 } };
+  const plan: ClosePlan = {
+    aggregations: [],
+    messages: [],
+    counts: { finalized: 0, unchanged: 0, created: 0, updated: 0, eventsScanned: 0 },
+  };
   for (const { mark, rollups, existing } of inputs) {
     plan.counts.eventsScanned += scanned(rollups);
     const d = decide(mark, rollups, existing);
@@ -42,7 +46,10 @@ export function planClose(inputs: Iterable<MarkInput>, decide: CloseDecider): Cl
 }
 
 /** Provisional documents for open periods: never over a final one (the decider returns null for it). */
-export function planProvisional(inputs: Iterable<MarkInput>, decide: ProvisionalDecider): { aggregations: AggregationRecord[]; counts: ProvisionalResult } {
+export function planProvisional(
+  inputs: Iterable<MarkInput>,
+  decide: ProvisionalDecider,
+): { aggregations: AggregationRecord[]; counts: ProvisionalResult } {
   const out = { aggregations: [] as AggregationRecord[], counts: { created: 0, updated: 0, eventsScanned: 0 } };
   for (const { mark, rollups, existing } of inputs) {
     out.counts.eventsScanned += scanned(rollups);

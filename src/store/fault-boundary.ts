@@ -3,7 +3,7 @@
 // lost) reaches every caller as StoreUnavailable, and a fault in a write is remembered for readiness.
 // Must never swallow an error, nor turn a bug (a constraint violation, a programming error) into a 503.
 
-import { StoreUnavailable } from '../domain/errors.js';
+import type { StoreUnavailable } from '../domain/errors.js';
 import type { Store } from './store.js';
 
 /** An adapter's classifier: the StoreUnavailable an error means, or undefined when it is not a fault. */
@@ -11,8 +11,19 @@ export type FaultClassifier = (err: unknown) => StoreUnavailable | undefined;
 
 /** The port's methods that write: a fault in one of them means writes are failing. */
 export const WRITE_METHODS = [
-  'appendEvents', 'closePeriods', 'writeProvisional', 'syncEndpoints', 'enableEndpoint', 'claimDeliveries', 'claimDelivery',
-  'recordAttempt', 'releaseDelivery', 'requeueDeliveries', 'deleteEventsBefore', 'insertApiKey', 'revokeApiKey',
+  'appendEvents',
+  'closePeriods',
+  'writeProvisional',
+  'syncEndpoints',
+  'enableEndpoint',
+  'claimDeliveries',
+  'claimDelivery',
+  'recordAttempt',
+  'releaseDelivery',
+  'requeueDeliveries',
+  'deleteEventsBefore',
+  'insertApiKey',
+  'revokeApiKey',
 ] as const satisfies ReadonlyArray<keyof Store>;
 const WRITES: ReadonlySet<string> = new Set(WRITE_METHODS);
 

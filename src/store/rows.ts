@@ -24,8 +24,14 @@ const bool = (v: Bool): boolean => v === true || v === 1;
 const textOrNull = (v: string | null | undefined): string | null => v ?? null;
 
 export interface EventRow {
-  seq: Int; customer_id: string; event_type: string; event_id: string | null; ts: Int;
-  received_at: Int; value: number; metadata: string | null;
+  seq: Int;
+  customer_id: string;
+  event_type: string;
+  event_id: string | null;
+  ts: Int;
+  received_at: Int;
+  value: number;
+  metadata: string | null;
 }
 
 export const toEvent = (r: EventRow): StoredEvent => ({
@@ -40,7 +46,10 @@ export const toEvent = (r: EventRow): StoredEvent => ({
 });
 
 export interface MarkRow {
-  period: string; period_start: Int; customer_id: string; change_seq: Int;
+  period: string;
+  period_start: Int;
+  customer_id: string;
+  change_seq: Int;
 }
 
 export const toMark = (r: MarkRow): DirtyMark => ({
@@ -51,8 +60,18 @@ export const toMark = (r: MarkRow): DirtyMark => ({
 });
 
 export interface RollupTableRow {
-  event_type: string; hour: Int; count: Int; sum: string; vmin: number; vmax: number;
-  first_ts: Int; first_seq: Int; first_value: number; last_ts: Int; last_seq: Int; last_value: number;
+  event_type: string;
+  hour: Int;
+  count: Int;
+  sum: string;
+  vmin: number;
+  vmax: number;
+  first_ts: Int;
+  first_seq: Int;
+  first_value: number;
+  last_ts: Int;
+  last_seq: Int;
+  last_value: number;
 }
 
 export const toRollup = (r: RollupTableRow): RollupRow => ({
@@ -72,8 +91,18 @@ export const toRollup = (r: RollupTableRow): RollupRow => ({
 });
 
 export interface AggregationRow {
-  id: string; customer_id: string; period: string; period_key: string; period_start: Int; period_end: Int;
-  events: string; event_counts: string; final: Bool; revision: Int; computed_at: Int; finalized_at: IntOrNull;
+  id: string;
+  customer_id: string;
+  period: string;
+  period_key: string;
+  period_start: Int;
+  period_end: Int;
+  events: string;
+  event_counts: string;
+  final: Bool;
+  revision: Int;
+  computed_at: Int;
+  finalized_at: IntOrNull;
   webhook_status: string;
 }
 
@@ -99,8 +128,19 @@ export const toAggregation = (r: AggregationRow): AggregationRecord => {
 
 function aggregationValues(a: AggregationRecord, style: SqlStyle): unknown[] {
   return [
-    a.id, a.customerId, a.period, a.periodKey, a.periodStart, a.periodEnd, JSON.stringify(a.eventsDecimal),
-    JSON.stringify(a.eventCounts), style.bool(a.final), a.revision, a.computedAt, a.finalizedAt, JSON.stringify(a.webhookStatus),
+    a.id,
+    a.customerId,
+    a.period,
+    a.periodKey,
+    a.periodStart,
+    a.periodEnd,
+    JSON.stringify(a.eventsDecimal),
+    JSON.stringify(a.eventCounts),
+    style.bool(a.final),
+    a.revision,
+    a.computedAt,
+    a.finalizedAt,
+    JSON.stringify(a.webhookStatus),
   ];
 }
 
@@ -109,11 +149,20 @@ export const aggregationParams = (a: AggregationRecord): unknown[] => aggregatio
 
 /** The same values column by column, for a PostgreSQL unnest() upsert of many. */
 export const aggregationColumns = (list: AggregationRecord[]): unknown[][] =>
-  columnsOf(list.map((a) => aggregationValues(a, POSTGRES_STYLE)), 13);
+  columnsOf(
+    list.map((a) => aggregationValues(a, POSTGRES_STYLE)),
+    13,
+  );
 
 export interface MessageRow {
-  id: string; aggregation_id: string; revision: Int; type: string; customer_id: string;
-  period: string; created_at: Int; body: string;
+  id: string;
+  aggregation_id: string;
+  revision: Int;
+  type: string;
+  customer_id: string;
+  period: string;
+  created_at: Int;
+  body: string;
 }
 
 export const toMessage = (r: MessageRow): OutboxMessage => ({
@@ -128,17 +177,37 @@ export const toMessage = (r: MessageRow): OutboxMessage => ({
 });
 
 /** A message's column values in table order (id, aggregation_id, revision, type, customer_id, period, created_at, body). */
-export const messageParams = (m: OutboxMessage): unknown[] =>
-  [m.id, m.aggregationId, m.revision, m.type, m.customerId, m.period, m.createdAt, m.body];
+export const messageParams = (m: OutboxMessage): unknown[] => [
+  m.id,
+  m.aggregationId,
+  m.revision,
+  m.type,
+  m.customerId,
+  m.period,
+  m.createdAt,
+  m.body,
+];
 
 /** The same values column by column, for a PostgreSQL unnest() insert of many. */
 export const messageColumns = (list: OutboxMessage[]): unknown[][] => columnsOf(list.map(messageParams), 8);
 
 export interface DeliveryRow {
-  id: string; message_id: string; endpoint_id: string; aggregation_id: string; status: string; attempts: Int;
-  next_attempt_at: IntOrNull; lease_owner: string | null; lease_until: IntOrNull; created_at: Int;
-  updated_at: Int; deadline_at: Int; last_status_code: IntOrNull; last_error: string | null;
-  delivered_at: IntOrNull; dry_run: Bool;
+  id: string;
+  message_id: string;
+  endpoint_id: string;
+  aggregation_id: string;
+  status: string;
+  attempts: Int;
+  next_attempt_at: IntOrNull;
+  lease_owner: string | null;
+  lease_until: IntOrNull;
+  created_at: Int;
+  updated_at: Int;
+  deadline_at: Int;
+  last_status_code: IntOrNull;
+  last_error: string | null;
+  delivered_at: IntOrNull;
+  dry_run: Bool;
 }
 
 export const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
@@ -161,9 +230,17 @@ export const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
 });
 
 export interface AttemptRow {
-  delivery_id: string; attempt: Int; started_at: Int; duration_ms: Int; status_code: IntOrNull;
-  error_class: string | null; error: string | null; response_body: string | null; webhook_timestamp: Int;
-  dry_run: Bool; manual: Bool;
+  delivery_id: string;
+  attempt: Int;
+  started_at: Int;
+  duration_ms: Int;
+  status_code: IntOrNull;
+  error_class: string | null;
+  error: string | null;
+  response_body: string | null;
+  webhook_timestamp: Int;
+  dry_run: Bool;
+  manual: Bool;
 }
 
 export const toAttempt = (r: AttemptRow): AttemptRecord => ({
@@ -185,13 +262,27 @@ export const toAttempt = (r: AttemptRow): AttemptRecord => ({
  * error_class, error, response_body, webhook_timestamp, dry_run, manual), booleans as the driver binds them.
  */
 export const attemptParams = (a: AttemptRecord, style: SqlStyle): unknown[] => [
-  a.deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.error, a.responseBody,
-  a.webhookTimestamp, style.bool(a.dryRun), style.bool(a.manual),
+  a.deliveryId,
+  a.attempt,
+  a.startedAt,
+  a.durationMs,
+  a.statusCode,
+  a.errorClass,
+  a.error,
+  a.responseBody,
+  a.webhookTimestamp,
+  style.bool(a.dryRun),
+  style.bool(a.manual),
 ];
 
 export interface EndpointRow {
-  id: string; url: string; disabled_at: IntOrNull; disabled_reason: string | null; last_success_at: IntOrNull;
-  last_failure_at: IntOrNull; failure_streak: Int;
+  id: string;
+  url: string;
+  disabled_at: IntOrNull;
+  disabled_reason: string | null;
+  last_success_at: IntOrNull;
+  last_failure_at: IntOrNull;
+  failure_streak: Int;
 }
 
 export const toEndpoint = (r: EndpointRow): EndpointState => ({
@@ -205,7 +296,12 @@ export const toEndpoint = (r: EndpointRow): EndpointState => ({
 });
 
 export interface ApiKeyRow {
-  id: string; hash: string; prefix: string; name: string; created_at: Int; revoked_at: IntOrNull;
+  id: string;
+  hash: string;
+  prefix: string;
+  name: string;
+  created_at: Int;
+  revoked_at: IntOrNull;
 }
 
 export const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({
@@ -220,6 +316,10 @@ export const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({
 /** Rows of values turned into one array per column (PostgreSQL's unnest() parameters). */
 function columnsOf(rows: unknown[][], width: number): unknown[][] {
   const cols: unknown[][] = Array.from({ length: width }, () => new Array<unknown>(rows.length));
-  rows.forEach((row, i) => row.forEach((v, j) => (cols[j]![i] = v)));
+  rows.forEach((row, i) => {
+    row.forEach((v, j) => {
+      cols[j]![i] = v;
+    });
+  });
   return cols;
 }

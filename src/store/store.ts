@@ -6,10 +6,22 @@ import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
 import type { RequestKey } from '../domain/request-keys.js';
 import type {
-  AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, OutboxMessage,
+  AttemptOutcome,
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  EndpointState,
+  OutboxMessage,
 } from '../domain/deliveries.js';
 import type {
-  AggregationRecord, ApiKeyRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow, StoredEvent,
+  AggregationRecord,
+  ApiKeyRecord,
+  CloseDecider,
+  DirtyMark,
+  ProvisionalDecider,
+  RollupRow,
+  StoredEvent,
 } from '../domain/records.js';
 
 /** One all-or-nothing unit of ingest: a whole batch, or a single event. */
@@ -133,9 +145,19 @@ export interface UsagePort {
   /** The rollups of [from, to) merged per event type in the database (one row per type, `hour` = from). */
   mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
   /** Marks of periods that started before `beforeStart`, oldest first, after the given key. */
-  listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]>;
+  listDueMarks(
+    period: Period,
+    beforeStart: number,
+    limit: number,
+    after?: { periodStart: number; customerId: string },
+  ): Promise<DirtyMark[]>;
   /** Marks of periods that started at or after `fromStart` (still open). */
-  listOpenMarks(period: Period, fromStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]>;
+  listOpenMarks(
+    period: Period,
+    fromStart: number,
+    limit: number,
+    after?: { periodStart: number; customerId: string },
+  ): Promise<DirtyMark[]>;
   /** For each mark, in one transaction: read rollups and the current aggregation, apply the decision, clear the mark. */
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult>;
   writeProvisional(marks: DirtyMark[], decide: ProvisionalDecider): Promise<ProvisionalResult>;
@@ -243,8 +265,17 @@ export interface Store extends EventPort, UsagePort, DeliveryPort, KeyPort, Stor
  * (SQLite). Compiling fails when a UsagePort method is missing here, so a new read cannot skip it.
  */
 export const USAGE_PORT_METHODS = [
-  'readRollups', 'mergedRollups', 'listDueMarks', 'listOpenMarks', 'closePeriods', 'writeProvisional',
-  'listAggregations', 'getAggregation', 'listMessages', 'listCustomers', 'oldestOpenPeriodStart',
+  'readRollups',
+  'mergedRollups',
+  'listDueMarks',
+  'listOpenMarks',
+  'closePeriods',
+  'writeProvisional',
+  'listAggregations',
+  'getAggregation',
+  'listMessages',
+  'listCustomers',
+  'oldestOpenPeriodStart',
 ] as const satisfies ReadonlyArray<keyof UsagePort>;
 type Unlisted = Exclude<keyof UsagePort, (typeof USAGE_PORT_METHODS)[number]>;
 export const USAGE_PORT_METHODS_COMPLETE: [Unlisted] extends [never] ? true : Unlisted = true;

@@ -111,8 +111,12 @@ export class Dispatcher {
         const free = concurrency - this.inFlight.size;
         if (free <= 0) return;
         const claimed = await this.o.store.claimDeliveries({
-          now: this.o.clock.now(), limit: free, leaseMs, owner: this.owner,
-          perEndpointLimit: perEndpointConcurrency, inFlight: Object.fromEntries(this.perEndpoint),
+          now: this.o.clock.now(),
+          limit: free,
+          leaseMs,
+          owner: this.owner,
+          perEndpointLimit: perEndpointConcurrency,
+          inFlight: Object.fromEntries(this.perEndpoint),
           endpoints: this.endpointIds,
         });
         if (claimed.length === 0) return;
@@ -141,7 +145,9 @@ export class Dispatcher {
   /** One manual attempt now, re-signed; undefined when the delivery does not exist or is being sent. */
   async retryNow(deliveryId: string): Promise<AttemptReport | undefined> {
     const d = await this.o.store.claimDelivery(deliveryId, {
-      now: this.o.clock.now(), leaseMs: this.o.config.webhookDelivery.leaseMs, owner: this.owner,
+      now: this.o.clock.now(),
+      leaseMs: this.o.config.webhookDelivery.leaseMs,
+      owner: this.owner,
     });
     if (!d) return undefined;
     const result = await this.attempt(d, true);
@@ -161,33 +167,73 @@ export class Dispatcher {
     const timestamp = Math.floor(startedAt / 1000);
     let result: SendResult & { dryRun?: boolean };
     if (!endpoint) {
-      result = { statusCode: 410, errorClass: 'http_4xx', error: 'endpoint is no longer configured', responseBody: null, retryAfter: undefined, durationMs: 0 };
+      result = {
+        statusCode: 410,
+        errorClass: 'http_4xx',
+        error: 'endpoint is no longer configured',
+        responseBody: null,
+        retryAfter: undefined,
+        durationMs: 0,
+      };
     } else {
       const headers = signedHeaders({
-        msgId: d.message.id, deliveryId: d.id, eventType: d.message.type, attempt, timestamp, body: d.message.body,
-        secrets: [endpoint.secret, ...endpoint.previousSecrets], legacyHeaders: endpoint.legacyHeaders, userAgent: this.o.userAgent,
+        msgId: d.message.id,
+        deliveryId: d.id,
+        eventType: d.message.type,
+        attempt,
+        timestamp,
+        body: d.message.body,
+        secrets: [endpoint.secret, ...endpoint.previousSecrets],
+        legacyHeaders: endpoint.legacyHeaders,
+        userAgent: this.o.userAgent,
       });
       if (this.o.dryRun) {
         logger.info({ dryRun: true, deliveryId: d.id, url: endpoint.url, headers, body: d.message.body }, 'DRY_RUN: webhook not sent');
-        result = { statusCode: null, errorClass: null, error: null, responseBody: null, retryAfter: undefined, durationMs: 0, dryRun: true };
+        result = {
+          statusCode: null,
+          errorClass: null,
+          error: null,
+          responseBody: null,
+          retryAfter: undefined,
+          durationMs: 0,
+          dryRun: true,
+        };
       } else {
-        result = await this.o.sender.send({ url: endpoint.url, headers, body: d.message.body, timeoutMs: endpoint.timeoutMs }, () => clock.now());
+        result = await this.o.sender.send({ url: endpoint.url, headers, body: d.message.body, timeoutMs: endpoint.timeoutMs }, () =>
+          clock.now(),
+        );
       }
     }
     const now = clock.now();
     const outcome = attemptOutcome(this.policy, d, result, { now, attempt, manual, rng: this.o.rng });
     const recorded = await store.recordAttempt(
       {
-        deliveryId: d.id, attempt, startedAt, durationMs: result.durationMs, statusCode: result.statusCode,
-        errorClass: result.errorClass, error: outcome.reason ? `${result.error ?? ''}${result.error ? '; ' : ''}${outcome.reason}` : result.error,
-        responseBody: result.responseBody, webhookTimestamp: timestamp, dryRun: result.dryRun === true, manual,
+        deliveryId: d.id,
+        attempt,
+        startedAt,
+        durationMs: result.durationMs,
+        statusCode: result.statusCode,
+        errorClass: result.errorClass,
+        error: outcome.reason ? `${result.error ?? ''}${result.error ? '; ' : ''}${outcome.reason}` : result.error,
+        responseBody: result.responseBody,
+        webhookTimestamp: timestamp,
+        dryRun: result.dryRun === true,
+        manual,
       },
-      this.owner, outcome, now,
+      this.owner,
+      outcome,
+      now,
     );
     if (!recorded) logger.warn({ deliveryId: d.id }, 'webhook lease expired before the attempt was recorded');
-    else this.o.metrics?.webhookAttempts.inc({ outcome: outcome.status, error_class: result.errorClass ?? (result.dryRun ? 'dry_run' : 'none') });
-    if (outcome.status === 'failed') logger.warn({ deliveryId: d.id, endpointId: d.endpointId, error: result.error }, 'webhook delivery failed for good');
-    if (outcome.endpoint === 'gone') logger.warn({ endpointId: d.endpointId }, 'webhook endpoint answered 410 Gone; disabled and its deliveries held');
+    else
+      this.o.metrics?.webhookAttempts.inc({
+        outcome: outcome.status,
+        error_class: result.errorClass ?? (result.dryRun ? 'dry_run' : 'none'),
+      });
+    if (outcome.status === 'failed')
+      logger.warn({ deliveryId: d.id, endpointId: d.endpointId, error: result.error }, 'webhook delivery failed for good');
+    if (outcome.endpoint === 'gone')
+      logger.warn({ endpointId: d.endpointId }, 'webhook endpoint answered 410 Gone; disabled and its deliveries held');
     return result;
   }
 }

@@ -61,7 +61,13 @@ export function createReceiver(o: ReceiverOptions): http.Server {
 
 /** One line per delivery, for people watching a terminal. */
 export function describeDelivery(d: ReceivedDelivery): string {
-  const p = d.payload as { type?: string; customerId?: string; period?: string; revision?: number; data?: { periodKey?: string; events?: unknown } };
+  const p = d.payload as {
+    type?: string;
+    customerId?: string;
+    period?: string;
+    revision?: number;
+    data?: { periodKey?: string; events?: unknown };
+  };
   const dup = d.duplicate ? ' (duplicate, already seen)' : '';
   return `${d.id} ${p.type} ${p.customerId} ${p.period} ${p.data?.periodKey} rev ${p.revision} ${JSON.stringify(p.data?.events)} [${d.scheme}]${dup}`;
 }

@@ -27,9 +27,7 @@ export function standardSecretForm(secret: string): string {
 /** `v1,<base64>` for each key, current key first, separated by single spaces (rotation). */
 export function signStandard(secrets: string[], msgId: string, timestamp: number, body: string): string {
   const content = `${msgId}.${timestamp}.${body}`;
-  return secrets
-    .map((s) => `v1,${createHmac('sha256', standardKey(s)).update(content, 'utf8').digest('base64')}`)
-    .join(' ');
+  return secrets.map((s) => `v1,${createHmac('sha256', standardKey(s)).update(content, 'utf8').digest('base64')}`).join(' ');
 }
 
 /** The reference scheme: hex HMAC-SHA256 keyed by the secret string's UTF-8 bytes over "<ts>.<body>". */

@@ -18,13 +18,35 @@ export class SsrfBlocked extends Error {
 }
 
 const BLOCKED_V4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
-  '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15',
-  '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.0.2.0/24',
+  '192.88.99.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
 ];
 const BLOCKED_V6 = [
-  '::/128', '::1/128', '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32',
-  '2002::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8',
+  '::/128',
+  '::1/128',
+  '64:ff9b::/96',
+  '64:ff9b:1::/48',
+  '100::/64',
+  '2001::/23',
+  '2001:db8::/32',
+  '2002::/16',
+  'fc00::/7',
+  'fe80::/10',
+  'fec0::/10',
+  'ff00::/8',
 ];
 
 const nonPublic = new net.BlockList();
@@ -73,7 +95,9 @@ export function createSsrfGuard(policy: SsrfPolicy) {
       throw new SsrfBlocked('webhook URL is not a valid URL');
     }
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
-      throw new SsrfBlocked(`scheme ${url.protocol} is not allowed${url.protocol === 'http:' ? ' (webhookDelivery.allowHttp is false)' : ''}`);
+      throw new SsrfBlocked(
+        `scheme ${url.protocol} is not allowed${url.protocol === 'http:' ? ' (webhookDelivery.allowHttp is false)' : ''}`,
+      );
     }
     if (url.username || url.password) throw new SsrfBlocked('webhook URL must not contain credentials');
     const host = url.hostname.replace(/^\[|\]$/g, '');

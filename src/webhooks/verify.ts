@@ -33,7 +33,13 @@ function fresh(ts: string | undefined, now: number, tolerance: number): string |
 }
 
 /** Standard Webhooks: any `v1,<base64>` entry must match HMAC(key, "<id>.<ts>.<body>"). */
-export function verifyStandard(secret: string, rawBody: Buffer | string, h: Headers, now = Date.now(), tolerance = DEFAULT_TOLERANCE_SECONDS): string | undefined {
+export function verifyStandard(
+  secret: string,
+  rawBody: Buffer | string,
+  h: Headers,
+  now = Date.now(),
+  tolerance = DEFAULT_TOLERANCE_SECONDS,
+): string | undefined {
   const id = one(h, 'webhook-id');
   const ts = one(h, 'webhook-timestamp');
   const sig = one(h, 'webhook-signature');
@@ -46,7 +52,13 @@ export function verifyStandard(secret: string, rawBody: Buffer | string, h: Head
 }
 
 /** The reference's legacy scheme: `v1=<hex>` of HMAC(utf8(secret), "<ts>.<body>"). */
-export function verifyLegacy(secret: string, rawBody: Buffer | string, h: Headers, now = Date.now(), tolerance = DEFAULT_TOLERANCE_SECONDS): string | undefined {
+export function verifyLegacy(
+  secret: string,
+  rawBody: Buffer | string,
+  h: Headers,
+  now = Date.now(),
+  tolerance = DEFAULT_TOLERANCE_SECONDS,
+): string | undefined {
   const ts = one(h, 'x-webhook-timestamp');
   const sig = one(h, 'x-webhook-signature');
   if (!sig) return 'missing x-webhook-signature';
@@ -57,7 +69,13 @@ export function verifyLegacy(secret: string, rawBody: Buffer | string, h: Header
 }
 
 /** Accepts when every scheme present verifies and at least one is present. */
-export function verifyWebhook(secret: string, rawBody: Buffer | string, h: Headers, now = Date.now(), tolerance = DEFAULT_TOLERANCE_SECONDS): Verification {
+export function verifyWebhook(
+  secret: string,
+  rawBody: Buffer | string,
+  h: Headers,
+  now = Date.now(),
+  tolerance = DEFAULT_TOLERANCE_SECONDS,
+): Verification {
   const hasStandard = one(h, 'webhook-signature') !== undefined;
   const hasLegacy = one(h, 'x-webhook-signature') !== undefined;
   if (!hasStandard && !hasLegacy) return { ok: false, scheme: null, reason: 'no signature headers' };

@@ -49,11 +49,12 @@ const tsArb = fc.oneof(
   { weight: 5, arbitrary: fc.integer({ min: START, max: END - 1 }) },
   {
     weight: 3,
-    arbitrary: fc
-      .tuple(fc.constantFrom(...EDGES), fc.constantFrom(-3_600_000, -1, 0, 1, 3_599_999))
-      .map(([edge, off]) => edge + off),
+    arbitrary: fc.tuple(fc.constantFrom(...EDGES), fc.constantFrom(-3_600_000, -1, 0, 1, 3_599_999)).map(([edge, off]) => edge + off),
   },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 0, max: 399 }), fc.integer({ min: 0, max: 23 })).map(([d, h]) => START + d * DAY + h * 3_600_000) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 0, max: 399 }), fc.integer({ min: 0, max: 23 })).map(([d, h]) => START + d * DAY + h * 3_600_000),
+  },
   { weight: 2, arbitrary: fc.constantFrom(...TIE_POOL) },
 );
 
@@ -65,9 +66,25 @@ const noNegZero = (v: number): number => (v === 0 ? 0 : v);
  */
 const valueArb = fc.oneof(
   fc.integer({ min: -1000, max: 1000 }),
-  fc.constantFrom(0, 0.5, -0.5, 0.1, -0.1, 0.2, 0.3, 1e-9, -1e9, 0.000000000001, 123.456789012345, 999_999_999_999_999, -999_999_999_999_999),
+  fc.constantFrom(
+    0,
+    0.5,
+    -0.5,
+    0.1,
+    -0.1,
+    0.2,
+    0.3,
+    1e-9,
+    -1e9,
+    0.000000000001,
+    123.456789012345,
+    999_999_999_999_999,
+    -999_999_999_999_999,
+  ),
   fc.integer({ min: -1_000_000, max: 1_000_000 }).map((n) => noNegZero(n / 8)),
-  fc.tuple(fc.integer({ min: -999_999_999, max: 999_999_999 }), fc.integer({ min: 0, max: 12 })).map(([n, k]) => noNegZero(Number(`${n}e-${k}`))),
+  fc
+    .tuple(fc.integer({ min: -999_999_999, max: 999_999_999 }), fc.integer({ min: 0, max: 12 }))
+    .map(([n, k]) => noNegZero(Number(`${n}e-${k}`))),
 );
 
 interface Wire {
@@ -116,13 +133,14 @@ function buildSend(customers: number, raw: RawEvent[], dupPicks: number[], twins
     return w;
   });
   const withId = base.filter((w) => w.id !== undefined);
-  const dups = withId.length === 0
-    ? []
-    : dupPicks.map((p, j) => {
-      const orig = withId[p % withId.length]!;
-      const ts = typeof orig.timestamp === 'number' ? orig.timestamp : Date.parse(orig.timestamp);
-      return { ...orig, timestamp: j % 2 === 0 ? ts : new Date(ts).toISOString() };
-    });
+  const dups =
+    withId.length === 0
+      ? []
+      : dupPicks.map((p, j) => {
+          const orig = withId[p % withId.length]!;
+          const ts = typeof orig.timestamp === 'number' ? orig.timestamp : Date.parse(orig.timestamp);
+          return { ...orig, timestamp: j % 2 === 0 ? ts : new Date(ts).toISOString() };
+        });
   // Twins: a different event of the same customer and type at the very same instant, so first/last must
   // fall back to arrival order (they get their own id, or none).
   const twinEvents = twins.map(([p, value], j): Wire => {
@@ -259,7 +277,11 @@ function assertMatchesOracle(docs: AggJson[], oracle: Map<string, OracleDoc>): v
     assert.deepEqual(d.eventsDecimal, o.eventsDecimal, where);
   }
   const missing = [...oracle.keys()].filter((k) => !seen.has(k));
-  assert.deepEqual(missing.map((k) => k.replaceAll('\u0000', ' ')), [], 'missing aggregations');
+  assert.deepEqual(
+    missing.map((k) => k.replaceAll('\u0000', ' ')),
+    [],
+    'missing aggregations',
+  );
 }
 
 describe('aggregation matches a brute-force oracle (property)', () => {
@@ -276,7 +298,9 @@ describe('aggregation matches a brute-force oracle (property)', () => {
             const msgs = await t.store.listMessages(a.id);
             assert.equal(msgs.length, 1);
             assert.equal(msgs[0]!.type, 'aggregation.completed');
-            const body = JSON.parse(msgs[0]!.body) as { data: { events: unknown; eventCounts: unknown; eventsDecimal: unknown; periodKey: string } };
+            const body = JSON.parse(msgs[0]!.body) as {
+              data: { events: unknown; eventCounts: unknown; eventsDecimal: unknown; periodKey: string };
+            };
             assert.deepEqual(body.data.events, a.events);
             assert.deepEqual(body.data.eventsDecimal, a.eventsDecimal);
             assert.deepEqual(body.data.eventCounts, a.eventCounts);
@@ -328,9 +352,17 @@ describe('aggregation matches a brute-force oracle (property)', () => {
         const two = await runScenario({ send: otherOrder, sizes: otherSizes, pageSize: a.pageSize });
         await two.t.close();
         const norm = (docs: AggJson[]) =>
-          new Map(docs.map((d) => [docKey(d.customerId, d.period, d.periodKey), {
-            events: d.events, eventsDecimal: d.eventsDecimal, eventCounts: d.eventCounts, periodStart: d.periodStart,
-          }]));
+          new Map(
+            docs.map((d) => [
+              docKey(d.customerId, d.period, d.periodKey),
+              {
+                events: d.events,
+                eventsDecimal: d.eventsDecimal,
+                eventCounts: d.eventCounts,
+                periodStart: d.periodStart,
+              },
+            ]),
+          );
         const m1 = norm(one.docs);
         const m2 = norm(two.docs);
         assert.deepEqual([...m1.keys()].sort(), [...m2.keys()].sort());

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
-import { PostgresStore } from '../../src/store/postgres/pg-store.js';
+import type { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import { buildTestApp, TEST_STORE, type TestApp } from '../helpers/app.js';
 
 const CONFIG = { periods: ['hourly'], events: { 'api.calls': { op: 'sum' } }, webhooks: [] };
@@ -56,8 +56,7 @@ describe('closeDuePeriods counts what the close committed', () => {
       await other.query('BEGIN');
       // The close's session (default 1 s) detects the deadlock first and is the one rolled back.
       await other.query("SET LOCAL deadlock_timeout = '20s'");
-      const lock = (c: string) =>
-        other.query("SELECT 1 FROM aggregations WHERE customer_id = $1 AND period = 'hourly' FOR UPDATE", [c]);
+      const lock = (c: string) => other.query("SELECT 1 FROM aggregations WHERE customer_id = $1 AND period = 'hourly' FOR UPDATE", [c]);
       await lock('b');
       const myPid = Number((await other.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
       const closing = closeDuePeriods(t.ctx);

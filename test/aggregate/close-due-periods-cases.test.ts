@@ -8,9 +8,7 @@ import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
 import { currentUsage } from '../../src/aggregate/current-usage.js';
 import { triggerAggregation } from '../../src/aggregate/trigger.js';
 import type { TestApp } from '../helpers/app.js';
-import {
-  T, OPS, type In, withApp, post, aggs, onlyAgg, ev, toOracle, WITH_YEARLY,
-} from '../helpers/close-due-periods.js';
+import { T, OPS, type In, withApp, post, aggs, onlyAgg, ev, toOracle, WITH_YEARLY } from '../helpers/close-due-periods.js';
 import { docKey, oracleAggregations } from '../helpers/oracle.js';
 
 describe('provisional aggregations (POST /aggregations/trigger)', () => {
@@ -81,7 +79,10 @@ describe('provisional aggregations (POST /aggregations/trigger)', () => {
       assert.equal(msgs.length, 1);
       assert.equal(msgs[0]!.type, 'aggregation.completed');
       const hour10Final = await onlyAgg(t, { customerId: 'c', period: 'hourly', periodKey: '2026011210' });
-      assert.deepEqual([hour10Final.final, hour10Final.revision, hour10Final.eventCounts], [true, 1, { 'api.calls': 1, 'response.time.ms': 1, 'test.min': 2 }]);
+      assert.deepEqual(
+        [hour10Final.final, hour10Final.revision, hour10Final.eventCounts],
+        [true, 1, { 'api.calls': 1, 'response.time.ms': 1, 'test.min': 2 }],
+      );
       // Week and month remain provisional.
       assert.equal((await onlyAgg(t, { customerId: 'c', period: 'monthly' })).final, false);
     });
@@ -140,10 +141,7 @@ describe('reference defects that must not come back', () => {
 
   it('yearly works: a year is finalized with key YYYY and the other periods still close', async () => {
     await withApp({ now: '2025-12-31T23:59:59.999Z', config: WITH_YEARLY }, async (t) => {
-      await post(t, [
-        ev('test.last', 'c', 1, '2025-12-01T00:00:00Z'),
-        ev('test.last', 'c', 2, '2025-12-31T23:59:59.999Z'),
-      ]);
+      await post(t, [ev('test.last', 'c', 1, '2025-12-01T00:00:00Z'), ev('test.last', 'c', 2, '2025-12-31T23:59:59.999Z')]);
       t.clock.set('2026-01-01T00:05:00Z');
       const r = await closeDuePeriods(t.ctx);
       // hours: 2, days: 2, week 202549 (202601 runs to Sunday 2026-01-04), month 202512, year 2025.
@@ -211,7 +209,12 @@ describe('first/last ties on event time', () => {
       // A later batch with the same time: arrived later, so it can only become "last".
       await post(t, [ev('test.first', 'c', 3, at), ev('test.last', 'c', 3, at)]);
       // Single-event route, same time, arrives last of all.
-      const one = await t.app.inject({ method: 'POST', url: '/usage/test.last', headers: t.headers, payload: { customerId: 'c', value: 4, timestamp: at } });
+      const one = await t.app.inject({
+        method: 'POST',
+        url: '/usage/test.last',
+        headers: t.headers,
+        payload: { customerId: 'c', value: 4, timestamp: at },
+      });
       assert.equal(one.statusCode, 201, one.body);
       // An event with an earlier time that arrives last is still "first".
       await post(t, [ev('test.first', 'c', 0.5, '2026-01-12T09:59:59.999Z')]);
@@ -249,7 +252,9 @@ describe('every operator on one day', () => {
       // 0.8999999999999999): send each as the decimal it denotes instead.
       const events: In[] = [];
       Object.keys(OPS).forEach((type, ti) => {
-        values.forEach((v, vi) => events.push(ev(type, 'c', Number((v * (ti + 1)).toPrecision(12)), `2026-01-12T${String(vi * 3).padStart(2, '0')}:0${ti}:00Z`)));
+        values.forEach((v, vi) => {
+          events.push(ev(type, 'c', Number((v * (ti + 1)).toPrecision(12)), `2026-01-12T${String(vi * 3).padStart(2, '0')}:0${ti}:00Z`));
+        });
       });
       await post(t, events);
       t.clock.set('2026-01-13T00:05:00Z');
@@ -273,9 +278,23 @@ describe('every operator on one day', () => {
 
 describe('GET /customers/:id/usage', () => {
   const usage = async (t: TestApp, customerId: string, at: string) => {
-    const r = await t.app.inject({ method: 'GET', url: `/customers/${customerId}/usage`, query: { period: 'monthly', at }, headers: t.headers });
+    const r = await t.app.inject({
+      method: 'GET',
+      url: `/customers/${customerId}/usage`,
+      query: { period: 'monthly', at },
+      headers: t.headers,
+    });
     assert.equal(r.statusCode, 200, r.body);
-    return r.json() as { customerId: string; period: string; periodKey: string; periodStart: string; periodEnd: string; final: boolean; events: Record<string, number>; eventCounts: Record<string, number> };
+    return r.json() as {
+      customerId: string;
+      period: string;
+      periodKey: string;
+      periodStart: string;
+      periodEnd: string;
+      final: boolean;
+      events: Record<string, number>;
+      eventCounts: Record<string, number>;
+    };
   };
 
   it('is real time, equals the final aggregation after the close, and turns non-final on late data until closed again', async () => {

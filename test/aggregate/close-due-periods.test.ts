@@ -11,9 +11,7 @@ import type { Period } from '../../src/domain/periods.js';
 import { captureBatch } from '../../src/ingest/ingest-service.js';
 import type { AggregationRecord } from '../../src/domain/records.js';
 import { REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
-import {
-  T, MIN, OPS, withApp, post, aggs, onlyAgg, getAgg, ev, toOracle, WITH_YEARLY,
-} from '../helpers/close-due-periods.js';
+import { T, MIN, OPS, withApp, post, aggs, onlyAgg, getAgg, ev, toOracle, WITH_YEARLY } from '../helpers/close-due-periods.js';
 import { docKey, oracleAggregations } from '../helpers/oracle.js';
 
 describe('closeDuePeriods: a period closes exactly at periodEnd + grace', () => {
@@ -25,11 +23,46 @@ describe('closeDuePeriods: a period closes exactly at periodEnd + grace', () => 
     end: string;
     due: string;
   }> = [
-    { period: 'hourly', at: '2026-01-12T10:15:00Z', key: '2026011210', start: '2026-01-12T10:00:00.000Z', end: '2026-01-12T10:59:59.999Z', due: '2026-01-12T11:05:00.000Z' },
-    { period: 'daily', at: '2026-01-12T10:15:00Z', key: '20260112', start: '2026-01-12T00:00:00.000Z', end: '2026-01-12T23:59:59.999Z', due: '2026-01-13T00:05:00.000Z' },
-    { period: 'weekly', at: '2026-01-14T10:15:00Z', key: '202603', start: '2026-01-12T00:00:00.000Z', end: '2026-01-18T23:59:59.999Z', due: '2026-01-19T00:05:00.000Z' },
-    { period: 'monthly', at: '2026-01-14T10:15:00Z', key: '202601', start: '2026-01-01T00:00:00.000Z', end: '2026-01-31T23:59:59.999Z', due: '2026-02-01T00:05:00.000Z' },
-    { period: 'yearly', at: '2025-12-20T10:15:00Z', key: '2025', start: '2025-01-01T00:00:00.000Z', end: '2025-12-31T23:59:59.999Z', due: '2026-01-01T00:05:00.000Z' },
+    {
+      period: 'hourly',
+      at: '2026-01-12T10:15:00Z',
+      key: '2026011210',
+      start: '2026-01-12T10:00:00.000Z',
+      end: '2026-01-12T10:59:59.999Z',
+      due: '2026-01-12T11:05:00.000Z',
+    },
+    {
+      period: 'daily',
+      at: '2026-01-12T10:15:00Z',
+      key: '20260112',
+      start: '2026-01-12T00:00:00.000Z',
+      end: '2026-01-12T23:59:59.999Z',
+      due: '2026-01-13T00:05:00.000Z',
+    },
+    {
+      period: 'weekly',
+      at: '2026-01-14T10:15:00Z',
+      key: '202603',
+      start: '2026-01-12T00:00:00.000Z',
+      end: '2026-01-18T23:59:59.999Z',
+      due: '2026-01-19T00:05:00.000Z',
+    },
+    {
+      period: 'monthly',
+      at: '2026-01-14T10:15:00Z',
+      key: '202601',
+      start: '2026-01-01T00:00:00.000Z',
+      end: '2026-01-31T23:59:59.999Z',
+      due: '2026-02-01T00:05:00.000Z',
+    },
+    {
+      period: 'yearly',
+      at: '2025-12-20T10:15:00Z',
+      key: '2025',
+      start: '2025-01-01T00:00:00.000Z',
+      end: '2025-12-31T23:59:59.999Z',
+      due: '2026-01-01T00:05:00.000Z',
+    },
   ];
 
   for (const c of cases) {
@@ -80,7 +113,17 @@ describe('closeDuePeriods: a period closes exactly at periodEnd + grace', () => 
         assert.equal(m.period, c.period);
         assert.equal(m.createdAt, T(c.due));
         const body = JSON.parse(m.body) as Record<string, unknown>;
-        assert.deepEqual(Object.keys(body), ['type', 'customerId', 'period', 'data', 'created', 'id', 'aggregationId', 'revision', 'final']);
+        assert.deepEqual(Object.keys(body), [
+          'type',
+          'customerId',
+          'period',
+          'data',
+          'created',
+          'id',
+          'aggregationId',
+          'revision',
+          'final',
+        ]);
         assert.deepEqual(body, {
           type: 'aggregation.completed',
           customerId: 'cust_a',
@@ -100,7 +143,15 @@ describe('closeDuePeriods: a period closes exactly at periodEnd + grace', () => 
           revision: 1,
           final: true,
         });
-        assert.deepEqual(Object.keys(body.data as object), ['periodStart', 'periodEnd', 'periodKey', 'timestamp', 'events', 'eventCounts', 'eventsDecimal']);
+        assert.deepEqual(Object.keys(body.data as object), [
+          'periodStart',
+          'periodEnd',
+          'periodKey',
+          'timestamp',
+          'events',
+          'eventCounts',
+          'eventsDecimal',
+        ]);
         assert.match(m.id, /^msg_[0-9a-z]+$/);
       });
     });
@@ -275,7 +326,10 @@ describe('closeDuePeriods: late data', () => {
 
       // One more late event for January, earlier than the previous "first" and bigger than the max.
       t.clock.set('2026-02-11T12:00:00Z');
-      await post(t, [ev('test.first', 'a', -3, '2026-01-08T12:00:00Z', 'late1'), ev('storage.bytes', 'a', 250, '2026-01-08T12:00:00Z', 'late2')]);
+      await post(t, [
+        ev('test.first', 'a', -3, '2026-01-08T12:00:00Z', 'late1'),
+        ev('storage.bytes', 'a', 250, '2026-01-08T12:00:00Z', 'late2'),
+      ]);
       // Not yet closed again: the final document still shows revision 1.
       assert.equal((await onlyAgg(t, { customerId: 'a', period: 'monthly' })).revision, 1);
       const r2 = await closeDuePeriods(t.ctx);
@@ -292,7 +346,13 @@ describe('closeDuePeriods: late data', () => {
       assert.deepEqual(rev2.eventCounts, { 'api.calls': 2, 'storage.bytes': 2, 'test.first': 2 });
 
       const msgs = await t.store.listMessages(monthId);
-      assert.deepEqual(msgs.map((m) => [m.revision, m.type]), [[1, 'aggregation.completed'], [2, 'aggregation.updated']]);
+      assert.deepEqual(
+        msgs.map((m) => [m.revision, m.type]),
+        [
+          [1, 'aggregation.completed'],
+          [2, 'aggregation.updated'],
+        ],
+      );
       assert.notEqual(msgs[0]!.id, msgs[1]!.id);
       const body = JSON.parse(msgs[1]!.body) as Record<string, unknown>;
       assert.equal(body.type, 'aggregation.updated');
@@ -300,7 +360,12 @@ describe('closeDuePeriods: late data', () => {
       assert.equal(body.final, true);
       assert.deepEqual((body.data as { events: unknown }).events, rev2.events);
       assert.deepEqual((body.data as { eventCounts: unknown }).eventCounts, rev2.eventCounts);
-      assert.deepEqual(body.previous, { events: rev1.events, eventCounts: rev1.eventCounts, eventsDecimal: rev1.eventsDecimal, revision: 1 });
+      assert.deepEqual(body.previous, {
+        events: rev1.events,
+        eventCounts: rev1.eventCounts,
+        eventsDecimal: rev1.eventsDecimal,
+        revision: 1,
+      });
       assert.deepEqual((body.data as { eventsDecimal: unknown }).eventsDecimal, rev2.eventsDecimal);
       assert.deepEqual(Object.keys(body).slice(0, 5), ['type', 'customerId', 'period', 'data', 'created']);
 
@@ -308,12 +373,18 @@ describe('closeDuePeriods: late data', () => {
       const day = await onlyAgg(t, { customerId: 'a', period: 'daily', periodKey: '20260108' });
       assert.equal(day.revision, 1);
       assert.deepEqual(day.eventCounts, { 'storage.bytes': 1, 'test.first': 1 });
-      assert.deepEqual((await t.store.listMessages(day.id)).map((m) => m.type), ['aggregation.completed']);
+      assert.deepEqual(
+        (await t.store.listMessages(day.id)).map((m) => m.type),
+        ['aggregation.completed'],
+      );
       // Week 202602 (5–11 Jan) already held j1: it is revised, with the new events added.
       const week = await onlyAgg(t, { customerId: 'a', period: 'weekly', periodKey: '202602' });
       assert.equal(week.revision, 2);
       assert.deepEqual(week.events, { 'api.calls': 10, 'storage.bytes': 250, 'test.first': -3 });
-      assert.deepEqual((await t.store.listMessages(week.id)).map((m) => m.type), ['aggregation.completed', 'aggregation.updated']);
+      assert.deepEqual(
+        (await t.store.listMessages(week.id)).map((m) => m.type),
+        ['aggregation.completed', 'aggregation.updated'],
+      );
 
       // A re-send of already-stored ids (same content, another batch) changes nothing.
       t.clock.set('2026-02-12T12:00:00Z');
@@ -342,9 +413,17 @@ describe('closeDuePeriods: late data', () => {
       assert.equal(m.revision, 3);
       assert.deepEqual(m.events, { 'test.count': 3 });
       const msgs = await t.store.listMessages(m.id);
-      assert.deepEqual(msgs.map((x) => x.revision), [1, 2, 3]);
+      assert.deepEqual(
+        msgs.map((x) => x.revision),
+        [1, 2, 3],
+      );
       const body = JSON.parse(msgs[2]!.body) as { previous: unknown };
-      assert.deepEqual(body.previous, { events: { 'test.count': 2 }, eventCounts: { 'test.count': 2 }, eventsDecimal: { 'test.count': '2' }, revision: 2 });
+      assert.deepEqual(body.previous, {
+        events: { 'test.count': 2 },
+        eventCounts: { 'test.count': 2 },
+        eventsDecimal: { 'test.count': '2' },
+        revision: 2,
+      });
     });
   });
 });
@@ -360,10 +439,12 @@ describe('closeDuePeriods: idle customers and absent types', () => {
 
       const janOnly = await aggs(t, { customerId: 'jan_only' });
       // Exactly the hour, day, week and month of its one event.
-      assert.deepEqual(
-        janOnly.map((a) => `${a.period}:${a.periodKey}`).sort(),
-        ['daily:20260120', 'hourly:2026012011', 'monthly:202601', 'weekly:202604'],
-      );
+      assert.deepEqual(janOnly.map((a) => `${a.period}:${a.periodKey}`).sort(), [
+        'daily:20260120',
+        'hourly:2026012011',
+        'monthly:202601',
+        'weekly:202604',
+      ]);
       for (const a of janOnly) {
         assert.deepEqual(a.events, { 'api.calls': 4 });
         assert.deepEqual(a.eventCounts, { 'api.calls': 1 });

@@ -45,10 +45,17 @@ test('mergedRollups equals the merge of readRollups for any events, including eq
           const customerId = `merge-${run++}`;
           const units = events.map((e, i) => ({
             receivedAt: FROM,
-            events: [{
-              customerId, eventType: e.type, value: e.value, metadata: null, tsExplicit: true, id: `e${i}`,
-              ts: FROM + e.hour * HOUR + e.minute * 60_000,
-            }],
+            events: [
+              {
+                customerId,
+                eventType: e.type,
+                value: e.value,
+                metadata: null,
+                tsExplicit: true,
+                id: `e${i}`,
+                ts: FROM + e.hour * HOUR + e.minute * 60_000,
+              },
+            ],
           }));
           await t.ctx.store.appendEvents(units, ['hourly', 'daily']);
           const from = FROM + fromHour * HOUR;

@@ -13,7 +13,9 @@ const NOW = '2026-06-15T12:00:00Z';
 
 async function post(t: TestApp, events: Array<{ customerId: string; value: number; timestamp: string; id: string }>) {
   const res = await t.app.inject({
-    method: 'POST', url: '/usagebatch', headers: t.headers,
+    method: 'POST',
+    url: '/usagebatch',
+    headers: t.headers,
     payload: events.map((e) => ({ eventType: 'api.calls', ...e })),
   });
   assert.equal(res.statusCode, 201, res.body);
@@ -51,7 +53,10 @@ describe('retention of raw events', () => {
     assert.equal(r.deleted, 2);
     if (TEST_STORE === 'postgres') {
       // Whole months before the cutoff go as partitions: January and February 2026 among them.
-      assert.ok(r.partitionsDropped.includes('events_y2026m01') && r.partitionsDropped.includes('events_y2026m02'), r.partitionsDropped.join());
+      assert.ok(
+        r.partitionsDropped.includes('events_y2026m01') && r.partitionsDropped.includes('events_y2026m02'),
+        r.partitionsDropped.join(),
+      );
       assert.ok(!r.partitionsDropped.includes('events_y2026m03'), 'March ends after the cutoff and is kept');
     } else {
       assert.deepEqual(r.partitionsDropped, []);
@@ -59,7 +64,11 @@ describe('retention of raw events', () => {
     assert.equal(await eventCount(t, 'old'), 1);
     const afterRes = await t.app.inject({ method: 'GET', url: '/aggregations?customerId=old&period=monthly', headers: t.headers });
     assert.deepEqual(afterRes.json(), before.json(), 'aggregations are untouched');
-    const usage = await t.app.inject({ method: 'GET', url: '/customers/old/usage?period=monthly&at=2026-01-15T00:00:00Z', headers: t.headers });
+    const usage = await t.app.inject({
+      method: 'GET',
+      url: '/customers/old/usage?period=monthly&at=2026-01-15T00:00:00Z',
+      headers: t.headers,
+    });
     assert.deepEqual(usage.json().events, { 'api.calls': 1 }, 'usage still comes from the kept rollups');
   });
 

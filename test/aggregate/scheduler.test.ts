@@ -149,7 +149,11 @@ describe('Scheduler', () => {
 
   it('cron times missed while the host slept are caught up by one run; the next time counts from the wake', async () => {
     let runs = 0;
-    const { clock, timers, scheduler: s } = manualScheduler('2026-03-01T00:10:00.000Z', {
+    const {
+      clock,
+      timers,
+      scheduler: s,
+    } = manualScheduler('2026-03-01T00:10:00.000Z', {
       schedule: '0 * * * *',
       catchUpOnStart: false,
       run: async () => void runs++,

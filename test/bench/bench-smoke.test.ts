@@ -16,7 +16,11 @@ function runBench(args: string[]): Promise<{ code: number | null; signal: NodeJS
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     for (const k of ['DATABASE_URL', 'PORT', 'METERHOOK_DATA_DIR', 'METERHOOK_API_KEYS', 'NODE_OPTIONS']) delete env[k];
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join('bench', 'run.ts'), ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join('bench', 'run.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -54,7 +58,11 @@ test('npm run bench -- --quick runs every scenario and prints numeric figures', 
   assert.match(r.stdout, /JSON report: /, context);
   // A quick run leaves nothing under bench/results.
   const after = fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir) : [];
-  assert.deepEqual(after.filter((f) => !before.has(f)), [], 'a --quick run wrote into bench/results');
+  assert.deepEqual(
+    after.filter((f) => !before.has(f)),
+    [],
+    'a --quick run wrote into bench/results',
+  );
 });
 
 test('unknown flags are a usage error (exit 2)', async () => {

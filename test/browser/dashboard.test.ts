@@ -79,10 +79,14 @@ function expected(events: Ev[], eventType: string, op: string, bucketMs: number)
   }
   const out = new Map<number, number>();
   for (const [b, vs] of groups) {
-    const v = op === 'sum' ? vs.reduce((a, c) => a + c, 0)
-      : op === 'max' ? Math.max(...vs)
-        : op === 'avg' ? vs.reduce((a, c) => a + c, 0) / vs.length
-          : Number.NaN;
+    const v =
+      op === 'sum'
+        ? vs.reduce((a, c) => a + c, 0)
+        : op === 'max'
+          ? Math.max(...vs)
+          : op === 'avg'
+            ? vs.reduce((a, c) => a + c, 0) / vs.length
+            : Number.NaN;
     out.set(b, v);
   }
   return out;
@@ -156,7 +160,15 @@ describe('dashboard in a real browser', () => {
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const origin = new URL(server.url).origin;
@@ -193,14 +205,25 @@ describe('dashboard in a real browser', () => {
       const api = await apiGet<SeriesJson>(`/customers/${CUSTOMER}/usage/series?eventType=${eventType}&bucket=${bucket}`);
       assert.equal(chart.caption, `${eventType}: ${api.op} per ${bucket}`);
       const plotted = chart.x.map((x, i) => [x, chart.y[i]] as const).filter(([, y]) => y !== null);
-      assert.deepEqual(plotted, api.points.map((p) => [Date.parse(p.t) / 1000, p.value]), `${eventType} (${bucket}): chart vs API`);
+      assert.deepEqual(
+        plotted,
+        api.points.map((p) => [Date.parse(p.t) / 1000, p.value]),
+        `${eventType} (${bucket}): chart vs API`,
+      );
       const mine = expected(events, eventType, api.op, bucket === 'hour' ? HOUR : DAY);
-      assert.deepEqual(plotted, [...mine.entries()].sort((a, b) => a[0] - b[0]).map(([t, v]) => [t / 1000, v]), `${eventType} (${bucket}): chart vs ingested events`);
+      assert.deepEqual(
+        plotted,
+        [...mine.entries()].sort((a, b) => a[0] - b[0]).map(([t, v]) => [t / 1000, v]),
+        `${eventType} (${bucket}): chart vs ingested events`,
+      );
       // The x grid covers the whole range, one slot per bucket, from the API's first bucket.
       assert.equal(chart.x.length, bucket === 'hour' ? 7 * 24 : 30);
       assert.equal(chart.x[0], Date.parse(api.from) / 1000);
       const step = bucket === 'hour' ? 3600 : 86400;
-      assert.ok(chart.x.every((x, i) => i === 0 || x - chart.x[i - 1]! === step), `${eventType} (${bucket}): buckets not ${step} s apart`);
+      assert.ok(
+        chart.x.every((x, i) => i === 0 || x - chart.x[i - 1]! === step),
+        `${eventType} (${bucket}): buckets not ${step} s apart`,
+      );
 
       // The canvas really drew the bars: count pixels of the series colour (the legend's marker shows it).
       const painted = await page.evaluate((type) => {
@@ -213,7 +236,13 @@ describe('dashboard in a real browser', () => {
         const data: Uint8ClampedArray = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         let n = 0;
         for (let i = 0; i < data.length; i += 4) {
-          if (data[i + 3]! > 100 && Math.abs(data[i]! - want[0]!) < 24 && Math.abs(data[i + 1]! - want[1]!) < 24 && Math.abs(data[i + 2]! - want[2]!) < 24) n++;
+          if (
+            data[i + 3]! > 100 &&
+            Math.abs(data[i]! - want[0]!) < 24 &&
+            Math.abs(data[i + 1]! - want[1]!) < 24 &&
+            Math.abs(data[i + 2]! - want[2]!) < 24
+          )
+            n++;
         }
         return { color, n };
       }, eventType);
@@ -238,7 +267,11 @@ describe('dashboard in a real browser', () => {
     const overview = await page.locator('#overview-chart').locator('..').evaluate(readChartTable);
     assert.ok(overview, 'no data table under the overview chart');
     assert.equal(overview.x.length, 7 * 24);
-    assert.equal(overview.y.reduce((a: number, v) => a + (v ?? 0), 0), events.length, 'the overview chart plots every event');
+    assert.equal(
+      overview.y.reduce((a: number, v) => a + (v ?? 0), 0),
+      events.length,
+      'the overview chart plots every event',
+    );
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-overview.png'), fullPage: true });
 
     // Customers: prefix search, then open one.
@@ -246,7 +279,10 @@ describe('dashboard in a real browser', () => {
     await page.waitForSelector('#customers tbody tr');
     await page.fill('#customer-search', 'acme');
     await page.waitForFunction(() => document.querySelectorAll('#customers tbody tr').length === 2);
-    assert.deepEqual(await page.$$eval('#customers tbody tr', (rows) => rows.map((r: any) => r.dataset.customerId)), ['acme-corp', 'acme-labs']);
+    assert.deepEqual(await page.$$eval('#customers tbody tr', (rows) => rows.map((r: any) => r.dataset.customerId)), [
+      'acme-corp',
+      'acme-labs',
+    ]);
     await page.click(`#customers a:text-is("${CUSTOMER}")`);
     await page.waitForSelector('#customer-title');
 
@@ -260,7 +296,10 @@ describe('dashboard in a real browser', () => {
     }
     // Aggregations with final/revision.
     await page.waitForSelector('#aggregations tbody tr');
-    const finals = await page.$$eval('#aggregations tbody tr', (rows) => rows.filter((r: any) => String(r.textContent).includes('final')).length);
+    const finals = await page.$$eval(
+      '#aggregations tbody tr',
+      (rows) => rows.filter((r: any) => String(r.textContent).includes('final')).length,
+    );
     assert.ok(finals >= PAST_HOURS.length, `only ${finals} final aggregations shown`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
 
@@ -271,7 +310,10 @@ describe('dashboard in a real browser', () => {
     receiver.setResponder(() => ({ status: 200, body: 'ok' }));
     await page.click('#nav a[data-section="deliveries"]');
     await page.selectOption('#delivery-status', 'failed');
-    await page.waitForFunction((n) => document.querySelectorAll('#deliveries tbody tr[data-status="failed"]').length === n, PAST_HOURS.length);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('#deliveries tbody tr[data-status="failed"]').length === n,
+      PAST_HOURS.length,
+    );
     const row = page.locator('#deliveries tbody tr').first();
     const deliveryId = await row.getAttribute('data-delivery-id');
     assert.ok(deliveryId);
@@ -292,8 +334,13 @@ describe('dashboard in a real browser', () => {
     // Its attempts: the scheduled 500s, then the manual 200.
     await page.click(`#deliveries tr[data-delivery-id="${deliveryId}"] a:text-is("Attempts")`);
     await page.waitForSelector('#attempts tbody tr');
-    const attempts = await page.$$eval('#attempts tbody tr', (rows) => rows.map((r: any) => [...r.querySelectorAll('td')].map((td: any) => String(td.textContent))));
-    assert.deepEqual(attempts.map((a) => [a[3], a[7]]), [...Array.from({ length: scheduled }, () => ['500', 'scheduled']), ['200', 'manual']]);
+    const attempts = await page.$$eval('#attempts tbody tr', (rows) =>
+      rows.map((r: any) => [...r.querySelectorAll('td')].map((td: any) => String(td.textContent))),
+    );
+    assert.deepEqual(
+      attempts.map((a) => [a[3], a[7]]),
+      [...Array.from({ length: scheduled }, () => ['500', 'scheduled']), ['200', 'manual']],
+    );
     assert.equal(await page.getAttribute('#delivery-detail', 'data-status'), 'succeeded');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-delivery.png'), fullPage: true });
 

@@ -63,7 +63,13 @@ describe('meterhook deliveries', () => {
 
     const list = await cli(['deliveries', 'list', '--json']);
     assert.equal(list.code, 0, list.stderr);
-    const items = JSON.parse(list.stdout) as Array<{ id: string; status: string; endpointId: string; attempts: number; lastStatusCode: number }>;
+    const items = JSON.parse(list.stdout) as Array<{
+      id: string;
+      status: string;
+      endpointId: string;
+      attempts: number;
+      lastStatusCode: number;
+    }>;
     assert.equal(items.length, 1);
     assert.equal(items[0]!.status, 'retry_scheduled');
     assert.equal(items[0]!.endpointId, 'billing');
@@ -115,7 +121,10 @@ describe('meterhook deliveries', () => {
     answer = 200;
     const ok = await cli(['deliveries', 'retry', deliveryId, '--json']);
     assert.equal(ok.code, 0, ok.stderr);
-    const r = JSON.parse(ok.stdout) as { delivery: { status: string; attempts: number }; attempt: { statusCode: number; errorClass: null } };
+    const r = JSON.parse(ok.stdout) as {
+      delivery: { status: string; attempts: number };
+      attempt: { statusCode: number; errorClass: null };
+    };
     assert.equal(r.attempt.statusCode, 200);
     assert.equal(r.attempt.errorClass, null);
     assert.equal(r.delivery.status, 'succeeded');
@@ -125,7 +134,10 @@ describe('meterhook deliveries', () => {
     assert.equal(new Set(receiver.requests.map((q) => q.headers['webhook-id'])).size, 1);
 
     const listed = await cli(['deliveries', 'list', '--status', 'succeeded', '--json']);
-    assert.deepEqual((JSON.parse(listed.stdout) as Array<{ id: string }>).map((d) => d.id), [deliveryId]);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as Array<{ id: string }>).map((d) => d.id),
+      [deliveryId],
+    );
   });
 });
 
@@ -137,7 +149,9 @@ describe('exit codes', () => {
     const j = await cli(['aggregations', 'list', '--json', '--api-key', 'mh_wrong_key_0000000000']);
     assert.equal(j.code, 1);
     assert.deepEqual(
-      (({ status, exitCode, code }) => ({ status, exitCode, code }))(JSON.parse(j.stdout) as { status: number; exitCode: number; code: string }),
+      (({ status, exitCode, code }) => ({ status, exitCode, code }))(
+        JSON.parse(j.stdout) as { status: number; exitCode: number; code: string },
+      ),
       { status: 401, exitCode: 1, code: 'unauthorized' },
     );
   });
@@ -148,7 +162,11 @@ describe('exit codes', () => {
     const r = await cli(['trigger', '--json'], { METERHOOK_URL: `http://127.0.0.1:${port}` });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /cannot reach meterhook at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
-    assert.deepEqual(JSON.parse(r.stdout), { error: `cannot reach meterhook at http://127.0.0.1:${port} (ECONNREFUSED)`, exitCode: 3, code: 'ECONNREFUSED' });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      error: `cannot reach meterhook at http://127.0.0.1:${port} (ECONNREFUSED)`,
+      exitCode: 3,
+      code: 'ECONNREFUSED',
+    });
     assert.ok(Date.now() - started < 30_000, 'gives up after a few quick retries');
     const send = await cli(['send', 'api.calls', '-c', 'x', '-v', '1', '--retries', '0', '--url', `http://127.0.0.1:${port}`]);
     assert.equal(send.code, 3);
@@ -190,7 +208,16 @@ describe('exit codes', () => {
       assert.match(top.stdout, new RegExp(`^ {2}${c}\\b`, 'm'), c);
     }
     assert.match(top.stdout, /3 server unreachable/);
-    const subs = [['send'], ['import'], ['trigger'], ['aggregations', 'list'], ['usage'], ['deliveries', 'list'], ['deliveries', 'show'], ['deliveries', 'retry']];
+    const subs = [
+      ['send'],
+      ['import'],
+      ['trigger'],
+      ['aggregations', 'list'],
+      ['usage'],
+      ['deliveries', 'list'],
+      ['deliveries', 'show'],
+      ['deliveries', 'retry'],
+    ];
     const helps = await Promise.all(subs.map((s) => cli([...s, '--help'])));
     helps.forEach((h, i) => {
       assert.equal(h.code, 0, subs[i]!.join(' '));

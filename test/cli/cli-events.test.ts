@@ -13,11 +13,38 @@ const { cli, write, usageOf } = h;
 
 describe('meterhook send', () => {
   it('captures one event, and a repeat with the same --id is a duplicate', async () => {
-    const first = await cli(['send', 'api.calls', '--customer', 'cust_send', '--value', '3', '--timestamp', AT, '--id', 'send-1', '--metadata', '{"region":"eu"}']);
+    const first = await cli([
+      'send',
+      'api.calls',
+      '--customer',
+      'cust_send',
+      '--value',
+      '3',
+      '--timestamp',
+      AT,
+      '--id',
+      'send-1',
+      '--metadata',
+      '{"region":"eu"}',
+    ]);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /^captured api\.calls for cust_send: value 3 at .* \(id send-1, evt_\w+\)$/m);
 
-    const again = await cli(['send', 'api.calls', '-c', 'cust_send', '-v', '3', '-t', AT, '--id', 'send-1', '-m', '{"region":"eu"}', '--json']);
+    const again = await cli([
+      'send',
+      'api.calls',
+      '-c',
+      'cust_send',
+      '-v',
+      '3',
+      '-t',
+      AT,
+      '--id',
+      'send-1',
+      '-m',
+      '{"region":"eu"}',
+      '--json',
+    ]);
     assert.equal(again.code, 0, again.stderr);
     const body = JSON.parse(again.stdout) as { duplicate: boolean; id: string; customerId: string };
     assert.equal(body.duplicate, true);
@@ -65,17 +92,31 @@ describe('meterhook import', () => {
       { eventType: 'api.calls', customerId: 'cust_nd', value: 'x', timestamp: AT }, // line 3: refused by the server
       { eventType: 'api.calls', customerId: 'cust_nd', value: 4, timestamp: AT, id: 'nd-explicit' },
     ];
-    const text = [...rows.map((r) => JSON.stringify(r)), '', '{not json', JSON.stringify({ eventType: 'api.calls', customerId: 'cust_nd', value: 8, timestamp: AT })].join('\n');
+    const text = [
+      ...rows.map((r) => JSON.stringify(r)),
+      '',
+      '{not json',
+      JSON.stringify({ eventType: 'api.calls', customerId: 'cust_nd', value: 8, timestamp: AT }),
+    ].join('\n');
     const file = write('events.ndjson', `${text}\n`);
 
     const first = await cli(['import', file, '--json']);
     assert.equal(first.code, 1, 'rejected rows make the exit code 1');
-    const s1 = JSON.parse(first.stdout) as { rows: number; inserted: number; duplicates: number; rejected: Array<{ line: number; errors: string[] }>; completed: boolean };
+    const s1 = JSON.parse(first.stdout) as {
+      rows: number;
+      inserted: number;
+      duplicates: number;
+      rejected: Array<{ line: number; errors: string[] }>;
+      completed: boolean;
+    };
     assert.equal(s1.rows, 6);
     assert.equal(s1.inserted, 4);
     assert.equal(s1.duplicates, 0);
     assert.equal(s1.completed, true);
-    assert.deepEqual(s1.rejected.map((r) => r.line), [3, 6]);
+    assert.deepEqual(
+      s1.rejected.map((r) => r.line),
+      [3, 6],
+    );
     assert.deepEqual(s1.rejected[0]!.errors, ['value must be a finite number']);
     assert.match(s1.rejected[1]!.errors[0]!, /^invalid JSON/);
     assert.deepEqual((await usageOf('cust_nd')).events, { 'api.calls': 15 });
@@ -103,7 +144,11 @@ describe('meterhook import', () => {
 
     const first = await cli(['import', file, '--json']);
     assert.equal(first.code, 1, first.stderr);
-    const s1 = JSON.parse(first.stdout) as { rows: number; inserted: number; rejected: Array<{ line: number; id?: string; errors: string[] }> };
+    const s1 = JSON.parse(first.stdout) as {
+      rows: number;
+      inserted: number;
+      rejected: Array<{ line: number; id?: string; errors: string[] }>;
+    };
     assert.equal(s1.rows, 6);
     assert.equal(s1.inserted, 4);
     assert.deepEqual(s1.rejected, [
@@ -124,12 +169,17 @@ describe('meterhook import', () => {
     const s2 = JSON.parse(rerun.stdout) as { inserted: number; duplicates: number; rejected: Array<{ line: number }> };
     assert.equal(s2.inserted, 0);
     assert.equal(s2.duplicates, 4);
-    assert.deepEqual(s2.rejected.map((r) => r.line), [4, 5]);
+    assert.deepEqual(
+      s2.rejected.map((r) => r.line),
+      [4, 5],
+    );
     assert.deepEqual((await usageOf('cust_csv')).events, { 'api.calls': 12 }, 'nothing doubled');
   });
 
   it('a clean file imports in several batches with progress lines, exits 0, and its rerun is all duplicates', async () => {
-    const lines = Array.from({ length: 25 }, (_, i) => JSON.stringify({ eventType: 'api.calls', customerId: 'cust_clean', value: i + 1, timestamp: AT }));
+    const lines = Array.from({ length: 25 }, (_, i) =>
+      JSON.stringify({ eventType: 'api.calls', customerId: 'cust_clean', value: i + 1, timestamp: AT }),
+    );
     const file = write('clean.jsonl', `${lines.join('\n')}\n`);
     const first = await cli(['import', file, '--batch-size', '10']);
     assert.equal(first.code, 0, first.stderr);
@@ -199,7 +249,12 @@ describe('meterhook trigger, aggregations list, usage', () => {
   it('usage --json and human output', async () => {
     const r = await cli(['usage', 'cust_csv', '--period', 'hourly', '--at', AT, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const u = JSON.parse(r.stdout) as { customerId: string; period: string; events: Record<string, number>; eventCounts: Record<string, number> };
+    const u = JSON.parse(r.stdout) as {
+      customerId: string;
+      period: string;
+      events: Record<string, number>;
+      eventCounts: Record<string, number>;
+    };
     assert.equal(u.customerId, 'cust_csv');
     assert.equal(u.period, 'hourly');
     assert.deepEqual(u.events, { 'api.calls': 12 });

@@ -13,7 +13,8 @@ const { cli, write, usageOf } = h;
 
 describe('meterhook import refuses text no store can keep', () => {
   it('NDJSON rows with lone UTF-16 surrogates are rejected with their line numbers; nothing of them is stored', async () => {
-    const row = (extra: Record<string, unknown>) => JSON.stringify({ eventType: 'api.calls', customerId: 'cust_lone_nd', value: 1, timestamp: AT, ...extra });
+    const row = (extra: Record<string, unknown>) =>
+      JSON.stringify({ eventType: 'api.calls', customerId: 'cust_lone_nd', value: 1, timestamp: AT, ...extra });
     const text = [
       row({ value: 2, id: 'nd-ok' }),
       row({ id: 'k\ud800' }), // JSON.stringify writes the escape \ud800, as any producer would
@@ -28,12 +29,15 @@ describe('meterhook import refuses text no store can keep', () => {
     const s1 = JSON.parse(first.stdout) as { rows: number; inserted: number; rejected: Array<{ line: number; errors: string[] }> };
     assert.equal(s1.rows, 6);
     assert.equal(s1.inserted, 2);
-    assert.deepEqual(s1.rejected.map((r) => [r.line, r.errors]), [
-      [2, ['id must not contain lone UTF-16 surrogates']],
-      [3, ['customerId must not contain lone UTF-16 surrogates']],
-      [4, ['metadata values must not contain lone UTF-16 surrogates (at metadata.tags[1])']],
-      [5, ['eventType must not contain lone UTF-16 surrogates']],
-    ]);
+    assert.deepEqual(
+      s1.rejected.map((r) => [r.line, r.errors]),
+      [
+        [2, ['id must not contain lone UTF-16 surrogates']],
+        [3, ['customerId must not contain lone UTF-16 surrogates']],
+        [4, ['metadata values must not contain lone UTF-16 surrogates (at metadata.tags[1])']],
+        [5, ['eventType must not contain lone UTF-16 surrogates']],
+      ],
+    );
     assert.deepEqual((await usageOf('cust_lone_nd')).eventCounts, { 'api.calls': 2 });
     const rerun = await cli(['import', file]);
     assert.equal(rerun.code, 1);
@@ -47,8 +51,13 @@ describe('meterhook import refuses text no store can keep', () => {
     const lone = Buffer.from([0xed, 0xa0, 0x80]); // U+D800 as CESU-8/WTF-8: a decoder would turn it into U+FFFD
     const csv = Buffer.concat([
       bytes(`eventType,customerId,value,timestamp,id,metadata\r\napi.calls,cust_lone_csv,1,${AT},csv-ok,\r\n`),
-      bytes(`api.calls,cust_lone_csv`), lone, bytes(`,1,${AT},,\r\n`), // line 3
-      bytes(`api.calls,cust_lone_csv,1,${AT},"two`), bytes('\n'), lone, bytes(`",\r\n`), // lines 4-5, one record
+      bytes(`api.calls,cust_lone_csv`),
+      lone,
+      bytes(`,1,${AT},,\r\n`), // line 3
+      bytes(`api.calls,cust_lone_csv,1,${AT},"two`),
+      bytes('\n'),
+      lone,
+      bytes(`",\r\n`), // lines 4-5, one record
       bytes(`api.calls,cust_lone_csv,1,${AT},,"{""note"":""\\ud800""}"\r\n`), // line 6: the escape, in valid UTF-8
       bytes(`api.calls,cust_lone_csv,4,${AT},csv-ok-2,"{""emoji"":""\u{1F600}""}"\r\n`),
     ]);
@@ -59,7 +68,10 @@ describe('meterhook import refuses text no store can keep', () => {
     const s1 = JSON.parse(first.stdout) as { rows: number; inserted: number; rejected: Array<{ line: number; errors: string[] }> };
     assert.equal(s1.rows, 5);
     assert.equal(s1.inserted, 2);
-    assert.deepEqual(s1.rejected.map((r) => r.line), [3, 4, 6]);
+    assert.deepEqual(
+      s1.rejected.map((r) => r.line),
+      [3, 4, 6],
+    );
     assert.match(s1.rejected[0]!.errors[0]!, /^not valid UTF-8 \(for example an encoded lone UTF-16 surrogate\)/);
     assert.match(s1.rejected[1]!.errors[0]!, /^not valid UTF-8/);
     assert.deepEqual(s1.rejected[2]!.errors, ['metadata values must not contain lone UTF-16 surrogates (at metadata.note)']);
@@ -72,5 +84,4 @@ describe('meterhook import refuses text no store can keep', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /CSV header \(line 1\) is not valid UTF-8/);
   });
-
 });

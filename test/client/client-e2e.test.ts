@@ -14,7 +14,7 @@ import { MeterhookClient, MeterhookError, MeterhookValidationError, type RetryIn
 import { REPO_ROOT, cleanupServerProcesses, makeTempDir, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const HOUR = 3_600_000;
+const _HOUR = 3_600_000;
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -33,7 +33,11 @@ async function until(cond: () => boolean, what: string, ms = 60_000): Promise<vo
 }
 
 const clients: MeterhookClient[] = [];
-function newClient(server: { url: string }, key: string, o: Partial<ConstructorParameters<typeof MeterhookClient>[0]> = {}): MeterhookClient {
+function newClient(
+  server: { url: string },
+  key: string,
+  o: Partial<ConstructorParameters<typeof MeterhookClient>[0]> = {},
+): MeterhookClient {
   const c = new MeterhookClient({ url: server.url, apiKey: key, ...o });
   clients.push(c);
   return c;
@@ -98,7 +102,10 @@ describe('MeterhookClient against a real server', () => {
     const c = newClient(server, key);
     const good = c.track('api.calls', { customerId: 'cust_4xx', value: 2 });
     const badType = c.track('no.such.type', { customerId: 'cust_4xx', value: 1 });
-    const err = await badType.then(() => undefined, (e: unknown) => e);
+    const err = await badType.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof MeterhookError, String(err));
     assert.equal(err.status, 422);
     assert.match(err.details?.[0] ?? '', /^Invalid event type: no\.such\.type/);
@@ -107,22 +114,37 @@ describe('MeterhookClient against a real server', () => {
     assert.equal((await c.usage('cust_4xx')).events['api.calls'], 2);
 
     // A single capture answers with the reference's own body.
-    const single = await c.capture('no.such.type', { customerId: 'x', value: 1 }).then(() => undefined, (e: unknown) => e);
+    const single = await c.capture('no.such.type', { customerId: 'x', value: 1 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(single instanceof MeterhookError && single.status === 400);
     assert.match((single.body as { error: string }).error, /^Invalid event type: no\.such\.type\. Must be one of: /);
 
     // Same id, different content: 409 for that event.
     await c.track('api.calls', { customerId: 'cust_4xx', value: 1, id: 'same-id' });
-    const conflict = await c.track('api.calls', { customerId: 'cust_4xx', value: 9, id: 'same-id' }).then(() => undefined, (e: unknown) => e);
+    const conflict = await c.track('api.calls', { customerId: 'cust_4xx', value: 9, id: 'same-id' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(conflict instanceof MeterhookError && conflict.status === 409 && conflict.code === 'event_id_conflict', String(conflict));
     // Same id, same content: a duplicate, which is a success.
     assert.deepEqual(await c.track('api.calls', { customerId: 'cust_4xx', value: 1, id: 'same-id' }), { id: 'same-id' });
     assert.equal((await c.usage('cust_4xx')).eventCounts['api.calls'], 2);
 
     const wrongKey = newClient(server, 'mh_not_a_valid_key_000000');
-    const unauthorized = await wrongKey.usage('cust_4xx').then(() => undefined, (e: unknown) => e);
-    assert.ok(unauthorized instanceof MeterhookError && unauthorized.status === 401 && unauthorized.code === 'unauthorized', String(unauthorized));
-    await assert.rejects(wrongKey.track('api.calls', { customerId: 'x', value: 1 }), (e: unknown) => e instanceof MeterhookError && e.status === 401);
+    const unauthorized = await wrongKey.usage('cust_4xx').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(
+      unauthorized instanceof MeterhookError && unauthorized.status === 401 && unauthorized.code === 'unauthorized',
+      String(unauthorized),
+    );
+    await assert.rejects(
+      wrongKey.track('api.calls', { customerId: 'x', value: 1 }),
+      (e: unknown) => e instanceof MeterhookError && e.status === 401,
+    );
     await server.stop();
   });
 
@@ -136,13 +158,19 @@ describe('MeterhookClient against a real server', () => {
       c.track('api.calls', { customerId: 'cust_lone', value: 1, metadata: { note: ['\ud800'] } }),
     ];
     for (const p of bad) {
-      const err = await p.then(() => undefined, (e: unknown) => e);
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof MeterhookValidationError && err.status === 422, String(err));
       assert.match(err.details?.[0] ?? '', /must not contain lone UTF-16 surrogates/);
     }
     await c.flush();
     assert.deepEqual(await good, { id: 'lone-ok' });
-    const single = await c.capture('api.calls', { customerId: 'cust_lone', value: 1, id: '\udfff' }).then(() => undefined, (e: unknown) => e);
+    const single = await c.capture('api.calls', { customerId: 'cust_lone', value: 1, id: '\udfff' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(single instanceof MeterhookValidationError && single.status === 422, String(single));
     const report = await c.sendBatch([
       { eventType: 'api.calls', customerId: 'cust_lone', value: 2, id: 'lone-batch-ok' },
@@ -218,10 +246,14 @@ describe('MeterhookClient against a real server', () => {
 
   it('close() leaves nothing that keeps the process alive', async () => {
     const srv = await startServerProcess();
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'fixtures', 'track-and-close.ts'), srv.url, srv.key!, 'cust_exit', '25'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(HERE, 'fixtures', 'track-and-close.ts'), srv.url, srv.key!, 'cust_exit', '25'],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -6,8 +6,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, afterEach, describe, it } from 'node:test';
 import {
-  MeterhookClient, MeterhookClosedError, MeterhookConnectionError, MeterhookError, MeterhookFlushError, MeterhookValidationError,
-  backoffDelay, parseRetryAfter, type RetryInfo,
+  MeterhookClient,
+  MeterhookClosedError,
+  MeterhookConnectionError,
+  MeterhookError,
+  MeterhookFlushError,
+  MeterhookValidationError,
+  backoffDelay,
+  parseRetryAfter,
+  type RetryInfo,
 } from '../../src/client/index.js';
 import { batchOk, idsOf, startFakeServer, type FakeServer } from './fake-server.js';
 
@@ -50,12 +57,30 @@ describe('the client package', () => {
 describe('backoff and Retry-After parsing', () => {
   it('doubles the delay per retry, caps it, and jitters within [d/2, d]', () => {
     const o = { baseDelayMs: 100, maxDelayMs: 1000 };
-    assert.equal(backoffDelay(1, o, () => 0), 50);
-    assert.equal(backoffDelay(1, o, () => 0.999999), 100);
-    assert.equal(backoffDelay(2, o, () => 0), 100);
-    assert.equal(backoffDelay(3, o, () => 0), 200);
-    assert.equal(backoffDelay(10, o, () => 0), 500);
-    assert.equal(backoffDelay(10, o, () => 0.999999), 1000);
+    assert.equal(
+      backoffDelay(1, o, () => 0),
+      50,
+    );
+    assert.equal(
+      backoffDelay(1, o, () => 0.999999),
+      100,
+    );
+    assert.equal(
+      backoffDelay(2, o, () => 0),
+      100,
+    );
+    assert.equal(
+      backoffDelay(3, o, () => 0),
+      200,
+    );
+    assert.equal(
+      backoffDelay(10, o, () => 0),
+      500,
+    );
+    assert.equal(
+      backoffDelay(10, o, () => 0.999999),
+      1000,
+    );
     for (let i = 0; i < 200; i++) {
       const d = backoffDelay(4, o);
       assert.ok(d >= 400 && d <= 800, String(d));
@@ -79,11 +104,20 @@ describe('MeterhookClient batching', () => {
     const c = client(s.url, { maxBatchSize: 10, flushIntervalMs: 60_000 });
     const ps = Array.from({ length: 25 }, (_, i) => c.track('api.calls', { customerId: 'c1', value: i }));
     await Promise.all(ps.slice(0, 20));
-    assert.deepEqual(s.requests.map((r) => (r.body as unknown[]).length), [10, 10]);
+    assert.deepEqual(
+      s.requests.map((r) => (r.body as unknown[]).length),
+      [10, 10],
+    );
     await c.flush();
-    assert.deepEqual(s.requests.map((r) => (r.body as unknown[]).length), [10, 10, 5]);
+    assert.deepEqual(
+      s.requests.map((r) => (r.body as unknown[]).length),
+      [10, 10, 5],
+    );
     const all = s.requests.flatMap((r) => r.body as Array<{ value: number; id: string; eventType: string; customerId: string }>);
-    assert.deepEqual(all.map((e) => e.value), Array.from({ length: 25 }, (_, i) => i));
+    assert.deepEqual(
+      all.map((e) => e.value),
+      Array.from({ length: 25 }, (_, i) => i),
+    );
     assert.equal(new Set(all.map((e) => e.id)).size, 25, 'every event got its own id');
     assert.ok(all.every((e) => e.eventType === 'api.calls' && e.customerId === 'c1'));
     const r = await ps[24]!;
@@ -97,7 +131,13 @@ describe('MeterhookClient batching', () => {
     const s = await fake(batchOk);
     const c = client(s.url, { flushIntervalMs: 50 });
     const t0 = Date.now();
-    const r = await c.track('api.calls', { customerId: 'c1', value: 1, id: 'given-id', metadata: { a: 1 }, timestamp: new Date('2026-01-12T10:00:00Z') });
+    const r = await c.track('api.calls', {
+      customerId: 'c1',
+      value: 1,
+      id: 'given-id',
+      metadata: { a: 1 },
+      timestamp: new Date('2026-01-12T10:00:00Z'),
+    });
     assert.equal(r.id, 'given-id');
     assert.ok(Date.now() - t0 >= 40, 'waited for the interval');
     assert.equal(s.requests.length, 1);
@@ -117,7 +157,9 @@ describe('MeterhookClient batching', () => {
 describe('MeterhookClient retries', () => {
   it('honours Retry-After on a 503 and resends the same ids', async () => {
     const s = await fake((req, n) =>
-      n === 1 ? { status: 503, headers: { 'retry-after': '1' }, body: { error: 'Ingest queue is full; retry shortly', code: 'overloaded' } } : batchOk(req),
+      n === 1
+        ? { status: 503, headers: { 'retry-after': '1' }, body: { error: 'Ingest queue is full; retry shortly', code: 'overloaded' } }
+        : batchOk(req),
     );
     const retries: RetryInfo[] = [];
     const c = client(s.url, { onRetry: (i) => retries.push(i) });
@@ -139,10 +181,18 @@ describe('MeterhookClient retries', () => {
     // random() = 0 makes the jitter deterministic: the lower bound d/2 of each step.
     const c = client(s.url, { retryBaseDelayMs: 100, retryMaxDelayMs: 10_000, random: () => 0, onRetry: (i) => retries.push(i) });
     await c.track('api.calls', { customerId: 'c1', value: 1 });
-    assert.deepEqual(retries.map((r) => r.delayMs), [50, 100, 200]);
-    assert.deepEqual(retries.map((r) => r.retry), [1, 2, 3]);
+    assert.deepEqual(
+      retries.map((r) => r.delayMs),
+      [50, 100, 200],
+    );
+    assert.deepEqual(
+      retries.map((r) => r.retry),
+      [1, 2, 3],
+    );
     const gaps = s.requests.slice(1).map((r, i) => r.at - s.requests[i]!.at);
-    gaps.forEach((g, i) => assert.ok(g >= [50, 100, 200][i]! - 5, `gap ${i + 1} was ${g} ms`));
+    gaps.forEach((g, i) => {
+      assert.ok(g >= [50, 100, 200][i]! - 5, `gap ${i + 1} was ${g} ms`);
+    });
     assert.equal(new Set(s.requests.map((r) => idsOf(r)[0])).size, 1, 'same id on every attempt');
   });
 
@@ -162,7 +212,10 @@ describe('MeterhookClient retries', () => {
     const s = await fake(() => ({ status: 502, body: { error: 'bad gateway' } }));
     const c = client(s.url, { maxRetries: 2 });
     const p = c.track('api.calls', { customerId: 'c1', value: 1 });
-    await assert.rejects(p, (e: unknown) => e instanceof MeterhookError && e.status === 502 && (e.body as { error: string }).error === 'bad gateway');
+    await assert.rejects(
+      p,
+      (e: unknown) => e instanceof MeterhookError && e.status === 502 && (e.body as { error: string }).error === 'bad gateway',
+    );
     assert.equal(s.requests.length, 3);
   });
 
@@ -172,7 +225,10 @@ describe('MeterhookClient retries', () => {
     await s.close();
     servers.splice(servers.indexOf(s), 1);
     const c = client(url, { maxRetries: 2 });
-    const err = await c.capture('api.calls', { customerId: 'c1', value: 1 }).then(() => undefined, (e: unknown) => e);
+    const err = await c.capture('api.calls', { customerId: 'c1', value: 1 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof MeterhookConnectionError, String(err));
     assert.equal(err.code, 'ECONNREFUSED');
   });
@@ -182,14 +238,20 @@ describe('MeterhookClient retries', () => {
     const s = await fake(() => ({ status: 401, body }));
     const c = client(s.url);
     const p = c.track('api.calls', { customerId: 'c1', value: 1 });
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof MeterhookError);
     assert.equal(err.status, 401);
     assert.deepEqual(err.body, body);
     assert.equal(err.code, 'unauthorized');
     assert.equal(err.requestId, 'req_x');
     assert.equal(s.requests.length, 1);
-    const flushErr = await c.flush().then(() => undefined, (e: unknown) => e);
+    const flushErr = await c.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.equal(flushErr, undefined, 'the failed event was already settled before this flush');
   });
 
@@ -198,7 +260,12 @@ describe('MeterhookClient retries', () => {
       if (n === 1) {
         return {
           status: 422,
-          body: { error: 'Validation failed for some events', validationErrors: [{ index: 1, errors: ['customerId is required'] }], validCount: 2, invalidCount: 1 },
+          body: {
+            error: 'Validation failed for some events',
+            validationErrors: [{ index: 1, errors: ['customerId is required'] }],
+            validCount: 2,
+            invalidCount: 1,
+          },
         };
       }
       return batchOk(req);
@@ -217,19 +284,26 @@ describe('MeterhookClient retries', () => {
     assert.equal(e.status, 422);
     assert.deepEqual(e.details, ['customerId is required']);
     assert.match(e.message, /customerId is required/);
-    assert.deepEqual((s.requests[1]!.body as Array<{ value: number }>).map((x) => x.value), [1, 3]);
+    assert.deepEqual(
+      (s.requests[1]!.body as Array<{ value: number }>).map((x) => x.value),
+      [1, 3],
+    );
   });
 
   it('treats a 409 id conflict as an error for that event, and a 200 duplicate as success', async () => {
     const s = await fake((req, n) => {
-      if (n === 1) return { status: 409, body: { error: 'Event id conflict', code: 'event_id_conflict', conflicts: [{ index: 0, id: 'dup-1' }] } };
+      if (n === 1)
+        return { status: 409, body: { error: 'Event id conflict', code: 'event_id_conflict', conflicts: [{ index: 0, id: 'dup-1' }] } };
       const k = (req.body as unknown[]).length;
       return { status: 200, body: { message: 'Events captured', count: k, inserted: 0, duplicates: k } };
     });
     const c = client(s.url);
     const conflict = c.track('api.calls', { customerId: 'a', value: 1, id: 'dup-1' });
     const dup = c.track('api.calls', { customerId: 'a', value: 2, id: 'dup-2' });
-    const err = await conflict.then(() => undefined, (e: unknown) => e);
+    const err = await conflict.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof MeterhookError && err.status === 409 && err.code === 'event_id_conflict', String(err));
     assert.deepEqual(await dup, { id: 'dup-2' });
   });
@@ -244,10 +318,17 @@ describe('MeterhookClient retries', () => {
     const report = await c.sendBatch(Array.from({ length: 10 }, (_, i) => ({ eventType: 'api.calls', customerId: 'c', value: i })));
     assert.equal(report.inserted, 10);
     assert.equal(report.failed, null);
-    assert.deepEqual(s.requests.map((r) => (r.body as unknown[]).length), [10, 4, 4, 2]);
+    assert.deepEqual(
+      s.requests.map((r) => (r.body as unknown[]).length),
+      [10, 4, 4, 2],
+    );
     assert.equal(new Set(report.ids).size, 10);
     await c.sendBatch(Array.from({ length: 5 }, (_, i) => ({ eventType: 'api.calls', customerId: 'c', value: i })));
-    assert.deepEqual(s.requests.slice(4).map((r) => (r.body as unknown[]).length), [4, 1], 'later batches use the server limit');
+    assert.deepEqual(
+      s.requests.slice(4).map((r) => (r.body as unknown[]).length),
+      [4, 1],
+      'later batches use the server limit',
+    );
   });
 
   it('does not retry a webhook replay after a 5xx (it is not idempotent)', async () => {
@@ -274,8 +355,17 @@ describe('MeterhookClient reads', () => {
       return { status: 200, body: p.items, headers };
     });
     const c = client(s.url);
-    const first = await c.aggregations({ customerId: 'cust 1', period: 'daily', final: true, from: new Date('2026-01-01T00:00:00Z'), limit: 2 });
-    assert.deepEqual(first.items.map((x) => x.id), ['a', 'b']);
+    const first = await c.aggregations({
+      customerId: 'cust 1',
+      period: 'daily',
+      final: true,
+      from: new Date('2026-01-01T00:00:00Z'),
+      limit: 2,
+    });
+    assert.deepEqual(
+      first.items.map((x) => x.id),
+      ['a', 'b'],
+    );
     assert.equal(first.nextCursor, 'c1');
     const q = new URL(s.requests[0]!.path, 'http://x').searchParams;
     assert.equal(q.get('customerId'), 'cust 1');
@@ -288,7 +378,10 @@ describe('MeterhookClient reads', () => {
     const ids: string[] = [];
     for await (const a of c.aggregations({ limit: 2 })) ids.push(a.id);
     assert.deepEqual(ids, ['a', 'b', 'c', 'd']);
-    assert.deepEqual((await c.events().all(3)).map((x) => (x as unknown as { id: string }).id), ['a', 'b', 'c']);
+    assert.deepEqual(
+      (await c.events().all(3)).map((x) => (x as unknown as { id: string }).id),
+      ['a', 'b', 'c'],
+    );
   });
 
   it('encodes path parameters', async () => {
@@ -317,7 +410,10 @@ describe('MeterhookClient close()', () => {
     const s = await fake(() => ({ status: 400, body: { error: 'Request body must be an array of events' } }));
     const c = client(s.url, { flushIntervalMs: 60_000 });
     void c.track('api.calls', { customerId: 'c1', value: 1, id: 'x1' }); // not awaited: must not be an unhandled rejection
-    const err = await c.flush().then(() => undefined, (e: unknown) => e);
+    const err = await c.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof MeterhookFlushError, String(err));
     assert.equal(err.failures.length, 1);
     assert.equal(err.failures[0]!.event.id, 'x1');
@@ -344,17 +440,23 @@ describe('MeterhookClient refuses lone UTF-16 surrogates before sending', () => 
     return true;
   };
 
-  it('track() rejects such an event at once with the server\'s messages; the others are still sent', async () => {
+  it("track() rejects such an event at once with the server's messages; the others are still sent", async () => {
     const s = await fake(batchOk);
     const c = client(s.url, { flushIntervalMs: 60_000 });
     const good = c.track('api.calls', { customerId: 'c1', value: 1, id: 'ok', metadata: { emoji: '\ud83d\ude00' } });
     await assert.rejects(c.track('api.calls', { customerId: 'c\ud800', value: 1 }), refused(422, [`customerId ${LONE}`]));
-    await assert.rejects(c.track('api.calls\udc00', { customerId: 'c1', value: 1, id: 'k\ud800' }), refused(422, [`eventType ${LONE}`, `id ${LONE}`]));
+    await assert.rejects(
+      c.track('api.calls\udc00', { customerId: 'c1', value: 1, id: 'k\ud800' }),
+      refused(422, [`eventType ${LONE}`, `id ${LONE}`]),
+    );
     await assert.rejects(
       c.track('api.calls', { customerId: 'c1', value: 1, metadata: { a: [{ b: 'x\udfff' }] } }),
       refused(422, [`metadata values ${LONE} (at metadata.a[0].b)`]),
     );
-    await assert.rejects(c.track('api.calls', { customerId: 'c1', value: 1, metadata: { ['\ud800']: 1 } }), refused(422, [`metadata keys ${LONE} (in metadata)`]));
+    await assert.rejects(
+      c.track('api.calls', { customerId: 'c1', value: 1, metadata: { '\ud800': 1 } }),
+      refused(422, [`metadata keys ${LONE} (in metadata)`]),
+    );
     assert.equal(c.pending, 1);
     await c.flush();
     assert.deepEqual(await good, { id: 'ok' });
@@ -390,10 +492,13 @@ describe('MeterhookClient refuses lone UTF-16 surrogates before sending', () => 
     ]);
     assert.equal(report.inserted, 2);
     assert.equal(report.failed, null);
-    assert.deepEqual(report.rejected.map((r) => [r.index, r.error.status, r.error.details]), [
-      [1, 422, [`customerId ${LONE}`]],
-      [3, 422, [`metadata values ${LONE} (at metadata.k[0])`]],
-    ]);
+    assert.deepEqual(
+      report.rejected.map((r) => [r.index, r.error.status, r.error.details]),
+      [
+        [1, 422, [`customerId ${LONE}`]],
+        [3, 422, [`metadata values ${LONE} (at metadata.k[0])`]],
+      ],
+    );
     assert.ok(report.rejected.every((r) => r.error instanceof MeterhookValidationError));
     assert.equal(s.requests.length, 1);
     assert.deepEqual(idsOf(s.requests[0]!), ['a1', 'c1']);

@@ -9,7 +9,8 @@ import type { MeterhookClient } from '../../src/client/client.js';
 import type * as Wire from '../../src/client/types.js';
 import type * as Schemas from '../../src/http/schemas/records.js';
 
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+// biome-ignore lint/complexity/noBannedTypes: {} extends Pick<T, K> is how an optional key is told apart
 type OptionalKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? K : never }[keyof T];
 
 /**
@@ -18,13 +19,22 @@ type OptionalKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? K : never }[k
  */
 export type Fits<S, C> = [S] extends [C] ? Shape<NonNullable<S>, NonNullable<C>> : false;
 type Shape<S, C> = [S] extends [readonly (infer SE)[]]
-  ? ([C] extends [readonly (infer CE)[]] ? Fits<SE, CE> : false)
-  : [S] extends [object] ? ([C] extends [object] ? ObjectFits<S, C> : false) : true;
-type ObjectFits<S, C> = Equal<keyof S, keyof C> extends true
-  ? Equal<OptionalKeys<S>, OptionalKeys<C>> extends true
-    ? false extends { [K in keyof S]-?: K extends keyof C ? Fits<S[K], C[K]> : false }[keyof S] ? false : true
+  ? [C] extends [readonly (infer CE)[]]
+    ? Fits<SE, CE>
     : false
-  : false;
+  : [S] extends [object]
+    ? [C] extends [object]
+      ? ObjectFits<S, C>
+      : false
+    : true;
+type ObjectFits<S, C> =
+  Equal<keyof S, keyof C> extends true
+    ? Equal<OptionalKeys<S>, OptionalKeys<C>> extends true
+      ? false extends { [K in keyof S]-?: K extends keyof C ? Fits<S[K], C[K]> : false }[keyof S]
+        ? false
+        : true
+      : false
+    : false;
 
 type Expect<T extends true> = T;
 type Not<T extends boolean> = T extends true ? false : true;

@@ -42,7 +42,15 @@ describe('bundled systemconfig.json', () => {
   const cfg = loadConfigFile(path.join(REPO_ROOT, 'systemconfig.json'), {});
 
   it('loads with the seven reference event types in file order and their ops', () => {
-    assert.deepEqual(cfg.eventTypes, ['api.calls', 'storage.bytes', 'response.time.ms', 'test.min', 'test.count', 'test.first', 'test.last']);
+    assert.deepEqual(cfg.eventTypes, [
+      'api.calls',
+      'storage.bytes',
+      'response.time.ms',
+      'test.min',
+      'test.count',
+      'test.first',
+      'test.last',
+    ]);
     assert.deepEqual(
       cfg.eventTypes.map((t) => cfg.events[t]?.op),
       ['sum', 'max', 'avg', 'min', 'count', 'first', 'last'],
@@ -92,13 +100,23 @@ describe('parseConfig defaults', () => {
         pollInterval: '1s',
       },
     });
-    assert.deepEqual(cfg.webhookDelivery.retryScheduleMs, [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000]);
+    assert.deepEqual(
+      cfg.webhookDelivery.retryScheduleMs,
+      [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000],
+    );
     assert.equal(cfg.webhookDelivery.deadlineMs, 4 * 86_400_000);
   });
 
   it('uses given values over defaults, keeping duration strings as written in effective', () => {
     const cfg = parseConfig(
-      { periods: ['yearly'], schedule: '0 */5 * * * *', gracePeriod: '1h30m', maxEventAge: '2w', maxFutureSkew: '0s', maxBatchSize: 10_000 },
+      {
+        periods: ['yearly'],
+        schedule: '0 */5 * * * *',
+        gracePeriod: '1h30m',
+        maxEventAge: '2w',
+        maxFutureSkew: '0s',
+        maxBatchSize: 10_000,
+      },
       { env: {} },
     );
     assert.deepEqual(cfg.periods, ['yearly']);
@@ -117,13 +135,22 @@ describe('parseConfig defaults', () => {
   });
 
   it('re-parses its own effective document to an equal config', () => {
-    const cfg = parseConfig({ events: { 'a.b': { op: 'sum' } }, webhooks: [{ url: 'http://h.example', secret: 'env:S', timeout: '10s' }] }, { env: { S: 'shh-123456789' } });
+    const cfg = parseConfig(
+      { events: { 'a.b': { op: 'sum' } }, webhooks: [{ url: 'http://h.example', secret: 'env:S', timeout: '10s' }] },
+      { env: { S: 'shh-123456789' } },
+    );
     const again = parseConfig(cfg.effective, { env: { S: 'shh-123456789' } });
     // Only raw differs: the effective entry spells out the defaulted `enabled`.
     const comparable = (c: typeof cfg): object => ({ ...c, events: { ...c.events }, webhooks: c.webhooks.map(({ raw: _raw, ...w }) => w) });
     assert.deepEqual(comparable(again), comparable(cfg));
     // The effective entry also spells out the endpoint id derived from the URL.
-    assert.deepEqual(again.webhooks[0]?.raw, { id: cfg.webhooks[0]?.id, url: 'http://h.example', secret: 'env:S', timeout: '10s', enabled: true });
+    assert.deepEqual(again.webhooks[0]?.raw, {
+      id: cfg.webhooks[0]?.id,
+      url: 'http://h.example',
+      secret: 'env:S',
+      timeout: '10s',
+      enabled: true,
+    });
     assert.match(cfg.webhooks[0]?.id ?? '', /^ep_[0-9a-f]{16}$/);
   });
 });
@@ -138,15 +165,27 @@ describe('parseConfig problem messages', () => {
     ['duplicate period', { periods: ['daily', 'hourly', 'daily'] }, ['periods[2]: duplicate of periods[0] ("daily")']],
     ['periods not an array', { periods: 'daily' }, [`periods: must be an array of periods (${PERIOD_LIST}) (got "daily")`]],
     ['bad url', { webhooks: [{ url: 'not a url', secret: SECRET }] }, ['webhooks[0].url: must be an http(s) URL (got "not a url")']],
-    ['non-http url', { webhooks: [{ url: 'ftp://files.example/x', secret: SECRET }] }, ['webhooks[0].url: must be an http(s) URL (got "ftp://files.example/x")']],
+    [
+      'non-http url',
+      { webhooks: [{ url: 'ftp://files.example/x', secret: SECRET }] },
+      ['webhooks[0].url: must be an http(s) URL (got "ftp://files.example/x")'],
+    ],
     [
       'url with userinfo',
       { webhooks: [{ url: 'https://bob:hunter2@billing.example/h', secret: SECRET }] },
       ['webhooks[0].url: must not contain a username or password (put the shared secret in "secret")'],
     ],
     ['missing url', { webhooks: [{ secret: SECRET }] }, ['webhooks[0].url: is required and must be an http(s) URL']],
-    ['empty secret', { webhooks: [{ url: 'https://a.example', secret: '' }] }, ['webhooks[0].secret: must be a non-empty string or "env:NAME"']],
-    ['enabled not boolean', { webhooks: [{ url: 'https://a.example', secret: SECRET, enabled: 'yes' }] }, ['webhooks[0].enabled: must be true or false (got "yes")']],
+    [
+      'empty secret',
+      { webhooks: [{ url: 'https://a.example', secret: '' }] },
+      ['webhooks[0].secret: must be a non-empty string or "env:NAME"'],
+    ],
+    [
+      'enabled not boolean',
+      { webhooks: [{ url: 'https://a.example', secret: SECRET, enabled: 'yes' }] },
+      ['webhooks[0].enabled: must be true or false (got "yes")'],
+    ],
     ['webhook entry not an object', { webhooks: [42] }, ['webhooks[0]: must be an object with "url" and "secret" (got 42)']],
     [
       'env secret missing',
@@ -169,10 +208,20 @@ describe('parseConfig problem messages', () => {
     [
       'bad cron value',
       { schedule: '61 * * * *' },
-      ['schedule: invalid cron expression "61 * * * *" (Invalid value for minute: 61): use 5 or 6 space-separated fields, e.g. "*/15 * * * *"'],
+      [
+        'schedule: invalid cron expression "61 * * * *" (Invalid value for minute: 61): use 5 or 6 space-separated fields, e.g. "*/15 * * * *"',
+      ],
     ],
-    ['cron with wrong field count', { schedule: '* * * *' }, ['schedule: invalid cron expression "* * * *": use 5 or 6 space-separated fields, e.g. "*/15 * * * *"']],
-    ['cron nickname', { schedule: '@hourly' }, ['schedule: invalid cron expression "@hourly": use 5 or 6 space-separated fields, e.g. "*/15 * * * *"']],
+    [
+      'cron with wrong field count',
+      { schedule: '* * * *' },
+      ['schedule: invalid cron expression "* * * *": use 5 or 6 space-separated fields, e.g. "*/15 * * * *"'],
+    ],
+    [
+      'cron nickname',
+      { schedule: '@hourly' },
+      ['schedule: invalid cron expression "@hourly": use 5 or 6 space-separated fields, e.g. "*/15 * * * *"'],
+    ],
     ['maxBatchSize zero', { maxBatchSize: 0 }, ['maxBatchSize: must be an integer from 1 to 10000 (got 0)']],
     ['maxBatchSize too big', { maxBatchSize: 10_001 }, ['maxBatchSize: must be an integer from 1 to 10000 (got 10001)']],
     ['maxBatchSize fractional', { maxBatchSize: 2.5 }, ['maxBatchSize: must be an integer from 1 to 10000 (got 2.5)']],
@@ -206,7 +255,10 @@ describe('parseConfig problem messages', () => {
       maxBatchSize: 0,
       periods: ['hourly', 'fortnightly'],
       events: { x: { op: 'median' }, 'bad name': { op: 'sum' } },
-      webhooks: [{ url: 'https://u:p@a.example', secret: 'env:MISSING' }, { url: 'nope', secret: SECRET }],
+      webhooks: [
+        { url: 'https://u:p@a.example', secret: 'env:MISSING' },
+        { url: 'nope', secret: SECRET },
+      ],
       schedule: 'every minute',
       gracePeriod: '-5m',
     };
@@ -224,7 +276,10 @@ describe('parseConfig problem messages', () => {
     ]);
     const lines = err.message.split('\n');
     assert.equal(lines[0], 'invalid configuration in /etc/meterhook/systemconfig.json (9 problems):');
-    assert.deepEqual(lines.slice(1), err.problems.map((p) => `  - ${p}`));
+    assert.deepEqual(
+      lines.slice(1),
+      err.problems.map((p) => `  - ${p}`),
+    );
     assert.ok(!err.message.includes(SECRET));
   });
 
@@ -258,12 +313,28 @@ describe('parseConfig tolerance and resolution', () => {
   });
 
   it('passes unvalidated webhook keys through in raw and effective, defaulting enabled to true', () => {
-    const entry = { url: 'https://billing.example/hooks', secret: SECRET, events: ['aggregation.completed'], legacyHeaders: false, timeout: '3s', note: 'kept' };
+    const entry = {
+      url: 'https://billing.example/hooks',
+      secret: SECRET,
+      events: ['aggregation.completed'],
+      legacyHeaders: false,
+      timeout: '3s',
+      note: 'kept',
+    };
     const cfg = parseConfig({ webhooks: [entry, { url: 'http://b.example', secret: SECRET, enabled: false }] }, { env: {} });
     const [first, second] = cfg.webhooks;
     assert.deepEqual(first, {
-      url: entry.url, secret: SECRET, enabled: true, secretSource: 'inline', raw: entry, previousSecrets: [],
-      id: first?.id, events: ['aggregation.completed'], periods: null, legacyHeaders: false, timeoutMs: 3_000,
+      url: entry.url,
+      secret: SECRET,
+      enabled: true,
+      secretSource: 'inline',
+      raw: entry,
+      previousSecrets: [],
+      id: first?.id,
+      events: ['aggregation.completed'],
+      periods: null,
+      legacyHeaders: false,
+      timeoutMs: 3_000,
     });
     assert.notEqual(first?.raw, entry);
     assert.equal(second?.enabled, false);
@@ -431,7 +502,10 @@ describe('readServerSettings', () => {
       pgPoolSize: 25,
       dryRun: true,
     });
-    assert.throws(() => readServerSettings({ METERHOOK_PG_POOL_SIZE: '0' }, '/srv'), /METERHOOK_PG_POOL_SIZE: must be an integer from 1 to 500/);
+    assert.throws(
+      () => readServerSettings({ METERHOOK_PG_POOL_SIZE: '0' }, '/srv'),
+      /METERHOOK_PG_POOL_SIZE: must be an integer from 1 to 500/,
+    );
     assert.equal(readServerSettings({ METERHOOK_DATA_DIR: '/data' }, '/srv').dataDir, '/data');
     assert.equal(readServerSettings({ PORT: '0' }, '/srv').port, 0);
     assert.equal(readServerSettings({ PORT: '65535' }, '/srv').port, 65535);

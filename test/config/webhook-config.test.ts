@@ -25,39 +25,90 @@ const endpoint = (extra: Record<string, unknown>) => ({ webhooks: [{ url: URL_A,
 
 describe('endpoint options: problems', () => {
   const cases: Array<[string, Record<string, unknown>, string[]]> = [
-    ['events not an array', { events: 'aggregation.completed' }, ['webhooks[0].events: must be a non-empty array of aggregation.completed, aggregation.updated']],
+    [
+      'events not an array',
+      { events: 'aggregation.completed' },
+      ['webhooks[0].events: must be a non-empty array of aggregation.completed, aggregation.updated'],
+    ],
     ['events empty', { events: [] }, ['webhooks[0].events: must be a non-empty array of aggregation.completed, aggregation.updated']],
-    ['unknown event', { events: ['aggregation.completed', 'invoice.paid'] }, ['webhooks[0].events[1]: must be one of aggregation.completed, aggregation.updated (got "invoice.paid")']],
-    ['periods not an array', { periods: 'hourly' }, ['webhooks[0].periods: must be a non-empty array of hourly, daily, weekly, monthly, yearly']],
+    [
+      'unknown event',
+      { events: ['aggregation.completed', 'invoice.paid'] },
+      ['webhooks[0].events[1]: must be one of aggregation.completed, aggregation.updated (got "invoice.paid")'],
+    ],
+    [
+      'periods not an array',
+      { periods: 'hourly' },
+      ['webhooks[0].periods: must be a non-empty array of hourly, daily, weekly, monthly, yearly'],
+    ],
     ['periods empty', { periods: [] }, ['webhooks[0].periods: must be a non-empty array of hourly, daily, weekly, monthly, yearly']],
-    ['unknown period', { periods: ['daily', 'fortnightly'] }, ['webhooks[0].periods[1]: must be one of hourly, daily, weekly, monthly, yearly (got "fortnightly")']],
+    [
+      'unknown period',
+      { periods: ['daily', 'fortnightly'] },
+      ['webhooks[0].periods[1]: must be one of hourly, daily, weekly, monthly, yearly (got "fortnightly")'],
+    ],
     ['legacyHeaders not boolean', { legacyHeaders: 'yes' }, ['webhooks[0].legacyHeaders: must be true or false']],
     ['timeout not a string', { timeout: 5000 }, ['webhooks[0].timeout: must be a duration string such as "10s"']],
-    ['timeout malformed', { timeout: 'soon' }, ['webhooks[0].timeout: invalid duration "soon": use a number followed by ms, s, m, h, d or w, e.g. "5m"']],
+    [
+      'timeout malformed',
+      { timeout: 'soon' },
+      ['webhooks[0].timeout: invalid duration "soon": use a number followed by ms, s, m, h, d or w, e.g. "5m"'],
+    ],
     ['timeout zero', { timeout: '0s' }, ['webhooks[0].timeout: must be at least 1 ms (got "0s")']],
-    ['id with a space', { id: 'bad id' }, ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit']],
+    [
+      'id with a space',
+      { id: 'bad id' },
+      ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit'],
+    ],
     ['id empty', { id: '' }, ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit']],
-    ['id too long', { id: 'x'.repeat(65) }, ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit']],
-    ['id starting with a dash', { id: '-x' }, ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit']],
+    [
+      'id too long',
+      { id: 'x'.repeat(65) },
+      ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit'],
+    ],
+    [
+      'id starting with a dash',
+      { id: '-x' },
+      ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit'],
+    ],
     ['id not a string', { id: 7 }, ['webhooks[0].id: must be 1–64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit']],
-    ['previousSecrets not an array', { previousSecrets: 'old' }, ['webhooks[0].previousSecrets: must be an array of secrets or "env:NAME"']],
-    ['previousSecrets with empty and non-string', { previousSecrets: ['', 5] }, [
-      'webhooks[0].previousSecrets[0]: must be a non-empty string or "env:NAME"',
-      'webhooks[0].previousSecrets[1]: must be a non-empty string or "env:NAME"',
-    ]],
-    ['previousSecrets env unset', { previousSecrets: ['env:OLD_HOOK_SECRET'] }, [
-      'webhooks[0].previousSecrets[0]: environment variable OLD_HOOK_SECRET is not set or empty (referenced as "env:OLD_HOOK_SECRET")',
-    ]],
-    ['previousSecrets bad env name', { previousSecrets: ['env:bad-name'] }, [
-      'webhooks[0].previousSecrets[0]: "env:" must be followed by an environment variable name such as WEBHOOK_SECRET (got "env:bad-name")',
-    ]],
+    [
+      'previousSecrets not an array',
+      { previousSecrets: 'old' },
+      ['webhooks[0].previousSecrets: must be an array of secrets or "env:NAME"'],
+    ],
+    [
+      'previousSecrets with empty and non-string',
+      { previousSecrets: ['', 5] },
+      [
+        'webhooks[0].previousSecrets[0]: must be a non-empty string or "env:NAME"',
+        'webhooks[0].previousSecrets[1]: must be a non-empty string or "env:NAME"',
+      ],
+    ],
+    [
+      'previousSecrets env unset',
+      { previousSecrets: ['env:OLD_HOOK_SECRET'] },
+      ['webhooks[0].previousSecrets[0]: environment variable OLD_HOOK_SECRET is not set or empty (referenced as "env:OLD_HOOK_SECRET")'],
+    ],
+    [
+      'previousSecrets bad env name',
+      { previousSecrets: ['env:bad-name'] },
+      [
+        'webhooks[0].previousSecrets[0]: "env:" must be followed by an environment variable name such as WEBHOOK_SECRET (got "env:bad-name")',
+      ],
+    ],
   ];
   for (const [name, extra, expected] of cases) {
     it(name, () => assert.deepEqual(problems(endpoint(extra)), expected));
   }
 
   it('reports a duplicate endpoint by derived id (same URL) and by explicit id', () => {
-    const sameUrl = problems({ webhooks: [{ url: URL_A, secret: 's1' }, { url: URL_A, secret: 's2' }] });
+    const sameUrl = problems({
+      webhooks: [
+        { url: URL_A, secret: 's1' },
+        { url: URL_A, secret: 's2' },
+      ],
+    });
     assert.deepEqual(sameUrl, [`webhooks[1].url: duplicate endpoint (id ${endpointIdFor(URL_A)}); each endpoint must be listed once`]);
     const sameId = problems({
       webhooks: [
@@ -69,8 +120,19 @@ describe('endpoint options: problems', () => {
   });
 
   it('allows the same URL twice under different explicit ids', () => {
-    const cfg = parseConfig({ webhooks: [{ id: 'a', url: URL_A, secret: 's1' }, { id: 'b', url: URL_A, secret: 's2' }] }, { env: {} });
-    assert.deepEqual(cfg.webhooks.map((w) => w.id), ['a', 'b']);
+    const cfg = parseConfig(
+      {
+        webhooks: [
+          { id: 'a', url: URL_A, secret: 's1' },
+          { id: 'b', url: URL_A, secret: 's2' },
+        ],
+      },
+      { env: {} },
+    );
+    assert.deepEqual(
+      cfg.webhooks.map((w) => w.id),
+      ['a', 'b'],
+    );
   });
 
   it('reports every problem of every endpoint in one pass', () => {
@@ -88,28 +150,56 @@ describe('endpoint options: problems', () => {
 describe('webhookDelivery: problems', () => {
   const cases: Array<[string, unknown, string[]]> = [
     ['not an object', 5, ['webhookDelivery: must be an object']],
-    ['retrySchedule not an array', { retrySchedule: '5s' }, ['webhookDelivery.retrySchedule: must be an array of durations such as ["5s", "5m"]']],
-    ['retrySchedule entries', { retrySchedule: ['5s', 'x', 7] }, [
-      'webhookDelivery.retrySchedule[1]: invalid duration "x": use a number followed by ms, s, m, h, d or w, e.g. "5m"',
-      'webhookDelivery.retrySchedule[2]: must be a duration string such as "10s"',
-    ]],
+    [
+      'retrySchedule not an array',
+      { retrySchedule: '5s' },
+      ['webhookDelivery.retrySchedule: must be an array of durations such as ["5s", "5m"]'],
+    ],
+    [
+      'retrySchedule entries',
+      { retrySchedule: ['5s', 'x', 7] },
+      [
+        'webhookDelivery.retrySchedule[1]: invalid duration "x": use a number followed by ms, s, m, h, d or w, e.g. "5m"',
+        'webhookDelivery.retrySchedule[2]: must be a duration string such as "10s"',
+      ],
+    ],
     ['deadline zero', { deadline: '0s' }, ['webhookDelivery.deadline: must be at least 1 ms (got "0s")']],
-    ['deadline malformed', { deadline: 'four days' }, ['webhookDelivery.deadline: invalid duration "four days": use a number followed by ms, s, m, h, d or w, e.g. "5m"']],
+    [
+      'deadline malformed',
+      { deadline: 'four days' },
+      ['webhookDelivery.deadline: invalid duration "four days": use a number followed by ms, s, m, h, d or w, e.g. "5m"'],
+    ],
     ['deadline not a string', { deadline: 4 }, ['webhookDelivery.deadline: must be a duration string such as "10s"']],
     ['allowHttp not boolean', { allowHttp: 'no' }, ['webhookDelivery.allowHttp: must be true or false']],
-    ['allowCidrs not an array', { allowCidrs: '127.0.0.1/32' }, ['webhookDelivery.allowCidrs: must be an array of CIDRs such as ["127.0.0.1/32"]']],
-    ['allowCidrs entries', { allowCidrs: ['127.0.0.1/33', 'localhost', 5, '::1/129'] }, [
-      'webhookDelivery.allowCidrs[0]: prefix length must be 0–32 (got "127.0.0.1/33")',
-      'webhookDelivery.allowCidrs[1]: must be a CIDR such as "127.0.0.1/32" (got "localhost")',
-      'webhookDelivery.allowCidrs[2]: must be a CIDR string',
-      'webhookDelivery.allowCidrs[3]: prefix length must be 0–128 (got "::1/129")',
-    ]],
+    [
+      'allowCidrs not an array',
+      { allowCidrs: '127.0.0.1/32' },
+      ['webhookDelivery.allowCidrs: must be an array of CIDRs such as ["127.0.0.1/32"]'],
+    ],
+    [
+      'allowCidrs entries',
+      { allowCidrs: ['127.0.0.1/33', 'localhost', 5, '::1/129'] },
+      [
+        'webhookDelivery.allowCidrs[0]: prefix length must be 0–32 (got "127.0.0.1/33")',
+        'webhookDelivery.allowCidrs[1]: must be a CIDR such as "127.0.0.1/32" (got "localhost")',
+        'webhookDelivery.allowCidrs[2]: must be a CIDR string',
+        'webhookDelivery.allowCidrs[3]: prefix length must be 0–128 (got "::1/129")',
+      ],
+    ],
     ['concurrency zero', { concurrency: 0 }, ['webhookDelivery.concurrency: must be an integer from 1 to 1000 (got 0)']],
     ['concurrency fractional', { concurrency: 1.5 }, ['webhookDelivery.concurrency: must be an integer from 1 to 1000 (got 1.5)']],
     ['concurrency string', { concurrency: '4' }, ['webhookDelivery.concurrency: must be an integer from 1 to 1000 (got "4")']],
-    ['perEndpointConcurrency too big', { perEndpointConcurrency: 1001 }, ['webhookDelivery.perEndpointConcurrency: must be an integer from 1 to 1000 (got 1001)']],
+    [
+      'perEndpointConcurrency too big',
+      { perEndpointConcurrency: 1001 },
+      ['webhookDelivery.perEndpointConcurrency: must be an integer from 1 to 1000 (got 1001)'],
+    ],
     ['lease below 1 s', { lease: '999ms' }, ['webhookDelivery.lease: must be at least 1000 ms (got "999ms")']],
-    ['lease malformed', { lease: 'long' }, ['webhookDelivery.lease: invalid duration "long": use a number followed by ms, s, m, h, d or w, e.g. "5m"']],
+    [
+      'lease malformed',
+      { lease: 'long' },
+      ['webhookDelivery.lease: invalid duration "long": use a number followed by ms, s, m, h, d or w, e.g. "5m"'],
+    ],
     ['pollInterval below 10 ms', { pollInterval: '9ms' }, ['webhookDelivery.pollInterval: must be at least 10 ms (got "9ms")']],
   ];
   for (const [name, block, expected] of cases) {
@@ -118,7 +208,16 @@ describe('webhookDelivery: problems', () => {
 
   it('accepts the boundary values', () => {
     const cfg = parseConfig(
-      { webhookDelivery: { lease: '1s', pollInterval: '10ms', concurrency: 1000, perEndpointConcurrency: 1, deadline: '1ms', retrySchedule: [] } },
+      {
+        webhookDelivery: {
+          lease: '1s',
+          pollInterval: '10ms',
+          concurrency: 1000,
+          perEndpointConcurrency: 1,
+          deadline: '1ms',
+          retrySchedule: [],
+        },
+      },
       { env: {} },
     );
     assert.equal(cfg.webhookDelivery.leaseMs, 1000);
@@ -168,13 +267,26 @@ describe('defaults and given values', () => {
         periods: ['hourly', 'monthly'],
         webhooks: [
           {
-            id: 'billing.v2', url: URL_A, secret: SECRET, events: ['aggregation.updated'], periods: ['monthly'],
-            legacyHeaders: false, timeout: '2.5s', enabled: false, previousSecrets: ['older-1', 'older-2'],
+            id: 'billing.v2',
+            url: URL_A,
+            secret: SECRET,
+            events: ['aggregation.updated'],
+            periods: ['monthly'],
+            legacyHeaders: false,
+            timeout: '2.5s',
+            enabled: false,
+            previousSecrets: ['older-1', 'older-2'],
           },
         ],
         webhookDelivery: {
-          retrySchedule: ['100ms', '1s'], deadline: '1h', allowHttp: false, allowCidrs: ['127.0.0.1/32', '::1/128'],
-          concurrency: 3, perEndpointConcurrency: 2, lease: '5s', pollInterval: '50ms',
+          retrySchedule: ['100ms', '1s'],
+          deadline: '1h',
+          allowHttp: false,
+          allowCidrs: ['127.0.0.1/32', '::1/128'],
+          concurrency: 3,
+          perEndpointConcurrency: 2,
+          lease: '5s',
+          pollInterval: '50ms',
         },
       },
       { env: {} },
@@ -185,12 +297,24 @@ describe('defaults and given values', () => {
       ['billing.v2', ['aggregation.updated'], ['monthly'], false, 2_500, false, ['older-1', 'older-2']],
     );
     assert.deepEqual(cfg.webhookDelivery, {
-      retryScheduleMs: [100, 1_000], deadlineMs: 3_600_000, allowHttp: false, allowCidrs: ['127.0.0.1/32', '::1/128'],
-      concurrency: 3, perEndpointConcurrency: 2, leaseMs: 5_000, pollIntervalMs: 50,
+      retryScheduleMs: [100, 1_000],
+      deadlineMs: 3_600_000,
+      allowHttp: false,
+      allowCidrs: ['127.0.0.1/32', '::1/128'],
+      concurrency: 3,
+      perEndpointConcurrency: 2,
+      leaseMs: 5_000,
+      pollIntervalMs: 50,
     });
     assert.deepEqual(cfg.effective.webhookDelivery, {
-      retrySchedule: ['100ms', '1s'], deadline: '1h', allowHttp: false, allowCidrs: ['127.0.0.1/32', '::1/128'],
-      concurrency: 3, perEndpointConcurrency: 2, lease: '5s', pollInterval: '50ms',
+      retrySchedule: ['100ms', '1s'],
+      deadline: '1h',
+      allowHttp: false,
+      allowCidrs: ['127.0.0.1/32', '::1/128'],
+      concurrency: 3,
+      perEndpointConcurrency: 2,
+      lease: '5s',
+      pollInterval: '50ms',
     });
   });
 });
@@ -203,7 +327,11 @@ describe('secrets: env resolution and redaction', () => {
       {
         webhooks: [
           { url: URL_A, secret: 'env:HOOK_SECRET', previousSecrets: ['env:HOOK_SECRET_OLD', 'inline-previous-secret-7777'] },
-          { url: 'https://b.example/h', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', previousSecrets: ['whsec_c2Vjb25kLXNlY3JldC1sb25nLWVub3VnaA=='] },
+          {
+            url: 'https://b.example/h',
+            secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+            previousSecrets: ['whsec_c2Vjb25kLXNlY3JldC1sb25nLWVub3VnaA=='],
+          },
         ],
       },
       { env: ENV },
@@ -223,7 +351,7 @@ describe('secrets: env resolution and redaction', () => {
     for (const w of cfg.webhooks) {
       for (const s of [w.secret, ...w.previousSecrets]) assert.ok(!shown.includes(s), `leaked ${s.slice(0, 6)}… in ${shown}`);
     }
-    const hooks = (redactedConfig(cfg).webhooks as Array<Record<string, unknown>>);
+    const hooks = redactedConfig(cfg).webhooks as Array<Record<string, unknown>>;
     // env references are not secrets and stay as written; inline ones are masked.
     assert.equal(hooks[0]!.secret, 'env:HOOK_SECRET');
     assert.deepEqual(hooks[0]!.previousSecrets, ['env:HOOK_SECRET_OLD', '…7777']);
@@ -233,7 +361,10 @@ describe('secrets: env resolution and redaction', () => {
 
   it('redactedConfig scrubs a secret pasted elsewhere in the document', () => {
     const cfg = parseConfig(
-      { _note: `rotated from inline-previous-secret-7777 on Monday`, webhooks: [{ url: URL_A, secret: SECRET, previousSecrets: ['inline-previous-secret-7777'], _comment: `secret is ${SECRET}` }] },
+      {
+        _note: `rotated from inline-previous-secret-7777 on Monday`,
+        webhooks: [{ url: URL_A, secret: SECRET, previousSecrets: ['inline-previous-secret-7777'], _comment: `secret is ${SECRET}` }],
+      },
       { env: {} },
     );
     const shown = JSON.stringify(redactedConfig(cfg));

@@ -31,7 +31,10 @@ describe('README SDK example', () => {
     fs.writeFileSync(file, program);
     try {
       const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
-        cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, METERHOOK_API_KEY: server.key ?? '' },
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, METERHOOK_API_KEY: server.key ?? '' },
       });
       assert.equal(r.status, 0, `the example failed:\n${r.stderr}`);
     } finally {

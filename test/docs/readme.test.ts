@@ -13,14 +13,22 @@ import { parseConfig } from '../../src/config/load-config.js';
 import { createBillingReceiver } from '../../examples/billing-receiver.js';
 import { buildTestApp, REFERENCE_CONFIG, TEST_STORE, type TestApp } from '../helpers/app.js';
 import {
-  answerPattern, curlAnswers, curlCommands, fakeClockAvailable, nodeNowUnder, section, shellBlocks, shellNowUnder, startLikeReadme,
+  answerPattern,
+  curlAnswers,
+  curlCommands,
+  fakeClockAvailable,
+  nodeNowUnder,
+  section,
+  shellBlocks,
+  shellNowUnder,
+  startLikeReadme,
 } from '../helpers/readme-shell.js';
 
 const README = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const EXAMPLE = fs.readFileSync(new URL('../../examples/billing-receiver.ts', import.meta.url), 'utf8');
 
 function codeBlocks(lang: string): string[] {
-  const re = new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g');
+  const re = new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g');
   return [...README.matchAll(re)].map((m) => m[1]!);
 }
 
@@ -31,7 +39,17 @@ describe('README', () => {
 
   it('every configuration snippet that looks like a config parses', () => {
     // A snippet is a configuration when every top-level key is a configuration key (API documents are not).
-    const CONFIG_KEYS = new Set(['periods', 'events', 'webhooks', 'webhookDelivery', 'schedule', 'gracePeriod', 'maxEventAge', 'maxFutureSkew', 'maxBatchSize']);
+    const CONFIG_KEYS = new Set([
+      'periods',
+      'events',
+      'webhooks',
+      'webhookDelivery',
+      'schedule',
+      'gracePeriod',
+      'maxEventAge',
+      'maxFutureSkew',
+      'maxBatchSize',
+    ]);
     const configs = codeBlocks('json')
       .map((b) => b.trim())
       .filter((b) => b.startsWith('{'))
@@ -54,7 +72,9 @@ describe('README', () => {
 const DAY_MS = 86_400_000;
 const OFFSETS: Record<string, number> = { '+365d': 365 * DAY_MS };
 
-describe('the README shell examples, run as a new user would', { skip: TEST_STORE === 'postgres' ? 'the README starts the default SQLite server' : false }, () => {
+describe('the README shell examples, run as a new user would', {
+  skip: TEST_STORE === 'postgres' ? 'the README starts the default SQLite server' : false,
+}, () => {
   const quickStart = shellBlocks(section(README, 'Quick start (5 minutes)'));
   const sdkCurls = [...section(README, 'Client SDK (`meterhook/client`)').matchAll(/`(curl [^`]+)`/g)].map((m) => m[1]!);
 
@@ -79,7 +99,9 @@ describe('the README shell examples, run as a new user would', { skip: TEST_STOR
 
         const steps = quickStart.slice(1).join('\n');
         assert.match(steps, /^export KEY=mh_\S+ +# the key printed at first start$/m);
-        const script = steps.replace(/^export KEY=.*$/m, `export KEY=${server.key}`).replaceAll('localhost:3000', `127.0.0.1:${server.port}`);
+        const script = steps
+          .replace(/^export KEY=.*$/m, `export KEY=${server.key}`)
+          .replaceAll('localhost:3000', `127.0.0.1:${server.port}`);
         const r = await server.shell(script);
         assert.equal(r.status, 0, `the Quick Start commands failed:\n${r.stderr}\n${r.stdout}`);
         const calls = curlCommands(script);
@@ -91,20 +113,30 @@ describe('the README shell examples, run as a new user would', { skip: TEST_STOR
           if (c.expected) assert.match(a.body, answerPattern(c.expected), c.command);
         });
         // Step 3 reads back what step 2 sent: the dated event counts in this month and day.
-        const usage = JSON.parse(answers.find((_, i) => calls[i]!.command.includes('/usage?period=monthly'))!.body) as { events: Record<string, number> };
+        const usage = JSON.parse(answers.find((_, i) => calls[i]!.command.includes('/usage?period=monthly'))!.body) as {
+          events: Record<string, number>;
+        };
         assert.deepEqual(usage.events, { 'api.calls': 4, 'storage.bytes': 52428800 });
         const daily = JSON.parse(answers.find((_, i) => calls[i]!.command.includes('period=daily'))!.body) as Array<{ periodKey: string }>;
         const day = (t: number) => new Date(t).toISOString().slice(0, 10).replaceAll('-', '');
-        assert.ok(daily.length > 0 && daily.every((d) => [day(serverNow - 3_600_000), day(serverNow), day(serverNow + 600_000)].includes(d.periodKey)), JSON.stringify(daily));
+        assert.ok(
+          daily.length > 0 &&
+            daily.every((d) => [day(serverNow - 3_600_000), day(serverNow), day(serverNow + 600_000)].includes(d.periodKey)),
+          JSON.stringify(daily),
+        );
 
         // The SDK table's curl equivalents (those that need no id from an earlier answer).
-        const table = sdkCurls.filter((c) => !c.includes('$ID')).map((c) => c.replaceAll('<uuid>', randomUUID()).replaceAll('localhost:3000', `127.0.0.1:${server.port}`));
+        const table = sdkCurls
+          .filter((c) => !c.includes('$ID'))
+          .map((c) => c.replaceAll('<uuid>', randomUUID()).replaceAll('localhost:3000', `127.0.0.1:${server.port}`));
         assert.ok(table.length >= 6, `found ${table.length} curl lines in the SDK table`);
         const t = await server.shell(table.join('\n'), { KEY: server.key });
         assert.equal(t.status, 0, t.stderr);
         const tableAnswers = curlAnswers(t.stdout);
         assert.equal(tableAnswers.length, table.length);
-        tableAnswers.forEach((a, i) => assert.ok(a.status >= 200 && a.status < 300, `${table[i]}\nanswered ${a.status}: ${a.body}`));
+        tableAnswers.forEach((a, i) => {
+          assert.ok(a.status >= 200 && a.status < 300, `${table[i]}\nanswered ${a.status}: ${a.body}`);
+        });
       } finally {
         await server.stop();
       }
@@ -147,7 +179,12 @@ describe('the billing receiver example, against real deliveries', () => {
   it('applies each message once and keeps the highest revision', async () => {
     const hourAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
     const post = (value: number, id: string) =>
-      t.app.inject({ method: 'POST', url: '/usage/api.calls', headers: t.headers, payload: { customerId: 'cust_rx', value, id, timestamp: hourAgo } });
+      t.app.inject({
+        method: 'POST',
+        url: '/usage/api.calls',
+        headers: t.headers,
+        payload: { customerId: 'cust_rx', value, id, timestamp: hourAgo },
+      });
     assert.equal((await post(5, 'a')).statusCode, 201);
     await closeDuePeriods(t.ctx);
     // Closing notified the dispatcher: settled() resolves once both attempts are answered and recorded.
@@ -173,7 +210,11 @@ describe('the billing receiver example, against real deliveries', () => {
     const port = (rx.server.address() as AddressInfo).port;
     const res = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'x-webhook-signature': 'v1=00' },
+      headers: {
+        'content-type': 'application/json',
+        'x-webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-webhook-signature': 'v1=00',
+      },
       body: '{}',
     });
     assert.equal(res.status, 401);

@@ -5,16 +5,19 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  DECIMAL_PLACES, divideFixed, fixedOfNumber, fixedToNumber, formatFixed, parseFixed, valueLimitError, VALUE_LIMITS,
+  DECIMAL_PLACES,
+  divideFixed,
+  fixedOfNumber,
+  fixedToNumber,
+  formatFixed,
+  parseFixed,
+  valueLimitError,
+  VALUE_LIMITS,
 } from '../../src/domain/decimal.js';
 
 /** A random decimal text: sign, up to 15 integer digits, up to 12 fraction digits (trailing zeros trimmed). */
 const decimalTextArb = fc
-  .tuple(
-    fc.boolean(),
-    fc.stringMatching(/^(0|[1-9][0-9]{0,14})$/),
-    fc.stringMatching(/^[0-9]{0,12}$/),
-  )
+  .tuple(fc.boolean(), fc.stringMatching(/^(0|[1-9][0-9]{0,14})$/), fc.stringMatching(/^[0-9]{0,12}$/))
   .map(([neg, int, frac]) => {
     const f = frac.replace(/0+$/, '');
     const text = f === '' ? int : `${int}.${f}`;
@@ -112,7 +115,10 @@ describe('sums and averages', () => {
   it('a sum does not depend on grouping or order, and equals the oracle sum of the texts (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(decimalTextArb.filter((t) => significant(t) <= 15), { minLength: 1, maxLength: 60 }),
+        fc.array(
+          decimalTextArb.filter((t) => significant(t) <= 15),
+          { minLength: 1, maxLength: 60 },
+        ),
         fc.integer({ min: 1, max: 10 }),
         (texts, cut) => {
           const values = texts.map(Number);
@@ -122,7 +128,10 @@ describe('sums and averages', () => {
           for (let i = 0; i < values.length; i += cut) groups.push(values.slice(i, i + cut).reduce((s, v) => s + fixedOfNumber(v), 0n));
           const reversed = [...values].reverse().reduce((s, v) => s + fixedOfNumber(v), 0n);
           assert.equal(whole, oracle);
-          assert.equal(groups.reduce((a, b) => a + b, 0n), oracle);
+          assert.equal(
+            groups.reduce((a, b) => a + b, 0n),
+            oracle,
+          );
           assert.equal(reversed, oracle);
         },
       ),

@@ -91,8 +91,6 @@ describe('formatDuration', () => {
   }
 
   it('round-trips through parseDuration for any non-negative safe integer', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (ms) => parseDuration(formatDuration(ms)) === ms),
-    );
+    fc.assert(fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (ms) => parseDuration(formatDuration(ms)) === ms));
   });
 });

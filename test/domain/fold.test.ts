@@ -41,8 +41,16 @@ function oracleHours(evs: readonly FoldedEvent[]): Hours {
     const k = JSON.stringify([e.customerId, e.eventType, Math.floor(e.ts / HOUR_MS) * HOUR_MS]);
     const s = out.get(k);
     const one: RollupState = {
-      count: 1, sum: fixedOfNumber(e.value), min: e.value, max: e.value,
-      firstTs: e.ts, firstSeq: e.seq, firstValue: e.value, lastTs: e.ts, lastSeq: e.seq, lastValue: e.value,
+      count: 1,
+      sum: fixedOfNumber(e.value),
+      min: e.value,
+      max: e.value,
+      firstTs: e.ts,
+      firstSeq: e.seq,
+      firstValue: e.value,
+      lastTs: e.ts,
+      lastSeq: e.seq,
+      lastValue: e.value,
     };
     if (s) mergeInto(s, one);
     else out.set(k, one);
@@ -92,7 +100,10 @@ describe('HourFold', () => {
         const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
         for (let i = 1; i < seen.length; i++) {
           const [a, b] = [seen[i - 1]!, seen[i]!];
-          assert.ok(cmp(a[0], b[0]) < 0 || (a[0] === b[0] && (cmp(a[1], b[1]) < 0 || (a[1] === b[1] && a[2] < b[2]))), JSON.stringify([a, b]));
+          assert.ok(
+            cmp(a[0], b[0]) < 0 || (a[0] === b[0] && (cmp(a[1], b[1]) < 0 || (a[1] === b[1] && a[2] < b[2]))),
+            JSON.stringify([a, b]),
+          );
         }
         const marks = fold.marks();
         for (let i = 1; i < marks.length; i++) {
@@ -114,6 +125,9 @@ describe('HourFold', () => {
       { period: 'hourly', periodStart: Date.UTC(2026, 2, 1, 10), customerId: 'c', changeSeq: 9 },
       { period: 'monthly', periodStart: Date.UTC(2026, 2, 1), customerId: 'c', changeSeq: 9 },
     ]);
-    assert.deepEqual(fold.marks((p) => p !== 'hourly').map((m) => m.period), ['monthly']);
+    assert.deepEqual(
+      fold.marks((p) => p !== 'hourly').map((m) => m.period),
+      ['monthly'],
+    );
   });
 });

@@ -149,10 +149,11 @@ describe('hoursIn', () => {
   });
 
   it('lists exact UTC hour starts', () => {
-    assert.deepEqual(
-      hoursIn(iv('2024-12-31T22:00:00.000Z', '2025-01-01T01:00:00.000Z')).map(iso),
-      ['2024-12-31T22:00:00.000Z', '2024-12-31T23:00:00.000Z', '2025-01-01T00:00:00.000Z'],
-    );
+    assert.deepEqual(hoursIn(iv('2024-12-31T22:00:00.000Z', '2025-01-01T01:00:00.000Z')).map(iso), [
+      '2024-12-31T22:00:00.000Z',
+      '2024-12-31T23:00:00.000Z',
+      '2025-01-01T00:00:00.000Z',
+    ]);
   });
 
   it('throws on misaligned or inverted intervals instead of inventing hour starts', () => {

@@ -264,7 +264,12 @@ describe('TZ independence', () => {
     probes.map((t) => ({
       keys: mod.eventPeriodKeys(t),
       intervals: mod.PERIODS.map((p) => mod.periodInterval(p, t)),
-      parsed: mod.PERIODS.map((p) => mod.parsePeriodKey(p, mod.eventPeriodKeys(t)[({ hourly: 'hour', daily: 'day', weekly: 'week', monthly: 'month', yearly: 'year' } as const)[p]])),
+      parsed: mod.PERIODS.map((p) =>
+        mod.parsePeriodKey(
+          p,
+          mod.eventPeriodKeys(t)[({ hourly: 'hour', daily: 'day', weekly: 'week', monthly: 'month', yearly: 'year' } as const)[p]],
+        ),
+      ),
     }));
 
   for (const tz of ['America/New_York', 'Asia/Kolkata']) {

@@ -55,18 +55,20 @@ function statesArb(parts: number) {
       maxLength: 30,
     })
     .chain((raw) =>
-      fc.shuffledSubarray(
-        raw.map((_, i) => i + 1),
-        { minLength: raw.length, maxLength: raw.length },
-      ).map((seqs) => {
-        const evs = raw.map((r, i) => ({ ts: r.ts, value: r.value, seq: seqs[i]!, part: r.part }));
-        // Guarantee every part is non-empty: the first `parts` events seed one part each.
-        evs.forEach((e, i) => {
-          if (i < parts) e.part = i;
-        });
-        const groups = Array.from({ length: parts }, (_, p) => evs.filter((e) => e.part === p));
-        return { all: evs as Ev[], groups: groups as Ev[][] };
-      }),
+      fc
+        .shuffledSubarray(
+          raw.map((_, i) => i + 1),
+          { minLength: raw.length, maxLength: raw.length },
+        )
+        .map((seqs) => {
+          const evs = raw.map((r, i) => ({ ts: r.ts, value: r.value, seq: seqs[i]!, part: r.part }));
+          // Guarantee every part is non-empty: the first `parts` events seed one part each.
+          evs.forEach((e, i) => {
+            if (i < parts) e.part = i;
+          });
+          const groups = Array.from({ length: parts }, (_, p) => evs.filter((e) => e.part === p));
+          return { all: evs as Ev[], groups: groups as Ev[][] };
+        }),
     );
 }
 
@@ -114,7 +116,18 @@ describe('mergeInto', () => {
     const r = mergeInto(a, b);
     assert.equal(r, a);
     assert.deepEqual(b, bCopy);
-    assert.deepEqual(a, { count: 2, sum: fixedOfNumber(6), min: 1, max: 5, firstTs: 10, firstSeq: 1, firstValue: 1, lastTs: 20, lastSeq: 2, lastValue: 5 });
+    assert.deepEqual(a, {
+      count: 2,
+      sum: fixedOfNumber(6),
+      min: 1,
+      max: 5,
+      firstTs: 10,
+      firstSeq: 1,
+      firstValue: 1,
+      lastTs: 20,
+      lastSeq: 2,
+      lastValue: 5,
+    });
   });
 
   it('breaks a tie on event time by arrival sequence, in either merge direction', () => {
@@ -221,12 +234,7 @@ describe('mergeAll', () => {
 
 describe('operatorValue', () => {
   // Events: t=10 → 4, t=20 → -2.5, t=20 (later arrival) → 0, t=5 (arrived last) → 10/3.
-  const s = mergeAll([
-    stateOfEvent(10, 1, 4),
-    stateOfEvent(20, 2, -2.5),
-    stateOfEvent(20, 3, 0),
-    stateOfEvent(5, 4, 10 / 3),
-  ])!;
+  const s = mergeAll([stateOfEvent(10, 1, 4), stateOfEvent(20, 2, -2.5), stateOfEvent(20, 3, 0), stateOfEvent(5, 4, 10 / 3)])!;
 
   it('covers every configured operator', () => {
     assert.deepEqual([...OPERATORS].sort(), ['avg', 'count', 'first', 'last', 'max', 'min', 'sum']);

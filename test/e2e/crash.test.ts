@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import {
-  cleanupServerProcesses, http, makeTempDir, sleep, startServerProcess, type HttpResult, type ServerProcess,
+  cleanupServerProcesses,
+  http,
+  makeTempDir,
+  sleep,
+  startServerProcess,
+  type HttpResult,
+  type ServerProcess,
 } from '../helpers/server-process.js';
 
 interface SentEvent {
@@ -53,7 +59,9 @@ async function allEvents(server: ServerProcess, headers: Record<string, string>)
   const out: any[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < 500; page++) {
-    const r: HttpResult<any[]> = await http(`${server.url}/events?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers });
+    const r: HttpResult<any[]> = await http(`${server.url}/events?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
+      headers,
+    });
     assert.equal(r.status, 200, r.text);
     out.push(...r.body);
     cursor = r.headers.get('x-next-cursor');
@@ -124,18 +132,22 @@ describe('crash durability (SIGKILL under load)', () => {
 
     const loops: Array<Promise<void>> = [];
     for (let l = 0; l < SINGLE_LOOPS; l++) {
-      loops.push((async () => {
-        while (!stopLoops) await send({ kind: 'single', events: [event(`s${l}`, 'api.calls')] });
-      })());
+      loops.push(
+        (async () => {
+          while (!stopLoops) await send({ kind: 'single', events: [event(`s${l}`, 'api.calls')] });
+        })(),
+      );
     }
     for (let l = 0; l < BATCH_LOOPS; l++) {
-      loops.push((async () => {
-        while (!stopLoops) {
-          const events = Array.from({ length: BATCH_SIZE }, (_, i) => event(`b${l}`, i % 2 === 0 ? 'test.count' : 'storage.bytes'));
-          allBatches.push(events);
-          await send({ kind: 'batch', events });
-        }
-      })());
+      loops.push(
+        (async () => {
+          while (!stopLoops) {
+            const events = Array.from({ length: BATCH_SIZE }, (_, i) => event(`b${l}`, i % 2 === 0 ? 'test.count' : 'storage.bytes'));
+            allBatches.push(events);
+            await send({ kind: 'batch', events });
+          }
+        })(),
+      );
     }
 
     await sleep(LOAD_MS);

@@ -8,9 +8,7 @@ import nodeHttp from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import {
-  cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess,
-} from '../helpers/server-process.js';
+import { cleanupServerProcesses, http, sleep, startServerProcess, type HttpResult, type ServerProcess } from '../helpers/server-process.js';
 
 const SECRET = 'dry-run-secret-7c41d2e9';
 const HOUR = 3_600_000;

@@ -7,9 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  cleanupServerProcesses, http, makeTempDir, runCli, startServerProcess, type ServerProcess,
-} from '../helpers/server-process.js';
+import { cleanupServerProcesses, http, makeTempDir, runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const KEY_RE = /mh_[A-Za-z0-9_-]{20,}/g;
 
@@ -60,7 +58,10 @@ describe('first start without an API key', () => {
   });
 
   it('the curl line points at the port the server actually listens on', () => {
-    const curl = firstServer.stdout().split('\n').find((l) => l.includes('curl'));
+    const curl = firstServer
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('curl'));
     assert.ok(curl);
     const shown = /https?:\/\/[^/\s:]+:(\d+)\//.exec(curl);
     assert.ok(shown, `a URL with a port in: ${curl}`);
@@ -130,7 +131,12 @@ describe('startup with an invalid configuration', () => {
       file,
       JSON.stringify({ periods: ['daily'], events: { 'api.calls': { op: 'sum' }, x: { op: 'median' } }, webhooks: [] }),
     );
-    const r = await runCli(['serve', '--config', file], { dataDir: dir, apiKey: 'mh_irrelevant_key_123456', env: { PORT: '0', HOST: '127.0.0.1' }, timeoutMs: 15_000 });
+    const r = await runCli(['serve', '--config', file], {
+      dataDir: dir,
+      apiKey: 'mh_irrelevant_key_123456',
+      env: { PORT: '0', HOST: '127.0.0.1' },
+      timeoutMs: 15_000,
+    });
     assert.equal(r.timedOut, false, 'the process exits by itself instead of serving');
     assert.notEqual(r.code, 0);
     assert.notEqual(r.code, null);
@@ -147,7 +153,12 @@ describe('a second server on the same SQLite data directory', () => {
 
   it('refuses to start, while CLI commands still work next to the first one', async () => {
     const first = await startServerProcess();
-    const second = await runCli(['serve'], { dataDir: first.dataDir, apiKey: 'mh_second_server_key_123456', env: { PORT: '0', HOST: '127.0.0.1' }, timeoutMs: 15_000 });
+    const second = await runCli(['serve'], {
+      dataDir: first.dataDir,
+      apiKey: 'mh_second_server_key_123456',
+      env: { PORT: '0', HOST: '127.0.0.1' },
+      timeoutMs: 15_000,
+    });
     assert.equal(second.timedOut, false, 'the second server exits by itself instead of serving');
     assert.equal(second.code, 1);
     assert.match(second.stderr, /another meterhook process is writing to .*meterhook\.db: one server per SQLite data directory/);

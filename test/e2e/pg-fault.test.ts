@@ -10,11 +10,9 @@ import pg from 'pg';
 import type { Operator } from '../../src/config/schema.js';
 import { REFERENCE_CONFIG } from '../helpers/app.js';
 import { docKey, oracleAggregations } from '../helpers/oracle.js';
-import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
+import type { PgCluster } from '../helpers/postgres-cluster.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import {
-  http, sleep, startServerProcess, type HttpResult, type ServerProcess,
-} from '../helpers/server-process.js';
+import { http, sleep, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { eventFactory, ownCluster, waitFor, pageAll, tearDown, type Ev, keyOf } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
@@ -26,7 +24,6 @@ const AUTH = { 'x-apikey': API_KEY };
 const OPS = Object.fromEntries(Object.entries(REFERENCE_CONFIG.events).map(([t, e]) => [t, e.op as Operator]));
 const TYPES = Object.keys(OPS);
 const CUSTOMERS = ['cust_fault_a', 'cust_fault_b', 'cust_fault_c'];
-
 
 interface Answer {
   server: number;
@@ -67,7 +64,14 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
 
   it('keeps serving on the survivors after one process is killed while holding leases', async (t) => {
     // Times inside [now-3h, now-2h).
-    const newEvent = eventFactory({ prefix: 'f', customers: CUSTOMERS, types: TYPES, base: Date.now() - 3 * HOUR + 60_000, step: 1_009, sent });
+    const newEvent = eventFactory({
+      prefix: 'f',
+      customers: CUSTOMERS,
+      types: TYPES,
+      base: Date.now() - 3 * HOUR + 60_000,
+      step: 1_009,
+      sent,
+    });
     const alive = new Set([0, 1, 2]);
     const ackedBatches: Ev[][] = [];
     let stop = false;
@@ -78,11 +82,19 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
       const e = evs[0]!;
       const r = await (single
         ? http(`${s.url}/usage/${e.eventType}`, {
-            headers: AUTH, body: { id: e.id, customerId: e.customerId, value: e.value, timestamp: new Date(e.ts).toISOString() }, timeoutMs: 8_000,
+            headers: AUTH,
+            body: { id: e.id, customerId: e.customerId, value: e.value, timestamp: new Date(e.ts).toISOString() },
+            timeoutMs: 8_000,
           })
         : http(`${s.url}/usagebatch`, {
             headers: AUTH,
-            body: evs.map((x) => ({ id: x.id, customerId: x.customerId, eventType: x.eventType, value: x.value, timestamp: new Date(x.ts).toISOString() })),
+            body: evs.map((x) => ({
+              id: x.id,
+              customerId: x.customerId,
+              eventType: x.eventType,
+              value: x.value,
+              timestamp: new Date(x.ts).toISOString(),
+            })),
             timeoutMs: 8_000,
           })
       ).catch((err: Error) => ({ status: 0, text: String(err) }));
@@ -114,14 +126,19 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
     try {
       await sleep(3_000);
       // Wait until some process holds live leases (the receiver keeps each send open ~1 s).
-      const holder = await waitFor('a process holding leased deliveries', 15_000, async () => {
-        const r = await db!.query(
-          `SELECT lease_owner, count(*) AS n FROM deliveries WHERE status = 'sending' AND lease_until > $1
+      const holder = await waitFor(
+        'a process holding leased deliveries',
+        15_000,
+        async () => {
+          const r = await db!.query(
+            `SELECT lease_owner, count(*) AS n FROM deliveries WHERE status = 'sending' AND lease_until > $1
            GROUP BY lease_owner ORDER BY n DESC LIMIT 1`,
-          [Date.now() + 800],
-        );
-        return r.rows[0]?.lease_owner as string | undefined;
-      }, 25);
+            [Date.now() + 800],
+          );
+          return r.rows[0]?.lease_owner as string | undefined;
+        },
+        25,
+      );
       const pid = Number(holder.split(':').at(-2));
       victim = servers.findIndex((s) => s.proc.pid === pid);
       assert.ok(victim >= 0, `lease owner ${holder} is one of the three processes`);
@@ -130,10 +147,9 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
       const exit = await servers[victim]!.kill('SIGKILL');
       killedAt = Date.now();
       assert.equal(exit.signal, 'SIGKILL');
-      orphaned = (await db!.query(
-        `SELECT id, message_id, lease_until FROM deliveries WHERE status = 'sending' AND lease_owner = $1`,
-        [holder],
-      )).rows.map((r) => ({ id: r.id as string, message_id: r.message_id as string, lease_until: Number(r.lease_until) }));
+      orphaned = (
+        await db!.query(`SELECT id, message_id, lease_until FROM deliveries WHERE status = 'sending' AND lease_owner = $1`, [holder])
+      ).rows.map((r) => ({ id: r.id as string, message_id: r.message_id as string, lease_until: Number(r.lease_until) }));
       t.diagnostic(`killed server ${victim} (pid ${pid}) holding ${orphaned.length} leased deliveries`);
       assert.ok(orphaned.length > 0, 'the killed process held leased deliveries');
 
@@ -167,7 +183,11 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
     });
 
     const statuses = (await db!.query('SELECT status, count(*) AS n FROM deliveries GROUP BY status')).rows;
-    assert.deepEqual(statuses.map((r) => r.status), ['succeeded'], 'every final delivery row is succeeded');
+    assert.deepEqual(
+      statuses.map((r) => r.status),
+      ['succeeded'],
+      'every final delivery row is succeeded',
+    );
 
     const receipts = new Map<string, number[]>();
     for (const r of receiver!.requests) {
@@ -182,8 +202,14 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
     const survivorOwners = servers.filter((_, i) => i !== victim).map((s) => `:${s.proc.pid}:`);
     for (const o of orphaned) {
       const times = receipts.get(o.message_id) ?? [];
-      assert.ok(times.some((at) => at >= o.lease_until - 50), `${o.id} was (re)sent after its lease ran out at ${o.lease_until}`);
-      assert.ok(times.every((at) => at < killedAt || at >= o.lease_until - 50), `${o.id}: no send while the dead lease was live`);
+      assert.ok(
+        times.some((at) => at >= o.lease_until - 50),
+        `${o.id} was (re)sent after its lease ran out at ${o.lease_until}`,
+      );
+      assert.ok(
+        times.every((at) => at < killedAt || at >= o.lease_until - 50),
+        `${o.id}: no send while the dead lease was live`,
+      );
       const attempts = await db!.query('SELECT count(*) AS n FROM delivery_attempts WHERE delivery_id = $1', [o.id]);
       assert.ok(Number(attempts.rows[0].n) >= 1, `${o.id}: a survivor recorded an attempt`);
     }
@@ -202,7 +228,9 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
 
   it('stores every acknowledged event exactly once, and the aggregations match the stored events', async () => {
     const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(
-      servers[(victim + 1) % 3]!.url, '/events', AUTH,
+      servers[(victim + 1) % 3]!.url,
+      '/events',
+      AUTH,
     );
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(keyOf(r), (seen.get(keyOf(r)) ?? 0) + 1);
@@ -220,9 +248,15 @@ describe('kill -9 of one of three PostgreSQL-backed processes under load', () =>
     }
     const stored = rows.map((r) => sent.get(keyOf(r))!);
     const oracle = oracleAggregations(stored, ['hourly'], OPS);
-    const docs = await pageAll<{ customerId: string; period: string; periodKey: string; final: boolean; events: Record<string, number>; eventsDecimal: Record<string, string>; eventCounts: Record<string, number> }>(
-      servers[(victim + 2) % 3]!.url, '/aggregations?period=hourly', AUTH,
-    );
+    const docs = await pageAll<{
+      customerId: string;
+      period: string;
+      periodKey: string;
+      final: boolean;
+      events: Record<string, number>;
+      eventsDecimal: Record<string, string>;
+      eventCounts: Record<string, number>;
+    }>(servers[(victim + 2) % 3]!.url, '/aggregations?period=hourly', AUTH);
     assert.equal(docs.length, oracle.size);
     for (const d of docs) {
       assert.equal(d.final, true);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { MIGRATION_LOCK, partitionName, PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { REFERENCE_CONFIG } from '../helpers/app.js';
-import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
+import type { PgCluster } from '../helpers/postgres-cluster.js';
 import { http, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { ownCluster, tearDown } from '../helpers/pg-e2e.js';
 
@@ -96,9 +96,11 @@ describe('three processes migrate one empty PostgreSQL database at the same inst
         PG_MIGRATIONS.map((m) => [m.version, m.name]),
       );
 
-      const parts = (await db.query(
-        `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY 1`,
-      )).rows.map((r) => r.relname as string);
+      const parts = (
+        await db.query(
+          `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY 1`,
+        )
+      ).rows.map((r) => r.relname as string);
       assert.ok(parts.length > 1, `monthly partitions exist besides the default (${parts.join(', ')})`);
       assert.ok(parts.includes('events_default'));
       const now = Date.now();
@@ -109,7 +111,9 @@ describe('three processes migrate one empty PostgreSQL database at the same inst
       // Each process serves reads and writes on the migrated schema.
       for (const [i, s] of mine.entries()) {
         const w = await http(`${s.url}/usage/api.calls`, {
-          headers: AUTH, body: { id: `mig-${round}-${i}`, customerId: 'cust_mig', value: i + 1 }, timeoutMs: 5_000,
+          headers: AUTH,
+          body: { id: `mig-${round}-${i}`, customerId: 'cust_mig', value: i + 1 },
+          timeoutMs: 5_000,
         });
         assert.equal(w.status, 201, `server ${i} write: ${w.text}`);
       }

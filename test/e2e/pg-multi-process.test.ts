@@ -11,11 +11,9 @@ import { Webhook } from 'standardwebhooks';
 import type { Operator } from '../../src/config/schema.js';
 import { REFERENCE_CONFIG } from '../helpers/app.js';
 import { docKey, oracleAggregations, type OracleEvent } from '../helpers/oracle.js';
-import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
+import type { PgCluster } from '../helpers/postgres-cluster.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import {
-  http, sleep, startServerProcess, type HttpResult, type ServerProcess,
-} from '../helpers/server-process.js';
+import { http, sleep, startServerProcess, type HttpResult, type ServerProcess } from '../helpers/server-process.js';
 import { ownCluster, pageAll, tearDown, type Ev, keyOf } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
@@ -47,7 +45,13 @@ async function runPool(tasks: Array<() => Promise<void>>, n: number): Promise<vo
 }
 
 /** Every row of a paged list endpoint (follows X-Next-Cursor). */
-const wire = (e: Ev) => ({ id: e.id, customerId: e.customerId, eventType: e.eventType, value: e.value, timestamp: new Date(e.ts).toISOString() });
+const wire = (e: Ev) => ({
+  id: e.id,
+  customerId: e.customerId,
+  eventType: e.eventType,
+  value: e.value,
+  timestamp: new Date(e.ts).toISOString(),
+});
 
 function shuffled<T>(xs: readonly T[]): T[] {
   const a = [...xs];
@@ -92,9 +96,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       webhookDelivery: { allowCidrs: ['127.0.0.1/32'], pollInterval: '100ms', lease: '3s' },
       schedule: '* * * * * *',
     };
-    const started = await Promise.all(
-      [0, 1, 2].map(() => startServerProcess({ config, apiKey: API_KEY, env: { DATABASE_URL: url } })),
-    );
+    const started = await Promise.all([0, 1, 2].map(() => startServerProcess({ config, apiKey: API_KEY, env: { DATABASE_URL: url } })));
     servers.push(...started);
   });
 
@@ -131,20 +133,30 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     const single = async (server: number, e: Ev) => {
       const s = servers[server]!;
       const r = await http(`${s.url}/usage/${e.eventType}`, {
-        headers: AUTH, body: { id: e.id, customerId: e.customerId, value: e.value, timestamp: new Date(e.ts).toISOString() }, timeoutMs: 20_000,
+        headers: AUTH,
+        body: { id: e.id, customerId: e.customerId, value: e.value, timestamp: new Date(e.ts).toISOString() },
+        timeoutMs: 20_000,
       }).catch((err: Error) => ({ status: 0, text: String(err), body: undefined, headers: new Headers() }));
       record('single', server, r, [e]);
     };
     const batch = async (server: number, evs: Ev[]) => {
       const s = servers[server]!;
-      const r = await http(`${s.url}/usagebatch`, { headers: AUTH, body: evs.map(wire), timeoutMs: 20_000 })
-        .catch((err: Error) => ({ status: 0, text: String(err), body: undefined, headers: new Headers() }));
+      const r = await http(`${s.url}/usagebatch`, { headers: AUTH, body: evs.map(wire), timeoutMs: 20_000 }).catch((err: Error) => ({
+        status: 0,
+        text: String(err),
+        body: undefined,
+        headers: new Headers(),
+      }));
       record('batch', server, r, evs);
     };
     const trigger = async (server: number) => {
       const s = servers[server]!;
-      const r = await http(`${s.url}/aggregations/trigger`, { method: 'POST', headers: AUTH, timeoutMs: 20_000 })
-        .catch((err: Error) => ({ status: 0, text: String(err), body: undefined, headers: new Headers() }));
+      const r = await http(`${s.url}/aggregations/trigger`, { method: 'POST', headers: AUTH, timeoutMs: 20_000 }).catch((err: Error) => ({
+        status: 0,
+        text: String(err),
+        body: undefined,
+        headers: new Headers(),
+      }));
       answers.push({ kind: 'trigger', server, status: r.status, text: r.text.slice(0, 300) });
     };
 
@@ -155,7 +167,9 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       const k = i / 25;
       units.push(() => batch(k % 3, evs));
     }
-    plainSingles.forEach((e, k) => units.push(() => single(k % 3, e)));
+    plainSingles.forEach((e, k) => {
+      units.push(() => single(k % 3, e));
+    });
     // The same batch, each process getting its own order, all three at once.
     for (let i = 0; i < dupBatches.length; i += 20) {
       const evs = dupBatches.slice(i, i + 20);
@@ -176,11 +190,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     await runPool(work, 12);
 
     const failed = answers.filter((a) => a.status < 200 || a.status >= 300);
-    assert.deepEqual(
-      failed.slice(0, 10),
-      [],
-      `${failed.length} of ${answers.length} requests were not answered 2xx (first 10 shown)`,
-    );
+    assert.deepEqual(failed.slice(0, 10), [], `${failed.length} of ${answers.length} requests were not answered 2xx (first 10 shown)`);
     assert.equal(acked.size, sent.size, 'every event was acknowledged at least once');
   });
 
@@ -192,7 +202,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       for (let round = 0; round < 3; round++) {
         const evs: Ev[] = [];
         for (let j = 0; j < 1000; j++) {
-          let ts = base + 90_000 + ((round * 1000 + j) * 1_117) % 3_300_000;
+          let ts = base + 90_000 + (((round * 1000 + j) * 1_117) % 3_300_000);
           while (usedTs.has(ts)) ts++;
           usedTs.add(ts);
           const e: Ev = {
@@ -215,14 +225,19 @@ describe('three meterhook processes on one PostgreSQL database', () => {
         };
         try {
           const replies = [0, 1, 2].map(async (server) => {
-            const r = await http(`${servers[server]!.url}/usagebatch`, { headers: AUTH, body: shuffled(evs).map(wire), timeoutMs: 20_000 })
-              .catch((err: Error) => ({ status: 0, text: String(err), body: undefined, headers: new Headers() }));
+            const r = await http(`${servers[server]!.url}/usagebatch`, {
+              headers: AUTH,
+              body: shuffled(evs).map(wire),
+              timeoutMs: 20_000,
+            }).catch((err: Error) => ({ status: 0, text: String(err), body: undefined, headers: new Headers() }));
             answers.push({ kind: 'batch', server, status: r.status, text: r.text.slice(0, 300) });
             return r;
           });
           const deadline = Date.now() + 10_000;
           for (;;) {
-            const w = await db!.query(`SELECT count(DISTINCT pid) AS n FROM pg_locks WHERE relation = 'event_keys'::regclass AND NOT granted`);
+            const w = await db!.query(
+              `SELECT count(DISTINCT pid) AS n FROM pg_locks WHERE relation = 'event_keys'::regclass AND NOT granted`,
+            );
             if (Number(w.rows[0].n) >= 3) break;
             assert.ok(Date.now() < deadline, `three processes waiting with the batch (now ${w.rows[0].n})`);
             await sleep(20);
@@ -271,7 +286,9 @@ describe('three meterhook processes on one PostgreSQL database', () => {
   it('(a) stores every acknowledged event exactly once; duplicates counted once', async () => {
     // Page through a different process than most writes went to; the store is shared.
     const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(
-      servers[1]!.url, '/events', AUTH,
+      servers[1]!.url,
+      '/events',
+      AUTH,
     );
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(keyOf(r), (seen.get(keyOf(r)) ?? 0) + 1);
@@ -298,8 +315,16 @@ describe('three meterhook processes on one PostgreSQL database', () => {
   it('(b) every final hourly aggregation equals the brute-force oracle', async () => {
     const oracle = oracleAggregations([...acked.values()] as OracleEvent[], ['hourly'], OPS);
     const docs = await pageAll<{
-      customerId: string; period: string; periodKey: string; periodStart: string; periodEnd: string; final: boolean;
-      revision: number; events: Record<string, number>; eventsDecimal: Record<string, string>; eventCounts: Record<string, number>;
+      customerId: string;
+      period: string;
+      periodKey: string;
+      periodStart: string;
+      periodEnd: string;
+      final: boolean;
+      revision: number;
+      events: Record<string, number>;
+      eventsDecimal: Record<string, string>;
+      eventCounts: Record<string, number>;
     }>(servers[2]!.url, '/aggregations?period=hourly', AUTH);
     assert.equal(docs.length, oracle.size, 'one hourly document per (customer, hour) with data');
     for (const d of docs) {
@@ -322,11 +347,13 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     assert.ok(r.status === 200 || r.status === 202, r.text);
     const oracle = oracleAggregations([...acked.values()] as OracleEvent[], ['daily'], OPS);
     const docs = await pageAll<{
-      customerId: string; period: string; periodKey: string; events: Record<string, number>; eventsDecimal: Record<string, string>;
+      customerId: string;
+      period: string;
+      periodKey: string;
+      events: Record<string, number>;
+      eventsDecimal: Record<string, string>;
       eventCounts: Record<string, number>;
-    }>(
-      servers[0]!.url, '/aggregations?period=daily', AUTH,
-    );
+    }>(servers[0]!.url, '/aggregations?period=daily', AUTH);
     assert.equal(docs.length, oracle.size);
     for (const d of docs) {
       const o = oracle.get(docKey(d.customerId, d.period, d.periodKey));
@@ -349,11 +376,18 @@ describe('three meterhook processes on one PostgreSQL database', () => {
 
     // Revisions form 1..n per aggregation; each announces a change from the one before; the last
     // one matches the stored final document.
-    const msgs = (await db!.query('SELECT aggregation_id, revision, type, body FROM messages ORDER BY aggregation_id, revision')).rows as Array<{
-      aggregation_id: string; revision: number; type: string; body: string;
+    const msgs = (await db!.query('SELECT aggregation_id, revision, type, body FROM messages ORDER BY aggregation_id, revision'))
+      .rows as Array<{
+      aggregation_id: string;
+      revision: number;
+      type: string;
+      body: string;
     }>;
     const aggs = new Map(
-      (await db!.query(`SELECT id, revision, events, event_counts, final FROM aggregations WHERE final = true`)).rows.map((r) => [r.id as string, r]),
+      (await db!.query(`SELECT id, revision, events, event_counts, final FROM aggregations WHERE final = true`)).rows.map((r) => [
+        r.id as string,
+        r,
+      ]),
     );
     const byAgg = new Map<string, typeof msgs>();
     for (const m of msgs) byAgg.set(m.aggregation_id, [...(byAgg.get(m.aggregation_id) ?? []), m]);
@@ -404,11 +438,13 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     for (const r of receiver!.requests) {
       const id = String(r.headers['webhook-id']);
       assert.equal(r.rawBody.toString('utf8'), bodies.get(id), `${id}: body is the stored message`);
-      assert.doesNotThrow(() => wh.verify(r.rawBody, {
-        'webhook-id': id,
-        'webhook-timestamp': String(r.headers['webhook-timestamp']),
-        'webhook-signature': String(r.headers['webhook-signature']),
-      }));
+      assert.doesNotThrow(() =>
+        wh.verify(r.rawBody, {
+          'webhook-id': id,
+          'webhook-timestamp': String(r.headers['webhook-timestamp']),
+          'webhook-signature': String(r.headers['webhook-signature']),
+        }),
+      );
     }
     const attempts = await db!.query('SELECT delivery_id, count(*) AS n FROM delivery_attempts GROUP BY 1 HAVING count(*) <> 1');
     assert.deepEqual(attempts.rows, [], 'one attempt per delivery');
@@ -416,14 +452,17 @@ describe('three meterhook processes on one PostgreSQL database', () => {
 
   it('logs no errors in any process', () => {
     for (const [i, s] of servers.entries()) {
-      const errors = s.stdout().split('\n').filter((l) => {
-        if (!l.startsWith('{')) return false;
-        try {
-          return (JSON.parse(l) as { level?: number }).level! >= 50;
-        } catch {
-          return false;
-        }
-      });
+      const errors = s
+        .stdout()
+        .split('\n')
+        .filter((l) => {
+          if (!l.startsWith('{')) return false;
+          try {
+            return (JSON.parse(l) as { level?: number }).level! >= 50;
+          } catch {
+            return false;
+          }
+        });
       assert.deepEqual(errors.slice(0, 5), [], `server ${i} logged ${errors.length} error lines`);
       assert.equal(s.stderr().trim(), '', `server ${i} wrote to stderr`);
     }

@@ -10,11 +10,9 @@ import pg from 'pg';
 import type { Operator } from '../../src/config/schema.js';
 import { REFERENCE_CONFIG } from '../helpers/app.js';
 import { docKey, oracleAggregations } from '../helpers/oracle.js';
-import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
+import type { PgCluster } from '../helpers/postgres-cluster.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import {
-  http, sleep, startServerProcess, type HttpResult, type ServerProcess,
-} from '../helpers/server-process.js';
+import { http, sleep, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { eventFactory, ownCluster, waitFor, pageAll, tearDown, type Ev, keyOf, wireEvent } from '../helpers/pg-e2e.js';
 
 const HOUR = 3_600_000;
@@ -27,7 +25,6 @@ const AUTH = { 'x-apikey': API_KEY };
 const OPS = Object.fromEntries(Object.entries(REFERENCE_CONFIG.events).map(([t, e]) => [t, e.op as Operator]));
 const TYPES = Object.keys(OPS);
 const CUSTOMERS = ['cust_rs_a', 'cust_rs_b', 'cust_rs_c'];
-
 
 interface Answer {
   server: number;
@@ -84,7 +81,14 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
 
   it('answers 503 + Retry-After (never 500, never a hang) during the outage and recovers without a restart', async (t) => {
     // Times inside [now-3h, now-2h).
-    const newEvent = eventFactory({ prefix: 'rs', customers: CUSTOMERS, types: TYPES, base: Date.now() - 3 * HOUR + 60_000, step: 1_013, sent });
+    const newEvent = eventFactory({
+      prefix: 'rs',
+      customers: CUSTOMERS,
+      types: TYPES,
+      base: Date.now() - 3 * HOUR + 60_000,
+      step: 1_013,
+      sent,
+    });
     const call = async (server: number, path: string, body?: unknown, auth = true): Promise<Answer> => {
       const started = Date.now();
       const r = await http(`${servers[server]!.url}${path}`, {
@@ -93,8 +97,15 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
         timeoutMs: ANSWER_WITHIN_MS + 3_000,
       }).catch((err: Error) => ({ status: 0, text: String(err), body: undefined, headers: new Headers() }));
       const a: Answer = {
-        server, path, started, ms: Date.now() - started, status: r.status, retryAfter: r.headers.get('retry-after'),
-        contentType: r.headers.get('content-type'), body: r.body, text: r.text.slice(0, 300),
+        server,
+        path,
+        started,
+        ms: Date.now() - started,
+        status: r.status,
+        retryAfter: r.headers.get('retry-after'),
+        contentType: r.headers.get('content-type'),
+        body: r.body,
+        text: r.text.slice(0, 300),
       };
       answers.push(a);
       return a;
@@ -107,7 +118,12 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
         const evs = single ? [newEvent()] : Array.from({ length: 8 }, newEvent);
         const e = evs[0]!;
         const a = single
-          ? await call(server, `/usage/${e.eventType}`, { id: e.id, customerId: e.customerId, value: e.value, timestamp: new Date(e.ts).toISOString() })
+          ? await call(server, `/usage/${e.eventType}`, {
+              id: e.id,
+              customerId: e.customerId,
+              value: e.value,
+              timestamp: new Date(e.ts).toISOString(),
+            })
           : await call(server, '/usagebatch', evs.map(wireEvent));
         if (a.status >= 200 && a.status < 300) for (const x of evs) acked.set(keyOf(x), x);
         // Reads and readiness under the same conditions.
@@ -167,14 +183,21 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
         await waitFor(`server ${s} to accept writes again`, 15_000, async () => {
           assertAlive(s);
           const e = newEvent();
-          const a = await call(s, `/usage/${e.eventType}`, { id: e.id, customerId: e.customerId, value: e.value, timestamp: new Date(e.ts).toISOString() });
+          const a = await call(s, `/usage/${e.eventType}`, {
+            id: e.id,
+            customerId: e.customerId,
+            value: e.value,
+            timestamp: new Date(e.ts).toISOString(),
+          });
           if (a.status >= 200 && a.status < 300) {
             acked.set(keyOf(e), e);
             return true;
           }
           return undefined;
         });
-        await waitFor(`server ${s} /readyz to be 200`, 15_000, async () => ((await call(s, '/readyz', undefined, false)).status === 200 ? true : undefined));
+        await waitFor(`server ${s} /readyz to be 200`, 15_000, async () =>
+          (await call(s, '/readyz', undefined, false)).status === 200 ? true : undefined,
+        );
       }
       t.diagnostic(`both processes serve again ${Date.now() - back} ms after PostgreSQL is back`);
       await sleep(2_000);
@@ -196,30 +219,51 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
     assert.ok(unavailable.length > 0, 'the outage was visible to clients');
     for (const a of unavailable) {
       assert.match(a.contentType ?? '', /application\/json/, `${a.path}: 503 is JSON`);
-      assert.ok(a.retryAfter !== null && /^\d+$/.test(a.retryAfter) && Number(a.retryAfter) > 0, `${a.path}: 503 has a Retry-After (${a.retryAfter})`);
+      assert.ok(
+        a.retryAfter !== null && /^\d+$/.test(a.retryAfter) && Number(a.retryAfter) > 0,
+        `${a.path}: 503 has a Retry-After (${a.retryAfter})`,
+      );
       if (a.path !== '/readyz') assert.equal(a.body?.code, 'store_unavailable', `${a.path}: ${a.text}`);
     }
     // Every capture that started while the database was certainly down answered 503.
     const inOutage = answers.filter((a) => a.path !== '/readyz' && a.started > downAt + 1_000 && a.started + a.ms < upAt);
     assert.ok(inOutage.length > 0, 'requests were made during the outage');
-    assert.deepEqual(inOutage.filter((a) => a.status !== 503).map((a) => `${a.path} ${a.status}`), [], 'requests during the outage get 503');
+    assert.deepEqual(
+      inOutage.filter((a) => a.status !== 503).map((a) => `${a.path} ${a.status}`),
+      [],
+      'requests during the outage get 503',
+    );
     assert.ok(readyDuring.length >= 4);
     const readyLate = readyDuring.filter((a) => a.started > downAt + 1_000);
-    assert.ok(readyLate.length > 0 && readyLate.every((a) => a.status === 503), `/readyz is 503 while the database is down: ${readyLate.map((a) => a.status)}`);
-    assert.ok(answers.some((a) => a.started > upAt && a.status >= 200 && a.status < 300 && a.path !== '/readyz'), 'requests succeed after the restart');
+    assert.ok(
+      readyLate.length > 0 && readyLate.every((a) => a.status === 503),
+      `/readyz is 503 while the database is down: ${readyLate.map((a) => a.status)}`,
+    );
+    assert.ok(
+      answers.some((a) => a.started > upAt && a.status >= 200 && a.status < 300 && a.path !== '/readyz'),
+      'requests succeed after the restart',
+    );
   });
 
   it('stores every event acknowledged before, during and after the outage exactly once', async () => {
     assertAlive(0);
     assertAlive(1);
-    const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(servers[0]!.url, '/events', AUTH);
+    const rows = await pageAll<{ id: string | null; customerId: string; eventType: string; value: number; timestamp: string }>(
+      servers[0]!.url,
+      '/events',
+      AUTH,
+    );
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(keyOf(r), (seen.get(keyOf(r)) ?? 0) + 1);
     const repeated = [...seen].filter(([, c]) => c > 1);
     assert.deepEqual(repeated.slice(0, 5), [], `${repeated.length} ids stored more than once`);
     const missing = [...acked.keys()].filter((k) => !seen.has(k));
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${acked.size} acknowledged events are missing`);
-    assert.deepEqual([...seen.keys()].filter((k) => !sent.has(k)), [], 'every stored event was sent');
+    assert.deepEqual(
+      [...seen.keys()].filter((k) => !sent.has(k)),
+      [],
+      'every stored event was sent',
+    );
     // A 503 may follow a commit whose answer was lost with the connection, so a few unacknowledged
     // events may be stored; each of them still only once (checked above).
     for (const r of rows) assert.equal(r.value, sent.get(keyOf(r))!.value);
@@ -243,9 +287,15 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
     const storedRows = await pageAll<{ id: string | null; customerId: string; eventType: string }>(servers[1]!.url, '/events', AUTH);
     const stored = storedRows.map((r) => sent.get(keyOf(r))!);
     const oracle = oracleAggregations(stored, ['hourly'], OPS);
-    const docs = await pageAll<{ customerId: string; period: string; periodKey: string; final: boolean; events: Record<string, number>; eventsDecimal: Record<string, string>; eventCounts: Record<string, number> }>(
-      servers[1]!.url, '/aggregations?period=hourly', AUTH,
-    );
+    const docs = await pageAll<{
+      customerId: string;
+      period: string;
+      periodKey: string;
+      final: boolean;
+      events: Record<string, number>;
+      eventsDecimal: Record<string, string>;
+      eventCounts: Record<string, number>;
+    }>(servers[1]!.url, '/aggregations?period=hourly', AUTH);
     assert.equal(docs.length, oracle.size);
     for (const d of docs) {
       assert.equal(d.final, true, `${d.customerId} ${d.periodKey} is final`);
@@ -258,7 +308,11 @@ describe('PostgreSQL stops for a few seconds under load, meterhook keeps running
     }
     const ids = (await db!.query('SELECT id FROM messages')).rows.map((r) => r.id as string);
     const got = new Set(receiver!.requests.map((r) => String(r.headers['webhook-id'])));
-    assert.deepEqual(ids.filter((id) => !got.has(id)), [], 'every message reached the receiver');
+    assert.deepEqual(
+      ids.filter((id) => !got.has(id)),
+      [],
+      'every message reached the receiver',
+    );
     const dup = await db!.query('SELECT aggregation_id, revision FROM messages GROUP BY 1, 2 HAVING count(*) > 1');
     assert.deepEqual(dup.rows, []);
     // The current-usage endpoint works again too.

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
-  REFERENCE_CONFIG_FILE, cleanupServerProcesses, http, sleep, startServerProcess, type ServerProcess,
+  REFERENCE_CONFIG_FILE,
+  cleanupServerProcesses,
+  http,
+  sleep,
+  startServerProcess,
+  type ServerProcess,
 } from '../helpers/server-process.js';
 
 const utcDay = (ms = Date.now()) => new Date(ms).toISOString().slice(0, 10).replaceAll('-', '');

@@ -12,7 +12,13 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import {
-  cleanupServerProcesses, http, makeTempDir, sleep, startServerProcess, type ExitInfo, type ServerProcess,
+  cleanupServerProcesses,
+  http,
+  makeTempDir,
+  sleep,
+  startServerProcess,
+  type ExitInfo,
+  type ServerProcess,
 } from '../helpers/server-process.js';
 
 const SECRET = 'crash-test-secret-123';
@@ -159,7 +165,10 @@ describe('webhook delivery across a kill -9 between send and record (spec test 5
       const db = new Database(path.join(dataDir, 'meterhook.db'), { readonly: true, fileMustExist: true });
       try {
         const rows = db.prepare('SELECT id, status, attempts, lease_until FROM deliveries').all() as Array<{
-          id: string; status: string; attempts: number; lease_until: number | null;
+          id: string;
+          status: string;
+          attempts: number;
+          lease_until: number | null;
         }>;
         assert.equal(rows.length, 1, 'one delivery was written with the aggregation');
         assert.equal(rows[0]!.status, 'sending');
@@ -193,7 +202,10 @@ describe('webhook delivery across a kill -9 between send and record (spec test 5
 
     // The lease was respected (no second send while the dead worker's lease was live) and the
     // restarted server picked the delivery up promptly once it ran out.
-    assert.ok(again.at - firstReq.at >= LEASE_MS - 500, `re-sent ${again.at - firstReq.at} ms after the first send, before the ${LEASE_MS} ms lease ran out`);
+    assert.ok(
+      again.at - firstReq.at >= LEASE_MS - 500,
+      `re-sent ${again.at - firstReq.at} ms after the first send, before the ${LEASE_MS} ms lease ran out`,
+    );
     const dueAt = Math.max(firstReq.at + LEASE_MS, restartedAt);
     assert.ok(again.at - dueAt <= POLL_MS + 3_000, `re-sent ${again.at - dueAt} ms after it became claimable`);
 

@@ -8,7 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { signedHeaders } from '../../src/webhooks/signing.js';
 import {
-  CLI_ENTRY, REPO_ROOT, cleanupServerProcesses, http, runCli, sleep, startServerProcess, type HttpResult, type ServerProcess,
+  CLI_ENTRY,
+  REPO_ROOT,
+  cleanupServerProcesses,
+  http,
+  runCli,
+  sleep,
+  startServerProcess,
+  type HttpResult,
+  type ServerProcess,
 } from '../helpers/server-process.js';
 
 const SECRET = 'cli-receiver-secret-9f2a';
@@ -56,7 +64,9 @@ async function startCliReceiver(args: string[], env: Record<string, string | und
     else childEnv[k] = v;
   }
   const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'webhook-receiver', ...args], {
-    cwd: REPO_ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO_ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   spawned.add(proc);
   let out = '';
@@ -198,11 +208,15 @@ describe('meterhook webhook-receiver (real process)', () => {
     const cases: Array<[string, string, Record<string, string>]> = [
       ['tampered body', payload(id, 43), headers],
       ['tampered webhook-id', payload(id), { ...headers, 'webhook-id': newId() }],
-      ['tampered timestamps', payload(id), {
-        ...headers,
-        'webhook-timestamp': String(Number(headers['webhook-timestamp']) - 1),
-        'x-webhook-timestamp': String(Number(headers['x-webhook-timestamp']) - 1),
-      }],
+      [
+        'tampered timestamps',
+        payload(id),
+        {
+          ...headers,
+          'webhook-timestamp': String(Number(headers['webhook-timestamp']) - 1),
+          'x-webhook-timestamp': String(Number(headers['x-webhook-timestamp']) - 1),
+        },
+      ],
       ['signed with another secret', payload(id), signed(id, { secret: 'some-other-secret' }).headers],
       ['no signature at all', payload(id), { 'content-type': 'application/json' }],
     ];

@@ -117,7 +117,10 @@ export async function buildTestApp(
   const store = await openTestStore(dir, { ...opts.sqlite, ...opts.limits?.sqlite });
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const services = await composeServices({
-    store, config, clock, logger,
+    store,
+    config,
+    clock,
+    logger,
     apiKeys: [TEST_KEY],
     dryRun: opts.dryRun ?? false,
     rng: opts.rng,

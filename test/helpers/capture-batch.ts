@@ -62,4 +62,9 @@ export async function rejected(t: TestApp, status: number, send: () => Promise<L
   return body;
 }
 
-export const ev = (customerId: string, value: number, extra: Record<string, unknown> = {}) => ({ eventType: 'api.calls', customerId, value, ...extra });
+export const ev = (customerId: string, value: number, extra: Record<string, unknown> = {}) => ({
+  eventType: 'api.calls',
+  customerId,
+  value,
+  ...extra,
+});

@@ -71,11 +71,7 @@ export function assertCaptured(res: LightMyRequestResponse, eventType: string, c
  * Sends a request that must be rejected: asserts the status, a JSON body with an `error` string, and
  * that the store holds exactly as many events afterwards as before.
  */
-export async function rejected(
-  t: TestApp,
-  status: number,
-  send: () => Promise<LightMyRequestResponse>,
-): Promise<Record<string, unknown>> {
+export async function rejected(t: TestApp, status: number, send: () => Promise<LightMyRequestResponse>): Promise<Record<string, unknown>> {
   const before = (await eventsOf(t)).length;
   const res = await send();
   assert.equal(res.statusCode, status, res.body);

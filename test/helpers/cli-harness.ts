@@ -37,7 +37,9 @@ export function cliHarness(tempPrefix: string) {
       return file;
     },
     async usageOf(customerId: string): Promise<{ events: Record<string, number>; eventCounts: Record<string, number> }> {
-      const r = await http(`${server.url}/customers/${customerId}/usage?period=monthly&at=${encodeURIComponent(AT)}`, { headers: { 'x-apikey': server.key! } });
+      const r = await http(`${server.url}/customers/${customerId}/usage?period=monthly&at=${encodeURIComponent(AT)}`, {
+        headers: { 'x-apikey': server.key! },
+      });
       assert.equal(r.status, 200, r.text);
       return r.body;
     },

@@ -46,10 +46,7 @@ export interface AggJson {
   webhookStatus: { delivered: boolean; attempts: number };
 }
 
-export async function withApp(
-  opts: { now: string; config?: Record<string, unknown> },
-  fn: (t: TestApp) => Promise<void>,
-): Promise<void> {
+export async function withApp(opts: { now: string; config?: Record<string, unknown> }, fn: (t: TestApp) => Promise<void>): Promise<void> {
   const t = await buildTestApp({ now: opts.now, ...(opts.config ? { config: opts.config } : {}) });
   try {
     await fn(t);

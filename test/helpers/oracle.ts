@@ -89,8 +89,10 @@ function apply(op: Operator, evs: ReadonlyArray<OracleEvent & { arrival: number 
     case 'avg':
       return oracleDivide(sum(), values.length);
     case 'min':
+      // biome-ignore lint/complexity/useMathMinMax: the values are bigint
       return values.reduce((m, v) => (v < m ? v : m));
     case 'max':
+      // biome-ignore lint/complexity/useMathMinMax: the values are bigint
       return values.reduce((m, v) => (v > m ? v : m));
     case 'count':
       return BigInt(values.length) * 10n ** BigInt(PLACES);
@@ -110,7 +112,10 @@ export function oracleAggregations(
   periods: readonly Period[],
   ops: Readonly<Record<string, Operator>>,
 ): Map<string, OracleDoc> {
-  const groups = new Map<string, { customerId: string; period: Period; key: string; ts: number; byType: Map<string, Array<OracleEvent & { arrival: number }>> }>();
+  const groups = new Map<
+    string,
+    { customerId: string; period: Period; key: string; ts: number; byType: Map<string, Array<OracleEvent & { arrival: number }>> }
+  >();
   for (const e of dedupe(arrivals)) {
     if (!Object.hasOwn(ops, e.eventType)) continue;
     for (const period of periods) {

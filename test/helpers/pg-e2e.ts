@@ -34,7 +34,8 @@ export async function pageAll<T>(base: string, path: string, headers: Record<str
   for (let i = 0; i < 1000; i++) {
     const sep = path.includes('?') ? '&' : '?';
     const r: HttpResult<T[]> = await http<T[]>(`${base}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
-      headers, timeoutMs: 15_000,
+      headers,
+      timeoutMs: 15_000,
     });
     assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
     out.push(...r.body);
@@ -54,10 +55,17 @@ export interface Ev {
 }
 
 /** The idempotency identity of an event (the store dedupes on it). */
-export const keyOf = (e: { customerId: string; eventType: string; id: string | null }) => `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
+export const keyOf = (e: { customerId: string; eventType: string; id: string | null }) =>
+  `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
 
 /** The wire form of an event in a batch. */
-export const wireEvent = (x: Ev) => ({ id: x.id, customerId: x.customerId, eventType: x.eventType, value: x.value, timestamp: new Date(x.ts).toISOString() });
+export const wireEvent = (x: Ev) => ({
+  id: x.id,
+  customerId: x.customerId,
+  eventType: x.eventType,
+  value: x.value,
+  timestamp: new Date(x.ts).toISOString(),
+});
 
 /** Kills every server, then closes the receiver, the pools (bounded: a pool waiting on a lost connection must not hang) and the cluster. */
 export async function tearDown(o: {
@@ -77,7 +85,14 @@ export async function tearDown(o: {
  * Makes events with unique ids (`prefix`), customers in turn, random types and values, and unique
  * ms-distinct times inside [base, base + 55 min) so first/last never tie; records each in `sent`.
  */
-export function eventFactory(o: { prefix: string; customers: string[]; types: string[]; base: number; step: number; sent: Map<string, Ev> }): () => Ev {
+export function eventFactory(o: {
+  prefix: string;
+  customers: string[];
+  types: string[];
+  base: number;
+  step: number;
+  sent: Map<string, Ev>;
+}): () => Ev {
   let n = 0;
   return () => {
     const i = n++;

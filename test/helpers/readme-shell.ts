@@ -12,9 +12,32 @@ import path from 'node:path';
 import { REPO_ROOT, listeningUrl } from './server-process.js';
 
 /** What a new user's checkout holds that `npm start` reads; node_modules is linked, not installed. */
-const CHECKOUT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tsconfig.client.json', 'systemconfig.json', 'src'];
+const CHECKOUT_FILES = [
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'tsconfig.client.json',
+  'systemconfig.json',
+  'src',
+];
 /** Variables from the developer's shell that would change how the server starts. */
-const SCRUBBED_ENV = ['PORT', 'HOST', 'METERHOOK_DATA_DIR', 'METERHOOK_API_KEYS', 'METERHOOK_CONFIG', 'METERHOOK_SQLITE_SYNCHRONOUS', 'LOG_LEVEL', 'DATABASE_URL', 'DRY_RUN', 'NODE_OPTIONS', 'KEY', 'TZ', 'FAKETIME', 'LD_PRELOAD'];
+const SCRUBBED_ENV = [
+  'PORT',
+  'HOST',
+  'METERHOOK_DATA_DIR',
+  'METERHOOK_API_KEYS',
+  'METERHOOK_CONFIG',
+  'METERHOOK_SQLITE_SYNCHRONOUS',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DRY_RUN',
+  'NODE_OPTIONS',
+  'KEY',
+  'TZ',
+  'FAKETIME',
+  'LD_PRELOAD',
+];
 const KEY_IN_NOTICE = /^\s{4}(mh_[A-Za-z0-9_-]+)\s*$/m;
 
 /** The text of a `## heading` section, up to the next `## `. */
@@ -28,7 +51,10 @@ export function section(markdown: string, heading: string): string {
 /** ```sh blocks, with the indentation of their fence removed (blocks inside list items are indented). */
 export function shellBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/^( *)```sh\n([\s\S]*?)^\1```/gm)].map((m) =>
-    m[2]!.split('\n').map((l) => (l.startsWith(m[1]!) ? l.slice(m[1]!.length) : l)).join('\n'),
+    m[2]!
+      .split('\n')
+      .map((l) => (l.startsWith(m[1]!) ? l.slice(m[1]!.length) : l))
+      .join('\n'),
   );
 }
 
@@ -45,7 +71,12 @@ export function curlCommands(script: string): Array<{ command: string; expected?
 
 /** A pattern for an answer shown in the README: `…` stands for any value. */
 export function answerPattern(shown: string): RegExp {
-  return new RegExp(`^${shown.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^"]*')}$`);
+  return new RegExp(
+    `^${shown
+      .split('…')
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^"]*')}$`,
+  );
 }
 
 /** The `faketime` command, or a reason it cannot be used. */
@@ -123,7 +154,9 @@ export async function startLikeReadme(o: { clockOffset?: string; timeoutMs?: num
   while (!(listeningUrl(out) && KEY_IN_NOTICE.test(out))) {
     if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`npm start did not print its key and listen (exit ${proc.exitCode}, signal ${proc.signalCode})\nstdout:\n${out}\nstderr:\n${err}`);
+      throw new Error(
+        `npm start did not print its key and listen (exit ${proc.exitCode}, signal ${proc.signalCode})\nstdout:\n${out}\nstderr:\n${err}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }

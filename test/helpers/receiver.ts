@@ -67,7 +67,9 @@ export async function startReceiver(handler: Responder = OK): Promise<Receiver> 
     maxConcurrent = Math.max(maxConcurrent, open);
     let finished = false;
     const finish = (): void => {
-      if (!finished) (finished = true), open--;
+      if (finished) return;
+      finished = true;
+      open--;
     };
     res.on('close', finish);
     const chunks: Buffer[] = [];
@@ -274,12 +276,7 @@ export interface ApiResponse<T> {
   headers: Record<string, string | string[] | number | undefined>;
 }
 
-export async function api<T = any>(
-  t: TestApp,
-  method: 'GET' | 'POST',
-  url: string,
-  payload?: unknown,
-): Promise<ApiResponse<T>> {
+export async function api<T = any>(t: TestApp, method: 'GET' | 'POST', url: string, payload?: unknown): Promise<ApiResponse<T>> {
   const r = await t.app.inject({
     method,
     url,
@@ -373,7 +370,8 @@ export async function waitForDeliveries(
   let last: DeliveryJson[] = [];
   await waitFor(
     t,
-    () => `${count} deliveries of ${endpointId} to satisfy the condition (last [status, attempts]: ${JSON.stringify(last.map((d) => [d.status, d.attempts]))})`,
+    () =>
+      `${count} deliveries of ${endpointId} to satisfy the condition (last [status, attempts]: ${JSON.stringify(last.map((d) => [d.status, d.attempts]))})`,
     async () => {
       last = await endpointDeliveries(t, endpointId);
       return last.length === count && last.every(pred);

@@ -17,7 +17,18 @@ const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Environment variables that would leak from the developer's shell into a test server and change its behaviour. */
-const SCRUBBED_ENV = ['PORT', 'HOST', 'METERHOOK_DATA_DIR', 'METERHOOK_API_KEYS', 'METERHOOK_CONFIG', 'METERHOOK_SQLITE_SYNCHRONOUS', 'LOG_LEVEL', 'DATABASE_URL', 'DRY_RUN', 'TZ'];
+const SCRUBBED_ENV = [
+  'PORT',
+  'HOST',
+  'METERHOOK_DATA_DIR',
+  'METERHOOK_API_KEYS',
+  'METERHOOK_CONFIG',
+  'METERHOOK_SQLITE_SYNCHRONOUS',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DRY_RUN',
+  'TZ',
+];
 
 export interface ExitInfo {
   code: number | null;
@@ -167,7 +178,9 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
       if (u) finish(() => resolve(u));
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-      finish(() => reject(new Error(`meterhook exited before listening (code ${code}, signal ${signal})\nstdout:\n${out}\nstderr:\n${err}`)));
+      finish(() =>
+        reject(new Error(`meterhook exited before listening (code ${code}, signal ${signal})\nstdout:\n${out}\nstderr:\n${err}`)),
+      );
     const timer = setTimeout(() => {
       finish(() => {
         proc.kill('SIGKILL');

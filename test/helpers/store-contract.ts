@@ -59,7 +59,9 @@ export function storeBuilders(helpersDir: string): string[] {
     if (!name.endsWith('.ts')) continue;
     const text = readFileSync(path.join(helpersDir, name), 'utf8');
     const starts = [...text.matchAll(/^export\s+(?:async\s+)?function\s+(\w+)/gm)];
-    starts.forEach((m, i) => bodies.set(m[1]!, text.slice(m.index, starts[i + 1]?.index ?? text.length)));
+    starts.forEach((m, i) => {
+      bodies.set(m[1]!, text.slice(m.index, starts[i + 1]?.index ?? text.length));
+    });
   }
   const returnsStore = /^[^{]*?\)\s*:\s*Promise<(?:TestApp|Store)>\s*\{/;
   const builders = new Set([...bodies].filter(([, body]) => returnsStore.test(body)).map(([name]) => name));

@@ -29,7 +29,7 @@ describe('POST /usagebatch refuses lone UTF-16 surrogates', () => {
         ev(`${c}\udc00`, 1),
         ev(c, 1, { id: 'k\ud800' }),
         ev(c, 1, { metadata: { tags: ['a', 'b\udfff'] } }),
-        ev(c, 1, { metadata: { nested: { ['\ud801']: 1 } } }),
+        ev(c, 1, { metadata: { nested: { '\ud801': 1 } } }),
         { eventType: '\ud800', customerId: `${c}\ud800`, value: 1, id: '\udc00' },
         ev(c, 2, { id: 'ok-2', metadata: { emoji: '\ud83d\ude00' } }),
       ]),
@@ -118,7 +118,13 @@ describe('POST /usagebatch with an Idempotency-Key: the whole request is idempot
     const c = cid('rk_diff');
     const body = [ev(c, 1), ev(c, 2)];
     assert.equal((await keyed('rk-diff', body)).statusCode, 201);
-    for (const other of [[ev(c, 1), ev(c, 3)], [ev(c, 2), ev(c, 1)], [ev(c, 1), ev(c, 2), ev(c, 3)], [ev(c, 1)], [ev(c, 1), ev(c, 2, { id: 'x' })]]) {
+    for (const other of [
+      [ev(c, 1), ev(c, 3)],
+      [ev(c, 2), ev(c, 1)],
+      [ev(c, 1), ev(c, 2), ev(c, 3)],
+      [ev(c, 1)],
+      [ev(c, 1), ev(c, 2, { id: 'x' })],
+    ]) {
       const res = await rejected(t, 409, () => keyed('rk-diff', other));
       assert.equal(typeof res.requestId, 'string');
       delete res.requestId;
@@ -257,28 +263,49 @@ if (TEST_STORE === 'postgres') {
 
     const NOW = Date.parse('2026-01-12T10:30:00Z');
     const unit = (key: string, body: Array<{ value: number }>): AppendUnit => ({
-      events: body.map((b) => ({ customerId: 'two_stores', eventType: 'api.calls', value: b.value, metadata: null, ts: NOW, tsExplicit: false, id: null })),
+      events: body.map((b) => ({
+        customerId: 'two_stores',
+        eventType: 'api.calls',
+        value: b.value,
+        metadata: null,
+        ts: NOW,
+        tsExplicit: false,
+        id: null,
+      })),
       receivedAt: NOW,
       requestKey: { key, hash: requestBodyHash(body), createdAt: NOW },
     });
 
     it('the same key and body committed by both at once is stored once', async () => {
       const body = [{ value: 1 }, { value: 2 }];
-      const outcomes = (await Promise.all([one.appendEvents([unit('two-same', body)], ['daily']), two.appendEvents([unit('two-same', body)], ['daily'])])).flat();
+      const outcomes = (
+        await Promise.all([one.appendEvents([unit('two-same', body)], ['daily']), two.appendEvents([unit('two-same', body)], ['daily'])])
+      ).flat();
       const summary = outcomes.map((o) => (o.ok ? ('replayed' in o ? 'replayed' : `inserted ${o.inserted}`) : 'conflict')).sort();
       assert.deepEqual(summary, ['inserted 2', 'replayed']);
       const rows = await one.readRollups('two_stores', NOW - 86_400_000, NOW + 86_400_000);
-      assert.equal(rows.reduce((n, r) => n + r.count, 0), 2);
+      assert.equal(
+        rows.reduce((n, r) => n + r.count, 0),
+        2,
+      );
     });
 
     it('the same key with two bodies at once: one is stored, the other is a conflict', async () => {
-      const outcomes = (await Promise.all([
-        one.appendEvents([unit('two-diff', [{ value: 10 }])], ['daily']),
-        two.appendEvents([unit('two-diff', [{ value: 20 }])], ['daily']),
-      ])).flat();
-      assert.deepEqual(outcomes.map((o) => (o.ok ? 'stored' : 'requestKeyConflict' in o ? 'key conflict' : 'other')).sort(), ['key conflict', 'stored']);
+      const outcomes = (
+        await Promise.all([
+          one.appendEvents([unit('two-diff', [{ value: 10 }])], ['daily']),
+          two.appendEvents([unit('two-diff', [{ value: 20 }])], ['daily']),
+        ])
+      ).flat();
+      assert.deepEqual(outcomes.map((o) => (o.ok ? 'stored' : 'requestKeyConflict' in o ? 'key conflict' : 'other')).sort(), [
+        'key conflict',
+        'stored',
+      ]);
       const rows = await two.readRollups('two_stores', NOW - 86_400_000, NOW + 86_400_000);
-      assert.equal(rows.reduce((n, r) => n + r.count, 0), 3);
+      assert.equal(
+        rows.reduce((n, r) => n + r.count, 0),
+        3,
+      );
     });
   });
 }

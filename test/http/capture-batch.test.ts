@@ -126,7 +126,8 @@ describe('POST /usagebatch', () => {
 
     it('1e400 (Infinity), bad timestamps, bad ids and oversize fields are element errors', async () => {
       const c = cid('limits');
-      const raw = `[{"eventType":"api.calls","customerId":"${c}","value":1e400},` +
+      const raw =
+        `[{"eventType":"api.calls","customerId":"${c}","value":1e400},` +
         JSON.stringify([
           ev(c, 1, { timestamp: 'yesterday' }),
           ev(c, 1, { timestamp: '2025-01-01T00:00:00Z' }),
@@ -137,7 +138,10 @@ describe('POST /usagebatch', () => {
         ]).slice(1);
       const body = await rejected(t, 422, () => batch(t, raw));
       const errs = body.validationErrors as Array<{ index: number; errors: string[] }>;
-      assert.deepEqual(errs.map((e) => e.index), [0, 1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        errs.map((e) => e.index),
+        [0, 1, 2, 3, 4, 5],
+      );
       assert.deepEqual(errs[0]!.errors, ['value must be a finite number']);
       assert.match(errs[1]!.errors[0]!, /timestamp/);
       assert.match(errs[2]!.errors[0]!, /maximum event age/);
@@ -169,7 +173,8 @@ describe('POST /usagebatch', () => {
     it('a 1000-event batch with metadata succeeds', async () => {
       const c = cid('thousand');
       const payload = Array.from({ length: 1000 }, (_, i) =>
-        ev(c, i, { id: `t-${i}`, metadata: { region: i % 2 ? 'eu' : 'us', tags: ['a', 'b'], nested: { i, s: 'x'.repeat(200) } } }));
+        ev(c, i, { id: `t-${i}`, metadata: { region: i % 2 ? 'eu' : 'us', tags: ['a', 'b'], nested: { i, s: 'x'.repeat(200) } } }),
+      );
       const res = await batch(t, payload);
       assert.equal(res.statusCode, 201, res.body);
       assert.deepEqual(json(res), { message: 'Events captured', count: 1000, inserted: 1000, duplicates: 0 });
@@ -213,7 +218,11 @@ describe('POST /usagebatch', () => {
 
     it('the same id twice with the same content in one batch is stored once', async () => {
       const c = cid('twice');
-      const res = await batch(t, [ev(c, 4, { id: 'dup', metadata: { a: 1, b: 2 } }), ev(c, 1), ev(c, 4, { id: 'dup', metadata: { b: 2, a: 1 } })]);
+      const res = await batch(t, [
+        ev(c, 4, { id: 'dup', metadata: { a: 1, b: 2 } }),
+        ev(c, 1),
+        ev(c, 4, { id: 'dup', metadata: { b: 2, a: 1 } }),
+      ]);
       assert.equal(res.statusCode, 201, res.body);
       const body = json(res);
       assert.equal(body.inserted, 2);
@@ -225,10 +234,15 @@ describe('POST /usagebatch', () => {
     it('a conflict with a stored event → 409 listing the index; none of the batch is stored', async () => {
       const c = cid('conflict_stored');
       assert.equal((await batch(t, [ev(c, 1, { id: 'x1' })])).statusCode, 201);
-      const body = await rejected(t, 409, () => batch(t, [ev(c, 5, { id: 'new-1' }), ev(c, 2, { id: 'x1' }), ev(c, 7), ev(c, 5, { id: 'new-2' })]));
+      const body = await rejected(t, 409, () =>
+        batch(t, [ev(c, 5, { id: 'new-1' }), ev(c, 2, { id: 'x1' }), ev(c, 7), ev(c, 5, { id: 'new-2' })]),
+      );
       assert.deepEqual(body.conflicts, [{ index: 1, id: 'x1' }]);
       const docs = await eventsOf(t, c);
-      assert.deepEqual(docs.map((d) => d.id), ['x1']);
+      assert.deepEqual(
+        docs.map((d) => d.id),
+        ['x1'],
+      );
       assert.equal((await usageOf(t, c)).events['api.calls'], 1);
     });
 
@@ -243,7 +257,10 @@ describe('POST /usagebatch', () => {
       const c = cid('conflict_many');
       assert.equal((await batch(t, [ev(c, 1, { id: 'a' }), ev(c, 1, { id: 'b' })])).statusCode, 201);
       const body = await rejected(t, 409, () => batch(t, [ev(c, 2, { id: 'a' }), ev(c, 1, { id: 'ok' }), ev(c, 2, { id: 'b' })]));
-      assert.deepEqual(body.conflicts, [{ index: 0, id: 'a' }, { index: 2, id: 'b' }]);
+      assert.deepEqual(body.conflicts, [
+        { index: 0, id: 'a' },
+        { index: 2, id: 'b' },
+      ]);
       assert.equal((await eventsOf(t, c)).length, 2);
     });
 
@@ -280,12 +297,19 @@ describe('POST /usagebatch', () => {
 
       // Each batch pair: exactly one inserted everything, the other was all duplicates.
       for (let b = 0; b < 20; b++) {
-        const pair = [batchRes[2 * b]!, batchRes[2 * b + 1]!].map((r) => ({ status: r.statusCode, body: r.json() as Record<string, unknown> }));
+        const pair = [batchRes[2 * b]!, batchRes[2 * b + 1]!].map((r) => ({
+          status: r.statusCode,
+          body: r.json() as Record<string, unknown>,
+        }));
         pair.sort((x, y) => y.status - x.status);
-        assert.deepEqual(pair, [
-          { status: 201, body: { message: 'Events captured', count: 10, inserted: 10, duplicates: 0 } },
-          { status: 200, body: { message: 'Events captured', count: 10, inserted: 0, duplicates: 10 } },
-        ], `batch ${b}`);
+        assert.deepEqual(
+          pair,
+          [
+            { status: 201, body: { message: 'Events captured', count: 10, inserted: 10, duplicates: 0 } },
+            { status: 200, body: { message: 'Events captured', count: 10, inserted: 0, duplicates: 10 } },
+          ],
+          `batch ${b}`,
+        );
       }
       for (const r of noIdRes) assert.equal(r.statusCode, 201, r.body);
       for (let i = 0; i < 100; i++) {
@@ -312,14 +336,22 @@ describe('POST /usagebatch with maxBatchSize: 5', () => {
 
   it('accepts 5 events', async () => {
     const c = cid('max5_ok');
-    const res = await batch(t, Array.from({ length: 5 }, () => ev(c, 1)));
+    const res = await batch(
+      t,
+      Array.from({ length: 5 }, () => ev(c, 1)),
+    );
     assert.equal(res.statusCode, 201, res.body);
     assert.equal((await eventsOf(t, c)).length, 5);
   });
 
   it('6 events → 413 naming the configured limit', async () => {
     const c = cid('max5_over');
-    const body = await rejected(t, 413, () => batch(t, Array.from({ length: 6 }, () => ev(c, 1))));
+    const body = await rejected(t, 413, () =>
+      batch(
+        t,
+        Array.from({ length: 6 }, () => ev(c, 1)),
+      ),
+    );
     assert.deepEqual(body, { error: 'Batch size exceeds maximum limit of 5 events', received: 6, maxAllowed: 5 });
   });
 });
@@ -340,10 +372,18 @@ describe('POST /usagebatch with no event types configured', () => {
     assert.deepEqual(await rejected(t, 400, () => batch(t, 'null')), { error: 'Request body is required' });
     assert.deepEqual(await rejected(t, 400, () => batch(t, '{}')), { error: 'Request body must be an array of events' });
     assert.deepEqual(await rejected(t, 400, () => batch(t, '[]')), { error: 'Events array cannot be empty' });
-    assert.deepEqual(await rejected(t, 413, () => batch(t, Array.from({ length: 1001 }, () => ev('x', 1)))), {
-      error: 'Batch size exceeds maximum limit of 1000 events',
-      received: 1001,
-      maxAllowed: 1000,
-    });
+    assert.deepEqual(
+      await rejected(t, 413, () =>
+        batch(
+          t,
+          Array.from({ length: 1001 }, () => ev('x', 1)),
+        ),
+      ),
+      {
+        error: 'Batch size exceeds maximum limit of 1000 events',
+        received: 1001,
+        maxAllowed: 1000,
+      },
+    );
   });
 });

@@ -111,9 +111,9 @@ describe('POST /usage/:eventType ids and dedupe', () => {
 
     it('metadata with the same keys in another order is the same content', async () => {
       const c = cid('dup_order');
-      const first = await post(t, 'api.calls', '{"customerId":"' + c + '","value":1,"id":"o","metadata":{"a":1,"b":{"x":1,"y":[1,2]}}}');
+      const first = await post(t, 'api.calls', `{"customerId":"${c}","value":1,"id":"o","metadata":{"a":1,"b":{"x":1,"y":[1,2]}}}`);
       assertCaptured(first, 'api.calls', c);
-      const second = await post(t, 'api.calls', '{"id":"o","metadata":{"b":{"y":[1,2],"x":1},"a":1},"value":1,"customerId":"' + c + '"}');
+      const second = await post(t, 'api.calls', `{"id":"o","metadata":{"b":{"y":[1,2],"x":1},"a":1},"value":1,"customerId":"${c}"}`);
       assert.equal(second.statusCode, 200, second.body);
       assert.equal(json(second).duplicate, true);
       assert.equal((await eventsOf(t, c)).length, 1);

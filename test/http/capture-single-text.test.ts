@@ -29,7 +29,10 @@ describe('POST /usage/:eventType refuses lone UTF-16 surrogates', () => {
     assert.equal(again.statusCode, 200, again.body);
     assert.equal(json(again).duplicate, true);
     const docs = await eventsOf(t, c);
-    assert.deepEqual(docs.map((d) => d.id), ['k😀']);
+    assert.deepEqual(
+      docs.map((d) => d.id),
+      ['k😀'],
+    );
     assert.deepEqual((await usageOf(t, c)).eventCounts, { 'api.calls': 1 });
   });
 
@@ -46,8 +49,12 @@ describe('POST /usage/:eventType refuses lone UTF-16 surrogates', () => {
     const c = cid('lone_meta');
     await invalid(t, { customerId: c, value: 1, metadata: { 'k\ud800': 1 } }, [`metadata keys ${LONE} (in metadata)`]);
     await invalid(t, { customerId: c, value: 1, metadata: { a: { b: 'x\udc00' } } }, [`metadata values ${LONE} (at metadata.a.b)`]);
-    await invalid(t, { customerId: c, value: 1, metadata: { list: ['ok', ['\ud800']] } }, [`metadata values ${LONE} (at metadata.list[1][0])`]);
-    await invalid(t, { customerId: c, value: 1, metadata: { 'my key': [{ ['\udbff']: true }] } }, [`metadata keys ${LONE} (in metadata["my key"][0])`]);
+    await invalid(t, { customerId: c, value: 1, metadata: { list: ['ok', ['\ud800']] } }, [
+      `metadata values ${LONE} (at metadata.list[1][0])`,
+    ]);
+    await invalid(t, { customerId: c, value: 1, metadata: { 'my key': [{ '\udbff': true }] } }, [
+      `metadata keys ${LONE} (in metadata["my key"][0])`,
+    ]);
     await invalid(t, { customerId: `${c}\ud800`, value: 'x', metadata: { a: '\ud800' }, id: '\ud800' }, [
       `customerId ${LONE}`,
       'value must be a finite number',
@@ -113,13 +120,25 @@ describe('POST /usage/:eventType refuses lone UTF-16 surrogates', () => {
       assert.equal(json(res).code, 'invalid_url', url);
     }
     // Well-formed escapes still decode: '+' is a space, %2B a plus, an astral character stays one.
-    const found = await t.app.inject({ method: 'GET', url: `/events?customerId=${encodeURIComponent(c)}&eventType=api%2Ecalls`, headers: t.headers });
+    const found = await t.app.inject({
+      method: 'GET',
+      url: `/events?customerId=${encodeURIComponent(c)}&eventType=api%2Ecalls`,
+      headers: t.headers,
+    });
     assert.equal(found.statusCode, 200, found.body);
     assert.equal((found.json() as unknown[]).length, 1);
-    const astral = await t.app.inject({ method: 'GET', url: `/customers?search=${encodeURIComponent('\ud83d\ude00')}`, headers: t.headers });
+    const astral = await t.app.inject({
+      method: 'GET',
+      url: `/customers?search=${encodeURIComponent('\ud83d\ude00')}`,
+      headers: t.headers,
+    });
     assert.equal(astral.statusCode, 200, astral.body);
     // A parameter the route does not read stays ignored, whatever it holds.
-    const ignored = await t.app.inject({ method: 'GET', url: `/events?customerId=${encodeURIComponent(c)}&other=%ED%A0%80`, headers: t.headers });
+    const ignored = await t.app.inject({
+      method: 'GET',
+      url: `/events?customerId=${encodeURIComponent(c)}&other=%ED%A0%80`,
+      headers: t.headers,
+    });
     assert.equal(ignored.statusCode, 200, ignored.body);
     assert.equal((ignored.json() as unknown[]).length, 1);
     // Without an API key the answer is still 401 first.
@@ -135,7 +154,13 @@ describe('POST /usage/:eventType: absent, null and {} metadata are the same cont
   });
   after(() => t.close());
 
-  for (const [first, retry] of [[undefined, {}], [{}, undefined], [null, {}], [{}, null], [undefined, null]] as const) {
+  for (const [first, retry] of [
+    [undefined, {}],
+    [{}, undefined],
+    [null, {}],
+    [{}, null],
+    [undefined, null],
+  ] as const) {
     it(`metadata ${JSON.stringify(first) ?? 'absent'}, then ${JSON.stringify(retry) ?? 'absent'} → 200 duplicate, counted once`, async () => {
       const c = cid('meta_same');
       const body = (m: unknown) => ({ customerId: c, value: 3, id: 'm1', ...(m === undefined ? {} : { metadata: m }) });
@@ -165,7 +190,12 @@ describe('POST /usage/:eventType: absent, null and {} metadata are the same cont
   it('an event stored with "{}" metadata (as earlier versions did) is the same content as none', async () => {
     const c = cid('meta_legacy');
     const [outcome] = await t.ctx.store.appendEvents(
-      [{ events: [{ customerId: c, eventType: 'api.calls', value: 4, metadata: '{}', ts: NOW, tsExplicit: false, id: 'old' }], receivedAt: NOW }],
+      [
+        {
+          events: [{ customerId: c, eventType: 'api.calls', value: 4, metadata: '{}', ts: NOW, tsExplicit: false, id: 'old' }],
+          receivedAt: NOW,
+        },
+      ],
       t.config.periods,
     );
     assert.ok(outcome?.ok);

@@ -5,7 +5,22 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildTestApp, REFERENCE_CONFIG, TEST_KEY, type TestApp } from '../helpers/app.js';
-import { TYPES_LIST, NOW, DAY, MINUTE, cid, json, post, eventsOf, usageOf, assertCaptured, rejected, invalid, invalidMatching, nested, type Usage } from '../helpers/capture-single.js';
+import {
+  TYPES_LIST,
+  NOW,
+  DAY,
+  MINUTE,
+  cid,
+  post,
+  eventsOf,
+  usageOf,
+  assertCaptured,
+  rejected,
+  invalid,
+  invalidMatching,
+  nested,
+  type Usage,
+} from '../helpers/capture-single.js';
 
 describe('POST /usage/:eventType with no event types configured', () => {
   let t: TestApp;
@@ -20,7 +35,11 @@ describe('POST /usage/:eventType with no event types configured', () => {
   });
 
   it('answers 503 before looking at the type or the body', async () => {
-    for (const [type, payload] of [['nope', { value: 'x' }], ['api.calls', '[1,2]'], ['constructor', 'null']] as const) {
+    for (const [type, payload] of [
+      ['nope', { value: 'x' }],
+      ['api.calls', '[1,2]'],
+      ['constructor', 'null'],
+    ] as const) {
       const body = await rejected(t, 503, () => post(t, type, payload));
       assert.deepEqual(body, { error: 'Service misconfigured: no event types available' }, `${type} ${JSON.stringify(payload)}`);
     }
@@ -30,7 +49,9 @@ describe('POST /usage/:eventType with no event types configured', () => {
 describe('POST /usage/:eventType lists types in config order', () => {
   let t: TestApp;
   before(async () => {
-    t = await buildTestApp({ config: { events: { 'zeta.calls': { op: 'sum' }, 'alpha.calls': { op: 'max' }, 'mid.calls': { op: 'count' } } } });
+    t = await buildTestApp({
+      config: { events: { 'zeta.calls': { op: 'sum' }, 'alpha.calls': { op: 'max' }, 'mid.calls': { op: 'count' } } },
+    });
   });
   after(() => t.close());
 
@@ -99,9 +120,7 @@ describe('POST /usage/:eventType', () => {
     });
 
     it('400 "Request body must be a JSON object" for an empty body with a JSON content type', async () => {
-      const body = await rejected(t, 400, () =>
-        t.app.inject({ method: 'POST', url: '/usage/api.calls', headers: t.headers }),
-      );
+      const body = await rejected(t, 400, () => t.app.inject({ method: 'POST', url: '/usage/api.calls', headers: t.headers }));
       assert.deepEqual(body, { error: 'Request body must be a JSON object' });
       const body2 = await rejected(t, 400, () => post(t, 'api.calls', ''));
       assert.deepEqual(body2, { error: 'Request body must be a JSON object' });
@@ -174,7 +193,10 @@ describe('POST /usage/:eventType', () => {
         assertCaptured(res, 'api.calls', c);
       }
       const docs = await eventsOf(t, c);
-      assert.deepEqual(docs.map((d) => d.value).sort((a, b) => a - b), [-3.5, -0.5, 0, 1e-9, 0.25]);
+      assert.deepEqual(
+        docs.map((d) => d.value).sort((a, b) => a - b),
+        [-3.5, -0.5, 0, 1e-9, 0.25],
+      );
       const usage = await usageOf(t, c);
       assert.equal(usage.eventCounts['api.calls'], 5);
       assert.ok(Math.abs(usage.events['api.calls']! - (-3.5 + 0 + 0.25 + 1e-9 - 0.5)) < 1e-12);
@@ -182,7 +204,11 @@ describe('POST /usage/:eventType', () => {
 
     it('stores metadata and echoes eventType and customerId', async () => {
       const c = cid('meta');
-      assertCaptured(await post(t, 'storage.bytes', { customerId: c, value: 10, metadata: { region: 'eu', n: [1, 2] } }), 'storage.bytes', c);
+      assertCaptured(
+        await post(t, 'storage.bytes', { customerId: c, value: 10, metadata: { region: 'eu', n: [1, 2] } }),
+        'storage.bytes',
+        c,
+      );
       const [doc] = await eventsOf(t, c);
       assert.equal(doc!.eventType, 'storage.bytes');
       assert.equal(doc!.customerId, c);
@@ -230,7 +256,11 @@ describe('POST /usage/:eventType', () => {
         { minute: '202512200542', hour: '2025122005', day: '20251220', week: '202551', month: '202512', year: '2025' },
       );
       // The usage of that day has it; today's does not.
-      const res = await t.app.inject({ method: 'GET', url: `/customers/${c}/usage?period=daily&at=2025-12-20T12:00:00Z`, headers: t.headers });
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `/customers/${c}/usage?period=daily&at=2025-12-20T12:00:00Z`,
+        headers: t.headers,
+      });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal((res.json() as Usage).events['api.calls'], 4);
       assert.deepEqual((await usageOf(t, c)).events, {});
@@ -341,7 +371,9 @@ describe('POST /usage/:eventType', () => {
       const c = cid('media');
       const valid = JSON.stringify({ customerId: c, value: 1 });
       for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
-        await rejected(t, 415, () => post(t, 'api.calls', ct.startsWith('application/x-www') ? `customerId=${c}&value=1` : valid, { 'content-type': ct }));
+        await rejected(t, 415, () =>
+          post(t, 'api.calls', ct.startsWith('application/x-www') ? `customerId=${c}&value=1` : valid, { 'content-type': ct }),
+        );
       }
       assert.equal((await eventsOf(t, c)).length, 0);
     });

@@ -59,7 +59,10 @@ describe('GET /customers', () => {
   before(async () => {
     t = await buildTestApp();
     // Each customer's latest usage is a different hour; beta also has older usage.
-    await post(t, IDS.map((c, i) => ({ eventType: 'api.calls', customerId: c, value: 1, timestamp: `2026-01-12T0${i % 9}:15:00Z` })));
+    await post(
+      t,
+      IDS.map((c, i) => ({ eventType: 'api.calls', customerId: c, value: 1, timestamp: `2026-01-12T0${i % 9}:15:00Z` })),
+    );
     await post(t, [{ eventType: 'storage.bytes', customerId: 'beta', value: 1, timestamp: '2026-01-01T00:00:00Z' }]);
   });
   after(() => t.close());
@@ -76,18 +79,29 @@ describe('GET /customers', () => {
     }
     const r = await get<Array<{ customerId: string; lastUsageAt: string }>>(t, '/customers');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body.map((c) => c.customerId), [...IDS].sort());
+    assert.deepEqual(
+      r.body.map((c) => c.customerId),
+      [...IDS].sort(),
+    );
     const byId = new Map(r.body.map((c) => [c.customerId, c.lastUsageAt]));
-    IDS.forEach((c, i) => assert.equal(byId.get(c), `2026-01-12T0${i % 9}:00:00.000Z`, c));
+    IDS.forEach((c, i) => {
+      assert.equal(byId.get(c), `2026-01-12T0${i % 9}:00:00.000Z`, c);
+    });
     assert.equal(r.headers['x-next-cursor'], undefined);
   });
 
   it('pages with limit and X-Next-Cursor, without gaps or repeats', async () => {
     const pages = await allPages(t, 'limit=3');
-    assert.deepEqual(pages.map((p) => p.length), [3, 3, 2]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [3, 3, 2],
+    );
     assert.deepEqual(pages.flat(), [...IDS].sort());
     // An exact multiple of the page size ends without an empty extra page.
-    assert.deepEqual((await allPages(t, 'limit=4')).map((p) => p.length), [4, 4]);
+    assert.deepEqual(
+      (await allPages(t, 'limit=4')).map((p) => p.length),
+      [4, 4],
+    );
   });
 
   it('search is a case-sensitive id prefix (no wildcards), and pages too', async () => {
@@ -107,7 +121,15 @@ describe('GET /customers', () => {
   });
 
   it('rejects bad input with 400 and an error string', async () => {
-    for (const q of ['limit=0', 'limit=abc', 'cursor=%%%', `cursor=${Buffer.from('[1]').toString('base64url')}`, `search=${'s'.repeat(257)}`, 'search=a%00b', 'search=a&search=b']) {
+    for (const q of [
+      'limit=0',
+      'limit=abc',
+      'cursor=%%%',
+      `cursor=${Buffer.from('[1]').toString('base64url')}`,
+      `search=${'s'.repeat(257)}`,
+      'search=a%00b',
+      'search=a&search=b',
+    ]) {
       const r = await get(t, `/customers?${q}`);
       assert.equal(r.status, 400, `${q}: ${r.text}`);
       assert.equal(typeof r.body.error, 'string');
@@ -128,13 +150,20 @@ describe('GET /customers/:customerId/usage/series', () => {
     // The same values for every type, in this arrival order. In 22:00 the first by time arrives second;
     // in 23:00 two events tie on time, so arrival order decides first and last.
     const plan: Array<[number, string]> = [
-      [4, '2026-01-10T22:10:00Z'], [2, '2026-01-10T22:05:00Z'],
-      [10, '2026-01-10T23:30:00Z'], [1, '2026-01-10T23:30:00Z'],
-      [7, '2026-01-11T01:20:00Z'], [3, '2026-01-11T01:40:00Z'], [5, '2026-01-11T01:00:00Z'],
+      [4, '2026-01-10T22:10:00Z'],
+      [2, '2026-01-10T22:05:00Z'],
+      [10, '2026-01-10T23:30:00Z'],
+      [1, '2026-01-10T23:30:00Z'],
+      [7, '2026-01-11T01:20:00Z'],
+      [3, '2026-01-11T01:40:00Z'],
+      [5, '2026-01-11T01:00:00Z'],
     ];
     for (const [value, timestamp] of plan) {
       // One request per event, so arrival order is the plan's order.
-      await post(t, TYPES.map((eventType) => ({ eventType, customerId: C, value, timestamp })));
+      await post(
+        t,
+        TYPES.map((eventType) => ({ eventType, customerId: C, value, timestamp })),
+      );
     }
     // Another customer and an event just outside the ranges used below must not leak in.
     await post(t, [
@@ -168,8 +197,13 @@ describe('GET /customers/:customerId/usage/series', () => {
     'test.last': [1, 3],
   };
   const OPS: Record<string, string> = {
-    'api.calls': 'sum', 'storage.bytes': 'max', 'response.time.ms': 'avg', 'test.min': 'min',
-    'test.count': 'count', 'test.first': 'first', 'test.last': 'last',
+    'api.calls': 'sum',
+    'storage.bytes': 'max',
+    'response.time.ms': 'avg',
+    'test.min': 'min',
+    'test.count': 'count',
+    'test.first': 'first',
+    'test.last': 'last',
   };
 
   it('hour buckets: each operator over each hour, only hours with data', async () => {
@@ -177,15 +211,19 @@ describe('GET /customers/:customerId/usage/series', () => {
     for (const type of TYPES) {
       const r = await series(`eventType=${type}&bucket=hour&${RANGE}`);
       assert.equal(r.status, 200, r.text);
-      assert.deepEqual(r.body, {
-        customerId: C,
-        eventType: type,
-        op: OPS[type],
-        bucket: 'hour',
-        from: '2026-01-10T00:00:00.000Z',
-        to: '2026-01-11T23:59:59.999Z',
-        points: hours.map((t, i) => ({ t, value: HOURLY[type]![i], valueDecimal: String(HOURLY[type]![i]), count: [2, 2, 3][i] })),
-      }, type);
+      assert.deepEqual(
+        r.body,
+        {
+          customerId: C,
+          eventType: type,
+          op: OPS[type],
+          bucket: 'hour',
+          from: '2026-01-10T00:00:00.000Z',
+          to: '2026-01-11T23:59:59.999Z',
+          points: hours.map((t, i) => ({ t, value: HOURLY[type]![i], valueDecimal: String(HOURLY[type]![i]), count: [2, 2, 3][i] })),
+        },
+        type,
+      );
     }
   });
 
@@ -195,10 +233,14 @@ describe('GET /customers/:customerId/usage/series', () => {
       assert.equal(r.status, 200, r.text);
       assert.equal(r.body.op, OPS[type]);
       assert.equal(r.body.bucket, 'day');
-      assert.deepEqual(r.body.points, [
-        { t: '2026-01-10T00:00:00.000Z', value: DAILY[type]![0], valueDecimal: String(DAILY[type]![0]), count: 4 },
-        { t: '2026-01-11T00:00:00.000Z', value: DAILY[type]![1], valueDecimal: String(DAILY[type]![1]), count: 3 },
-      ], type);
+      assert.deepEqual(
+        r.body.points,
+        [
+          { t: '2026-01-10T00:00:00.000Z', value: DAILY[type]![0], valueDecimal: String(DAILY[type]![0]), count: 4 },
+          { t: '2026-01-11T00:00:00.000Z', value: DAILY[type]![1], valueDecimal: String(DAILY[type]![1]), count: 3 },
+        ],
+        type,
+      );
     }
   });
 
@@ -207,7 +249,10 @@ describe('GET /customers/:customerId/usage/series', () => {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.from, '2026-01-10T23:00:00.000Z');
     assert.equal(r.body.to, '2026-01-11T01:59:59.999Z');
-    assert.deepEqual(r.body.points.map((p: { value: number }) => p.value), [11, 15]);
+    assert.deepEqual(
+      r.body.points.map((p: { value: number }) => p.value),
+      [11, 15],
+    );
     // The day before holds the 500 at 23:59:59; a day range starting on the 9th includes it.
     const d = await series('eventType=api.calls&bucket=day&from=2026-01-09T12:00:00Z&to=2026-01-10');
     assert.deepEqual(d.body.points, [
@@ -230,7 +275,10 @@ describe('GET /customers/:customerId/usage/series', () => {
     const d = await series('bucket=day&eventType=test.count');
     assert.equal(d.body.from, '2025-12-14T00:00:00.000Z');
     assert.equal(d.body.to, '2026-01-12T23:59:59.999Z');
-    assert.deepEqual(d.body.points.map((p: { value: number }) => p.value), [4, 3]);
+    assert.deepEqual(
+      d.body.points.map((p: { value: number }) => p.value),
+      [4, 3],
+    );
     // Only `to` given: the default span ends there.
     const to = await series('bucket=day&to=2026-01-10T05:00:00Z');
     assert.equal(to.body.from, '2025-12-12T00:00:00.000Z');
@@ -249,7 +297,10 @@ describe('GET /customers/:customerId/usage/series', () => {
     const tooMany = await series('bucket=hour&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z');
     assert.equal(tooMany.status, 400);
     assert.equal(tooMany.body.code, 'invalid_query');
-    assert.match(tooMany.body.error, /745 hour buckets, more than the 744 hours \(31 days\) allowed with bucket=hour: narrow the range or use bucket=day/);
+    assert.match(
+      tooMany.body.error,
+      /745 hour buckets, more than the 744 hours \(31 days\) allowed with bucket=hour: narrow the range or use bucket=day/,
+    );
     const days = await series('bucket=day&from=2025-01-01&to=2026-02-04');
     assert.equal(days.status, 200, days.text);
     const tooManyDays = await series('bucket=day&from=2025-01-01&to=2026-02-05');
@@ -416,8 +467,14 @@ describe('dashboard static files', () => {
       }
     }
     // The page reaches every module of the folder but types.js, which only JSDoc imports (for tsc).
-    const modules = fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.js')).sort();
-    assert.deepEqual([...reached].map((u) => u.slice('/dashboard/'.length)).sort(), modules.filter((f) => f !== 'types.js'));
+    const modules = fs
+      .readdirSync(DASHBOARD_DIR)
+      .filter((f) => f.endsWith('.js'))
+      .sort();
+    assert.deepEqual(
+      [...reached].map((u) => u.slice('/dashboard/'.length)).sort(),
+      modules.filter((f) => f !== 'types.js'),
+    );
     for (const f of modules) {
       const r = await get(t, `/dashboard/${f}`, {});
       assert.equal(r.status, 200, f);
@@ -438,10 +495,19 @@ describe('dashboard static files', () => {
 
   it('only those exact paths are public: other paths under /dashboard and the API still need the key', async () => {
     const urls = [
-      '/dashboard/x', '/dashboard/../config', '/dashboard/main.js/', '/dashboard/vendor/', '/dashboard/%2e%2e/config',
-      '/customers', '/stats',
-      '/dashboard/tsconfig.json', '/dashboard/index.html', '/dashboard/%2e%2e/package.json', '/dashboard/./tsconfig.json',
-      '/dashboard/app.js', '/dashboard/Main.js',
+      '/dashboard/x',
+      '/dashboard/../config',
+      '/dashboard/main.js/',
+      '/dashboard/vendor/',
+      '/dashboard/%2e%2e/config',
+      '/customers',
+      '/stats',
+      '/dashboard/tsconfig.json',
+      '/dashboard/index.html',
+      '/dashboard/%2e%2e/package.json',
+      '/dashboard/./tsconfig.json',
+      '/dashboard/app.js',
+      '/dashboard/Main.js',
     ];
     for (const url of urls) {
       const r = await get(t, url, {});

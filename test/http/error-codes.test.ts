@@ -5,12 +5,33 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FastifyRequest } from 'fastify';
 import {
-  BatchBodyInvalid, BatchTooLarge, BatchValidationFailed, BodyNotObject, DOMAIN_ERROR_CODES, ERROR_CODES, EventIdConflict,
-  EventValidationFailed, InvalidQuery, InvalidRequestKey, NoEventTypes, Overloaded, RequestKeyConflict, StoreUnavailable,
-  UnknownEventType, type AnyDomainError,
+  BatchBodyInvalid,
+  BatchTooLarge,
+  BatchValidationFailed,
+  BodyNotObject,
+  DOMAIN_ERROR_CODES,
+  ERROR_CODES,
+  EventIdConflict,
+  EventValidationFailed,
+  InvalidQuery,
+  InvalidRequestKey,
+  NoEventTypes,
+  Overloaded,
+  RequestKeyConflict,
+  StoreUnavailable,
+  UnknownEventType,
+  type AnyDomainError,
 } from '../../src/domain/errors.js';
 import {
-  codeToStatus, DeliveryBusy, EventTypeNotAllowed, HttpError, MalformedJson, mapError, NotFound, NotFoundWithoutRequestId, Unauthorized,
+  codeToStatus,
+  DeliveryBusy,
+  EventTypeNotAllowed,
+  HttpError,
+  MalformedJson,
+  mapError,
+  NotFound,
+  NotFoundWithoutRequestId,
+  Unauthorized,
 } from '../../src/http/errors.js';
 
 const req = { id: 'req-1' } as FastifyRequest;
@@ -50,7 +71,10 @@ const DOMAIN_CASES: Array<{ err: AnyDomainError; status: number; body: Record<st
     status: 409,
     body: {
       error: 'Event id conflict: "e1" was already used for an event with different content',
-      code: 'event_id_conflict', requestId: 'req-1', id: 'e1', conflicts: [{ index: 0, id: 'e1' }],
+      code: 'event_id_conflict',
+      requestId: 'req-1',
+      id: 'e1',
+      conflicts: [{ index: 0, id: 'e1' }],
     },
   },
   {
@@ -58,7 +82,9 @@ const DOMAIN_CASES: Array<{ err: AnyDomainError; status: number; body: Record<st
     status: 409,
     body: {
       error: 'Event id conflict: "e1" was already used for an event with different content',
-      code: 'event_id_conflict', requestId: 'req-1', conflicts: [{ index: 2, id: 'e1' }],
+      code: 'event_id_conflict',
+      requestId: 'req-1',
+      conflicts: [{ index: 2, id: 'e1' }],
     },
   },
   { err: new InvalidRequestKey('bad key'), status: 400, body: { error: 'bad key', code: 'invalid_idempotency_key', requestId: 'req-1' } },
@@ -68,11 +94,15 @@ const DOMAIN_CASES: Array<{ err: AnyDomainError; status: number; body: Record<st
     body: { error: 'Idempotency-Key "k" was used with a different request body', code: 'idempotency_key_conflict', requestId: 'req-1' },
   },
   {
-    err: new Overloaded(2), status: 503, retryAfter: '2',
+    err: new Overloaded(2),
+    status: 503,
+    retryAfter: '2',
     body: { error: 'Ingest queue is full; retry shortly', code: 'overloaded', requestId: 'req-1' },
   },
   {
-    err: new StoreUnavailable(7, undefined, 'the disk is full'), status: 503, retryAfter: '7',
+    err: new StoreUnavailable(7, undefined, 'the disk is full'),
+    status: 503,
+    retryAfter: '7',
     body: { error: 'Storage is temporarily unavailable (the disk is full); retry shortly', code: 'store_unavailable', requestId: 'req-1' },
   },
   { err: new InvalidQuery('from is bad'), status: 400, body: { error: 'from is bad', code: 'invalid_query', requestId: 'req-1' } },
@@ -88,7 +118,7 @@ describe('error codes', () => {
     }
   });
 
-  it('answer every domain error with its code\'s status and its documented body', () => {
+  it("answer every domain error with its code's status and its documented body", () => {
     assert.deepEqual(new Set(DOMAIN_CASES.map((c) => c.err.code)), new Set(DOMAIN_ERROR_CODES), 'every domain code is covered here');
     for (const c of DOMAIN_CASES) {
       const m = mapError(req, c.err);
@@ -105,19 +135,23 @@ describe('error codes', () => {
       [new NotFound('delivery d1 not found'), 404, { error: 'delivery d1 not found', code: 'not_found', requestId: 'req-1' }],
       [new Unauthorized('Invalid API key'), 401, { error: 'Invalid API key', code: 'unauthorized', requestId: 'req-1' }],
       [
-        new DeliveryBusy('d1'), 409,
+        new DeliveryBusy('d1'),
+        409,
         { error: 'delivery d1 is being sent right now; try again shortly', code: 'delivery_busy', requestId: 'req-1' },
       ],
       [
-        new MalformedJson('not valid JSON at position 3'), 400,
+        new MalformedJson('not valid JSON at position 3'),
+        400,
         { error: 'Malformed JSON in request body: not valid JSON at position 3', code: 'malformed_json', requestId: 'req-1' },
       ],
       [
-        new EventTypeNotAllowed('eventType must be one of: a', ['a']), 400,
+        new EventTypeNotAllowed('eventType must be one of: a', ['a']),
+        400,
         { error: 'eventType must be one of: a', code: 'invalid_event_type', requestId: 'req-1', allowed: ['a'] },
       ],
       [
-        new NotFoundWithoutRequestId('metrics are not enabled in this process'), 404,
+        new NotFoundWithoutRequestId('metrics are not enabled in this process'),
+        404,
         { error: 'metrics are not enabled in this process', code: 'not_found' },
       ],
       [new HttpError('invalid_query', 'x', { hint: 1 }), 400, { error: 'x', code: 'invalid_query', requestId: 'req-1', hint: 1 }],
@@ -133,7 +167,9 @@ describe('error codes', () => {
   it('answer framework errors by their code, keep the status of an unknown 4xx, and make anything else a 500', () => {
     const validation = Object.assign(new Error('querystring/limit must be >= 1'), { validation: [{}], statusCode: 400 });
     assert.deepEqual(mapError(req, validation), {
-      status: 400, code: 'invalid_request', body: { error: 'querystring/limit must be >= 1', code: 'invalid_request', requestId: 'req-1' },
+      status: 400,
+      code: 'invalid_request',
+      body: { error: 'querystring/limit must be >= 1', code: 'invalid_request', requestId: 'req-1' },
     });
     const tooLarge = Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 });
     assert.deepEqual(mapError(req, tooLarge).body, { error: 'Request body is too large', code: 'body_too_large', requestId: 'req-1' });
@@ -141,11 +177,15 @@ describe('error codes', () => {
     assert.equal(mapError(req, media).status, 415);
     const other = Object.assign(new Error('Method Not Allowed'), { code: 'FST_ERR_SOMETHING', statusCode: 405 });
     assert.deepEqual(mapError(req, other), {
-      status: 405, code: 'bad_request', body: { error: 'Method Not Allowed', code: 'bad_request', requestId: 'req-1' },
+      status: 405,
+      code: 'bad_request',
+      body: { error: 'Method Not Allowed', code: 'bad_request', requestId: 'req-1' },
     });
     for (const unknown of [new Error('boom'), new TypeError('x'), 'a string', null, Object.assign(new Error('x'), { statusCode: 502 })]) {
       assert.deepEqual(mapError(req, unknown), {
-        status: 500, code: 'internal_error', body: { error: 'Internal server error', code: 'internal_error', requestId: 'req-1' },
+        status: 500,
+        code: 'internal_error',
+        body: { error: 'Internal server error', code: 'internal_error', requestId: 'req-1' },
       });
     }
   });

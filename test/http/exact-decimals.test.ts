@@ -71,9 +71,15 @@ describe('totals are exact decimals', () => {
     const [doc] = docs.json() as Array<{ events: Record<string, number>; eventsDecimal: Record<string, string> }>;
     assert.deepEqual(doc!.eventsDecimal, { 'api.calls': '0.3' });
     assert.deepEqual(doc!.events, { 'api.calls': 0.3 });
-    const s = await t.app.inject({ method: 'GET', url: `/customers/tenths/usage/series?eventType=api.calls&bucket=day&from=${AT}&to=${AT}`, headers: t.headers });
+    const s = await t.app.inject({
+      method: 'GET',
+      url: `/customers/tenths/usage/series?eventType=api.calls&bucket=day&from=${AT}&to=${AT}`,
+      headers: t.headers,
+    });
     assert.equal(s.statusCode, 200, s.body);
-    assert.deepEqual((s.json() as { points: unknown[] }).points, [{ t: '2026-01-12T00:00:00.000Z', value: 0.3, valueDecimal: '0.3', count: 2 }]);
+    assert.deepEqual((s.json() as { points: unknown[] }).points, [
+      { t: '2026-01-12T00:00:00.000Z', value: 0.3, valueDecimal: '0.3', count: 2 },
+    ]);
   });
 });
 
@@ -91,7 +97,10 @@ describe('values beyond the limits get 422 and nothing is stored', () => {
       assert.equal(r.statusCode, 422, `${value}: ${r.body}`);
       const body = r.json() as { error: string; details: string[] };
       assert.equal(body.error, 'Validation failed');
-      assert.ok(body.details.some((d) => msg.test(d)), `${value}: ${r.body}`);
+      assert.ok(
+        body.details.some((d) => msg.test(d)),
+        `${value}: ${r.body}`,
+      );
     }
     assert.deepEqual((await usage('limits')).eventCounts, {});
   });

@@ -38,11 +38,15 @@ describe('OpenAPI contract', () => {
     Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ name: `${method} ${path}`, op })));
 
   it('documents exactly the operations in ENDPOINTS', () => {
-    const documented = operations().map((o) => o.name).sort();
-    const listed = Object.keys(ENDPOINTS).map((r) => {
-      const [method, path] = r.split(' ') as [string, string];
-      return `${method.toLowerCase()} ${path.replace(/:(\w+)/g, '{$1}')}`;
-    }).sort();
+    const documented = operations()
+      .map((o) => o.name)
+      .sort();
+    const listed = Object.keys(ENDPOINTS)
+      .map((r) => {
+        const [method, path] = r.split(' ') as [string, string];
+        return `${method.toLowerCase()} ${path.replace(/:(\w+)/g, '{$1}')}`;
+      })
+      .sort();
     assert.deepEqual(documented, listed);
   });
 
@@ -85,7 +89,10 @@ describe('OpenAPI contract', () => {
       for (const [type, c] of Object.entries(op.requestBody?.content ?? {})) assert.ok(c.schema, `${name}: body ${type} has a schema`);
       const path = name.split(' ')[1]!;
       for (const m of path.matchAll(/\{(\w+)\}/g)) {
-        assert.ok(op.parameters?.some((p) => p.in === 'path' && p.name === m[1]), `${name}: path parameter ${m[1]}`);
+        assert.ok(
+          op.parameters?.some((p) => p.in === 'path' && p.name === m[1]),
+          `${name}: path parameter ${m[1]}`,
+        );
       }
     }
   });

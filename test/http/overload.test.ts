@@ -33,7 +33,10 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-function assertOverloaded(res: LightMyRequestResponse | { statusCode: number; headers: Record<string, unknown>; body: string }, what: string): void {
+function assertOverloaded(
+  res: LightMyRequestResponse | { statusCode: number; headers: Record<string, unknown>; body: string },
+  what: string,
+): void {
   assert.equal(res.statusCode, 503, `${what}: ${res.body}`);
   assert.match(String(res.headers['retry-after']), /^[1-5]$/, `${what}: Retry-After`);
   const body = JSON.parse(res.body) as Record<string, unknown>;
@@ -51,7 +54,11 @@ async function usageOf(t: TestApp, customerId: string): Promise<{ events: Record
 /** Asserts a customer's monthly usage is exactly one event of `value`. */
 async function countedOnce(t: TestApp, customerId: string, value: number): Promise<void> {
   const u = await usageOf(t, customerId);
-  assert.deepEqual({ events: u.events, eventCounts: u.eventCounts }, { events: { 'api.calls': value }, eventCounts: { 'api.calls': 1 } }, customerId);
+  assert.deepEqual(
+    { events: u.events, eventCounts: u.eventCounts },
+    { events: { 'api.calls': value }, eventCounts: { 'api.calls': 1 } },
+    customerId,
+  );
 }
 
 describe('the SQLite derived backlog at its bound', { skip: TEST_STORE !== 'sqlite' }, () => {
@@ -64,7 +71,10 @@ describe('the SQLite derived backlog at its bound', { skip: TEST_STORE !== 'sqli
       config: CONFIG,
       limits: {
         // Nothing drains in the background, so the backlog only moves when the test says.
-        sqlite: { derived: { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000, ...LIMITS }, listing: { intervalMs: 3_600_000, maxLag: 1_000_000 } },
+        sqlite: {
+          derived: { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000, ...LIMITS },
+          listing: { intervalMs: 3_600_000, maxLag: 1_000_000 },
+        },
         committer: { maxQueuedEvents: 1_000 },
       },
     });
@@ -87,15 +97,26 @@ describe('the SQLite derived backlog at its bound', { skip: TEST_STORE !== 'sqli
       assert.ok(t.committer.stats().peakQueuedEvents <= 1_000);
     };
     for (let round = 0; round < 12; round++) {
-      const batch = Array.from({ length: 10 }, (_, j) => ({ eventType: 'api.calls', customerId: fresh('hc'), value: round * 10 + j + 1, id: `b${round}-${j}` }));
+      const batch = Array.from({ length: 10 }, (_, j) => ({
+        eventType: 'api.calls',
+        customerId: fresh('hc'),
+        value: round * 10 + j + 1,
+        id: `b${round}-${j}`,
+      }));
       const b = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: batch });
       if (b.statusCode === 201) for (const e of batch) acknowledged.set(e.customerId, e.value);
-      else (firstRefusal.batch ??= b, refused.push(...batch.map((e) => e.customerId)));
+      else {
+        firstRefusal.batch ??= b;
+        refused.push(...batch.map((e) => e.customerId));
+      }
       checkBounds();
       const one = { customerId: fresh('hc'), value: 1000 + round, id: `s${round}` };
       const s = await t.app.inject({ method: 'POST', url: '/usage/api.calls', headers: t.headers, payload: one });
       if (s.statusCode === 201) acknowledged.set(one.customerId, one.value);
-      else (firstRefusal.single ??= s, refused.push(one.customerId));
+      else {
+        firstRefusal.single ??= s;
+        refused.push(one.customerId);
+      }
       checkBounds();
     }
     assert.ok(firstRefusal.batch && firstRefusal.single, 'both routes reached the bound');
@@ -164,7 +185,10 @@ describe('a replay after a crash', { skip: TEST_STORE !== 'sqlite' }, () => {
         assert.ok(m.slices >= 10, `${m.slices} slices`);
         assert.ok(m.largestSliceBytes <= 200_000, `slice bytes ${m.largestSliceBytes}`);
         const rows = await store.readRollups('r7', 0, Date.UTC(2027, 0, 1));
-        assert.deepEqual(rows.map((r) => r.count), [10]);
+        assert.deepEqual(
+          rows.map((r) => r.count),
+          [10],
+        );
         assert.equal((await store.listOpenMarks('monthly', 0, 10_000)).length, 2_500);
       } finally {
         await store.close();
@@ -184,7 +208,13 @@ describe('the group-commit queue at its bound', () => {
 
   const unit = (label: string, events: number, metadata: string | null = null) => ({
     events: Array.from({ length: events }, (_, i) => ({
-      customerId: fresh(label), eventType: 'api.calls', value: i + 1, metadata, ts: t.clock.now(), tsExplicit: false, id: `${label}-${i}`,
+      customerId: fresh(label),
+      eventType: 'api.calls',
+      value: i + 1,
+      metadata,
+      ts: t.clock.now(),
+      tsExplicit: false,
+      id: `${label}-${i}`,
     })),
     receivedAt: t.clock.now(),
   });
@@ -232,7 +262,9 @@ describe('capture bodies in flight at their bound', () => {
 
   before(async () => {
     const customers = Array.from({ length: 20 }, () => fresh('held'));
-    const body = JSON.stringify(customers.map((c, i) => ({ eventType: 'api.calls', customerId: c, value: i + 1, metadata: { pad: 'p'.repeat(60) } })));
+    const body = JSON.stringify(
+      customers.map((c, i) => ({ eventType: 'api.calls', customerId: c, value: i + 1, metadata: { pad: 'p'.repeat(60) } })),
+    );
     held = { body, customers };
     t = await buildTestApp({ config: CONFIG, limits: { admission: { inFlightBodyBytes: Buffer.byteLength(body) + BUDGET_SLACK } } });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -245,7 +277,12 @@ describe('capture bodies in flight at their bound', () => {
   });
 
   const post = async (path: string, payload: unknown) => {
-    const res = await fetch(`${url}${path}`, { method: 'POST', headers: t.headers, body: JSON.stringify(payload), signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: t.headers,
+      body: JSON.stringify(payload),
+      signal: AbortSignal.timeout(10_000),
+    });
     return { statusCode: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
   };
 
@@ -255,7 +292,9 @@ describe('capture bodies in flight at their bound', () => {
     socket = conn;
     await new Promise<void>((r) => conn.once('connect', () => r()));
     const length = Buffer.byteLength(held.body);
-    conn.write(`POST /usagebatch HTTP/1.1\r\nhost: x\r\nx-apikey: ${t.headers['x-apikey']}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n${held.body.slice(0, 10)}`);
+    conn.write(
+      `POST /usagebatch HTTP/1.1\r\nhost: x\r\nx-apikey: ${t.headers['x-apikey']}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n${held.body.slice(0, 10)}`,
+    );
     let reply = '';
     conn.setEncoding('utf8').on('data', (c: string) => (reply += c));
     await until(() => t.admission.stats().inFlight === 1, 'the held request to be admitted');
@@ -278,12 +317,22 @@ describe('capture bodies in flight at their bound', () => {
     assert.equal((await post('/usage/api.calls', bigSingle)).statusCode, 201);
     assert.equal((await post('/usagebatch', bigBatch)).statusCode, 201);
     // Alone, a body larger than the whole budget is still taken.
-    const huge = Array.from({ length: 40 }, (_, i) => ({ eventType: 'api.calls', customerId: fresh('huge'), value: i, metadata: { pad: 'h'.repeat(100) } }));
+    const huge = Array.from({ length: 40 }, (_, i) => ({
+      eventType: 'api.calls',
+      customerId: fresh('huge'),
+      value: i,
+      metadata: { pad: 'h'.repeat(100) },
+    }));
     assert.ok(JSON.stringify(huge).length > length + BUDGET_SLACK);
     assert.equal((await post('/usagebatch', huge)).statusCode, 201);
 
     for (const [i, c] of held.customers.entries()) await countedOnce(t, c, i + 1);
-    for (const [c, v] of [[bigSingle.customerId, 5], [bigBatch[0]!.customerId, 6], [small.customerId, 3]] as const) await countedOnce(t, c, v);
+    for (const [c, v] of [
+      [bigSingle.customerId, 5],
+      [bigBatch[0]!.customerId, 6],
+      [small.customerId, 3],
+    ] as const)
+      await countedOnce(t, c, v);
     assert.ok(t.admission.stats().peakInFlightBytes <= Math.max(length + BUDGET_SLACK, JSON.stringify(huge).length));
   });
 });

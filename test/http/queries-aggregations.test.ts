@@ -143,7 +143,10 @@ describe('GET /aggregations', () => {
 
   it('pages with a cursor through every document exactly once, in order', async () => {
     const seen = await walk(t, '/aggregations?limit=3');
-    assert.deepEqual(seen.map((a: Json) => a._id), all.map((a: Json) => a._id));
+    assert.deepEqual(
+      seen.map((a: Json) => a._id),
+      all.map((a: Json) => a._id),
+    );
     const filtered = await walk(t, '/aggregations?customerId=cust_a&limit=2');
     assert.deepEqual(
       filtered.map((a: Json) => a._id),
@@ -152,7 +155,16 @@ describe('GET /aggregations', () => {
   });
 
   it('bad period, periodKey, final, limit or cursor values are 400', async () => {
-    for (const q of ['period=annual', 'period=Daily', 'period=', 'final=maybe', 'limit=0', 'limit=abc', 'periodKey=2026-01', 'cursor=not-a-cursor']) {
+    for (const q of [
+      'period=annual',
+      'period=Daily',
+      'period=',
+      'final=maybe',
+      'limit=0',
+      'limit=abc',
+      'periodKey=2026-01',
+      'cursor=not-a-cursor',
+    ]) {
       assertJsonError(await get(t, `/aggregations?${q}`), 400);
     }
     const page = await get(t, '/aggregations?limit=1');
@@ -168,7 +180,10 @@ describe('GET /aggregations', () => {
     const many = await buildTestApp();
     try {
       // 120 customers × 4 periods = 480 documents.
-      await captureBatch(many, Array.from({ length: 120 }, (_, i) => ({ eventType: 'api.calls', customerId: `c${i}`, value: 1 })));
+      await captureBatch(
+        many,
+        Array.from({ length: 120 }, (_, i) => ({ eventType: 'api.calls', customerId: `c${i}`, value: 1 })),
+      );
       assert.equal((await post(many, '/aggregations/trigger', {})).status, 202);
       const r = await get(many, '/aggregations');
       assert.equal(r.status, 200);

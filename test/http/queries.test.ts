@@ -94,11 +94,17 @@ describe('GET /events', () => {
 
   it('filters by customerId and eventType', async () => {
     const a = await get(t, '/events?customerId=cust_a');
-    assert.deepEqual(a.body.map((e: Json) => e.value), [3, 2, 1]);
+    assert.deepEqual(
+      a.body.map((e: Json) => e.value),
+      [3, 2, 1],
+    );
     assert.ok(a.body.every((e: Json) => e.customerId === 'cust_a'));
 
     const s = await get(t, '/events?eventType=storage.bytes');
-    assert.deepEqual(s.body.map((e: Json) => e.value), [20, 10]);
+    assert.deepEqual(
+      s.body.map((e: Json) => e.value),
+      [20, 10],
+    );
 
     const none = await get(t, '/events?customerId=cust_a&eventType=storage.bytes');
     assert.equal(none.status, 200);
@@ -124,7 +130,10 @@ describe('GET /events', () => {
     assert.deepEqual(await values('from=2026-01-12T09:00:00.001Z'), [3]);
     assert.deepEqual(await values('to=2026-01-12T08:59:59.999Z'), [1]);
     // An offset is honoured: 10:00+01:00 is 09:00Z.
-    assert.deepEqual(await values(`from=${encodeURIComponent('2026-01-12T10:00:00+01:00')}&to=${encodeURIComponent('2026-01-12T10:00:00+01:00')}`), [2]);
+    assert.deepEqual(
+      await values(`from=${encodeURIComponent('2026-01-12T10:00:00+01:00')}&to=${encodeURIComponent('2026-01-12T10:00:00+01:00')}`),
+      [2],
+    );
     // Epoch milliseconds.
     assert.deepEqual(await values(`from=${Date.parse(T2)}&to=${Date.parse(T3)}`), [3, 2]);
     // A date is UTC midnight.
@@ -211,7 +220,10 @@ describe('GET /events', () => {
         await capture(p, 'api.calls', { customerId: 'cust_p', value: 1000 + fresh++, timestamp: '2026-01-12T05:08:00Z' });
       });
       assert.ok(fresh >= 6, 'new events arrived between at least three page pairs');
-      assert.deepEqual(seen.map((e: Json) => e.value), expected);
+      assert.deepEqual(
+        seen.map((e: Json) => e.value),
+        expected,
+      );
       assert.equal(new Set(seen.map((e: Json) => e.id)).size, 25, 'no event twice');
 
       // The new events are there for a walk that starts afterwards.
@@ -229,7 +241,10 @@ describe('GET /events', () => {
     assert.ok(c);
     const second = await get(t, `/events?customerId=cust_a&limit=2&cursor=${encodeURIComponent(c)}`);
     assert.equal(second.status, 200);
-    assert.deepEqual(second.body.map((e: Json) => e.value), [1]);
+    assert.deepEqual(
+      second.body.map((e: Json) => e.value),
+      [1],
+    );
     assert.equal(nextCursor(second), undefined);
   });
 

@@ -33,14 +33,34 @@ const get = (t: TestApp, url: string) => call(t, 'GET', url);
 
 /** Parseable instants that lie outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z (or that Date cannot hold). */
 const OUTSIDE = [
-  '+275760-09-13T00:00:00Z', '-271821-04-20T00:00:00Z', '8640000000000000', '-8640000000000000', '1e300',
-  '9007199254740993', '8639999999999999', '253402300800000', '0000-01-01T00:00:00Z', '0000-01-01', '1969-12-31',
-  '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00+00:01', '9999-12-31T23:59:59.999-00:01', '10000-01-01T00:00:00Z',
+  '+275760-09-13T00:00:00Z',
+  '-271821-04-20T00:00:00Z',
+  '8640000000000000',
+  '-8640000000000000',
+  '1e300',
+  '9007199254740993',
+  '8639999999999999',
+  '253402300800000',
+  '0000-01-01T00:00:00Z',
+  '0000-01-01',
+  '1969-12-31',
+  '1969-12-31T23:59:59.999Z',
+  '1970-01-01T00:00:00+00:01',
+  '9999-12-31T23:59:59.999-00:01',
+  '10000-01-01T00:00:00Z',
 ];
 /** Instants at and near both ends of the range. */
 const INSIDE = [
-  '0', '1970-01-01', '1970-01-01T00:00:00Z', '1970-01-01T00:00:00.000-00:01', '1970-01-05T00:00:00Z',
-  '9999-12-31', '9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999+00:01', String(MAX_INSTANT), '2026-01-12T10:00:00Z',
+  '0',
+  '1970-01-01',
+  '1970-01-01T00:00:00Z',
+  '1970-01-01T00:00:00.000-00:01',
+  '1970-01-05T00:00:00Z',
+  '9999-12-31',
+  '9999-12-31T23:59:59.999Z',
+  '9999-12-31T23:59:59.999+00:01',
+  String(MAX_INSTANT),
+  '2026-01-12T10:00:00Z',
 ];
 
 /** Every query parameter the OpenAPI document describes as an instant, per route. */
@@ -51,7 +71,8 @@ async function timeParameters(t: TestApp): Promise<Array<{ path: string; name: s
   const out: Array<{ path: string; name: string }> = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const op of Object.values(ops)) {
-      for (const p of op.parameters ?? []) if (p.in === 'query' && /epoch milliseconds/.test(p.description ?? '')) out.push({ path, name: p.name });
+      for (const p of op.parameters ?? [])
+        if (p.in === 'query' && /epoch milliseconds/.test(p.description ?? '')) out.push({ path, name: p.name });
     }
   }
   return out;
@@ -77,10 +98,17 @@ describe('instants in query parameters', () => {
   it('finds the time parameters of every route in the API description', () => {
     const found = params.map((p) => `${p.path} ${p.name}`).sort();
     for (const expected of [
-      '/events from', '/events to', '/aggregations from', '/aggregations to', '/customers/{customerId}/usage at',
-      '/customers/{customerId}/usage/series from', '/customers/{customerId}/usage/series to',
-      '/webhooks/deliveries from', '/webhooks/deliveries to',
-    ]) assert.ok(found.includes(expected), `${expected} is among ${found.join(', ')}`);
+      '/events from',
+      '/events to',
+      '/aggregations from',
+      '/aggregations to',
+      '/customers/{customerId}/usage at',
+      '/customers/{customerId}/usage/series from',
+      '/customers/{customerId}/usage/series to',
+      '/webhooks/deliveries from',
+      '/webhooks/deliveries to',
+    ])
+      assert.ok(found.includes(expected), `${expected} is among ${found.join(', ')}`);
   });
 
   it('answers 400 invalid_query naming the parameter for any instant outside 1970..9999', async () => {
@@ -100,7 +128,10 @@ describe('instants in query parameters', () => {
   it('answers every instant inside the range, alone and as both bounds, with no 5xx', async () => {
     for (const { path, name } of params) {
       for (const v of INSIDE) {
-        for (const q of [`${name}=${encodeURIComponent(v)}`, ...['hourly', 'weekly', 'yearly'].map((p) => `period=${p}&${name}=${encodeURIComponent(v)}`)]) {
+        for (const q of [
+          `${name}=${encodeURIComponent(v)}`,
+          ...['hourly', 'weekly', 'yearly'].map((p) => `period=${p}&${name}=${encodeURIComponent(v)}`),
+        ]) {
           const r = await get(t, urlOf(path, q));
           // A series range can be refused for its size or direction: that is a 400 about the bounds.
           const ok = r.status === 200 || (r.status === 400 && r.body.code === 'invalid_query' && /^(from|to)\b/.test(r.body.error));
@@ -156,12 +187,20 @@ describe('capture uses the same range', () => {
   let t: TestApp;
   before(async () => {
     // Limits wide enough that only the supported range decides.
-    t = await buildTestApp({ config: { ...REFERENCE_CONFIG, periods: ['daily', 'weekly', 'yearly'], maxEventAge: '600000w', maxFutureSkew: '104000000d' } });
+    t = await buildTestApp({
+      config: { ...REFERENCE_CONFIG, periods: ['daily', 'weekly', 'yearly'], maxEventAge: '600000w', maxFutureSkew: '104000000d' },
+    });
   });
   after(async () => t?.close());
 
   it('refuses event times outside 1970..9999 and stores, lists and aggregates those at both ends', async () => {
-    for (const ts of ['0000-01-01T00:00:00Z', '1969-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999-00:01', 253402300800000, 8640000000000000]) {
+    for (const ts of [
+      '0000-01-01T00:00:00Z',
+      '1969-12-31T23:59:59.999Z',
+      '9999-12-31T23:59:59.999-00:01',
+      253402300800000,
+      8640000000000000,
+    ]) {
       const r = await call(t, 'POST', '/usage/api.calls', { customerId: 'cust_ends', value: 1, timestamp: ts });
       assert.equal(r.status, 422, `timestamp ${ts}: ${JSON.stringify(r.body)}`);
       assert.deepEqual(r.body.details, ['timestamp must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z']);
@@ -190,9 +229,12 @@ describe('capture uses the same range', () => {
     }
     const starts = docs.map((d) => `${d.period} ${d.periodStart} ${d.final}`).sort();
     assert.deepEqual(starts, [
-      'daily 1970-01-01T00:00:00.000Z true', 'daily 9999-12-31T00:00:00.000Z false',
-      'weekly 1969-12-29T00:00:00.000Z true', 'weekly 9999-12-27T00:00:00.000Z false',
-      'yearly 1970-01-01T00:00:00.000Z true', 'yearly 9999-01-01T00:00:00.000Z false',
+      'daily 1970-01-01T00:00:00.000Z true',
+      'daily 9999-12-31T00:00:00.000Z false',
+      'weekly 1969-12-29T00:00:00.000Z true',
+      'weekly 9999-12-27T00:00:00.000Z false',
+      'yearly 1970-01-01T00:00:00.000Z true',
+      'yearly 9999-01-01T00:00:00.000Z false',
     ]);
   });
 });
@@ -202,7 +244,33 @@ describe('capture uses the same range', () => {
 // ---------------------------------------------------------------------------------------------
 
 /** Pieces ids are made of: multi-byte and astral characters, JSON escapes, URL-special characters. */
-const PIECES = ['a', 'Z', '9', '-', '_', 'é', 'ß', '€', '中', '😀', '𝄞', '\u0001', '\u001f', '\u007f', '"', '\\', '/', '?', '&', '%', '+', ' ', '\u2028', '\uFFFD', '\uFEFF'];
+const PIECES = [
+  'a',
+  'Z',
+  '9',
+  '-',
+  '_',
+  'é',
+  'ß',
+  '€',
+  '中',
+  '😀',
+  '𝄞',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  '"',
+  '\\',
+  '/',
+  '?',
+  '&',
+  '%',
+  '+',
+  ' ',
+  '\u2028',
+  '\uFFFD',
+  '\uFEFF',
+];
 const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Cuts s to at most `max` UTF-16 units without splitting a surrogate pair. */
@@ -213,7 +281,9 @@ function cut(s: string, max: number): string {
 }
 
 const idBody = fc.oneof(
-  fc.array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: 'binary', maxLength: 4 })), { minLength: 1, maxLength: 300 }).map((a) => a.join('')),
+  fc
+    .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: 'binary', maxLength: 4 })), { minLength: 1, maxLength: 300 })
+    .map((a) => a.join('')),
   // Repeated until the id is as long as allowed.
   fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 3 }).map((a) => a.join('').repeat(256)),
 );
@@ -245,11 +315,14 @@ describe('cursors', () => {
         assert.deepEqual(decodeCursor(c, shape), parts);
       }
     }
-    fc.assert(fc.property(idArb('p'), fc.integer({ min: -8.64e15, max: 8.64e15 }), (id, ts) => {
-      const c = encodeCursor([ts, id]);
-      assert.ok(c.length <= MAX_CURSOR_LENGTH);
-      assert.deepEqual(decodeCursor(c, ['instant', 'id']), [ts, id]);
-    }), { numRuns: 500, seed: 1010 });
+    fc.assert(
+      fc.property(idArb('p'), fc.integer({ min: -8.64e15, max: 8.64e15 }), (id, ts) => {
+        const c = encodeCursor([ts, id]);
+        assert.ok(c.length <= MAX_CURSOR_LENGTH);
+        assert.deepEqual(decodeCursor(c, ['instant', 'id']), [ts, id]);
+      }),
+      { numRuns: 500, seed: 1010 },
+    );
     assert.equal(MAX_CURSOR_ID_LENGTH, 256);
   });
 
@@ -259,7 +332,12 @@ describe('cursors', () => {
       fc.asyncProperty(fc.uniqueArray(idArb('p'), { minLength: 1, maxLength: 5 }), async (raw) => {
         const prefix = `r${run++}:`;
         const ids = [...new Set(raw.map((id) => cut(prefix + id, 256)))];
-        const r = await call(t, 'POST', '/usagebatch', ids.map((customerId) => ({ eventType: 'api.calls', customerId, value: 1 })));
+        const r = await call(
+          t,
+          'POST',
+          '/usagebatch',
+          ids.map((customerId) => ({ eventType: 'api.calls', customerId, value: 1 })),
+        );
         assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
         const seen: string[] = [];
         let cursor: string | undefined;
@@ -281,7 +359,12 @@ describe('cursors', () => {
     const ids = ['\u0001', '€', '"', '\\', '\u2028', '\u007f'].map((c) => `w${c.repeat(255)}`);
     ids.push(`w${'😀'.repeat(127)}€`, `w${'𝄞'.repeat(127)}`);
     for (const id of ids) assert.ok(id.length >= 255 && id.length <= 256);
-    const r = await call(t, 'POST', '/usagebatch', ids.map((customerId) => ({ eventType: 'api.calls', customerId, value: 1 })));
+    const r = await call(
+      t,
+      'POST',
+      '/usagebatch',
+      ids.map((customerId) => ({ eventType: 'api.calls', customerId, value: 1 })),
+    );
     assert.equal(r.status, 201);
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -298,15 +381,54 @@ describe('cursors', () => {
   it('crafted cursors are a 400 on every listing, and valid extreme positions are answered', async () => {
     const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
     const common = [
-      '[]', '{}', 'null', '"x"', '1', '[NaN,1]', '[Infinity,1]', '[1e300,1]', '[1,1,1]', '[null,1]', '[true,1]', '[[1],1]',
-      '[{"a":1},1]', '[1,1,{}]', ' [1,1]', '[1.0,1]', '[1e3,1]', '[9007199254740993,1]', '[8640000000000001,1]', '[1.5,1]', '["1",1]',
+      '[]',
+      '{}',
+      'null',
+      '"x"',
+      '1',
+      '[NaN,1]',
+      '[Infinity,1]',
+      '[1e300,1]',
+      '[1,1,1]',
+      '[null,1]',
+      '[true,1]',
+      '[[1],1]',
+      '[{"a":1},1]',
+      '[1,1,{}]',
+      ' [1,1]',
+      '[1.0,1]',
+      '[1e3,1]',
+      '[9007199254740993,1]',
+      '[8640000000000001,1]',
+      '[1.5,1]',
+      '["1",1]',
     ].map(b64);
     const bytes = [
-      b64(Buffer.from([0x5b, 0x22, 0xff, 0xfe, 0x22, 0x5d])), b64(Buffer.from([0x5b, 0x22, 0xc0, 0xaf, 0x22, 0x5d])),
-      b64(Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d])), b64(Buffer.from([0xef, 0xbb, 0xbf, 0x5b, 0x31, 0x2c, 0x31, 0x5d])),
+      b64(Buffer.from([0x5b, 0x22, 0xff, 0xfe, 0x22, 0x5d])),
+      b64(Buffer.from([0x5b, 0x22, 0xc0, 0xaf, 0x22, 0x5d])),
+      b64(Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d])),
+      b64(Buffer.from([0xef, 0xbb, 0xbf, 0x5b, 0x31, 0x2c, 0x31, 0x5d])),
     ];
-    const encodings = ['%%%', `${b64('[1,1]')}=`, `${b64('[1,1]')}==`, b64('[1,1]').replace(/_/g, '/').replace(/-/g, '+') + '+', ' ', '!', 'W1'];
-    const ids = ['["a\\u0000b"]', '["\\ud800"]', '["\\udc00x"]', '[""]', `["${'a'.repeat(257)}"]`, '[1]', '[{"a":1}]', '["a","b"]', '["\\u0061"]'].map(b64);
+    const encodings = [
+      '%%%',
+      `${b64('[1,1]')}=`,
+      `${b64('[1,1]')}==`,
+      `${b64('[1,1]').replace(/_/g, '/').replace(/-/g, '+')}+`,
+      ' ',
+      '!',
+      'W1',
+    ];
+    const ids = [
+      '["a\\u0000b"]',
+      '["\\ud800"]',
+      '["\\udc00x"]',
+      '[""]',
+      `["${'a'.repeat(257)}"]`,
+      '[1]',
+      '[{"a":1}]',
+      '["a","b"]',
+      '["\\u0061"]',
+    ].map(b64);
     const routes: Array<{ path: string; bad: string[]; good: string[] }> = [
       {
         path: '/events',
@@ -315,15 +437,28 @@ describe('cursors', () => {
       },
       ...['/aggregations', '/webhooks/deliveries'].map((path) => ({
         path,
-        bad: [...common, ...bytes, ...encodings, ...['[1,1]', '[1,""]', '[1,"a\\u0000"]', '[1,"\\ud800"]', `[1,"${'a'.repeat(257)}"]`, '["a","b"]'].map(b64)],
+        bad: [
+          ...common,
+          ...bytes,
+          ...encodings,
+          ...['[1,1]', '[1,""]', '[1,"a\\u0000"]', '[1,"\\ud800"]', `[1,"${'a'.repeat(257)}"]`, '["a","b"]'].map(b64),
+        ],
         good: [encodeCursor([8.64e15, 'z'.repeat(256)]), encodeCursor([-8.64e15, 'agg_0']), encodeCursor([0, '\u0001€😀'])],
       })),
-      { path: '/customers', bad: [...common, ...bytes, ...encodings, ...ids], good: [encodeCursor(['\uFFFF'.repeat(256)]), encodeCursor(['\u0001']), encodeCursor(['😀'])] },
+      {
+        path: '/customers',
+        bad: [...common, ...bytes, ...encodings, ...ids],
+        good: [encodeCursor(['\uFFFF'.repeat(256)]), encodeCursor(['\u0001']), encodeCursor(['😀'])],
+      },
     ];
     for (const { path, bad, good } of routes) {
       for (const c of bad) {
         const r = await get(t, `${path}?cursor=${encodeURIComponent(c)}`);
-        assert.equal(r.status, 400, `${path} cursor ${JSON.stringify(c)} (${Buffer.from(c, 'base64url').toString('latin1')}): ${r.status} ${JSON.stringify(r.body)}`);
+        assert.equal(
+          r.status,
+          400,
+          `${path} cursor ${JSON.stringify(c)} (${Buffer.from(c, 'base64url').toString('latin1')}): ${r.status} ${JSON.stringify(r.body)}`,
+        );
         assert.ok(['invalid_query', 'invalid_request'].includes(r.body.code), JSON.stringify(r.body));
       }
       for (const c of good) {

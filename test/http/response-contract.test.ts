@@ -33,8 +33,12 @@ const originalSend = Reply.prototype.send;
 
 function spyOnSend(): void {
   Reply.prototype.send = function send(this: ReplyLike, payload: unknown) {
-    const isObject = payload !== null && typeof payload === 'object' && !(payload instanceof Error) && !Buffer.isBuffer(payload)
-      && typeof (payload as { pipe?: unknown }).pipe !== 'function';
+    const isObject =
+      payload !== null &&
+      typeof payload === 'object' &&
+      !(payload instanceof Error) &&
+      !Buffer.isBuffer(payload) &&
+      typeof (payload as { pipe?: unknown }).pipe !== 'function';
     if (isObject) {
       const ro = this.request.routeOptions;
       sent.set(this.request.id, {
@@ -131,7 +135,10 @@ describe('response contract', () => {
   it('holds for capture: stored, duplicate, conflicts and every reference-compatible refusal', async () => {
     await post('/aggregations/trigger', undefined, 200);
     const event = {
-      customerId: 'c1', value: 1.5, id: 'e1', timestamp: '2026-01-12T08:10:00Z',
+      customerId: 'c1',
+      value: 1.5,
+      id: 'e1',
+      timestamp: '2026-01-12T08:10:00Z',
       metadata: { 'line\nbreak': 1, nested: { list: [1, null, 'x'] }, __proto__x: true },
     };
     await post('/usage/api.calls', event, 201);
@@ -155,20 +162,24 @@ describe('response contract', () => {
     await post('/usagebatch', batch, 400, { 'idempotency-key': 'k\u00e9' });
     await post('/usagebatch', [], 400);
     await post('/usagebatch', { not: 'an array' }, 400);
-    await post('/usagebatch', Array.from({ length: 6 }, () => batch[1]), 413);
+    await post(
+      '/usagebatch',
+      Array.from({ length: 6 }, () => batch[1]),
+      413,
+    );
     await post('/usagebatch', [batch[1], { eventType: 'api.calls', value: 1 }, 7], 422);
   });
 
   it('holds for the read routes, their paging and their parameter errors', async () => {
     await post('/aggregations/trigger', undefined, 202);
     await closeDuePeriods(t.ctx);
-    const events = await get('/events?limit=2') as unknown[];
+    const events = (await get('/events?limit=2')) as unknown[];
     assert.equal(events.length, 2);
     await get('/events?customerId=c1&from=2026-01-12&to=2026-01-13T00:00:00Z');
     await get('/events?from=yesterday', 400);
     await get('/events?limit=0', 400);
     await get('/events?cursor=not-a-cursor', 400);
-    const aggs = await get('/aggregations') as Array<{ final: boolean }>;
+    const aggs = (await get('/aggregations')) as Array<{ final: boolean }>;
     assert.ok(aggs.some((a) => a.final) && aggs.some((a) => !a.final), 'final and provisional documents both checked');
     await get('/aggregations?period=daily&final=false&limit=1');
     await get('/aggregations?period=fortnightly', 400);
@@ -179,19 +190,19 @@ describe('response contract', () => {
     await get('/customers?search=c');
     await get('/customers/c1/usage/series?bucket=hour');
     await get('/customers/c1/usage/series?eventType=storage.bytes&bucket=day');
-    const refused = await get('/customers/c1/usage/series?eventType=nope', 400) as { allowed?: string[] };
+    const refused = (await get('/customers/c1/usage/series?eventType=nope', 400)) as { allowed?: string[] };
     assert.ok(Array.isArray(refused.allowed));
     await get('/stats');
   });
 
   it('holds for the webhook operations', async () => {
-    const deliveries = await get('/webhooks/deliveries') as Array<{ id: string }>;
+    const deliveries = (await get('/webhooks/deliveries')) as Array<{ id: string }>;
     assert.ok(deliveries.length > 0, 'closing the hour created deliveries');
     const id = deliveries[0]!.id;
     await get('/webhooks/deliveries?status=pending&limit=1');
     await get('/webhooks/deliveries?status=lost', 400);
     await post(`/webhooks/deliveries/${id}/retry`, undefined, 200);
-    const detail = await get(`/webhooks/deliveries/${id}`) as { attempts: unknown[] };
+    const detail = (await get(`/webhooks/deliveries/${id}`)) as { attempts: unknown[] };
     assert.ok(detail.attempts.length > 0, 'a failed attempt (all nullable fields) was checked');
     await get('/webhooks/deliveries/no-such-delivery', 404);
     await post('/webhooks/deliveries/no-such-delivery/retry', undefined, 404);
@@ -207,7 +218,10 @@ describe('response contract', () => {
     for (const route of Object.keys(ENDPOINTS)) {
       if (route === 'GET /metrics') continue; // text, not JSON: its 200 is checked above
       const statuses = [...(seen.get(route) ?? [])];
-      assert.ok(statuses.some((s) => s >= 200 && s < 300), `${route}: a 2xx was checked (saw ${statuses.join(', ')})`);
+      assert.ok(
+        statuses.some((s) => s >= 200 && s < 300),
+        `${route}: a 2xx was checked (saw ${statuses.join(', ')})`,
+      );
     }
   });
 
@@ -219,7 +233,11 @@ describe('response contract', () => {
     }
     for (const route of Object.keys(ENDPOINTS)) {
       const statuses = [...(seen.get(route) ?? [])];
-      if (!PUBLIC.has(route)) assert.ok(statuses.some((s) => s >= 400), `${route}: an error answer was checked`);
+      if (!PUBLIC.has(route))
+        assert.ok(
+          statuses.some((s) => s >= 400),
+          `${route}: an error answer was checked`,
+        );
     }
   });
 });

@@ -212,7 +212,10 @@ function registeredRoutes(tree: string): string[] {
     stack.length = depth;
     stack.push(m[2]!);
     const path = stack.join('');
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (method !== 'HEAD') out.push(`${method} ${path}`);
     }
   }
@@ -240,7 +243,9 @@ describe('security: every route', () => {
     t = await buildTestApp({ config: SECURITY_CONFIG });
     // A finalized hour gives one real delivery, so the delivery routes can reach their handlers.
     const res = await t.app.inject({
-      method: 'POST', url: '/usagebatch', headers: t.headers,
+      method: 'POST',
+      url: '/usagebatch',
+      headers: t.headers,
       payload: [{ eventType: 'api.calls', customerId: 'cust_1', value: 1, timestamp: '2026-01-12T09:10:00Z' }],
     });
     assert.equal(res.statusCode, 201, res.body);
@@ -284,7 +289,13 @@ describe('security: every route', () => {
       }
 
       it(`${route}: no key → 401 JSON with an error string`, async () => {
-        for (const headers of <Array<Record<string, string>>>[{}, { 'x-apikey': '' }, { authorization: '' }, { authorization: 'Bearer' }, { authorization: 'Bearer ' }]) {
+        for (const headers of <Array<Record<string, string>>>[
+          {},
+          { 'x-apikey': '' },
+          { authorization: '' },
+          { authorization: 'Bearer' },
+          { authorization: 'Bearer ' },
+        ]) {
           const res = await send(`${route} no key ${JSON.stringify(headers)}`, validRequest(route, headers));
           assert.equal(res.statusCode, 401, `${JSON.stringify(headers)}: ${res.body}`);
           assert.ok(isJson(res), String(res.headers['content-type']));
@@ -308,15 +319,27 @@ describe('security: every route', () => {
       });
 
       it(`${route}: the right key via x-apikey or Authorization: Bearer reaches the handler`, async () => {
-        for (const headers of <Array<Record<string, string>>>[{ 'x-apikey': TEST_KEY }, { authorization: `Bearer ${TEST_KEY}` }, { authorization: `bearer ${TEST_KEY}` }]) {
+        for (const headers of <Array<Record<string, string>>>[
+          { 'x-apikey': TEST_KEY },
+          { authorization: `Bearer ${TEST_KEY}` },
+          { authorization: `bearer ${TEST_KEY}` },
+        ]) {
           const res = await send(`${route} right key`, validRequest(route, headers));
           assert.notEqual(res.statusCode, 401, res.body);
-          assert.ok(res.statusCode >= 200 && res.statusCode < 300, `${JSON.stringify(Object.keys(headers))}: ${res.statusCode} ${res.body}`);
+          assert.ok(
+            res.statusCode >= 200 && res.statusCode < 300,
+            `${JSON.stringify(Object.keys(headers))}: ${res.statusCode} ${res.body}`,
+          );
         }
       });
 
       it(`${route}: Authorization: Basic … → 401`, async () => {
-        for (const auth of [`Basic ${Buffer.from(`user:${TEST_KEY}`).toString('base64')}`, `Basic ${TEST_KEY}`, `Token ${TEST_KEY}`, TEST_KEY]) {
+        for (const auth of [
+          `Basic ${Buffer.from(`user:${TEST_KEY}`).toString('base64')}`,
+          `Basic ${TEST_KEY}`,
+          `Token ${TEST_KEY}`,
+          TEST_KEY,
+        ]) {
           const res = await send(`${route} basic`, validRequest(route, { authorization: auth }));
           assert.equal(res.statusCode, 401, `${auth.split(' ')[0]}: ${res.body}`);
           assert.ok(isJson(res));
@@ -337,13 +360,21 @@ describe('security: every route', () => {
 
         for (const [param, qs] of BAD_QUERIES) {
           const label = `?${qs.slice(0, 60)}`;
-          cases.push({ label, res: await send(`${route} ${label}`, validRequest(route, keyHeaders(), qs)), reject: spec.query.includes(param) });
+          cases.push({
+            label,
+            res: await send(`${route} ${label}`, validRequest(route, keyHeaders(), qs)),
+            reject: spec.query.includes(param),
+          });
         }
 
         for (const b of BAD_BODIES) {
           const headers: Record<string, string> = { ...keyHeaders(), ...(b.contentType ? { 'content-type': b.contentType } : {}) };
           const opts: InjectOptions = { method, url: concrete(pattern), headers, payload: b.payload };
-          cases.push({ label: `body: ${b.name}`, res: await send(`${route} body ${b.name}`, opts), reject: bodyRejected(spec.body, b.kind) });
+          cases.push({
+            label: `body: ${b.name}`,
+            res: await send(`${route} body ${b.name}`, opts),
+            reject: bodyRejected(spec.body, b.kind),
+          });
         }
 
         for (const name of paramNames(pattern)) {
@@ -363,10 +394,13 @@ describe('security: every route', () => {
         for (const { label, res, reject } of cases) {
           const s = res.statusCode;
           if (s >= 500) problems.push(`${label}: ${s} ${res.body.slice(0, 200)}`);
-          else if (!isJson(res) && !(s < 300 && NON_JSON_SUCCESS.has(route))) problems.push(`${label}: content-type ${String(res.headers['content-type'])}`);
+          else if (!isJson(res) && !(s < 300 && NON_JSON_SUCCESS.has(route)))
+            problems.push(`${label}: content-type ${String(res.headers['content-type'])}`);
           else if (reject && !(s >= 400 && s < 500)) problems.push(`${label}: expected 4xx, got ${s}`);
-          else if (!reject && !(s >= 200 && s < 300)) problems.push(`${label}: expected 2xx (input is ignored), got ${s} ${res.body.slice(0, 200)}`);
-          else if (s >= 400 && typeof errorOf(res) !== 'string') problems.push(`${label}: ${s} without an error string: ${res.body.slice(0, 200)}`);
+          else if (!reject && !(s >= 200 && s < 300))
+            problems.push(`${label}: expected 2xx (input is ignored), got ${s} ${res.body.slice(0, 200)}`);
+          else if (s >= 400 && typeof errorOf(res) !== 'string')
+            problems.push(`${label}: ${s} without an error string: ${res.body.slice(0, 200)}`);
         }
         assert.deepEqual(problems, []);
         assert.ok(cases.some((c) => c.reject) || (spec.query.length === 0 && spec.body === 'ignored'), `${route} rejected nothing`);
@@ -377,7 +411,14 @@ describe('security: every route', () => {
 
   describe('unknown routes', () => {
     it('with a key → 404 JSON with an error string', async () => {
-      for (const [method, url] of [['GET', '/nope'], ['POST', '/usage'], ['DELETE', '/events'], ['GET', '/usage/api.calls'], ['PUT', '/config'], ['GET', '/events/extra/segments']] as const) {
+      for (const [method, url] of [
+        ['GET', '/nope'],
+        ['POST', '/usage'],
+        ['DELETE', '/events'],
+        ['GET', '/usage/api.calls'],
+        ['PUT', '/config'],
+        ['GET', '/events/extra/segments'],
+      ] as const) {
         const res = await send(`unknown ${method} ${url}`, { method, url, headers: keyHeaders() });
         assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
         assert.ok(isJson(res));
@@ -386,7 +427,11 @@ describe('security: every route', () => {
     });
 
     it('without a key → 401, so route existence is not revealed', async () => {
-      for (const [method, url] of [['GET', '/nope'], ['POST', '/usage'], ['DELETE', '/events']] as const) {
+      for (const [method, url] of [
+        ['GET', '/nope'],
+        ['POST', '/usage'],
+        ['DELETE', '/events'],
+      ] as const) {
         const res = await send(`unknown no key ${method} ${url}`, { method, url });
         assert.equal(res.statusCode, 401, `${method} ${url}: ${res.body}`);
         assert.ok(isJson(res));
@@ -406,7 +451,10 @@ describe('security: every route', () => {
     it('every response carries an x-request-id header', () => {
       assert.ok(recorded.length > 500, `only ${recorded.length} responses recorded`);
       const missing = recorded.filter(({ res }) => typeof res.headers['x-request-id'] !== 'string' || res.headers['x-request-id'] === '');
-      assert.deepEqual(missing.map(({ label, res }) => `${label} → ${res.statusCode}`), []);
+      assert.deepEqual(
+        missing.map(({ label, res }) => `${label} → ${res.statusCode}`),
+        [],
+      );
     });
 
     it('request ids are unique per response', () => {
@@ -417,7 +465,10 @@ describe('security: every route', () => {
     it('no response contains the API key', () => {
       assert.ok(recorded.length > 500);
       const leaks = recorded.filter(({ res }) => res.body.includes(TEST_KEY) || JSON.stringify(res.headers).includes(TEST_KEY));
-      assert.deepEqual(leaks.map(({ label }) => label), []);
+      assert.deepEqual(
+        leaks.map(({ label }) => label),
+        [],
+      );
     });
   });
 });

@@ -31,8 +31,14 @@ describe('service routes', () => {
     assert.ok(Array.isArray(r.body.features) && r.body.features.length > 0);
     const routes = Object.keys(r.body.endpoints);
     for (const route of [
-      'GET /ping', 'GET /config', 'POST /usage/:eventType', 'POST /usagebatch', 'GET /events',
-      'GET /aggregations', 'POST /aggregations/trigger', 'GET /customers/:customerId/usage',
+      'GET /ping',
+      'GET /config',
+      'POST /usage/:eventType',
+      'POST /usagebatch',
+      'GET /events',
+      'GET /aggregations',
+      'POST /aggregations/trigger',
+      'GET /customers/:customerId/usage',
     ]) {
       assert.ok(routes.includes(route), `${route} listed in ${JSON.stringify(routes)}`);
     }

@@ -18,7 +18,10 @@ import { fullDisk, heldWriteLock, noBusyWait, pgSideConnection, readOnly } from 
  * play. Its failures are expected here; readiness reports them.
  */
 const ON_DEMAND = { derived: { intervalMs: 3_600_000 }, listing: { intervalMs: 3_600_000 }, onBackgroundError: () => undefined };
-const CONFIG = { ...REFERENCE_CONFIG, webhooks: [{ id: 'billing', url: 'https://billing.example/hooks', secret: 'whsec_c3RvcmUtZmF1bHRzLXNlY3JldC0xMjM0NTY=' }] };
+const CONFIG = {
+  ...REFERENCE_CONFIG,
+  webhooks: [{ id: 'billing', url: 'https://billing.example/hooks', secret: 'whsec_c3RvcmUtZmF1bHRzLXNlY3JldC0xMjM0NTY=' }],
+};
 
 interface Res {
   status: number;
@@ -37,7 +40,8 @@ async function call(t: TestApp, method: string, url: string, payload?: unknown):
   try {
     body = r.json();
   } catch {
-    if (url !== '/metrics' || r.statusCode !== 200) assert.fail(`${method} ${url} answered ${r.statusCode} with a non-JSON body: ${r.body.slice(0, 200)}`);
+    if (url !== '/metrics' || r.statusCode !== 200)
+      assert.fail(`${method} ${url} answered ${r.statusCode} with a non-JSON body: ${r.body.slice(0, 200)}`);
   }
   return { status: r.statusCode, headers: r.headers, body };
 }
@@ -104,7 +108,11 @@ class Ledger {
       const mine = [...this.acked.values()].filter((e) => e.customerId === c);
       const r = await call(t, 'GET', `/customers/${encodeURIComponent(c)}/usage?period=monthly`);
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      assert.deepEqual([r.body.eventCounts['api.calls'], r.body.events['api.calls']], [mine.length, mine.reduce((s, e) => s + e.value, 0)], c);
+      assert.deepEqual(
+        [r.body.eventCounts['api.calls'], r.body.events['api.calls']],
+        [mine.length, mine.reduce((s, e) => s + e.value, 0)],
+        c,
+      );
     }
     const ids: string[] = [];
     let cursor: string | undefined;
@@ -135,7 +143,11 @@ function everyRoute(ledger: Ledger): Array<{ method: string; url: string; body?:
   };
   return Object.keys(ENDPOINTS).map((key) => {
     const [method, path] = key.split(' ') as [string, string];
-    const url = path.replace(':eventType', 'api.calls').replace(':customerId', 'cust_a').replace(':id', 'dlv_unknown').replace(':endpointId', 'billing');
+    const url = path
+      .replace(':eventType', 'api.calls')
+      .replace(':customerId', 'cust_a')
+      .replace(':id', 'dlv_unknown')
+      .replace(':endpointId', 'billing');
     return { method, url, body: bodies[key], events: events[key] };
   });
 }

@@ -24,7 +24,10 @@ describe('store-contract markers', () => {
   it('every suite marked for both stores builds an app or opens a store (else the PostgreSQL pass repeats it for nothing)', () => {
     const both = suites.filter(({ file, text }) => readStoreContract(text, file)?.passes === 'sqlite, postgres');
     const idle = both.filter(({ text }) => !opensStore(text, builders));
-    assert.deepEqual(idle.map((s) => s.file), []);
+    assert.deepEqual(
+      idle.map((s) => s.file),
+      [],
+    );
   });
 
   it('the PostgreSQL pass is not empty, and every suite that skips it says why', () => {
@@ -42,10 +45,12 @@ describe('reading a marker', () => {
   it('reads it anywhere in the leading comment block, and only there', () => {
     assert.deepEqual(readStoreContract(head('// A suite.', '// store-contract: sqlite, postgres')), { passes: 'sqlite, postgres' });
     assert.deepEqual(readStoreContract(head('// store-contract: self — starts its own cluster')), {
-      passes: 'self', reason: 'starts its own cluster',
+      passes: 'self',
+      reason: 'starts its own cluster',
     });
     assert.deepEqual(readStoreContract(head('// A suite.', '// store-contract: sqlite - about SQLite pages')), {
-      passes: 'sqlite', reason: 'about SQLite pages',
+      passes: 'sqlite',
+      reason: 'about SQLite pages',
     });
     assert.equal(readStoreContract(head('// A suite.')), undefined);
     const late = head('// A suite.', '', '// store-contract: sqlite, postgres');

@@ -10,7 +10,10 @@ import { buildTestApp, REFERENCE_CONFIG, TEST_KEY, TEST_STORE, type TestApp } fr
 
 type OpenApiDoc = {
   openapi: string;
-  paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+  paths: Record<
+    string,
+    Record<string, { parameters?: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, { schema: unknown }> } }>
+  >;
 };
 
 function metricValue(text: string, name: string, labels = ''): number {
@@ -37,22 +40,42 @@ describe('OpenAPI document and docs', () => {
       const op = doc.paths[oaPath]?.[method.toLowerCase()];
       assert.ok(op, `${route} is missing from the OpenAPI document`);
       for (const name of [...path.matchAll(/:(\w+)/g)].map((m) => m[1])) {
-        assert.ok(op.parameters?.some((p) => p.in === 'path' && p.name === name), `${route}: path parameter ${name}`);
+        assert.ok(
+          op.parameters?.some((p) => p.in === 'path' && p.name === name),
+          `${route}: path parameter ${name}`,
+        );
       }
     }
     const events = doc.paths['/events']!.get!;
-    assert.deepEqual(events.parameters!.filter((p) => p.in === 'query').map((p) => p.name).sort(), ['cursor', 'customerId', 'eventType', 'from', 'limit', 'to']);
-    for (const [path, method] of [['/usage/{eventType}', 'post'], ['/usagebatch', 'post'], ['/webhooks/recover', 'post']] as const) {
+    assert.deepEqual(
+      events
+        .parameters!.filter((p) => p.in === 'query')
+        .map((p) => p.name)
+        .sort(),
+      ['cursor', 'customerId', 'eventType', 'from', 'limit', 'to'],
+    );
+    for (const [path, method] of [
+      ['/usage/{eventType}', 'post'],
+      ['/usagebatch', 'post'],
+      ['/webhooks/recover', 'post'],
+    ] as const) {
       assert.ok(doc.paths[path]![method]!.requestBody?.content['application/json']?.schema, `${method} ${path} documents its body`);
     }
-    assert.ok(!('/openapi.json' in doc.paths) && !Object.keys(doc.paths).some((p) => p.startsWith('/docs')), 'documentation routes are hidden');
+    assert.ok(
+      !('/openapi.json' in doc.paths) && !Object.keys(doc.paths).some((p) => p.startsWith('/docs')),
+      'documentation routes are hidden',
+    );
   });
 
   it('serves interactive docs from this process, with no CDN', async () => {
     const page = await t.app.inject({ method: 'GET', url: '/docs/' });
     const html = page.statusCode === 302 ? (await t.app.inject({ method: 'GET', url: page.headers.location as string })).body : page.body;
     assert.match(html, /swagger/i);
-    assert.doesNotMatch(html, /https?:\/\/(?!localhost|127\.0\.0\.1)[a-z0-9.-]+\.[a-z]{2,}\/[^"']*\.(js|css)/i, 'no external scripts or styles');
+    assert.doesNotMatch(
+      html,
+      /https?:\/\/(?!localhost|127\.0\.0\.1)[a-z0-9.-]+\.[a-z]{2,}\/[^"']*\.(js|css)/i,
+      'no external scripts or styles',
+    );
     const bundle = await t.app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
     assert.equal(bundle.statusCode, 200);
     assert.ok(bundle.body.length > 100_000);
@@ -87,9 +110,16 @@ describe('Prometheus metrics', () => {
     ];
     assert.equal((await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: batch })).statusCode, 201);
     assert.equal((await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: batch })).statusCode, 200);
-    const bad = [{ eventType: 'api.calls', customerId: 'm1' }, { eventType: 'nope', customerId: 'm1', value: 1 }, { eventType: 'api.calls', customerId: 'm1', value: 1 }];
+    const bad = [
+      { eventType: 'api.calls', customerId: 'm1' },
+      { eventType: 'nope', customerId: 'm1', value: 1 },
+      { eventType: 'api.calls', customerId: 'm1', value: 1 },
+    ];
     assert.equal((await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: bad })).statusCode, 422);
-    assert.equal((await t.app.inject({ method: 'POST', url: '/usage/nope', headers: t.headers, payload: { customerId: 'm1', value: 1 } })).statusCode, 400);
+    assert.equal(
+      (await t.app.inject({ method: 'POST', url: '/usage/nope', headers: t.headers, payload: { customerId: 'm1', value: 1 } })).statusCode,
+      400,
+    );
 
     const mid = await scrape();
     assert.equal(metricValue(mid, 'meterhook_events_ingested_total'), 2);
@@ -169,14 +199,22 @@ describe('logs', () => {
       },
     });
     try {
-      await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: [{ eventType: 'api.calls', customerId: 'l1', value: 1, timestamp: '2026-01-12T08:10:00Z' }] });
+      await t.app.inject({
+        method: 'POST',
+        url: '/usagebatch',
+        headers: t.headers,
+        payload: [{ eventType: 'api.calls', customerId: 'l1', value: 1, timestamp: '2026-01-12T08:10:00Z' }],
+      });
       await t.app.inject({ method: 'GET', url: '/events', headers: { authorization: `Bearer ${TEST_KEY}` } });
       await t.app.inject({ method: 'GET', url: '/events', headers: { 'x-apikey': 'mh_wrong_key_that_must_not_be_logged' } });
       await t.app.inject({ method: 'GET', url: '/config', headers: t.headers });
       await closeDuePeriods(t.ctx);
       await t.dispatcher.start();
       await t.dispatcher.settled();
-      assert.ok(lines.some((l) => l.includes('DRY_RUN')), 'the DRY_RUN line is logged');
+      assert.ok(
+        lines.some((l) => l.includes('DRY_RUN')),
+        'the DRY_RUN line is logged',
+      );
     } finally {
       await t.close();
     }

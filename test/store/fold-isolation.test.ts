@@ -72,7 +72,10 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
       assert.equal(await sumOf(store, 'a'), '0.3');
       assert.equal(await sumOf(store, 'b'), '1.5');
       assert.equal(await sumOf(store, 'poison'), '0');
-      assert.deepEqual(quarantined.map(([, c]) => c), ['poison', 'poison']);
+      assert.deepEqual(
+        quarantined.map(([, c]) => c),
+        ['poison', 'poison'],
+      );
       assert.equal(store.stats().deferred.quarantined, 2);
       assert.equal(store.stats().deferred.derived, 0);
       // The close goes on for the others.
@@ -112,10 +115,14 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
     await store.close();
     const side = new Database(file);
     // Infinity can be stored as a REAL, but it is no decimal: folding it fails.
-    side.prepare(`INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
-                  VALUES ((SELECT max(seq) + 1 FROM events), 'bad', 'api.calls', NULL, ?, ?, 9e999, NULL)`).run(T0, T0);
-    side.prepare(`INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
-                  VALUES ((SELECT max(seq) + 1 FROM events), 'c', 'api.calls', NULL, ?, ?, 2.5, NULL)`).run(T0, T0);
+    side
+      .prepare(`INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
+                  VALUES ((SELECT max(seq) + 1 FROM events), 'bad', 'api.calls', NULL, ?, ?, 9e999, NULL)`)
+      .run(T0, T0);
+    side
+      .prepare(`INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
+                  VALUES ((SELECT max(seq) + 1 FROM events), 'c', 'api.calls', NULL, ?, ?, 2.5, NULL)`)
+      .run(T0, T0);
     side.close();
     store = new SqliteStore({ file, derived: LAZY });
     try {
@@ -144,7 +151,10 @@ describe('group commit: a unit that fails does not fail the others in its transa
       committer.submit({ receivedAt: T0, events: [ev('poison', 1, 'p1')] }),
       committer.submit({ receivedAt: T0, events: [ev('b', 0.2, 'b1')] }),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
     assert.equal(await sumOf(store, 'a'), '0.1');
     assert.equal(await sumOf(store, 'b'), '0.2');
     const events = await store.listEvents({ limit: 100 });

@@ -47,7 +47,11 @@ async function checkConverted(store: Store): Promise<void> {
   assert.ok(daily?.final);
   assert.equal(daily.revision, 1);
   assert.deepEqual(daily.eventsDecimal, {
-    'api.calls': '1.3', 'latency.ms': '1.666666666667', low: '-2.5', seats: '7', 'storage.bytes': '52428800',
+    'api.calls': '1.3',
+    'latency.ms': '1.666666666667',
+    low: '-2.5',
+    seats: '7',
+    'storage.bytes': '52428800',
   });
   assert.deepEqual(daily.events, { 'api.calls': 1.3, 'latency.ms': 1.666666666667, low: -2.5, seats: 7, 'storage.bytes': 52428800 });
   assert.deepEqual(daily.eventCounts, { 'api.calls': 12, 'latency.ms': 3, low: 1, seats: 1, 'storage.bytes': 1 });

@@ -26,8 +26,15 @@ async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
   }
 }
 
-const ev = (customerId: string, value: number, ts: number, id: string | null, metadata: string | null): NewEvent =>
-  ({ customerId, eventType: 'api.calls', value, metadata, ts, tsExplicit: true, id });
+const ev = (customerId: string, value: number, ts: number, id: string | null, metadata: string | null): NewEvent => ({
+  customerId,
+  eventType: 'api.calls',
+  value,
+  metadata,
+  ts,
+  tsExplicit: true,
+  id,
+});
 
 describe('row mapping: records read back exactly as written', () => {
   it('events, hour states, aggregations, messages, deliveries, attempts, endpoints and API keys', async () => {
@@ -48,22 +55,51 @@ describe('row mapping: records read back exactly as written', () => {
       ]);
 
       // Hour state: the sum exact (0.1 + 2.5 is 2.6, not 2.6000000000000001), the rest numbers.
-      assert.deepStrictEqual(await store.readRollups('cust', T0, T0 + HOUR), [{
-        eventType: 'api.calls', hour: T0, count: 2, sum: parseFixed('2.6'), min: 0.1, max: 2.5,
-        firstTs: T0 + 1000, firstSeq: s1, firstValue: 0.1, lastTs: T0 + 2000, lastSeq: s2, lastValue: 2.5,
-      }]);
+      assert.deepStrictEqual(await store.readRollups('cust', T0, T0 + HOUR), [
+        {
+          eventType: 'api.calls',
+          hour: T0,
+          count: 2,
+          sum: parseFixed('2.6'),
+          min: 0.1,
+          max: 2.5,
+          firstTs: T0 + 1000,
+          firstSeq: s1,
+          firstValue: 0.1,
+          lastTs: T0 + 2000,
+          lastSeq: s2,
+          lastValue: 2.5,
+        },
+      ]);
 
       // An aggregation, its message and one delivery, written by a close.
       await store.syncEndpoints([{ id: 'ep1', url: 'http://127.0.0.1:9/hook' }]);
       const now = T0 + 2 * HOUR;
       const agg: AggregationRecord = {
-        id: 'agg_1', customerId: 'cust', period: 'hourly', periodKey: '2026030914', periodStart: T0, periodEnd: T0 + HOUR - 1,
-        events: { 'api.calls': 2.6 }, eventsDecimal: { 'api.calls': '2.6' }, eventCounts: { 'api.calls': 2 },
-        final: true, revision: 1, computedAt: now, finalizedAt: now, webhookStatus: { delivered: false, attempts: 0 },
+        id: 'agg_1',
+        customerId: 'cust',
+        period: 'hourly',
+        periodKey: '2026030914',
+        periodStart: T0,
+        periodEnd: T0 + HOUR - 1,
+        events: { 'api.calls': 2.6 },
+        eventsDecimal: { 'api.calls': '2.6' },
+        eventCounts: { 'api.calls': 2 },
+        final: true,
+        revision: 1,
+        computedAt: now,
+        finalizedAt: now,
+        webhookStatus: { delivered: false, attempts: 0 },
       };
       const msg: OutboxMessage = {
-        id: 'msg_1', aggregationId: 'agg_1', revision: 1, type: 'aggregation.completed', customerId: 'cust',
-        period: 'hourly', createdAt: now, body: '{"x":1}',
+        id: 'msg_1',
+        aggregationId: 'agg_1',
+        revision: 1,
+        type: 'aggregation.completed',
+        customerId: 'cust',
+        period: 'hourly',
+        createdAt: now,
+        body: '{"x":1}',
       };
       const deliveries = [{ id: 'dlv_1', endpointId: 'ep1', deadlineAt: now + HOUR }];
       const decide: CloseDecider = () => ({ aggregation: agg, message: msg, deliveries });
@@ -75,21 +111,48 @@ describe('row mapping: records read back exactly as written', () => {
       assert.deepStrictEqual(await store.listAggregations({ customerId: 'cust', final: false, limit: 10 }), []);
       assert.deepStrictEqual(await store.listMessages('agg_1'), [msg]);
       const pending = {
-        id: 'dlv_1', messageId: 'msg_1', endpointId: 'ep1', aggregationId: 'agg_1', status: 'pending', attempts: 0,
-        nextAttemptAt: now, leaseOwner: null, leaseUntil: null, createdAt: now, updatedAt: now, deadlineAt: now + HOUR,
-        lastStatusCode: null, lastError: null, deliveredAt: null, dryRun: false,
+        id: 'dlv_1',
+        messageId: 'msg_1',
+        endpointId: 'ep1',
+        aggregationId: 'agg_1',
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: now,
+        leaseOwner: null,
+        leaseUntil: null,
+        createdAt: now,
+        updatedAt: now,
+        deadlineAt: now + HOUR,
+        lastStatusCode: null,
+        lastError: null,
+        deliveredAt: null,
+        dryRun: false,
       };
       assert.deepStrictEqual(await store.listDeliveries({ limit: 10 }), [pending]);
 
       // A claimed delivery carries its message; an attempt answered 410 disables the endpoint.
       const claimed = await store.claimDelivery('dlv_1', { now: now + 10, leaseMs: 30_000, owner: 'w1' });
       assert.deepStrictEqual(claimed, {
-        ...pending, status: 'sending', leaseOwner: 'w1', leaseUntil: now + 30_010, updatedAt: now + 10,
-        message: msg, previousStatus: 'pending',
+        ...pending,
+        status: 'sending',
+        leaseOwner: 'w1',
+        leaseUntil: now + 30_010,
+        updatedAt: now + 10,
+        message: msg,
+        previousStatus: 'pending',
       });
       const attempt: AttemptRecord = {
-        deliveryId: 'dlv_1', attempt: 1, startedAt: now + 10, durationMs: 7, statusCode: 410, errorClass: 'http', error: 'HTTP 410',
-        responseBody: null, webhookTimestamp: Math.floor((now + 10) / 1000), dryRun: false, manual: true,
+        deliveryId: 'dlv_1',
+        attempt: 1,
+        startedAt: now + 10,
+        durationMs: 7,
+        statusCode: 410,
+        errorClass: 'http',
+        error: 'HTTP 410',
+        responseBody: null,
+        webhookTimestamp: Math.floor((now + 10) / 1000),
+        dryRun: false,
+        manual: true,
       };
       const at = now + 20;
       const gone = { status: 'cancelled', nextAttemptAt: null, deliveredAt: null, endpoint: 'gone' } as const;
@@ -97,15 +160,28 @@ describe('row mapping: records read back exactly as written', () => {
       const got = await store.getDelivery('dlv_1');
       assert.deepStrictEqual(got, {
         delivery: {
-          ...pending, status: 'cancelled', attempts: 1, nextAttemptAt: null, updatedAt: at, lastStatusCode: 410, lastError: 'HTTP 410',
+          ...pending,
+          status: 'cancelled',
+          attempts: 1,
+          nextAttemptAt: null,
+          updatedAt: at,
+          lastStatusCode: 410,
+          lastError: 'HTTP 410',
         },
         attempts: [attempt],
         message: msg,
       });
-      assert.deepStrictEqual(await store.listEndpoints(), [{
-        id: 'ep1', url: 'http://127.0.0.1:9/hook', disabledAt: at, disabledReason: goneReason(at), lastSuccessAt: null,
-        lastFailureAt: at, failureStreak: 1,
-      }]);
+      assert.deepStrictEqual(await store.listEndpoints(), [
+        {
+          id: 'ep1',
+          url: 'http://127.0.0.1:9/hook',
+          disabledAt: at,
+          disabledReason: goneReason(at),
+          lastSuccessAt: null,
+          lastFailureAt: at,
+          failureStreak: 1,
+        },
+      ]);
 
       // API keys: revoked_at null, then a number.
       const key: ApiKeyRecord = { id: 'key_1', hash: 'h'.repeat(64), prefix: 'mh_ab', name: 'ci', createdAt: T0, revokedAt: null };

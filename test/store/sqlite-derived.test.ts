@@ -54,16 +54,31 @@ test('every reader sees an appended event before any background work has run', a
 
     await append(store, ev('c1', 7, 'c', T0 + 2 * HOUR));
     const marks = await store.listOpenMarks('hourly', 0, 100);
-    assert.deepEqual(marks.filter((m) => m.customerId === 'c1').map((m) => m.periodStart), [T0, T0 + HOUR, T0 + 2 * HOUR]);
+    assert.deepEqual(
+      marks.filter((m) => m.customerId === 'c1').map((m) => m.periodStart),
+      [T0, T0 + HOUR, T0 + 2 * HOUR],
+    );
 
     await append(store, ev('c3', 1, 'd', T0 + 30_000));
     assert.equal(store.unindexedEvents(), 5);
-    assert.deepEqual((await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id), ['d']);
+    assert.deepEqual(
+      (await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id),
+      ['d'],
+    );
     assert.equal(store.unindexedEvents(), 0);
-    assert.deepEqual((await store.listEvents({ limit: 2 })).map((e) => e.id), ['c', null]);
+    assert.deepEqual(
+      (await store.listEvents({ limit: 2 })).map((e) => e.id),
+      ['c', null],
+    );
     await append(store, ev('c3', 1, 'e', T0 + 40_000));
-    assert.deepEqual((await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id), ['e', 'd']);
-    assert.deepEqual((await store.listCustomers({ limit: 10 })).map((c) => c.customerId), ['c1', 'c2', 'c3']);
+    assert.deepEqual(
+      (await store.listEvents({ customerId: 'c3', limit: 10 })).map((e) => e.id),
+      ['e', 'd'],
+    );
+    assert.deepEqual(
+      (await store.listCustomers({ limit: 10 })).map((c) => c.customerId),
+      ['c1', 'c2', 'c3'],
+    );
   } finally {
     await store.close();
   }
@@ -93,7 +108,10 @@ test('a repeated id is a duplicate while pending, after it was applied, and with
 
     const inBatch = await append(store, ev('c3', 1, 'x'), ev('c3', 1, 'x'));
     assert.ok(inBatch.ok);
-    assert.deepEqual(inBatch.results.map((r) => r.duplicate), [false, true]);
+    assert.deepEqual(
+      inBatch.results.map((r) => r.duplicate),
+      [false, true],
+    );
     assert.equal(inBatch.results[0]!.seq, inBatch.results[1]!.seq);
 
     // A conflicting batch is rolled back whole, and its ids stay free.
@@ -149,7 +167,11 @@ test('events committed by a process that died before applying them are replayed 
   assert.equal(child.status, 0, child.stderr);
 
   const raw = new Database(file, { readonly: true });
-  const before = raw.prepare('SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM rollups) AS rollups, (SELECT applied_seq FROM derived_state) AS applied').get();
+  const before = raw
+    .prepare(
+      'SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM rollups) AS rollups, (SELECT applied_seq FROM derived_state) AS applied',
+    )
+    .get();
   raw.close();
   assert.deepEqual(before, { events: 2, rollups: 0, applied: 0 }, 'the child should have died with both events unapplied');
 
@@ -159,7 +181,10 @@ test('events committed by a process that died before applying them are replayed 
     // The replay marks the periods the dead process was appending for, no more and no fewer.
     const daily = await store.listOpenMarks('daily', 0, 10);
     const monthly = await store.listOpenMarks('monthly', 0, 10);
-    assert.deepEqual(daily.map((m) => m.customerId), ['c1']);
+    assert.deepEqual(
+      daily.map((m) => m.customerId),
+      ['c1'],
+    );
     assert.deepEqual(monthly, []);
     const repeat = await append(store, ev('c1', 3, 'b', T0 + HOUR));
     assert.ok(repeat.ok);
@@ -177,7 +202,9 @@ test('a database written by version 3 gets its idempotency keys and listing inde
     old.exec(m.sql);
     old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
   }
-  const insert = old.prepare('INSERT INTO events (customer_id, event_type, event_id, ts, received_at, value, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insert = old.prepare(
+    'INSERT INTO events (customer_id, event_type, event_id, ts, received_at, value, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
   insert.run('c1', 'api.calls', 'old-1', T0, T0, 2, null);
   insert.run('c1', 'api.calls', null, T0 + 1000, T0, 3, null);
   insert.run('c2', 'api.calls', 'old-2', T0 + 2000, T0, 4, '{"a":1}');
@@ -185,13 +212,22 @@ test('a database written by version 3 gets its idempotency keys and listing inde
 
   const store = new SqliteStore({ file, derived: LAZY, listing: LAZY_LISTING });
   try {
-    const dup = await store.appendEvents([{ events: [{ ...ev('c2', 4, 'old-2', T0 + 2000), metadata: '{"a":1}' }], receivedAt: T0 }], PERIODS);
+    const dup = await store.appendEvents(
+      [{ events: [{ ...ev('c2', 4, 'old-2', T0 + 2000), metadata: '{"a":1}' }], receivedAt: T0 }],
+      PERIODS,
+    );
     assert.deepEqual(dup, [{ ok: true, results: [{ seq: 3, duplicate: true }], inserted: 0, duplicates: 1 }]);
     const fresh = await append(store, ev('c1', 5, 'new-1', T0 + 3000));
     assert.ok(fresh.ok);
     assert.equal(fresh.results[0]!.seq, 4);
-    assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.seq), [4, 3, 2, 1]);
-    assert.deepEqual((await store.listEvents({ customerId: 'c1', limit: 10 })).map((e) => e.seq), [4, 2, 1]);
+    assert.deepEqual(
+      (await store.listEvents({ limit: 10 })).map((e) => e.seq),
+      [4, 3, 2, 1],
+    );
+    assert.deepEqual(
+      (await store.listEvents({ customerId: 'c1', limit: 10 })).map((e) => e.seq),
+      [4, 2, 1],
+    );
   } finally {
     await store.close();
   }
@@ -207,8 +243,14 @@ test('retention deletes events from every index, and a deleted newest seq is nev
     assert.ok(old.ok);
     deletedSeq = old.results[0]!.seq;
     assert.deepEqual(await store.deleteEventsBefore(T0 + HOUR), { deleted: 1, partitionsDropped: [] });
-    assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), ['keep']);
-    assert.deepEqual((await store.listEvents({ customerId: 'c1', limit: 10 })).map((e) => e.id), ['keep']);
+    assert.deepEqual(
+      (await store.listEvents({ limit: 10 })).map((e) => e.id),
+      ['keep'],
+    );
+    assert.deepEqual(
+      (await store.listEvents({ customerId: 'c1', limit: 10 })).map((e) => e.id),
+      ['keep'],
+    );
     // Rollups are kept: usage already counted stays counted.
     assert.deepEqual(await total(store, 'c1'), { count: 2, sum: 3 });
   } finally {
@@ -235,7 +277,10 @@ test('listing indexes fall behind by at most maxLag while appends keep coming, i
     assert.ok(store.unindexedEvents() < 30 + 10, `lag ${store.unindexedEvents()}`);
     const listed = await store.listEvents({ limit: 1000 });
     assert.equal(listed.length, 80);
-    assert.deepEqual(listed.map((e) => e.ts), [...listed.map((e) => e.ts)].sort((a, b) => b - a));
+    assert.deepEqual(
+      listed.map((e) => e.ts),
+      [...listed.map((e) => e.ts)].sort((a, b) => b - a),
+    );
     assert.equal(new Set(listed.map((e) => e.seq)).size, 80, 'an event indexed twice would be listed twice');
   } finally {
     await store.close();
@@ -243,7 +288,10 @@ test('listing indexes fall behind by at most maxLag while appends keep coming, i
 });
 
 test('at its bound the backlog refuses appends; an append that ignores it applies before returning', async () => {
-  const store = new SqliteStore({ file: tmpFile(), derived: { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000, maxPending: 50 } });
+  const store = new SqliteStore({
+    file: tmpFile(),
+    derived: { intervalMs: 3_600_000, minSlice: 1_000_000, maxSlice: 1_000_000, maxPending: 50 },
+  });
   try {
     for (let i = 0; i < 10; i++) {
       const events = Array.from({ length: 20 }, (_, j) => ev(`c${j}`, 1, `e${i}-${j}`, T0 + i * 1000));
@@ -261,7 +309,8 @@ test('at its bound the backlog refuses appends; an append that ignores it applie
   try {
     await append(eager, ev('c1', 1, 'a'));
     const deadline = Date.now() + 5_000;
-    while ((eager.pendingDerivedEvents() > 0 || eager.unindexedEvents() > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((eager.pendingDerivedEvents() > 0 || eager.unindexedEvents() > 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     assert.equal(eager.pendingDerivedEvents(), 0, 'an idle store applies pending events by itself');
     assert.equal(eager.unindexedEvents(), 0, 'an idle store indexes events by itself');
   } finally {
@@ -275,13 +324,19 @@ test('current usage reads one customer range once and looks first and last value
   const db = new Database(file, { readonly: true });
   registerDecimalFunctions(db);
   try {
-    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${MERGED_ROLLUPS_SQL}`).all({ c: 'c', from: 0, to: 1 }) as Array<{ detail: string }>).map((r) => r.detail);
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${MERGED_ROLLUPS_SQL}`).all({ c: 'c', from: 0, to: 1 }) as Array<{ detail: string }>).map(
+      (r) => r.detail,
+    );
     const rollupAccess = plan.filter((d) => /\b(rollups|f|l)\b/.test(d) && /^(SCAN|SEARCH)/.test(d));
-    assert.deepEqual(rollupAccess, [
-      'SEARCH rollups USING PRIMARY KEY (customer_id=? AND hour>? AND hour<?)',
-      'SEARCH f USING PRIMARY KEY (customer_id=? AND hour=? AND event_type=?)',
-      'SEARCH l USING PRIMARY KEY (customer_id=? AND hour=? AND event_type=?)',
-    ], plan.join('\n'));
+    assert.deepEqual(
+      rollupAccess,
+      [
+        'SEARCH rollups USING PRIMARY KEY (customer_id=? AND hour>? AND hour<?)',
+        'SEARCH f USING PRIMARY KEY (customer_id=? AND hour=? AND event_type=?)',
+        'SEARCH l USING PRIMARY KEY (customer_id=? AND hour=? AND event_type=?)',
+      ],
+      plan.join('\n'),
+    );
   } finally {
     db.close();
   }
@@ -303,9 +358,17 @@ test('one slice takes any number of event types and timestamps far from now', as
     for (const [i, ts] of far.entries()) {
       const hour = Math.floor(ts / HOUR) * HOUR;
       const at = await store.readRollups('c2', hour, hour + HOUR);
-      assert.deepEqual(at.map((r) => [r.hour, r.count, fixedToNumber(r.sum)]), [[hour, 1, i + 1]], `ts ${ts}`);
+      assert.deepEqual(
+        at.map((r) => [r.hour, r.count, fixedToNumber(r.sum)]),
+        [[hour, 1, i + 1]],
+        `ts ${ts}`,
+      );
       const marks = await store.listOpenMarks('hourly', hour, 1);
-      assert.deepEqual(marks.map((m) => [m.customerId, m.periodStart]), [['c2', hour]], `hourly mark of ts ${ts}`);
+      assert.deepEqual(
+        marks.map((m) => [m.customerId, m.periodStart]),
+        [['c2', hour]],
+        `hourly mark of ts ${ts}`,
+      );
     }
   } finally {
     await store.close();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { CloseDecider } from '../../src/domain/records.js';
-import { PostgresStore } from '../../src/store/postgres/pg-store.js';
+import type { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { openTestStore, tempDir, TEST_STORE } from '../helpers/app.js';
 
@@ -44,13 +44,30 @@ async function pendingDelivery(store: Store, endpointId: string): Promise<void> 
   const now = T0 + 2 * HOUR;
   const decide: CloseDecider = () => ({
     aggregation: {
-      id: 'agg_1', customerId: 'cust', period: 'hourly', periodKey: '2026030914', periodStart: T0, periodEnd: T0 + HOUR - 1,
-      events: { 'api.calls': 1 }, eventsDecimal: { 'api.calls': '1' }, eventCounts: { 'api.calls': 1 },
-      final: true, revision: 1, computedAt: now, finalizedAt: now, webhookStatus: { delivered: false, attempts: 0 },
+      id: 'agg_1',
+      customerId: 'cust',
+      period: 'hourly',
+      periodKey: '2026030914',
+      periodStart: T0,
+      periodEnd: T0 + HOUR - 1,
+      events: { 'api.calls': 1 },
+      eventsDecimal: { 'api.calls': '1' },
+      eventCounts: { 'api.calls': 1 },
+      final: true,
+      revision: 1,
+      computedAt: now,
+      finalizedAt: now,
+      webhookStatus: { delivered: false, attempts: 0 },
     },
     message: {
-      id: 'msg_1', aggregationId: 'agg_1', revision: 1, type: 'aggregation.completed', customerId: 'cust',
-      period: 'hourly', createdAt: now, body: '{}',
+      id: 'msg_1',
+      aggregationId: 'agg_1',
+      revision: 1,
+      type: 'aggregation.completed',
+      customerId: 'cust',
+      period: 'hourly',
+      createdAt: now,
+      body: '{}',
     },
     deliveries: [{ id: 'dlv_1', endpointId, deadlineAt: now + HOUR }],
   });
@@ -62,23 +79,34 @@ describe('syncEndpoints: all or nothing', () => {
     const dir = tempDir('meterhook-sync-');
     const store = await openTestStore(dir);
     try {
-      await store.syncEndpoints([{ id: 'gone', url: 'http://127.0.0.1:9/a' }, { id: 'kept', url: 'http://127.0.0.1:9/b' }]);
+      await store.syncEndpoints([
+        { id: 'gone', url: 'http://127.0.0.1:9/a' },
+        { id: 'kept', url: 'http://127.0.0.1:9/b' },
+      ]);
       await pendingDelivery(store, 'gone');
       const endpoints = async () => (await store.listEndpoints()).map((e) => [e.id, e.url]);
       const statuses = async () => (await store.listDeliveries({ limit: 10 })).map((d) => d.status);
       assert.deepEqual(await statuses(), ['pending']);
 
       // 'gone' leaves the configuration, 'kept' changes its URL and 'new' arrives; holding 'gone''s delivery fails.
-      const next = [{ id: 'kept', url: 'http://127.0.0.1:9/b2' }, { id: 'new', url: 'http://127.0.0.1:9/c' }];
+      const next = [
+        { id: 'kept', url: 'http://127.0.0.1:9/b2' },
+        { id: 'new', url: 'http://127.0.0.1:9/c' },
+      ];
       await ddl(store, dir, REFUSE_HOLD.sqlite, REFUSE_HOLD.postgres);
       await assert.rejects(() => store.syncEndpoints(next), /hold refused/);
-      assert.deepEqual(await endpoints(), [['gone', 'http://127.0.0.1:9/a'], ['kept', 'http://127.0.0.1:9/b']]);
+      assert.deepEqual(await endpoints(), [
+        ['gone', 'http://127.0.0.1:9/a'],
+        ['kept', 'http://127.0.0.1:9/b'],
+      ]);
       assert.deepEqual(await statuses(), ['pending']);
 
       await ddl(store, dir, ALLOW_HOLD.sqlite, ALLOW_HOLD.postgres);
       await store.syncEndpoints(next);
       assert.deepEqual(await endpoints(), [
-        ['gone', 'http://127.0.0.1:9/a'], ['kept', 'http://127.0.0.1:9/b2'], ['new', 'http://127.0.0.1:9/c'],
+        ['gone', 'http://127.0.0.1:9/a'],
+        ['kept', 'http://127.0.0.1:9/b2'],
+        ['new', 'http://127.0.0.1:9/c'],
       ]);
       assert.deepEqual(await statuses(), ['held']);
     } finally {

@@ -28,7 +28,10 @@ describe('delivery claims are fair between endpoints', () => {
   it('claims the fast endpoint while the slow one is saturated, however long its backlog', async () => {
     // 300 customers with usage in one hour of Jan 12: 300 hourly messages (slow endpoint only).
     const events = Array.from({ length: 300 }, (_, i) => ({
-      eventType: 'api.calls', customerId: `c${String(i).padStart(3, '0')}`, value: 1, timestamp: '2026-01-12T10:15:00Z',
+      eventType: 'api.calls',
+      customerId: `c${String(i).padStart(3, '0')}`,
+      value: 1,
+      timestamp: '2026-01-12T10:15:00Z',
     }));
     assert.equal((await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: events })).statusCode, 201);
     t.clock.set('2026-01-12T11:10:00Z');
@@ -40,13 +43,28 @@ describe('delivery claims are fair between endpoints', () => {
     assert.equal(counts.pending, 600);
 
     const claimed = await t.store.claimDeliveries({
-      now: t.clock.now(), limit: 16, leaseMs: 60_000, owner: 'w1',
-      perEndpointLimit: 4, inFlight: { slow: 4 }, endpoints: ['slow', 'fast'],
+      now: t.clock.now(),
+      limit: 16,
+      leaseMs: 60_000,
+      owner: 'w1',
+      perEndpointLimit: 4,
+      inFlight: { slow: 4 },
+      endpoints: ['slow', 'fast'],
     });
-    assert.deepEqual(claimed.map((d) => d.endpointId), ['fast', 'fast', 'fast', 'fast'], 'the saturated slow endpoint gets none; the fast one gets its room');
+    assert.deepEqual(
+      claimed.map((d) => d.endpointId),
+      ['fast', 'fast', 'fast', 'fast'],
+      'the saturated slow endpoint gets none; the fast one gets its room',
+    );
 
     const both = await t.store.claimDeliveries({
-      now: t.clock.now(), limit: 16, leaseMs: 60_000, owner: 'w2', perEndpointLimit: 4, inFlight: {}, endpoints: ['slow', 'fast'],
+      now: t.clock.now(),
+      limit: 16,
+      leaseMs: 60_000,
+      owner: 'w2',
+      perEndpointLimit: 4,
+      inFlight: {},
+      endpoints: ['slow', 'fast'],
     });
     assert.equal(both.filter((d) => d.endpointId === 'slow').length, 4);
     assert.equal(both.filter((d) => d.endpointId === 'fast').length, 4);

@@ -25,13 +25,19 @@ describe('delivery API', () => {
     const ok = await startReceiver();
     const down = await startReceiver(() => ({ status: 503, body: 'maintenance' }));
     const t = await hookApp({
-      webhooks: [{ id: 'ok', url: ok.url, secret: PLAIN }, { id: 'down', url: down.url, secret: PLAIN_2 }],
+      webhooks: [
+        { id: 'ok', url: ok.url, secret: PLAIN },
+        { id: 'down', url: down.url, secret: PLAIN_2 },
+      ],
       delivery: { retrySchedule: ['1h', '1h', '1h'] },
     });
     cleanup(tc, [ok, down], t);
     await t.dispatcher.start();
 
-    await postEvents(t, [{ customerId: 'c1', value: 1 }, { customerId: 'c2', value: 2 }]);
+    await postEvents(t, [
+      { customerId: 'c1', value: 1 },
+      { customerId: 'c2', value: 2 },
+    ]);
     const t1 = t.clock.now();
     await finalize(t);
     t.clock.advance(MIN);
@@ -79,8 +85,14 @@ describe('delivery API', () => {
 
     // Newest first, ties by id descending; paging by cursor visits every delivery once.
     const order = [...all].sort((x, y) => Date.parse(y.createdAt) - Date.parse(x.createdAt) || (y.id < x.id ? -1 : y.id > x.id ? 1 : 0));
-    assert.deepEqual(all.map((d) => d.id), order.map((d) => d.id));
-    for (const [query, expected] of [[{}, all], [{ endpointId: 'ok' }, all.filter((d) => d.endpointId === 'ok')]] as const) {
+    assert.deepEqual(
+      all.map((d) => d.id),
+      order.map((d) => d.id),
+    );
+    for (const [query, expected] of [
+      [{}, all],
+      [{ endpointId: 'ok' }, all.filter((d) => d.endpointId === 'ok')],
+    ] as const) {
       const seen: string[] = [];
       let cursor: string | undefined;
       let pages = 0;
@@ -94,7 +106,10 @@ describe('delivery API', () => {
         pages++;
         assert.ok(pages <= 10, 'paging terminates');
       } while (cursor);
-      assert.deepEqual(seen, expected.map((d) => d.id));
+      assert.deepEqual(
+        seen,
+        expected.map((d) => d.id),
+      );
       assert.equal(pages, Math.ceil(expected.length / 2));
     }
   });
@@ -102,7 +117,12 @@ describe('delivery API', () => {
   it('derives the aggregation webhookStatus from every endpoint of the newest message', async (tc) => {
     const good = await startReceiver();
     const bad = await startReceiver(() => ({ status: 500, body: 'nope' }));
-    const t = await hookApp({ webhooks: [{ id: 'good', url: good.url, secret: PLAIN }, { id: 'bad', url: bad.url, secret: PLAIN }] });
+    const t = await hookApp({
+      webhooks: [
+        { id: 'good', url: good.url, secret: PLAIN },
+        { id: 'bad', url: bad.url, secret: PLAIN },
+      ],
+    });
     cleanup(tc, [good, bad], t);
     await t.dispatcher.start();
     await postEvents(t, [{ customerId: 'c1', value: 1 }]);
@@ -119,7 +139,13 @@ describe('delivery API', () => {
     assert.equal(st.attempts, 3, 'attempts are summed over endpoints');
     assert.match(st.lastError ?? '', /HTTP 500/);
     assert.equal(st.deliveredAt, undefined);
-    const eps = (await api<Array<{ id: string; failureStreak: number; lastFailureAt: string | null; lastSuccessAt: string | null }>>(t, 'GET', '/webhooks/endpoints')).body;
+    const eps = (
+      await api<Array<{ id: string; failureStreak: number; lastFailureAt: string | null; lastSuccessAt: string | null }>>(
+        t,
+        'GET',
+        '/webhooks/endpoints',
+      )
+    ).body;
     const badEp = eps.find((e) => e.id === 'bad')!;
     const goodEp = eps.find((e) => e.id === 'good')!;
     assert.equal(badEp.failureStreak, 2);
@@ -144,12 +170,19 @@ describe('endpoint isolation', () => {
     const slow = await startReceiver(() => ({ status: 200, delayMs: 3_000 }));
     const fast = await startReceiver();
     const t = await hookApp({
-      webhooks: [{ id: 'slow', url: slow.url, secret: PLAIN, timeout: '5s' }, { id: 'fast', url: fast.url, secret: PLAIN }],
+      webhooks: [
+        { id: 'slow', url: slow.url, secret: PLAIN, timeout: '5s' },
+        { id: 'fast', url: fast.url, secret: PLAIN },
+      ],
       delivery: { perEndpointConcurrency: 1 },
     });
     cleanup(tc, [slow, fast], t);
     await t.dispatcher.start();
-    await postEvents(t, [{ customerId: 'c1', value: 1 }, { customerId: 'c2', value: 1 }, { customerId: 'c3', value: 1 }]);
+    await postEvents(t, [
+      { customerId: 'c1', value: 1 },
+      { customerId: 'c2', value: 1 },
+      { customerId: 'c3', value: 1 },
+    ]);
     const started = Date.now();
     await finalize(t);
     await waitForDeliveries(t, 'fast', 3, (d) => d.status === 'succeeded', { timeoutMs: 2_500 });
@@ -157,7 +190,10 @@ describe('endpoint isolation', () => {
     assert.equal(fast.requests.length, 3);
     const slowNow = await endpointDeliveries(t, 'slow');
     assert.equal(slowNow.length, 3);
-    assert.ok(slowNow.every((d) => d.status !== 'succeeded'), 'the slow endpoint is still pending');
+    assert.ok(
+      slowNow.every((d) => d.status !== 'succeeded'),
+      'the slow endpoint is still pending',
+    );
   });
 
   it('perEndpointConcurrency bounds the requests in flight to one endpoint', async (tc) => {
@@ -168,7 +204,11 @@ describe('endpoint isolation', () => {
     });
     cleanup(tc, [slow], t);
     await t.dispatcher.start();
-    await postEvents(t, [{ customerId: 'c1', value: 1 }, { customerId: 'c2', value: 1 }, { customerId: 'c3', value: 1 }]);
+    await postEvents(t, [
+      { customerId: 'c1', value: 1 },
+      { customerId: 'c2', value: 1 },
+      { customerId: 'c3', value: 1 },
+    ]);
     await finalize(t);
     await waitForDeliveries(t, 'slow', 3, (d) => d.status === 'succeeded');
     assert.equal(slow.requests.length, 3);

@@ -32,7 +32,12 @@ describe('one message per finalization (failure mode 7)', () => {
   it('finalizing the same aggregation twice, sequentially or concurrently, gives one message and one delivery per endpoint', async (tc) => {
     const a = await startReceiver();
     const b = await startReceiver();
-    const t = await hookApp({ webhooks: [{ id: 'a', url: a.url, secret: PLAIN }, { id: 'b', url: b.url, secret: PLAIN_2 }] });
+    const t = await hookApp({
+      webhooks: [
+        { id: 'a', url: a.url, secret: PLAIN },
+        { id: 'b', url: b.url, secret: PLAIN_2 },
+      ],
+    });
     cleanup(tc, [a, b], t);
     await t.dispatcher.start();
 
@@ -44,7 +49,10 @@ describe('one message per finalization (failure mode 7)', () => {
 
     await postEvents(t, [{ customerId: 'c_conc', value: 1 }]);
     const both = await Promise.all([finalize(t), finalize(t), finalize(t)]);
-    assert.equal(both.reduce((n, s) => n + s.messages, 0), 1);
+    assert.equal(
+      both.reduce((n, s) => n + s.messages, 0),
+      1,
+    );
 
     await waitForDeliveries(t, 'a', 2, (d) => d.status === 'succeeded');
     await waitForDeliveries(t, 'b', 2, (d) => d.status === 'succeeded');
@@ -105,7 +113,12 @@ describe('revisions and endpoint filters (failure mode 8)', () => {
     assert.equal(rev2.final, true);
     assert.deepEqual(rev2.data.events, { 'api.calls': 7 });
     assert.deepEqual(rev2.data.eventCounts, { 'api.calls': 2 });
-    assert.deepEqual(rev2.previous, { events: { 'api.calls': 5 }, eventCounts: { 'api.calls': 1 }, eventsDecimal: { 'api.calls': '5' }, revision: 1 });
+    assert.deepEqual(rev2.previous, {
+      events: { 'api.calls': 5 },
+      eventCounts: { 'api.calls': 1 },
+      eventsDecimal: { 'api.calls': '5' },
+      revision: 1,
+    });
     assert.deepEqual(Object.keys(rev2).slice(0, 5), ['type', 'customerId', 'period', 'data', 'created']);
     const rev2Req = hourly()[1]!;
     assert.equal(rev2Req.headers['x-meterhook-event-type'], 'aggregation.updated');
@@ -128,7 +141,9 @@ describe('revisions and endpoint filters (failure mode 8)', () => {
     // enabled: false gets no deliveries at all, and the endpoint list says why.
     assert.equal(off.requests.length, 0);
     assert.equal((await endpointDeliveries(t, 'off')).length, 0);
-    const offEp = (await api<Array<{ id: string; status: string; disabledReason: string }>>(t, 'GET', '/webhooks/endpoints')).body.find((e) => e.id === 'off')!;
+    const offEp = (await api<Array<{ id: string; status: string; disabledReason: string }>>(t, 'GET', '/webhooks/endpoints')).body.find(
+      (e) => e.id === 'off',
+    )!;
     assert.deepEqual([offEp.status, offEp.disabledReason], ['disabled', 'disabled in configuration']);
   });
 });
@@ -165,7 +180,14 @@ describe('DRY_RUN (failure mode 10)', () => {
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
     const sender = createSender(createSsrfGuard({ allowHttp: true, allowCidrs: ['127.0.0.1/32'] }));
     const dry = new Dispatcher({
-      store: t.store, config: t.config, clock: t.clock, logger, sender, dryRun: true, userAgent: 'meterhook/test', rng: () => 0.5,
+      store: t.store,
+      config: t.config,
+      clock: t.clock,
+      logger,
+      sender,
+      dryRun: true,
+      userAgent: 'meterhook/test',
+      rng: () => 0.5,
     });
     tc.after(async () => {
       await dry.stop();

@@ -56,7 +56,11 @@ describe('wire format (failure mode 1)', () => {
     for (const ep of ['plain', 'whsec', 'bare']) await waitForDeliveries(t, ep, 1, (d) => d.status === 'succeeded');
 
     // The API shows the whsec_ form a Standard Webhooks receiver needs, and never the secret.
-    const eps = await api<Array<{ id: string; standardSecret: string | null; secretFormat: string; status: string }>>(t, 'GET', '/webhooks/endpoints');
+    const eps = await api<Array<{ id: string; standardSecret: string | null; secretFormat: string; status: string }>>(
+      t,
+      'GET',
+      '/webhooks/endpoints',
+    );
     assert.equal(eps.status, 200);
     const shown = JSON.stringify(eps.body);
     for (const s of [PLAIN, WHSEC, PLAIN_2]) assert.ok(!shown.includes(s), 'secret leaked by GET /webhooks/endpoints');
@@ -110,7 +114,15 @@ describe('wire format (failure mode 1)', () => {
       // Payload: the reference fields first, in order, then meterhook's additions.
       const body = parseBody(req);
       assert.deepEqual(Object.keys(body), ['type', 'customerId', 'period', 'data', 'created', 'id', 'aggregationId', 'revision', 'final']);
-      assert.deepEqual(Object.keys(body.data), ['periodStart', 'periodEnd', 'periodKey', 'timestamp', 'events', 'eventCounts', 'eventsDecimal']);
+      assert.deepEqual(Object.keys(body.data), [
+        'periodStart',
+        'periodEnd',
+        'periodKey',
+        'timestamp',
+        'events',
+        'eventCounts',
+        'eventsDecimal',
+      ]);
       assert.equal(body.type, 'aggregation.completed');
       assert.equal(body.customerId, CUSTOMER);
       assert.equal(body.period, 'hourly');
@@ -135,9 +147,15 @@ describe('wire format (failure mode 1)', () => {
       const tamperedBody = Buffer.from(req.rawBody.toString('utf8').replace('"api.calls":7.5', '"api.calls":8.5'), 'utf8');
       assert.notDeepEqual(tamperedBody, req.rawBody);
       assert.throws(() => verifyStandard(standardSecret, tamperedBody, req.headers), WebhookVerificationError);
-      assert.throws(() => verifyStandard(standardSecret, req.rawBody, { ...req.headers, 'webhook-id': `${webhookId}x` }), WebhookVerificationError);
+      assert.throws(
+        () => verifyStandard(standardSecret, req.rawBody, { ...req.headers, 'webhook-id': `${webhookId}x` }),
+        WebhookVerificationError,
+      );
       const ts = Number(req.headers['webhook-timestamp']);
-      assert.throws(() => verifyStandard(standardSecret, req.rawBody, { ...req.headers, 'webhook-timestamp': String(ts - 1) }), WebhookVerificationError);
+      assert.throws(
+        () => verifyStandard(standardSecret, req.rawBody, { ...req.headers, 'webhook-timestamp': String(ts - 1) }),
+        WebhookVerificationError,
+      );
       if (legacy) {
         assert.equal(verifyLegacy(secret, tamperedBody, req.headers), false);
         assert.equal(verifyLegacy(secret, req.rawBody, { ...req.headers, 'x-webhook-timestamp': String(ts - 1) }), false);
@@ -182,7 +200,10 @@ describe('retries to success (failure mode 2)', () => {
     assert.equal(ids.size, 1, 'same webhook-id on every attempt');
     const stamps = rx.requests.map((r) => Number(r.headers['webhook-timestamp']));
     assert.ok(stamps[0]! < stamps[1]! && stamps[1]! < stamps[2]!, `fresh timestamps per attempt: ${stamps.join(', ')}`);
-    assert.deepEqual(rx.requests.map((r) => r.headers['x-meterhook-attempt']), ['1', '2', '3']);
+    assert.deepEqual(
+      rx.requests.map((r) => r.headers['x-meterhook-attempt']),
+      ['1', '2', '3'],
+    );
     for (const r of rx.requests) {
       assert.deepEqual(r.rawBody, rx.requests[0]!.rawBody, 'the body never changes');
       assert.doesNotThrow(() => verifyStandard(whsecOf(PLAIN), r.rawBody, r.headers));
@@ -199,10 +220,20 @@ describe('retries to success (failure mode 2)', () => {
     assert.equal(detail.attempts.length, 3);
     assert.deepEqual(
       detail.attempts.map((a) => [a.attempt, a.statusCode, a.errorClass, a.manual, a.dryRun]),
-      [[1, 500, 'http_5xx', false, false], [2, 500, 'http_5xx', false, false], [3, 200, null, false, false]],
+      [
+        [1, 500, 'http_5xx', false, false],
+        [2, 500, 'http_5xx', false, false],
+        [3, 200, null, false, false],
+      ],
     );
-    assert.deepEqual(detail.attempts.map((a) => a.webhookTimestamp), stamps);
-    assert.deepEqual(detail.attempts.map((a) => a.responseBody), ['boom 1', 'boom 2', 'thanks']);
+    assert.deepEqual(
+      detail.attempts.map((a) => a.webhookTimestamp),
+      stamps,
+    );
+    assert.deepEqual(
+      detail.attempts.map((a) => a.responseBody),
+      ['boom 1', 'boom 2', 'thanks'],
+    );
     assert.equal(detail.attempts[0]!.error, 'HTTP 500');
     assert.equal(detail.lastStatusCode, 200);
     assert.equal(detail.lastError, null);

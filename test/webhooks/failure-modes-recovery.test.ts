@@ -48,7 +48,12 @@ describe('410 Gone', () => {
   it('cancels the delivery, disables the endpoint, holds its new messages, and enabling releases them', async (tc) => {
     const rx = await startReceiver((_r, n) => (n === 1 ? { status: 410, body: 'gone' } : { status: 200 }));
     const other = await startReceiver();
-    const t = await hookApp({ webhooks: [{ id: 'gone', url: rx.url, secret: SECRET }, { id: 'other', url: other.url, secret: SECRET }] });
+    const t = await hookApp({
+      webhooks: [
+        { id: 'gone', url: rx.url, secret: SECRET },
+        { id: 'other', url: other.url, secret: SECRET },
+      ],
+    });
     cleanup(tc, [rx, other], t);
     await t.dispatcher.start();
     await postEvents(t, [{ customerId: 'c1', value: 1 }]);
@@ -70,13 +75,19 @@ describe('410 Gone', () => {
     assert.equal((await endpoint(t, 'other')).status, 'active', 'only the endpoint that answered 410 is disabled');
 
     // Later messages for the disabled endpoint are held; other endpoints still get theirs.
-    await postEvents(t, [{ customerId: 'c2', value: 2 }, { customerId: 'c3', value: 3 }]);
+    await postEvents(t, [
+      { customerId: 'c2', value: 2 },
+      { customerId: 'c3', value: 3 },
+    ]);
     await finalize(t);
     await waitForDeliveries(t, 'other', 3, (d) => d.status === 'succeeded');
     await settle(t);
     const held = (await endpointDeliveries(t, 'gone')).filter((d) => d.id !== cancelled!.id);
     assert.equal(held.length, 2);
-    assert.ok(held.every((d) => d.status === 'held' && d.attempts === 0), JSON.stringify(held));
+    assert.ok(
+      held.every((d) => d.status === 'held' && d.attempts === 0),
+      JSON.stringify(held),
+    );
     assert.equal(rx.requests.length, 1);
     assert.equal((await listDeliveries(t, { status: 'held' })).length, 2);
 
@@ -109,7 +120,7 @@ describe('410 Gone, then recover', () => {
     await waitForDeliveries(t, 'gone', 1, (d) => d.status === 'cancelled');
     await postEvents(t, [{ customerId: 'c2', value: 1 }]);
     await finalize(t);
-    const held = (await listDeliveries(t, { status: 'held' }));
+    const held = await listDeliveries(t, { status: 'held' });
     assert.equal(held.length, 1);
     const rec = await api<{ requeued: number }>(t, 'POST', '/webhooks/recover', { since });
     assert.equal(rec.status, 200);
@@ -128,7 +139,10 @@ describe('giving up, replay and recovery', () => {
     cleanup(tc, [rx], t);
     await t.dispatcher.start();
     const since = new Date(t.clock.now()).toISOString();
-    await postEvents(t, [{ customerId: 'c1', value: 1 }, { customerId: 'c2', value: 2 }]);
+    await postEvents(t, [
+      { customerId: 'c1', value: 1 },
+      { customerId: 'c2', value: 2 },
+    ]);
     await finalize(t);
 
     const failed = await waitForDeliveries(t, 'rx', 2, (d) => d.status === 'failed', { advanceMs: 150 });
@@ -140,7 +154,10 @@ describe('giving up, replay and recovery', () => {
       assert.match(d.lastError ?? '', /HTTP 500/);
       assert.match(d.lastError ?? '', /retry schedule used up/);
       const detail = await getDelivery(t, d.id);
-      assert.deepEqual(detail.attempts.map((a) => a.errorClass), ['http_5xx', 'http_5xx', 'http_5xx']);
+      assert.deepEqual(
+        detail.attempts.map((a) => a.errorClass),
+        ['http_5xx', 'http_5xx', 'http_5xx'],
+      );
     }
     assert.equal((await listDeliveries(t, { status: 'failed' })).length, 2);
 
@@ -150,9 +167,10 @@ describe('giving up, replay and recovery', () => {
     t.clock.advance(5_000);
     const replayAt = Math.floor(t.clock.now() / 1000);
     const before = rx.requests.length;
-    const replay = await api<{ delivery: { status: string; attempts: number }; attempt: { statusCode: number; errorClass: null; dryRun: boolean } }>(
-      t, 'POST', `/webhooks/deliveries/${one!.id}/retry`, {},
-    );
+    const replay = await api<{
+      delivery: { status: string; attempts: number };
+      attempt: { statusCode: number; errorClass: null; dryRun: boolean };
+    }>(t, 'POST', `/webhooks/deliveries/${one!.id}/retry`, {});
     assert.equal(replay.status, 200, JSON.stringify(replay.body));
     assert.equal(replay.body.delivery.status, 'succeeded');
     assert.equal(replay.body.delivery.attempts, 4);
@@ -166,7 +184,10 @@ describe('giving up, replay and recovery', () => {
     assert.equal(verifyLegacy(SECRET, req.rawBody, req.headers), true);
     const oneDetail = await getDelivery(t, one!.id);
     assert.equal(oneDetail.status, 'succeeded');
-    assert.deepEqual(oneDetail.attempts.map((a) => a.manual), [false, false, false, true]);
+    assert.deepEqual(
+      oneDetail.attempts.map((a) => a.manual),
+      [false, false, false, true],
+    );
     assert.equal(oneDetail.attempts[3]!.webhookTimestamp, replayAt);
     assert.equal(req.headers['webhook-id'], oneDetail.message.id);
 
@@ -198,7 +219,10 @@ describe('giving up, replay and recovery', () => {
     await finalize(t);
     const [d] = await waitForDeliveries(t, 'rx', 1, (x) => x.status === 'failed');
     const r = await api<{ delivery: { status: string; attempts: number }; attempt: { statusCode: number; errorClass: string } }>(
-      t, 'POST', `/webhooks/deliveries/${d!.id}/retry`, {},
+      t,
+      'POST',
+      `/webhooks/deliveries/${d!.id}/retry`,
+      {},
     );
     assert.equal(r.status, 200);
     assert.equal(r.body.attempt.statusCode, 502);

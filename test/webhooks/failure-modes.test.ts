@@ -108,7 +108,10 @@ describe('error classes (failure mode 3)', () => {
     // 404 and 401 really are retried: a second attempt arrives once the retry is due.
     for (const epId of ['http404', 'http401']) {
       const d = await attemptsOf(t, epId, 2, 1_000);
-      assert.deepEqual(d.attempts.slice(0, 2).map((a) => a.errorClass), ['http_4xx', 'http_4xx']);
+      assert.deepEqual(
+        d.attempts.slice(0, 2).map((a) => a.errorClass),
+        ['http_4xx', 'http_4xx'],
+      );
     }
     assert.ok(notFound.requests.length >= 2);
     assert.ok(unauthorized.requests.length >= 2);
@@ -118,14 +121,24 @@ describe('error classes (failure mode 3)', () => {
   it('a receiver answering 3xx never has the redirect followed, even on retries', async (tc) => {
     const target = await startReceiver();
     const redirector = await startReceiver((_r, n) => ({ status: n % 2 ? 307 : 301, headers: { location: target.url } }));
-    const t = await hookApp({ webhooks: [{ id: 'r', url: redirector.url, secret: SECRET }], delivery: { retrySchedule: ['100ms', '100ms'] } });
+    const t = await hookApp({
+      webhooks: [{ id: 'r', url: redirector.url, secret: SECRET }],
+      delivery: { retrySchedule: ['100ms', '100ms'] },
+    });
     cleanup(tc, [target, redirector], t);
     await t.dispatcher.start();
     await postEvents(t, [{ customerId: 'c1', value: 1 }]);
     await finalize(t);
     const [d] = await waitForDeliveries(t, 'r', 1, (x) => x.status === 'failed', { advanceMs: 150 });
     const detail = await getDelivery(t, d!.id);
-    assert.deepEqual(detail.attempts.map((a) => [a.statusCode, a.errorClass]), [[307, 'redirect'], [301, 'redirect'], [307, 'redirect']]);
+    assert.deepEqual(
+      detail.attempts.map((a) => [a.statusCode, a.errorClass]),
+      [
+        [307, 'redirect'],
+        [301, 'redirect'],
+        [307, 'redirect'],
+      ],
+    );
     assert.equal(redirector.requests.length, 3);
     assert.equal(target.requests.length, 0);
   });
@@ -145,7 +158,10 @@ describe('success', () => {
       assert.equal(d!.attempts, 1);
     }
     await settle(t);
-    assert.deepEqual(receivers.map((r) => r.requests.length), [1, 1, 1]);
+    assert.deepEqual(
+      receivers.map((r) => r.requests.length),
+      [1, 1, 1],
+    );
   });
 });
 

@@ -6,12 +6,7 @@ import fc from 'fast-check';
 
 import { parseDuration } from '../../src/domain/durations.js';
 import { DEFAULT_DEADLINE, DEFAULT_RETRY_SCHEDULE } from '../../src/config/webhook-config.js';
-import {
-  decideRetry,
-  nextDelay,
-  parseRetryAfter,
-  type RetryPolicy,
-} from '../../src/webhooks/retry-policy.js';
+import { decideRetry, nextDelay, parseRetryAfter, type RetryPolicy } from '../../src/webhooks/retry-policy.js';
 
 const HOUR = 3_600_000;
 const DEFAULT_POLICY: RetryPolicy = {
@@ -22,7 +17,17 @@ const ALMOST_ONE = 1 - Number.EPSILON;
 
 describe('default schedule', () => {
   it('is 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h with a 4 day deadline', () => {
-    assert.deepEqual(DEFAULT_POLICY.scheduleMs, [5_000, 300_000, 1_800_000, 2 * HOUR, 5 * HOUR, 10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR]);
+    assert.deepEqual(DEFAULT_POLICY.scheduleMs, [
+      5_000,
+      300_000,
+      1_800_000,
+      2 * HOUR,
+      5 * HOUR,
+      10 * HOUR,
+      14 * HOUR,
+      20 * HOUR,
+      24 * HOUR,
+    ]);
     assert.equal(DEFAULT_POLICY.deadlineMs, 4 * 24 * HOUR);
   });
 });
@@ -30,8 +35,16 @@ describe('default schedule', () => {
 describe('nextDelay', () => {
   it('maps rng 0 to 80 %, rng 0.5 to 100 % and rng → 1 to 120 % of the nominal delay', () => {
     DEFAULT_POLICY.scheduleMs.forEach((nominal, i) => {
-      assert.equal(nextDelay(DEFAULT_POLICY, i + 1, () => 0), nominal * 0.8, `attempt ${i + 1}, rng 0`);
-      assert.equal(nextDelay(DEFAULT_POLICY, i + 1, () => 0.5), nominal, `attempt ${i + 1}, rng 0.5`);
+      assert.equal(
+        nextDelay(DEFAULT_POLICY, i + 1, () => 0),
+        nominal * 0.8,
+        `attempt ${i + 1}, rng 0`,
+      );
+      assert.equal(
+        nextDelay(DEFAULT_POLICY, i + 1, () => 0.5),
+        nominal,
+        `attempt ${i + 1}, rng 0.5`,
+      );
       const high = nextDelay(DEFAULT_POLICY, i + 1, () => ALMOST_ONE)!;
       assert.ok(high <= nominal * 1.2 && high >= nominal * 1.2 - 1, `attempt ${i + 1}, rng→1 gave ${high}`);
     });
@@ -39,15 +52,33 @@ describe('nextDelay', () => {
 
   it('uses the n-th schedule entry after the n-th failure', () => {
     const p: RetryPolicy = { scheduleMs: [1_000, 20_000, 300_000], deadlineMs: 10 * HOUR };
-    assert.equal(nextDelay(p, 1, () => 0.5), 1_000);
-    assert.equal(nextDelay(p, 2, () => 0.5), 20_000);
-    assert.equal(nextDelay(p, 3, () => 0.5), 300_000);
+    assert.equal(
+      nextDelay(p, 1, () => 0.5),
+      1_000,
+    );
+    assert.equal(
+      nextDelay(p, 2, () => 0.5),
+      20_000,
+    );
+    assert.equal(
+      nextDelay(p, 3, () => 0.5),
+      300_000,
+    );
   });
 
   it('returns null once the schedule is used up', () => {
-    assert.equal(nextDelay(DEFAULT_POLICY, DEFAULT_POLICY.scheduleMs.length + 1, () => 0.5), null);
-    assert.equal(nextDelay({ scheduleMs: [], deadlineMs: HOUR }, 1, () => 0.5), null);
-    assert.equal(nextDelay({ scheduleMs: [100], deadlineMs: HOUR }, 2, () => 0.5), null);
+    assert.equal(
+      nextDelay(DEFAULT_POLICY, DEFAULT_POLICY.scheduleMs.length + 1, () => 0.5),
+      null,
+    );
+    assert.equal(
+      nextDelay({ scheduleMs: [], deadlineMs: HOUR }, 1, () => 0.5),
+      null,
+    );
+    assert.equal(
+      nextDelay({ scheduleMs: [100], deadlineMs: HOUR }, 2, () => 0.5),
+      null,
+    );
   });
 
   it('actually jitters: different rng values give different delays', () => {

@@ -6,13 +6,7 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 
-import {
-  signedHeaders,
-  signLegacy,
-  signStandard,
-  standardKey,
-  standardSecretForm,
-} from '../../src/webhooks/signing.js';
+import { signedHeaders, signLegacy, signStandard, standardKey, standardSecretForm } from '../../src/webhooks/signing.js';
 
 const nowSec = (): number => Math.floor(Date.now() / 1000);
 const WHSEC_32 = `whsec_${randomBytes(32).toString('base64')}`;

@@ -129,7 +129,14 @@ describe('addressAllowed', () => {
   const guard = defaultGuard();
 
   it('judges IPv4-mapped IPv6 forms as the IPv4 address they carry', () => {
-    for (const a of ['::ffff:127.0.0.1', '::FFFF:127.0.0.1', '::ffff:7f00:1', '::ffff:a00:1', '::ffff:169.254.169.254', '::ffff:c0a8:101']) {
+    for (const a of [
+      '::ffff:127.0.0.1',
+      '::FFFF:127.0.0.1',
+      '::ffff:7f00:1',
+      '::ffff:a00:1',
+      '::ffff:169.254.169.254',
+      '::ffff:c0a8:101',
+    ]) {
       assert.equal(guard.addressAllowed(a), false, a);
     }
     assert.equal(guard.addressAllowed('::ffff:8.8.8.8'), true);
@@ -137,7 +144,24 @@ describe('addressAllowed', () => {
   });
 
   it('blocks the non-public ranges and allows public addresses', () => {
-    for (const a of ['127.0.0.1', '127.255.255.254', '10.9.9.9', '172.31.0.1', '192.168.0.1', '169.254.0.1', '100.127.255.255', '0.0.0.0', '224.0.0.251', '255.255.255.255', '::', '::1', 'fe80::1', 'fc00::1', 'ff02::1', '2001:db8::1']) {
+    for (const a of [
+      '127.0.0.1',
+      '127.255.255.254',
+      '10.9.9.9',
+      '172.31.0.1',
+      '192.168.0.1',
+      '169.254.0.1',
+      '100.127.255.255',
+      '0.0.0.0',
+      '224.0.0.251',
+      '255.255.255.255',
+      '::',
+      '::1',
+      'fe80::1',
+      'fc00::1',
+      'ff02::1',
+      '2001:db8::1',
+    ]) {
       assert.equal(guard.addressAllowed(a), false, a);
     }
     for (const a of ['93.184.216.34', '8.8.8.8', '100.128.0.1', '172.32.0.1', '2606:4700:4700::1111']) {
@@ -185,7 +209,10 @@ describe('lookup (the connection-pinning resolver)', () => {
     // A stubbed resolver: no real DNS query leaves the process.
     t.mock.method(dns, 'lookup', ((host: string, _o: unknown, cb: (e: null, a: dns.LookupAddress[]) => void) => {
       assert.equal(host, 'mixed.invalid');
-      cb(null, [{ address: '93.184.216.34', family: 4 }, { address: '10.0.0.7', family: 4 }]);
+      cb(null, [
+        { address: '93.184.216.34', family: 4 },
+        { address: '10.0.0.7', family: 4 },
+      ]);
     }) as unknown as typeof dns.lookup);
     const r = await lookup(defaultGuard(), 'mixed.invalid', {});
     assert.equal((r.err as NodeJS.ErrnoException | null)?.code, 'ESSRFBLOCKED');
@@ -194,13 +221,19 @@ describe('lookup (the connection-pinning resolver)', () => {
 
   it('returns the checked public answers when every answer is public', async (t) => {
     t.mock.method(dns, 'lookup', ((_h: string, _o: unknown, cb: (e: null, a: dns.LookupAddress[]) => void) => {
-      cb(null, [{ address: '93.184.216.34', family: 4 }, { address: '2606:2800:220:1::1', family: 6 }]);
+      cb(null, [
+        { address: '93.184.216.34', family: 4 },
+        { address: '2606:2800:220:1::1', family: 6 },
+      ]);
     }) as unknown as typeof dns.lookup);
     const one = await lookup(defaultGuard(), 'public.invalid', {});
     assert.deepEqual([one.err, one.address, one.family], [null, '93.184.216.34', 4]);
     const all = await lookup(defaultGuard(), 'public.invalid', { all: true });
     assert.equal(all.err, null);
-    assert.deepEqual(all.address, [{ address: '93.184.216.34', family: 4 }, { address: '2606:2800:220:1::1', family: 6 }]);
+    assert.deepEqual(all.address, [
+      { address: '93.184.216.34', family: 4 },
+      { address: '2606:2800:220:1::1', family: 6 },
+    ]);
   });
 
   it('passes resolver errors through unchanged', async (t) => {

@@ -83,7 +83,11 @@ function config(url: string, delivery: Record<string, unknown> = {}) {
     events: { 'api.calls': { op: 'sum' } },
     webhooks: [{ id: 'rx', url, secret: SECRET }],
     webhookDelivery: {
-      allowCidrs: ['127.0.0.1/32'], lease: `${LEASE_MS}ms`, pollInterval: '100ms', retrySchedule: ['500ms', '500ms', '1s'], ...delivery,
+      allowCidrs: ['127.0.0.1/32'],
+      lease: `${LEASE_MS}ms`,
+      pollInterval: '100ms',
+      retrySchedule: ['500ms', '500ms', '1s'],
+      ...delivery,
     },
   };
 }
@@ -147,7 +151,10 @@ async function claimPass(...workers: Worker[]): Promise<void> {
 async function createMessages(t: TestApp, customers: number): Promise<number> {
   const ts = new Date(t.clock.now() - 2 * HOUR).toISOString();
   const events = Array.from({ length: customers }, (_, i) => ({
-    eventType: 'api.calls', customerId: `cust_w_${String(i).padStart(4, '0')}`, value: i + 1, timestamp: ts,
+    eventType: 'api.calls',
+    customerId: `cust_w_${String(i).padStart(4, '0')}`,
+    value: i + 1,
+    timestamp: ts,
   }));
   const res = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: events });
   assert.equal(res.statusCode, 201, res.body);
@@ -252,9 +259,18 @@ describe('two dispatchers on one store (spec test 6)', () => {
       const DEAD_LEASE_MS = 700;
       const claimedAt = t.clock.now();
       const claimed = await t.store.claimDeliveries({
-        now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-dead', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'],
+        now: claimedAt,
+        limit: 10,
+        leaseMs: DEAD_LEASE_MS,
+        owner: 'worker-dead',
+        perEndpointLimit: 100,
+        inFlight: {},
+        endpoints: ['rx'],
       });
-      assert.deepEqual(claimed.map((d) => d.id), [delivery.id]);
+      assert.deepEqual(
+        claimed.map((d) => d.id),
+        [delivery.id],
+      );
 
       await live.dispatcher.start();
       await settle(live);
@@ -299,7 +315,13 @@ describe('two dispatchers on one store (spec test 6)', () => {
       const DEAD_LEASE_MS = 300;
       const claimedAt = t.clock.now();
       const [zombie] = await t.store.claimDeliveries({
-        now: claimedAt, limit: 10, leaseMs: DEAD_LEASE_MS, owner: 'worker-zombie', perEndpointLimit: 100, inFlight: {}, endpoints: ['rx'],
+        now: claimedAt,
+        limit: 10,
+        leaseMs: DEAD_LEASE_MS,
+        owner: 'worker-zombie',
+        perEndpointLimit: 100,
+        inFlight: {},
+        endpoints: ['rx'],
       });
       assert.ok(zombie);
       await live.dispatcher.start();
@@ -312,12 +334,24 @@ describe('two dispatchers on one store (spec test 6)', () => {
       t.clock.advance(50);
       const now = t.clock.now();
       const stale: AttemptRecord = {
-        deliveryId: zombie.id, attempt: 1, startedAt: claimedAt, durationMs: now - claimedAt, statusCode: 500,
-        errorClass: 'http_5xx', error: 'HTTP 500', responseBody: 'zombie', webhookTimestamp: Math.floor(claimedAt / 1000),
-        dryRun: false, manual: false,
+        deliveryId: zombie.id,
+        attempt: 1,
+        startedAt: claimedAt,
+        durationMs: now - claimedAt,
+        statusCode: 500,
+        errorClass: 'http_5xx',
+        error: 'HTTP 500',
+        responseBody: 'zombie',
+        webhookTimestamp: Math.floor(claimedAt / 1000),
+        dryRun: false,
+        manual: false,
       };
-      const recorded = await t.store.recordAttempt(stale, 'worker-zombie',
-        { status: 'retry_scheduled', nextAttemptAt: now + 500, deliveredAt: null, endpoint: 'failure' }, now);
+      const recorded = await t.store.recordAttempt(
+        stale,
+        'worker-zombie',
+        { status: 'retry_scheduled', nextAttemptAt: now + 500, deliveredAt: null, endpoint: 'failure' },
+        now,
+      );
       assert.equal(recorded, false, 'a lost lease cannot record');
       const after = (await t.store.getDelivery(zombie.id))!;
       assert.equal(after.delivery.status, 'succeeded');
@@ -328,7 +362,7 @@ describe('two dispatchers on one store (spec test 6)', () => {
       assert.deepEqual(
         after.attempts.map((x) => [x.attempt, x.statusCode]),
         [[1, 200]],
-        'the attempt log holds only the live worker\'s attempt, not the zombie\'s stale one',
+        "the attempt log holds only the live worker's attempt, not the zombie's stale one",
       );
     } finally {
       await live.dispatcher.stop();

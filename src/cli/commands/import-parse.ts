@@ -186,7 +186,13 @@ function csvLayout(header: string[]): CsvLayout {
   return { names };
 }
 
-function csvEvent(layout: CsvLayout, cells: string[], text: string, line: number, namespace: string): { event?: BatchEvent; error?: string } {
+function csvEvent(
+  layout: CsvLayout,
+  cells: string[],
+  text: string,
+  line: number,
+  namespace: string,
+): { event?: BatchEvent; error?: string } {
   if (cells.length !== layout.names.length) return { error: `expected ${layout.names.length} fields, found ${cells.length}` };
   const ev: Record<string, unknown> = {};
   const metadata: Record<string, unknown> = {};
@@ -195,7 +201,8 @@ function csvEvent(layout: CsvLayout, cells: string[], text: string, line: number
     const name = layout.names[i]!;
     const cell = cells[i]!;
     if (cell === '') continue; // an empty cell is an absent field
-    if (name === 'value') ev.value = NUMBER.test(cell.trim()) ? Number(cell) : cell; // a non-number is refused by the server
+    if (name === 'value')
+      ev.value = NUMBER.test(cell.trim()) ? Number(cell) : cell; // a non-number is refused by the server
     else if (name === 'timestamp') ev.timestamp = /^\d+$/.test(cell) ? Number(cell) : cell;
     else if (name === 'metadata') {
       let doc: unknown;

@@ -32,7 +32,11 @@ export interface ImportSummary {
 class Progress {
   private lastDraw = 0;
   private drawn = false;
-  constructor(private readonly enabled: boolean, private readonly tty: boolean, private readonly total: number | undefined) {}
+  constructor(
+    private readonly enabled: boolean,
+    private readonly tty: boolean,
+    private readonly total: number | undefined,
+  ) {}
 
   update(s: ImportSummary, bytes: number, force = false): void {
     if (!this.enabled || (force && !this.tty)) return;
@@ -149,7 +153,9 @@ export function registerImport(program: Command): void {
       if (o.json) printJson(summary);
       else printSummary(summary);
       if (failure) {
-        process.stderr.write(`meterhook: import stopped: ${failure.message}\nRerunning the same command is safe: rows already stored count as duplicates.\n`);
+        process.stderr.write(
+          `meterhook: import stopped: ${failure.message}\nRerunning the same command is safe: rows already stored count as duplicates.\n`,
+        );
         return exitCodeOf(failure);
       }
       return summary.rejected.length > 0 ? EXIT.FAILURE : EXIT.OK;

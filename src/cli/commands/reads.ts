@@ -3,7 +3,18 @@
 import type { Command } from 'commander';
 import { DELIVERY_STATUSES, type Aggregation, type Delivery, type DeliveryStatus } from '../../client/index.js';
 import {
-  type ClientFlags, EXIT, UsageError, clientCommand, instantFlag, intFlag, makeClient, out, periodFlag, printJson, run, table,
+  type ClientFlags,
+  EXIT,
+  UsageError,
+  clientCommand,
+  instantFlag,
+  intFlag,
+  makeClient,
+  out,
+  periodFlag,
+  printJson,
+  run,
+  table,
 } from './shared.js';
 
 const num = (v: number | undefined) => (v === undefined ? '-' : String(v));
@@ -34,7 +45,9 @@ export function registerTrigger(program: Command): void {
       else if (!r.customersFound) out('nothing to aggregate');
       else {
         out(`finalized ${r.finalized} period(s), ${r.provisional} provisional document(s) for ${r.customersFound} customer(s)`);
-        out(`(${num(r.jobsCreated)} created, ${num(r.jobsUpdated)} updated, ${num(r.eventsScanned)} events scanned, ${num(r.periodsConfigured)} periods configured)`);
+        out(
+          `(${num(r.jobsCreated)} created, ${num(r.jobsUpdated)} updated, ${num(r.eventsScanned)} events scanned, ${num(r.periodsConfigured)} periods configured)`,
+        );
       }
     }),
   );
@@ -51,7 +64,7 @@ export function registerUsage(program: Command): void {
       .command('usage <customerId>')
       .summary("Show a customer's real-time usage")
       .description(
-        "Real-time usage of one customer for the period containing --at (GET /customers/:customerId/usage), " +
+        'Real-time usage of one customer for the period containing --at (GET /customers/:customerId/usage), ' +
           'computed from hourly rollups. An unknown customer has no usage; that is not an error.',
       )
       .option('-p, --period <period>', 'hourly, daily, weekly, monthly or yearly', 'monthly')
@@ -65,7 +78,13 @@ export function registerUsage(program: Command): void {
       out(`${u.customerId}  ${u.period} ${u.periodKey}  ${u.periodStart} → ${u.periodEnd}  ${u.final ? 'final' : 'open'}`);
       const keys = Object.keys(u.events);
       if (keys.length === 0) out('  (no events)');
-      else out(table(['event type', 'value', 'events'], keys.map((k) => [k, exact(u, k), String(u.eventCounts[k] ?? 0)])).replace(/^/gm, '  '));
+      else
+        out(
+          table(
+            ['event type', 'value', 'events'],
+            keys.map((k) => [k, exact(u, k), String(u.eventCounts[k] ?? 0)]),
+          ).replace(/^/gm, '  '),
+        );
     }),
   );
 }
@@ -89,9 +108,7 @@ function aggregationRows(items: Aggregation[]): string {
 }
 
 export function registerAggregations(program: Command): void {
-  const aggregations = program
-    .command('aggregations')
-    .description('Aggregation documents (one per customer and period)');
+  const aggregations = program.command('aggregations').description('Aggregation documents (one per customer and period)');
   clientCommand(
     aggregations
       .command('list')
@@ -151,7 +168,14 @@ interface DeliveryListFlags extends ClientFlags {
 function deliveryRows(items: Delivery[]): string {
   return table(
     ['id', 'status', 'endpoint', 'attempts', 'last', 'created'],
-    items.map((d) => [d.id, d.status, d.endpointId, String(d.attempts), d.lastStatusCode !== null ? String(d.lastStatusCode) : (d.lastError ?? '-'), d.createdAt]),
+    items.map((d) => [
+      d.id,
+      d.status,
+      d.endpointId,
+      String(d.attempts),
+      d.lastStatusCode !== null ? String(d.lastStatusCode) : (d.lastError ?? '-'),
+      d.createdAt,
+    ]),
   );
 }
 
@@ -200,14 +224,23 @@ export function registerDeliveries(program: Command): void {
       if (o.json) return printJson(d);
       out(`${d.id}  ${d.status}  endpoint ${d.endpointId}`);
       out(`message ${d.message.id} (${d.message.type}, aggregation ${d.aggregationId} r${d.message.revision})`);
-      out(`created ${d.createdAt}, deadline ${d.deadlineAt}${d.deliveredAt ? `, delivered ${d.deliveredAt}` : ''}${d.nextAttemptAt ? `, next attempt ${d.nextAttemptAt}` : ''}`);
+      out(
+        `created ${d.createdAt}, deadline ${d.deadlineAt}${d.deliveredAt ? `, delivered ${d.deliveredAt}` : ''}${d.nextAttemptAt ? `, next attempt ${d.nextAttemptAt}` : ''}`,
+      );
       if (d.attempts.length === 0) out('no attempts yet');
       else {
         out('');
         out(
           table(
             ['#', 'started', 'status', 'error', 'ms', 'manual'],
-            d.attempts.map((a) => [String(a.attempt), a.startedAt, a.statusCode === null ? '-' : String(a.statusCode), a.errorClass ?? '', String(a.durationMs), a.manual ? 'yes' : '']),
+            d.attempts.map((a) => [
+              String(a.attempt),
+              a.startedAt,
+              a.statusCode === null ? '-' : String(a.statusCode),
+              a.errorClass ?? '',
+              String(a.durationMs),
+              a.manual ? 'yes' : '',
+            ]),
           ),
         );
       }
@@ -230,7 +263,11 @@ export function registerDeliveries(program: Command): void {
       const ok = r.attempt.errorClass === null;
       if (o.json) printJson(r);
       else {
-        const how = r.attempt.dryRun ? 'dry run' : r.attempt.statusCode !== null ? `HTTP ${r.attempt.statusCode}` : (r.attempt.error ?? 'no answer');
+        const how = r.attempt.dryRun
+          ? 'dry run'
+          : r.attempt.statusCode !== null
+            ? `HTTP ${r.attempt.statusCode}`
+            : (r.attempt.error ?? 'no answer');
         out(`${ok ? 'delivered' : 'attempt failed'}: ${id} → ${how} in ${r.attempt.durationMs} ms; delivery is now ${r.delivery.status}`);
         if (!ok && r.attempt.error) out(`  ${r.attempt.errorClass}: ${r.attempt.error}`);
       }

@@ -19,7 +19,8 @@ export function parseMetadata(raw: string | undefined): Record<string, unknown> 
   } catch (e) {
     throw new UsageError(`--metadata must be a JSON object (${(e as Error).message})`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError('--metadata must be a JSON object, e.g. \'{"region":"eu"}\'');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new UsageError('--metadata must be a JSON object, e.g. \'{"region":"eu"}\'');
   return v as Record<string, unknown>;
 }
 
@@ -40,7 +41,8 @@ export function registerSend(program: Command): void {
   ).action(
     run(async (eventType: string, o: SendFlags) => {
       const value = Number(o.value);
-      if (o.value.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--value must be a number (got ${JSON.stringify(o.value)})`);
+      if (o.value.trim() === '' || !Number.isFinite(value))
+        throw new UsageError(`--value must be a number (got ${JSON.stringify(o.value)})`);
       const metadata = parseMetadata(o.metadata);
       const client = makeClient(o);
       const r = await client.capture(eventType, {
@@ -51,7 +53,8 @@ export function registerSend(program: Command): void {
         ...(o.id !== undefined ? { id: o.id } : {}),
       });
       if (o.json) printJson(r);
-      else if (r.duplicate) out(`duplicate: ${eventType} for ${r.customerId} with id ${r.id} was already captured (${r.eventId}); not counted again`);
+      else if (r.duplicate)
+        out(`duplicate: ${eventType} for ${r.customerId} with id ${r.id} was already captured (${r.eventId}); not counted again`);
       else out(`captured ${eventType} for ${r.customerId}: value ${value} at ${r.timestamp} (id ${r.id}, ${r.eventId})`);
     }),
   );

@@ -35,7 +35,10 @@ export function registerServerCommands(program: Command): void {
         const shutdown = (sig: string) => {
           if (++signals > 1) process.exit(130);
           server.ctx.logger.info({ signal: sig }, 'shutting down');
-          server.stop().then(() => process.exit(0), (e: unknown) => fail(e));
+          server.stop().then(
+            () => process.exit(0),
+            (e: unknown) => fail(e),
+          );
         };
         process.on('SIGINT', () => shutdown('SIGINT'));
         process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -120,7 +123,8 @@ export function registerServerCommands(program: Command): void {
       const secret = o.secret ?? process.env.METERHOOK_WEBHOOK_SECRET;
       if (!secret) fail(new Error('give the endpoint secret with --secret or METERHOOK_WEBHOOK_SECRET'));
       const status = Number(o.status);
-      if (!Number.isInteger(status) || status < 200 || status > 599) fail(new Error(`--status must be an HTTP status code (got ${o.status})`));
+      if (!Number.isInteger(status) || status < 200 || status > 599)
+        fail(new Error(`--status must be an HTTP status code (got ${o.status})`));
       const { createReceiver, describeDelivery } = await import('../../webhooks/receiver.js');
       const server = createReceiver({
         secret,

@@ -2,7 +2,7 @@
 // client they build, output helpers, and the mapping from failures to documented exit codes.
 // Must never print the API key, and never import server code (client commands talk HTTP only).
 
-import { Command, CommanderError, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import { MeterhookClient, MeterhookConnectionError, MeterhookError, PERIODS, type Period } from '../../client/index.js';
 
 /** Exit codes of every `meterhook` command (documented in the README). */
@@ -43,13 +43,15 @@ export function clientCommand(cmd: Command, defaults: { retries?: number } = {})
 
 export function intFlag(name: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   return n;
 }
 
 export function periodFlag(raw: string | undefined): Period | undefined {
   if (raw === undefined) return undefined;
-  if (!(PERIODS as readonly string[]).includes(raw)) throw new UsageError(`--period must be one of ${PERIODS.join(', ')} (got ${JSON.stringify(raw)})`);
+  if (!(PERIODS as readonly string[]).includes(raw))
+    throw new UsageError(`--period must be one of ${PERIODS.join(', ')} (got ${JSON.stringify(raw)})`);
   return raw as Period;
 }
 
@@ -91,7 +93,11 @@ export function out(line = ''): void {
 /** A left-aligned text table (no borders), for human output. */
 export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)].join('\n');
 }
 
@@ -122,6 +128,7 @@ export function failWith(err: unknown, json = false): never {
 }
 
 /** Wraps a client command's action: failures become the documented exit codes. */
+// biome-ignore lint/suspicious/noConfusingVoidType: actions that print and return nothing exit 0
 export function run<A extends unknown[]>(action: (...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
     // commander passes (...arguments, options, command): the options object is second to last.

@@ -24,44 +24,52 @@ const AggregationsQuery = Type.Object({
 });
 
 export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
-  app.get('/aggregations', {
-    schema: {
-      summary: 'Aggregations, newest period first',
-      description: 'The X-Next-Cursor header pages on.',
-      querystring: AggregationsQuery,
-      response: { 200: Type.Array(Aggregation), ...errorResponses(400, ...STORE) },
+  app.get(
+    '/aggregations',
+    {
+      schema: {
+        summary: 'Aggregations, newest period first',
+        description: 'The X-Next-Cursor header pages on.',
+        querystring: AggregationsQuery,
+        response: { 200: Type.Array(Aggregation), ...errorResponses(400, ...STORE) },
+      },
     },
-  }, async (req, reply) => {
-    const q = req.query;
-    const limit = limitOf(q.limit);
-    const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
-    const rows = await deps.ctx.store.listAggregations({
-      customerId: q.customerId,
-      period: q.period,
-      periodKey: q.periodKey,
-      final: q.final,
-      from: instantParam('from', q.from),
-      to: instantParam('to', q.to),
-      limit: limit + 1,
-      before: before && { periodStart: before[0], id: before[1] },
-    });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.periodStart, last.id]));
-    const deliveries = await deps.ctx.store.latestDeliveries(page.filter((a) => a.final).map((a) => a.id));
-    return page.map((a) => presentAggregation(a, summarizeWebhookStatus(deliveries.get(a.id))));
-  });
+    async (req, reply) => {
+      const q = req.query;
+      const limit = limitOf(q.limit);
+      const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
+      const rows = await deps.ctx.store.listAggregations({
+        customerId: q.customerId,
+        period: q.period,
+        periodKey: q.periodKey,
+        final: q.final,
+        from: instantParam('from', q.from),
+        to: instantParam('to', q.to),
+        limit: limit + 1,
+        before: before && { periodStart: before[0], id: before[1] },
+      });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.periodStart, last.id]));
+      const deliveries = await deps.ctx.store.latestDeliveries(page.filter((a) => a.final).map((a) => a.id));
+      return page.map((a) => presentAggregation(a, summarizeWebhookStatus(deliveries.get(a.id))));
+    },
+  );
 
-  app.post('/aggregations/trigger', {
-    schema: {
-      summary: 'Finalize due periods and compute open ones, now',
-      response: { 200: TriggerNothing, 202: TriggerQueued, ...errorResponses(...WITH_BODY, ...STORE) },
+  app.post(
+    '/aggregations/trigger',
+    {
+      schema: {
+        summary: 'Finalize due periods and compute open ones, now',
+        response: { 200: TriggerNothing, 202: TriggerQueued, ...errorResponses(...WITH_BODY, ...STORE) },
+      },
     },
-  }, async (_req, reply) => {
-    const r = await triggerAggregation(deps.ctx);
-    if (r.customersFound === 0) {
-      return reply.code(200).send({ message: 'No events to aggregate', jobsQueued: 0, finalized: 0, provisional: 0 });
-    }
-    return reply.code(202).send({ message: 'Aggregation jobs queued for processing', ...r });
-  });
+    async (_req, reply) => {
+      const r = await triggerAggregation(deps.ctx);
+      if (r.customersFound === 0) {
+        return reply.code(200).send({ message: 'No events to aggregate', jobsQueued: 0, finalized: 0, provisional: 0 });
+      }
+      return reply.code(202).send({ message: 'Aggregation jobs queued for processing', ...r });
+    },
+  );
 };

@@ -14,11 +14,19 @@ const docsOnly = () => () => true;
 const EventFields = {
   customerId: Type.String({ minLength: 1, maxLength: 256, description: 'No NUL and no lone UTF-16 surrogates' }),
   value: Type.Number({ description: 'Any finite number; negatives, 0 and fractions are fine' }),
-  metadata: Type.Optional(Type.Object({}, {
-    additionalProperties: true,
-    description: 'At most 8 KiB serialized, nesting depth 5, no lone UTF-16 surrogates in keys or strings; absent, null and {} are the same',
-  })),
-  timestamp: Type.Optional(Type.Union([Type.String(), Type.Integer()], { description: 'ISO-8601 with an offset, or epoch milliseconds; default: receive time' })),
+  metadata: Type.Optional(
+    Type.Object(
+      {},
+      {
+        additionalProperties: true,
+        description:
+          'At most 8 KiB serialized, nesting depth 5, no lone UTF-16 surrogates in keys or strings; absent, null and {} are the same',
+      },
+    ),
+  ),
+  timestamp: Type.Optional(
+    Type.Union([Type.String(), Type.Integer()], { description: 'ISO-8601 with an offset, or epoch milliseconds; default: receive time' }),
+  ),
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Idempotency id; no lone UTF-16 surrogates' })),
 };
 const SingleEvent = Type.Object(EventFields);
@@ -47,65 +55,78 @@ export interface CaptureRouteOptions {
 
 export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts) => {
   const { deps } = opts;
-  app.post('/usage/:eventType', {
-    // Overload is answered before the body is read: a refused request costs no parsing.
-    onRequest: opts.admission.hook(opts.singleBodyLimit),
-    schema: {
-      summary: 'Capture one event',
-      description: SINGLE_IDEMPOTENCY,
-      params: Type.Object({ eventType: Type.String({ maxLength: 128 }) }),
-      headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }),
-      body: SingleEvent,
-      response: { 201: CaptureResult, 200: CaptureResult, ...CAPTURE_ERRORS },
-    },
-    validatorCompiler: docsOnly,
-  }, async (req, reply) => {
-    const header = req.headers['idempotency-key'];
-    const idHeader = typeof header === 'string' ? header : undefined;
-    const r = await captureOne(deps.ctx, req.params.eventType, req.body, idHeader);
-    return reply.code(r.duplicate ? 200 : 201).send({
-      message: 'Event captured',
-      eventType: req.params.eventType,
-      customerId: (req.body as { customerId: string }).customerId,
-      eventId: r.eventId,
-      id: r.id,
-      // A duplicate keeps the stored event's time, which this request does not know.
-      ...(r.duplicate ? {} : { timestamp: new Date(r.timestamp).toISOString() }),
-      duplicate: r.duplicate,
-    });
-  });
-
-  app.post('/usagebatch', {
-    bodyLimit: opts.batchBodyLimit,
-    onRequest: opts.admission.hook(opts.batchBodyLimit),
-    schema: {
-      summary: 'Capture a batch of events, all or nothing',
-      description: BATCH_IDEMPOTENCY,
-      headers: Type.Object({
-        'idempotency-key': Type.Optional(Type.String({
-          minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]*$',
-          description: 'Makes the whole request idempotent: 1–128 printable ASCII characters, kept for maxEventAge (default 35 days)',
-        })),
-      }),
-      body: BatchEvents,
-      response: {
-        201: BatchResult,
-        200: Type.Object(BatchResult.properties, {
-          description: 'Every event was a duplicate, or a replay of an Idempotency-Key (header Idempotent-Replayed: true; inserted 0, duplicates = count)',
-        }),
-        ...CAPTURE_ERRORS,
+  app.post(
+    '/usage/:eventType',
+    {
+      // Overload is answered before the body is read: a refused request costs no parsing.
+      onRequest: opts.admission.hook(opts.singleBodyLimit),
+      schema: {
+        summary: 'Capture one event',
+        description: SINGLE_IDEMPOTENCY,
+        params: Type.Object({ eventType: Type.String({ maxLength: 128 }) }),
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }),
+        body: SingleEvent,
+        response: { 201: CaptureResult, 200: CaptureResult, ...CAPTURE_ERRORS },
       },
+      validatorCompiler: docsOnly,
     },
-    validatorCompiler: docsOnly,
-  }, async (req, reply) => {
-    const header = req.headers['idempotency-key'];
-    const r = await captureBatch(deps.ctx, req.body, typeof header === 'string' ? header : undefined);
-    if (r.replayed) void reply.header('idempotent-replayed', 'true');
-    return reply.code(r.inserted > 0 ? 201 : 200).send({
-      message: 'Events captured',
-      count: r.count,
-      inserted: r.inserted,
-      duplicates: r.duplicates,
-    });
-  });
+    async (req, reply) => {
+      const header = req.headers['idempotency-key'];
+      const idHeader = typeof header === 'string' ? header : undefined;
+      const r = await captureOne(deps.ctx, req.params.eventType, req.body, idHeader);
+      return reply.code(r.duplicate ? 200 : 201).send({
+        message: 'Event captured',
+        eventType: req.params.eventType,
+        customerId: (req.body as { customerId: string }).customerId,
+        eventId: r.eventId,
+        id: r.id,
+        // A duplicate keeps the stored event's time, which this request does not know.
+        ...(r.duplicate ? {} : { timestamp: new Date(r.timestamp).toISOString() }),
+        duplicate: r.duplicate,
+      });
+    },
+  );
+
+  app.post(
+    '/usagebatch',
+    {
+      bodyLimit: opts.batchBodyLimit,
+      onRequest: opts.admission.hook(opts.batchBodyLimit),
+      schema: {
+        summary: 'Capture a batch of events, all or nothing',
+        description: BATCH_IDEMPOTENCY,
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 128,
+              pattern: '^[\\x20-\\x7e]*$',
+              description: 'Makes the whole request idempotent: 1–128 printable ASCII characters, kept for maxEventAge (default 35 days)',
+            }),
+          ),
+        }),
+        body: BatchEvents,
+        response: {
+          201: BatchResult,
+          200: Type.Object(BatchResult.properties, {
+            description:
+              'Every event was a duplicate, or a replay of an Idempotency-Key (header Idempotent-Replayed: true; inserted 0, duplicates = count)',
+          }),
+          ...CAPTURE_ERRORS,
+        },
+      },
+      validatorCompiler: docsOnly,
+    },
+    async (req, reply) => {
+      const header = req.headers['idempotency-key'];
+      const r = await captureBatch(deps.ctx, req.body, typeof header === 'string' ? header : undefined);
+      if (r.replayed) void reply.header('idempotent-replayed', 'true');
+      return reply.code(r.inserted > 0 ? 201 : 200).send({
+        message: 'Events captured',
+        count: r.count,
+        inserted: r.inserted,
+        duplicates: r.duplicates,
+      });
+    },
+  );
 };

@@ -3,7 +3,14 @@
 // GET /stats (the overview). Must never compute numbers here: the aggregate services do.
 
 import Type from 'typebox';
-import { overview, seriesRange, SERIES_BUCKETS, usageSeries, MAX_SERIES_BUCKETS, DEFAULT_SERIES_DAYS } from '../../aggregate/usage-series.js';
+import {
+  overview,
+  seriesRange,
+  SERIES_BUCKETS,
+  usageSeries,
+  MAX_SERIES_BUCKETS,
+  DEFAULT_SERIES_DAYS,
+} from '../../aggregate/usage-series.js';
 import { OPERATORS } from '../../config/schema.js';
 import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -13,7 +20,11 @@ import { errorBody, errorResponses, STORE } from '../schemas/common.js';
 
 const CustomersQuery = Type.Object({
   search: Type.Optional(
-    Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$', description: 'Only customer ids starting with this (case-sensitive); empty means all' }),
+    Type.String({
+      maxLength: 256,
+      pattern: '^[^\\u0000]*$',
+      description: 'Only customer ids starting with this (case-sensitive); empty means all',
+    }),
   ),
   limit: LimitParam,
   cursor: CursorParam,
@@ -58,23 +69,29 @@ const Counts = Type.Record(Type.String(), Type.Number());
 const Stats = Type.Object({
   generatedAt: Type.String(),
   eventTypes: Type.Record(Type.String(), Type.String(), { description: 'Configured event types and their operators' }),
-  events: Type.Object({
-    from: Type.String(),
-    to: Type.String(),
-    bucket: Type.String(),
-    total: Type.Integer(),
-    byType: Counts,
-    points: Type.Array(Type.Object({ t: Type.String(), count: Type.Integer(), byType: Counts })),
-    customersWithUsage: Type.Integer(),
-    customersScanned: Type.Integer(),
-    complete: Type.Boolean({ description: 'False when there were too many customers to examine all of them' }),
-  }, { description: 'Events per hour over the last 7 days, by event time, summed over customers' }),
-  aggregations: Type.Object({
-    from: Type.String(),
-    final: Type.Integer(),
-    provisional: Type.Integer(),
-    complete: Type.Boolean(),
-  }, { description: 'Aggregation documents of periods starting in the window' }),
+  events: Type.Object(
+    {
+      from: Type.String(),
+      to: Type.String(),
+      bucket: Type.String(),
+      total: Type.Integer(),
+      byType: Counts,
+      points: Type.Array(Type.Object({ t: Type.String(), count: Type.Integer(), byType: Counts })),
+      customersWithUsage: Type.Integer(),
+      customersScanned: Type.Integer(),
+      complete: Type.Boolean({ description: 'False when there were too many customers to examine all of them' }),
+    },
+    { description: 'Events per hour over the last 7 days, by event time, summed over customers' },
+  ),
+  aggregations: Type.Object(
+    {
+      from: Type.String(),
+      final: Type.Integer(),
+      provisional: Type.Integer(),
+      complete: Type.Boolean(),
+    },
+    { description: 'Aggregation documents of periods starting in the window' },
+  ),
   deliveries: Type.Record(Type.String(), Type.Integer(), { description: 'Webhook deliveries by status' }),
   endpoints: Type.Object({ total: Type.Integer(), active: Type.Integer(), disabled: Type.Integer(), failing: Type.Integer() }),
 });
@@ -82,54 +99,64 @@ const Stats = Type.Object({
 export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   const { ctx } = deps;
 
-  app.get('/customers', {
-    schema: {
-      summary: 'Customers with usage, in id order',
-      description: 'Prefix search on the customer id; the X-Next-Cursor header pages on.',
-      querystring: CustomersQuery,
-      response: { 200: Type.Array(CustomerRow), ...errorResponses(400, ...STORE) },
+  app.get(
+    '/customers',
+    {
+      schema: {
+        summary: 'Customers with usage, in id order',
+        description: 'Prefix search on the customer id; the X-Next-Cursor header pages on.',
+        querystring: CustomersQuery,
+        response: { 200: Type.Array(CustomerRow), ...errorResponses(400, ...STORE) },
+      },
     },
-  }, async (req, reply) => {
-    const q = req.query;
-    const limit = limitOf(q.limit);
-    const after = q.cursor ? decodeCursor(q.cursor, ['id'])[0] : undefined;
-    const rows = await ctx.store.listCustomers({ prefix: q.search || undefined, after, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.customerId]));
-    return page.map((c) => ({ customerId: c.customerId, lastUsageAt: new Date(c.lastHour).toISOString() }));
-  });
+    async (req, reply) => {
+      const q = req.query;
+      const limit = limitOf(q.limit);
+      const after = q.cursor ? decodeCursor(q.cursor, ['id'])[0] : undefined;
+      const rows = await ctx.store.listCustomers({ prefix: q.search || undefined, after, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.customerId]));
+      return page.map((c) => ({ customerId: c.customerId, lastUsageAt: new Date(c.lastHour).toISOString() }));
+    },
+  );
 
-  app.get('/customers/:customerId/usage/series', {
-    schema: {
-      summary: 'Usage of one event type over time, in hour or day buckets',
-      description:
-        "Computed from hourly rollups with the event type's operator (a day merges its hours). " +
-        `At most ${MAX_SERIES_BUCKETS.hour} hour buckets or ${MAX_SERIES_BUCKETS.day} day buckets per request.`,
-      params: SeriesParams,
-      querystring: SeriesQuery,
-      response: { 200: Series, 400: BadRequest, ...errorResponses(...STORE) },
+  app.get(
+    '/customers/:customerId/usage/series',
+    {
+      schema: {
+        summary: 'Usage of one event type over time, in hour or day buckets',
+        description:
+          "Computed from hourly rollups with the event type's operator (a day merges its hours). " +
+          `At most ${MAX_SERIES_BUCKETS.hour} hour buckets or ${MAX_SERIES_BUCKETS.day} day buckets per request.`,
+        params: SeriesParams,
+        querystring: SeriesQuery,
+        response: { 200: Series, 400: BadRequest, ...errorResponses(...STORE) },
+      },
     },
-  }, async (req) => {
-    const q = req.query;
-    const eventType = q.eventType ?? ctx.config.eventTypes[0];
-    if (eventType === undefined || !Object.hasOwn(ctx.config.events, eventType)) {
-      const allowed = ctx.config.eventTypes;
-      const error = allowed.length === 0
-        ? 'No event types are configured'
-        : `eventType must be one of: ${allowed.join(', ')}`;
-      throw new EventTypeNotAllowed(error, allowed);
-    }
-    const bucket = q.bucket ?? 'hour';
-    const range = seriesRange(bucket, instantParam('from', q.from), instantParam('to', q.to), ctx.clock.now());
-    return usageSeries(ctx, req.params.customerId, eventType, bucket, range);
-  });
+    async (req) => {
+      const q = req.query;
+      const eventType = q.eventType ?? ctx.config.eventTypes[0];
+      if (eventType === undefined || !Object.hasOwn(ctx.config.events, eventType)) {
+        const allowed = ctx.config.eventTypes;
+        const error = allowed.length === 0 ? 'No event types are configured' : `eventType must be one of: ${allowed.join(', ')}`;
+        throw new EventTypeNotAllowed(error, allowed);
+      }
+      const bucket = q.bucket ?? 'hour';
+      const range = seriesRange(bucket, instantParam('from', q.from), instantParam('to', q.to), ctx.clock.now());
+      return usageSeries(ctx, req.params.customerId, eventType, bucket, range);
+    },
+  );
 
-  app.get('/stats', {
-    schema: {
-      summary: 'Overview for the dashboard',
-      description: 'Events per hour over the last 7 days, aggregations of that window, deliveries by status and endpoint health.',
-      response: { 200: Stats, ...errorResponses(...STORE) },
+  app.get(
+    '/stats',
+    {
+      schema: {
+        summary: 'Overview for the dashboard',
+        description: 'Events per hour over the last 7 days, aggregations of that window, deliveries by status and endpoint health.',
+        response: { 200: Stats, ...errorResponses(...STORE) },
+      },
     },
-  }, async () => overview(ctx));
+    async () => overview(ctx),
+  );
 };

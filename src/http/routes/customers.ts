@@ -16,15 +16,19 @@ const UsageQuery = Type.Object({
 });
 
 export const customerRoutes: RoutePlugin = async (app, { deps }) => {
-  app.get('/customers/:customerId/usage', {
-    schema: {
-      summary: 'Real-time usage of one customer for the period containing an instant',
-      params: UsageParams,
-      querystring: UsageQuery,
-      response: { 200: Usage, ...errorResponses(400, ...STORE) },
+  app.get(
+    '/customers/:customerId/usage',
+    {
+      schema: {
+        summary: 'Real-time usage of one customer for the period containing an instant',
+        params: UsageParams,
+        querystring: UsageQuery,
+        response: { 200: Usage, ...errorResponses(400, ...STORE) },
+      },
     },
-  }, async (req) => {
-    const at = instantParam('at', req.query.at) ?? deps.ctx.clock.now();
-    return currentUsage(deps.ctx, req.params.customerId, req.query.period ?? 'monthly', at);
-  });
+    async (req) => {
+      const at = instantParam('at', req.query.at) ?? deps.ctx.clock.now();
+      return currentUsage(deps.ctx, req.params.customerId, req.query.period ?? 'monthly', at);
+    },
+  );
 };

@@ -37,7 +37,8 @@ const MODULE_NAME = /^[a-z][a-z0-9-]*\.js$/;
  */
 function dashboardModules(): string[] {
   try {
-    return fs.readdirSync(dashboardDir(), { withFileTypes: true })
+    return fs
+      .readdirSync(dashboardDir(), { withFileTypes: true })
       .filter((e) => e.isFile() && MODULE_NAME.test(e.name))
       .map((e) => e.name)
       .sort();

@@ -19,28 +19,32 @@ const EventsQuery = Type.Object({
 });
 
 export const eventRoutes: RoutePlugin = async (app, { deps }) => {
-  app.get('/events', {
-    schema: {
-      summary: 'Raw events, newest first',
-      description: 'The X-Next-Cursor header pages on.',
-      querystring: EventsQuery,
-      response: { 200: Type.Array(StoredEvent), ...errorResponses(400, ...STORE) },
+  app.get(
+    '/events',
+    {
+      schema: {
+        summary: 'Raw events, newest first',
+        description: 'The X-Next-Cursor header pages on.',
+        querystring: EventsQuery,
+        response: { 200: Type.Array(StoredEvent), ...errorResponses(400, ...STORE) },
+      },
     },
-  }, async (req, reply) => {
-    const q = req.query;
-    const limit = limitOf(q.limit);
-    const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'seq']) : undefined;
-    const rows = await deps.ctx.store.listEvents({
-      customerId: q.customerId,
-      eventType: q.eventType,
-      from: instantParam('from', q.from),
-      to: instantParam('to', q.to),
-      limit: limit + 1,
-      before: before && { ts: before[0], seq: before[1] },
-    });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.ts, last.seq]));
-    return page.map(presentEvent);
-  });
+    async (req, reply) => {
+      const q = req.query;
+      const limit = limitOf(q.limit);
+      const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'seq']) : undefined;
+      const rows = await deps.ctx.store.listEvents({
+        customerId: q.customerId,
+        eventType: q.eventType,
+        from: instantParam('from', q.from),
+        to: instantParam('to', q.to),
+        limit: limit + 1,
+        before: before && { ts: before[0], seq: before[1] },
+      });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.ts, last.seq]));
+      return page.map(presentEvent);
+    },
+  );
 };

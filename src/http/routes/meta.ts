@@ -14,7 +14,8 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /readyz': 'Readiness check: the store answers and its writes work (no API key needed)',
   'GET /config': 'Effective configuration, secrets redacted',
   'POST /usage/:eventType': 'Capture one event: {customerId, value, metadata?, timestamp?, id?}',
-  'POST /usagebatch': 'Capture up to maxBatchSize events in one all-or-nothing transaction; an Idempotency-Key header makes the whole request idempotent',
+  'POST /usagebatch':
+    'Capture up to maxBatchSize events in one all-or-nothing transaction; an Idempotency-Key header makes the whole request idempotent',
   'GET /events': 'Raw events, newest first (customerId, eventType, from, to, limit, cursor)',
   'GET /aggregations': 'Aggregations, newest period first (customerId, period, periodKey, final, from, to, limit, cursor)',
   'POST /aggregations/trigger': 'Finalize due periods and compute real-time numbers for open ones, now',
@@ -43,81 +44,107 @@ const Ping = Type.Object({ status: Type.Literal('ok'), timestamp: Type.String({ 
 const Health = Type.Object({ status: Type.Literal('ok') });
 const STORE_KINDS = ['sqlite', 'postgres'] as const;
 const Ready = Type.Object({ status: Type.Literal('ready'), store: Type.Enum([...STORE_KINDS]) });
-const NotReady = Type.Object({
-  status: Type.Literal('not_ready'),
-  store: Type.Enum([...STORE_KINDS]),
-  reason: Type.Enum(['store_unreachable', 'writes_failing']),
-  error: Type.String(),
-}, { description: 'Not ready (with Retry-After): the store does not answer, or its writes fail' });
+const NotReady = Type.Object(
+  {
+    status: Type.Literal('not_ready'),
+    store: Type.Enum([...STORE_KINDS]),
+    reason: Type.Enum(['store_unreachable', 'writes_failing']),
+    error: Type.String(),
+  },
+  { description: 'Not ready (with Retry-After): the store does not answer, or its writes fail' },
+);
 const Config = MapOf(Type.Unknown(), 'The effective configuration, webhook secrets redacted');
 
 export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   const { ctx } = deps;
 
-  app.get('/', {
-    schema: { summary: 'Service descriptor', response: { 200: Descriptor, ...errorResponses(...AUTHENTICATED) } },
-  }, async () => ({
-    status: 'ok' as const,
-    service: 'meterhook',
-    version: deps.version,
-    description: 'Self-hosted usage metering: capture events, aggregate them over calendar periods, deliver signed webhooks.',
-    features: [
-      'event capture (single and batch, all-or-nothing)',
-      'idempotent events (id / Idempotency-Key)',
-      'event timestamps with late-data revisions',
-      'aggregation periods: hourly, daily, weekly (ISO), monthly, yearly',
-      'operators: sum, avg, min, max, count, first, last',
-      'scheduled finalization with catch-up after downtime',
-      'real-time usage from hourly rollups',
-      'HMAC-SHA256-signed webhooks (Standard Webhooks and legacy headers)',
-      'webhook retries, replay, recovery and delivery log',
-      'SSRF guard on outbound webhooks',
-    ],
-    endpoints: ENDPOINTS,
-  }));
+  app.get(
+    '/',
+    {
+      schema: { summary: 'Service descriptor', response: { 200: Descriptor, ...errorResponses(...AUTHENTICATED) } },
+    },
+    async () => ({
+      status: 'ok' as const,
+      service: 'meterhook',
+      version: deps.version,
+      description: 'Self-hosted usage metering: capture events, aggregate them over calendar periods, deliver signed webhooks.',
+      features: [
+        'event capture (single and batch, all-or-nothing)',
+        'idempotent events (id / Idempotency-Key)',
+        'event timestamps with late-data revisions',
+        'aggregation periods: hourly, daily, weekly (ISO), monthly, yearly',
+        'operators: sum, avg, min, max, count, first, last',
+        'scheduled finalization with catch-up after downtime',
+        'real-time usage from hourly rollups',
+        'HMAC-SHA256-signed webhooks (Standard Webhooks and legacy headers)',
+        'webhook retries, replay, recovery and delivery log',
+        'SSRF guard on outbound webhooks',
+      ],
+      endpoints: ENDPOINTS,
+    }),
+  );
 
-  app.get('/ping', {
-    schema: { summary: 'Liveness check with the server time', response: { 200: Ping, ...errorResponses(...AUTHENTICATED) } },
-  }, async () => ({ status: 'ok' as const, timestamp: new Date(ctx.clock.now()).toISOString() }));
+  app.get(
+    '/ping',
+    {
+      schema: { summary: 'Liveness check with the server time', response: { 200: Ping, ...errorResponses(...AUTHENTICATED) } },
+    },
+    async () => ({ status: 'ok' as const, timestamp: new Date(ctx.clock.now()).toISOString() }),
+  );
 
-  app.get('/healthz', {
-    schema: { summary: 'Liveness check (no API key needed)', security: [], response: { 200: Health, ...errorResponses(500) } },
-  }, async () => ({ status: 'ok' as const }));
+  app.get(
+    '/healthz',
+    {
+      schema: { summary: 'Liveness check (no API key needed)', security: [], response: { 200: Health, ...errorResponses(500) } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
 
   // Ready means the store answers and writes work: after a write fault (full disk, read-only file, lock,
   // lost connection) it is 503 until the store's own check sees writes succeed again, with no restart.
-  app.get('/readyz', {
-    schema: {
-      summary: 'Readiness check (no API key needed)',
-      security: [],
-      response: { 200: Ready, 503: NotReady, ...errorResponses(500) },
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness check (no API key needed)',
+        security: [],
+        response: { 200: Ready, 503: NotReady, ...errorResponses(500) },
+      },
     },
-  }, async (req, reply) => {
-    let reason: 'store_unreachable' | 'writes_failing' = 'store_unreachable';
-    let error = 'the store does not answer';
-    let retryAfter = 5;
-    try {
-      if (deps.ready) {
-        if (await deps.ready()) return { status: 'ready' as const, store: ctx.store.stats().adapter };
-      } else {
-        await ctx.store.ping();
-        reason = 'writes_failing';
-        error = 'writes are failing';
-        await ctx.store.checkWrites();
-        return { status: 'ready' as const, store: ctx.store.stats().adapter };
+    async (req, reply) => {
+      let reason: 'store_unreachable' | 'writes_failing' = 'store_unreachable';
+      let error = 'the store does not answer';
+      let retryAfter = 5;
+      try {
+        if (deps.ready) {
+          if (await deps.ready()) return { status: 'ready' as const, store: ctx.store.stats().adapter };
+        } else {
+          await ctx.store.ping();
+          reason = 'writes_failing';
+          error = 'writes are failing';
+          await ctx.store.checkWrites();
+          return { status: 'ready' as const, store: ctx.store.stats().adapter };
+        }
+      } catch (err) {
+        const fault = err instanceof StoreUnavailable ? err : ctx.store.classifyError(err);
+        if (fault) {
+          retryAfter = fault.retryAfterSeconds;
+          if (fault.reason) error = `${error}: ${fault.reason}`;
+        }
+        req.log.warn({ err: fault?.cause ?? err, reason }, 'readiness check failed');
       }
-    } catch (err) {
-      const fault = err instanceof StoreUnavailable ? err : ctx.store.classifyError(err);
-      if (fault) {
-        retryAfter = fault.retryAfterSeconds;
-        if (fault.reason) error = `${error}: ${fault.reason}`;
-      }
-      req.log.warn({ err: fault?.cause ?? err, reason }, 'readiness check failed');
-    }
-    return reply.code(503).header('retry-after', String(retryAfter)).send({ status: 'not_ready', store: ctx.store.stats().adapter, reason, error });
-  });
+      return reply
+        .code(503)
+        .header('retry-after', String(retryAfter))
+        .send({ status: 'not_ready', store: ctx.store.stats().adapter, reason, error });
+    },
+  );
 
-  app.get('/config', {
-    schema: { summary: 'Effective configuration, secrets redacted', response: { 200: Config, ...errorResponses(...AUTHENTICATED) } },
-  }, async () => redactedConfig(ctx.config));
+  app.get(
+    '/config',
+    {
+      schema: { summary: 'Effective configuration, secrets redacted', response: { 200: Config, ...errorResponses(...AUTHENTICATED) } },
+    },
+    async () => redactedConfig(ctx.config),
+  );
 };

@@ -5,8 +5,7 @@
 import Type, { type Static, type TProperties, type TSchema } from 'typebox';
 import { ERROR_CODES } from '../../domain/errors.js';
 
-export const Nullable = <T extends TSchema>(t: T, description?: string) =>
-  Type.Union([t, Type.Null()], description ? { description } : {});
+export const Nullable = <T extends TSchema>(t: T, description?: string) => Type.Union([t, Type.Null()], description ? { description } : {});
 
 /**
  * A JSON object with any keys, each value of schema `t`, sent in its own key order. Not Type.Record:
@@ -17,9 +16,11 @@ export const MapOf = <T extends TSchema>(t: T, description?: string) =>
 
 const ERROR_FIELDS = {
   error: Type.String({ description: 'What went wrong, in words' }),
-  code: Type.Optional(Type.Enum([...ERROR_CODES], {
-    description: 'Machine code. Absent on the reference-compatible capture errors, which the reference answered with no code',
-  })),
+  code: Type.Optional(
+    Type.Enum([...ERROR_CODES], {
+      description: 'Machine code. Absent on the reference-compatible capture errors, which the reference answered with no code',
+    }),
+  ),
 };
 const REQUEST_ID = { requestId: Type.Optional(Type.String({ description: 'Also sent as the x-request-id header' })) };
 
@@ -35,10 +36,13 @@ const ERROR_DESCRIPTION =
  * others in this order, which is the order the bodies are built in.
  */
 export function errorBody<P extends TProperties = Record<never, never>>(description: string, extra?: P) {
-  return Type.Object({ ...ERROR_FIELDS, ...REQUEST_ID, ...(extra ?? ({} as P)) }, {
-    additionalProperties: true,
-    description: `${description}. ${ERROR_DESCRIPTION}`,
-  });
+  return Type.Object(
+    { ...ERROR_FIELDS, ...REQUEST_ID, ...(extra ?? ({} as P)) },
+    {
+      additionalProperties: true,
+      description: `${description}. ${ERROR_DESCRIPTION}`,
+    },
+  );
 }
 
 export const ErrorBody = errorBody('An error');
@@ -52,8 +56,9 @@ const STATUS_TEXT = {
   415: 'Unsupported media type: send the body as application/json (code unsupported_media_type)',
   422: 'Events failed validation; nothing was stored',
   500: 'Internal error (code internal_error)',
-  503: 'Unavailable for now: the store is busy, full or unreachable (store_unavailable) or ingest is overloaded (overloaded); '
-    + 'honour Retry-After',
+  503:
+    'Unavailable for now: the store is busy, full or unreachable (store_unavailable) or ingest is overloaded (overloaded); ' +
+    'honour Retry-After',
 } as const;
 export type ErrorStatus = keyof typeof STATUS_TEXT;
 

@@ -17,11 +17,19 @@ const Counts = MapOf(Type.Integer(), 'Events counted, by event type');
 const Decimals = MapOf(Type.String(), 'Each total as exact decimal text (e.g. "0.3"): bill from this');
 
 export const CaptureResult = Type.Object({
-  message: Type.String(), eventType: Type.String(), customerId: Type.String(), eventId: Type.String(),
-  id: Type.Union([Type.String(), Type.Null()]), timestamp: Type.Optional(Type.String()), duplicate: Type.Boolean(),
+  message: Type.String(),
+  eventType: Type.String(),
+  customerId: Type.String(),
+  eventId: Type.String(),
+  id: Type.Union([Type.String(), Type.Null()]),
+  timestamp: Type.Optional(Type.String()),
+  duplicate: Type.Boolean(),
 });
 export const BatchResult = Type.Object({
-  message: Type.String(), count: Type.Integer(), inserted: Type.Integer(), duplicates: Type.Integer(),
+  message: Type.String(),
+  count: Type.Integer(),
+  inserted: Type.Integer(),
+  duplicates: Type.Integer(),
 });
 
 export const StoredEvent = Type.Object({
@@ -79,20 +87,29 @@ export const Usage = Type.Object({
   eventCounts: Counts,
 });
 
-export const TriggerNothing = Type.Object({
-  message: Type.String(), jobsQueued: Type.Integer(), finalized: Type.Integer(), provisional: Type.Integer(),
-}, { description: 'No events to aggregate' });
-export const TriggerQueued = Type.Object({
-  message: Type.String(),
-  jobsCreated: Type.Integer(),
-  jobsUpdated: Type.Integer(),
-  jobsQueued: Type.Integer(),
-  customersFound: Type.Integer(),
-  periodsConfigured: Type.Integer(),
-  eventsScanned: Type.Integer(),
-  finalized: Type.Integer(),
-  provisional: Type.Integer(),
-}, { description: 'Done before the answer: due periods finalized, open ones computed' });
+export const TriggerNothing = Type.Object(
+  {
+    message: Type.String(),
+    jobsQueued: Type.Integer(),
+    finalized: Type.Integer(),
+    provisional: Type.Integer(),
+  },
+  { description: 'No events to aggregate' },
+);
+export const TriggerQueued = Type.Object(
+  {
+    message: Type.String(),
+    jobsCreated: Type.Integer(),
+    jobsUpdated: Type.Integer(),
+    jobsQueued: Type.Integer(),
+    customersFound: Type.Integer(),
+    periodsConfigured: Type.Integer(),
+    eventsScanned: Type.Integer(),
+    finalized: Type.Integer(),
+    provisional: Type.Integer(),
+  },
+  { description: 'Done before the answer: due periods finalized, open ones computed' },
+);
 
 const DeliveryFields = {
   id: Type.String(),

@@ -203,27 +203,31 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
 
 export async function migratePg(pool: pg.Pool): Promise<void> {
   return withClient(pool, async (client) => {
-  try {
-    // Several processes may start at once: one migrates, the others wait and then find nothing to do.
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    try {
+      // Several processes may start at once: one migrates, the others wait and then find nothing to do.
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
-    const done = new Set((await client.query('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
-    for (const m of PG_MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      await client.query('BEGIN');
-      try {
-        await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw err;
+      const done = new Set((await client.query('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
+      for (const m of PG_MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(m.sql);
+          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+            m.version,
+            m.name,
+            Date.now(),
+          ]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw err;
+        }
       }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-  }
   });
 }
 
@@ -248,35 +252,39 @@ export function partitionName(start: number): string {
  */
 export async function ensurePartitions(pool: pg.Pool, from: number, to: number): Promise<string[]> {
   return withClient(pool, async (client) => {
-  const created: string[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [PARTITION_LOCK]);
-    const existing = new Set(
-      (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                           WHERE i.inhparent = 'events'::regclass`)).rows.map((r) => r.relname as string),
-    );
-    for (let s = monthStart(from); s < to; s = nextMonth(s)) {
-      const name = partitionName(s);
-      if (existing.has(name)) continue;
-      const e = nextMonth(s);
-      const stray = await client.query('SELECT 1 FROM events_default WHERE ts >= $1 AND ts < $2 LIMIT 1', [s, e]);
-      if (stray.rowCount) continue;
-      await client.query(`CREATE TABLE ${name} PARTITION OF events FOR VALUES FROM (${s}) TO (${e})`);
-      created.push(name);
+    const created: string[] = [];
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [PARTITION_LOCK]);
+      const existing = new Set(
+        (
+          await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                           WHERE i.inhparent = 'events'::regclass`)
+        ).rows.map((r) => r.relname as string),
+      );
+      for (let s = monthStart(from); s < to; s = nextMonth(s)) {
+        const name = partitionName(s);
+        if (existing.has(name)) continue;
+        const e = nextMonth(s);
+        const stray = await client.query('SELECT 1 FROM events_default WHERE ts >= $1 AND ts < $2 LIMIT 1', [s, e]);
+        if (stray.rowCount) continue;
+        await client.query(`CREATE TABLE ${name} PARTITION OF events FOR VALUES FROM (${s}) TO (${e})`);
+        created.push(name);
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [PARTITION_LOCK]).catch(() => undefined);
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [PARTITION_LOCK]).catch(() => undefined);
-  }
-  return created;
+    return created;
   });
 }
 
 /** Monthly partitions whose whole range ends at or before `before`, oldest first. */
 export async function partitionsBefore(pool: pg.Pool, before: number): Promise<Array<{ name: string; start: number; end: number }>> {
-  const rows = (await pool.query(
-    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+  const rows = (
+    await pool.query(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
      WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_y%'`,
-  )).rows as Array<{ name: string }>;
+    )
+  ).rows as Array<{ name: string }>;
   const out: Array<{ name: string; start: number; end: number }> = [];
   for (const r of rows) {
     const m = /^events_y(\d{4})m(\d{2})$/.exec(r.name);

@@ -29,11 +29,13 @@ async function insertKeys(
   bySeq: Map<number, Seqd>,
 ): Promise<Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>> {
   // Key order: concurrent groups then lock index entries in one order and cannot deadlock each other.
-  const withId = events.filter((x) => x.e.id !== null).sort((a, b) => {
-    const ka = keyOf(a.e);
-    const kb = keyOf(b.e);
-    return ka < kb ? -1 : ka > kb ? 1 : a.seq - b.seq;
-  });
+  const withId = events
+    .filter((x) => x.e.id !== null)
+    .sort((a, b) => {
+      const ka = keyOf(a.e);
+      const kb = keyOf(b.e);
+      return ka < kb ? -1 : ka > kb ? 1 : a.seq - b.seq;
+    });
   const result = new Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>();
   for (const x of events) if (x.e.id === null) result.set(x.seq, { stored: null });
   if (withId.length === 0) return result;
@@ -41,7 +43,13 @@ async function insertKeys(
     `INSERT INTO event_keys (customer_id, event_type, event_id, ts, seq)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
      ON CONFLICT DO NOTHING RETURNING seq`,
-    [withId.map((x) => x.e.customerId), withId.map((x) => x.e.eventType), withId.map((x) => x.e.id), withId.map((x) => x.e.ts), withId.map((x) => x.seq)],
+    [
+      withId.map((x) => x.e.customerId),
+      withId.map((x) => x.e.eventType),
+      withId.map((x) => x.e.id),
+      withId.map((x) => x.e.ts),
+      withId.map((x) => x.seq),
+    ],
   );
   const inserted = new Set(ins.rows.map((r) => Number(r.seq)));
   const repeats = withId.filter((x) => !inserted.has(x.seq));
@@ -123,7 +131,11 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   const alone = (idx: number) => seqd[idx]!.length === 1 && !units[idx]!.requestKey;
   const singles = seqd.map((u, idx) => ({ u, idx })).filter(({ idx }) => alone(idx));
   if (singles.length > 0) {
-    const keys = await insertKeys(client, singles.map(({ u }) => u[0]!), bySeq);
+    const keys = await insertKeys(
+      client,
+      singles.map(({ u }) => u[0]!),
+      bySeq,
+    );
     for (const { u, idx } of singles) {
       const j = judge(u, keys);
       outcomes[idx] = j.conflicts.length
@@ -157,8 +169,16 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   await client.query(
     `INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::float8[], $8::text[])`,
-    [fresh.map((x) => x.seq), fresh.map((x) => x.e.customerId), fresh.map((x) => x.e.eventType), fresh.map((x) => x.e.id),
-      fresh.map((x) => x.e.ts), fresh.map((x) => x.receivedAt), fresh.map((x) => x.e.value), fresh.map((x) => x.e.metadata)],
+    [
+      fresh.map((x) => x.seq),
+      fresh.map((x) => x.e.customerId),
+      fresh.map((x) => x.e.eventType),
+      fresh.map((x) => x.e.id),
+      fresh.map((x) => x.e.ts),
+      fresh.map((x) => x.receivedAt),
+      fresh.map((x) => x.e.value),
+      fresh.map((x) => x.e.metadata),
+    ],
   );
 
   const fold = new HourFold();
@@ -191,9 +211,21 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
        last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_ts ELSE t.last_ts END,
        last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_seq ELSE t.last_seq END,
        last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_value ELSE t.last_value END`,
-    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), r.map((x) => x.s.count), r.map((x) => formatFixed(x.s.sum)), r.map((x) => x.s.min),
-      r.map((x) => x.s.max), r.map((x) => x.s.firstTs), r.map((x) => x.s.firstSeq), r.map((x) => x.s.firstValue),
-      r.map((x) => x.s.lastTs), r.map((x) => x.s.lastSeq), r.map((x) => x.s.lastValue)],
+    [
+      r.map((x) => x.c),
+      r.map((x) => x.h),
+      r.map((x) => x.t),
+      r.map((x) => x.s.count),
+      r.map((x) => formatFixed(x.s.sum)),
+      r.map((x) => x.s.min),
+      r.map((x) => x.s.max),
+      r.map((x) => x.s.firstTs),
+      r.map((x) => x.s.firstSeq),
+      r.map((x) => x.s.firstValue),
+      r.map((x) => x.s.lastTs),
+      r.map((x) => x.s.lastSeq),
+      r.map((x) => x.s.lastValue),
+    ],
   );
   return outcomes;
 }

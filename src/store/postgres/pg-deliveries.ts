@@ -2,7 +2,16 @@
 // LOCKED, attempt records and requeues. Must never hand one delivery to two live leases.
 
 import type pg from 'pg';
-import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
+import type {
+  AttemptOutcome,
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  EndpointState,
+  NewDelivery,
+  OutboxMessage,
+} from '../../domain/deliveries.js';
 import type { ClaimOptions, DeliveryQuery } from '../store.js';
 import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
@@ -21,8 +30,14 @@ type ClaimedRow = DeliveryRow & { [K in keyof MessageRow as `m_${K}`]: MessageRo
 
 function claimed(r: ClaimedRow, previousStatus: DeliveryStatus): ClaimedDelivery {
   const message = toMessage({
-    id: r.m_id, aggregation_id: r.m_aggregation_id, revision: r.m_revision, type: r.m_type, customer_id: r.m_customer_id,
-    period: r.m_period, created_at: r.m_created_at, body: r.m_body,
+    id: r.m_id,
+    aggregation_id: r.m_aggregation_id,
+    revision: r.m_revision,
+    type: r.m_type,
+    customer_id: r.m_customer_id,
+    period: r.m_period,
+    created_at: r.m_created_at,
+    body: r.m_body,
   });
   return { ...toDelivery(r), message, previousStatus };
 }
@@ -36,7 +51,14 @@ export async function insertDeliveriesPg(q: Q, message: OutboxMessage, deliverie
      FROM unnest($1::text[], $5::text[], $6::bigint[]) AS d(id, endpoint_id, deadline_at)
      LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
      ON CONFLICT DO NOTHING`,
-    [deliveries.map((d) => d.id), message.id, message.aggregationId, message.createdAt, deliveries.map((d) => d.endpointId), deliveries.map((d) => d.deadlineAt)],
+    [
+      deliveries.map((d) => d.id),
+      message.id,
+      message.aggregationId,
+      message.createdAt,
+      deliveries.map((d) => d.endpointId),
+      deliveries.map((d) => d.deadlineAt),
+    ],
   );
 }
 
@@ -85,27 +107,36 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
             if (room.take(r.endpoint_id as string)) chosen.push({ id: r.id as string, previous: r.status as DeliveryStatus });
           }
         };
-        take((await c.query(
-          `SELECT id, endpoint_id, status FROM deliveries WHERE status = 'sending' AND lease_until <= $1
+        take(
+          (
+            await c.query(
+              `SELECT id, endpoint_id, status FROM deliveries WHERE status = 'sending' AND lease_until <= $1
            LIMIT $2 FOR UPDATE SKIP LOCKED`,
-          [o.now, o.limit],
-        )).rows);
+              [o.now, o.limit],
+            )
+          ).rows,
+        );
         for (const endpointId of o.endpoints) {
           const want = Math.min(o.limit - chosen.length, room.left(endpointId));
           if (want <= 0) continue;
-          take((await c.query(
-            `SELECT id, endpoint_id, status FROM deliveries
+          take(
+            (
+              await c.query(
+                `SELECT id, endpoint_id, status FROM deliveries
              WHERE endpoint_id = $1 AND status IN ('pending', 'retry_scheduled') AND next_attempt_at <= $2
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
-            [endpointId, o.now, want],
-          )).rows);
+                [endpointId, o.now, want],
+              )
+            ).rows,
+          );
         }
         if (chosen.length === 0) return [];
         await c.query(
           `UPDATE deliveries SET status = 'sending', lease_owner = $2, lease_until = $3, updated_at = $4 WHERE id = ANY($1::text[])`,
           [chosen.map((x) => x.id), o.owner, o.now + o.leaseMs, o.now],
         );
-        const rows = (await c.query(`${CLAIMED_SQL} WHERE d.id = ANY($1::text[]) ORDER BY d.next_attempt_at`, [chosen.map((x) => x.id)])).rows;
+        const rows = (await c.query(`${CLAIMED_SQL} WHERE d.id = ANY($1::text[]) ORDER BY d.next_attempt_at`, [chosen.map((x) => x.id)]))
+          .rows;
         const previous = new Map(chosen.map((x) => [x.id, x.previous]));
         return rows.map((row) => claimed(row, previous.get(row.id as string)!));
       }),
@@ -115,10 +146,12 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
         const cur = (await c.query('SELECT status, lease_until FROM deliveries WHERE id = $1 FOR UPDATE', [id])).rows[0] as Row | undefined;
         if (!cur) return undefined;
         if (cur.status === 'sending' && Number(cur.lease_until ?? 0) > o.now) return undefined;
-        await c.query(
-          `UPDATE deliveries SET status = 'sending', lease_owner = $2, lease_until = $3, updated_at = $4 WHERE id = $1`,
-          [id, o.owner, o.now + o.leaseMs, o.now],
-        );
+        await c.query(`UPDATE deliveries SET status = 'sending', lease_owner = $2, lease_until = $3, updated_at = $4 WHERE id = $1`, [
+          id,
+          o.owner,
+          o.now + o.leaseMs,
+          o.now,
+        ]);
         const row = (await c.query(`${CLAIMED_SQL} WHERE d.id = $1`, [id])).rows[0] as ClaimedRow;
         return claimed(row, cur.status as DeliveryStatus);
       }),
@@ -130,8 +163,18 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
               lease_until = NULL, updated_at = $4, last_status_code = $5, last_error = $6,
               delivered_at = coalesce($7, delivered_at), dry_run = $8
            WHERE id = $9 AND lease_owner = $10 AND status = 'sending' RETURNING endpoint_id`,
-          [outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode, isSuccessStatus(a.statusCode) ? null : a.error,
-            outcome.deliveredAt, a.dryRun, a.deliveryId, owner],
+          [
+            outcome.status,
+            a.attempt,
+            outcome.nextAttemptAt,
+            now,
+            a.statusCode,
+            isSuccessStatus(a.statusCode) ? null : a.error,
+            outcome.deliveredAt,
+            a.dryRun,
+            a.deliveryId,
+            owner,
+          ],
         );
         const endpointId = r.rows[0]?.endpoint_id as string | undefined;
         // The lease check comes first: a worker that lost its lease must leave no trace in the log.
@@ -144,7 +187,10 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
         if (outcome.endpoint === 'success') {
           await c.query('UPDATE webhook_endpoints SET last_success_at = $1, failure_streak = 0 WHERE id = $2', [now, endpointId]);
         } else if (outcome.endpoint === 'failure') {
-          await c.query('UPDATE webhook_endpoints SET last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $2', [now, endpointId]);
+          await c.query('UPDATE webhook_endpoints SET last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $2', [
+            now,
+            endpointId,
+          ]);
         } else {
           await c.query(
             `UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $3`,
@@ -174,7 +220,9 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
     async getDelivery(id: string) {
       const row = (await pool.query('SELECT * FROM deliveries WHERE id = $1', [id])).rows[0] as DeliveryRow | undefined;
       if (!row) return undefined;
-      const attempts = (await pool.query('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id', [id])).rows.map(toAttempt);
+      const attempts = (await pool.query('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id', [id])).rows.map(
+        toAttempt,
+      );
       const m = (await pool.query('SELECT * FROM messages WHERE id = $1', [row.message_id])).rows[0] as MessageRow;
       return { delivery: toDelivery(row), attempts, message: toMessage(m) };
     },

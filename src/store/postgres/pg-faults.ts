@@ -35,15 +35,18 @@ const BY_CLASS: Record<string, Transient> = {
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** node-postgres reports a lost or unobtainable connection with these messages and no code. */
-const LOST = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended unexpectedly/i;
+const LOST =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended unexpectedly/i;
 
 /** PostgreSQL's classifier (see Store.classifyError). */
 export function pgFault(err: unknown): StoreUnavailable | undefined {
   if (err instanceof StoreUnavailable) return err;
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
-  const t = BY_CODE[code] ?? (code.length === 5 ? BY_CLASS[code.slice(0, 2)] : undefined)
-    ?? (NETWORK.has(code) || LOST.test(typeof e?.message === 'string' ? e.message : '') ? CONNECTION : undefined);
+  const t =
+    BY_CODE[code] ??
+    (code.length === 5 ? BY_CLASS[code.slice(0, 2)] : undefined) ??
+    (NETWORK.has(code) || LOST.test(typeof e?.message === 'string' ? e.message : '') ? CONNECTION : undefined);
   return t ? new StoreUnavailable(t.retryAfter, err, t.reason) : undefined;
 }
 

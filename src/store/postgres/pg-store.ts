@@ -6,8 +6,25 @@ import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import pg from 'pg';
 import { StoreUnavailable } from '../../domain/errors.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
-import type { AggregationQuery, AppendOutcome, AppendUnit, CloseResult, EventQuery, ProvisionalResult, Store, StoreStats } from '../store.js';
-import type { AggregationRecord, ApiKeyRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow, StoredEvent } from '../../domain/records.js';
+import type {
+  AggregationQuery,
+  AppendOutcome,
+  AppendUnit,
+  CloseResult,
+  EventQuery,
+  ProvisionalResult,
+  Store,
+  StoreStats,
+} from '../store.js';
+import type {
+  AggregationRecord,
+  ApiKeyRecord,
+  CloseDecider,
+  DirtyMark,
+  ProvisionalDecider,
+  RollupRow,
+  StoredEvent,
+} from '../../domain/records.js';
 import type { OutboxMessage } from '../../domain/deliveries.js';
 import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
@@ -16,7 +33,15 @@ import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
 import {
-  aggregationColumns, messageColumns, toAggregation, toApiKey, toEvent, toMark, toMessage, toRollup, type MarkRow,
+  aggregationColumns,
+  messageColumns,
+  toAggregation,
+  toApiKey,
+  toEvent,
+  toMark,
+  toMessage,
+  toRollup,
+  type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, POSTGRES_STYLE, sqlStringList } from '../sql-where.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
@@ -152,7 +177,9 @@ export class PostgresStore implements Store {
   }
 
   async readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    return (await this.q('SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3', [customerId, from, to])).rows.map(toRollup);
+    return (await this.q('SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3', [customerId, from, to])).rows.map(
+      toRollup,
+    );
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
@@ -210,7 +237,9 @@ export class PostgresStore implements Store {
       existing.set(`${a.period}\u0000${a.periodStart}\u0000${a.customerId}`, a);
     }
     return marks.map((mark, i) => ({
-      mark, rollups: rollups[i]!, existing: existing.get(`${mark.period}\u0000${mark.periodStart}\u0000${mark.customerId}`),
+      mark,
+      rollups: rollups[i]!,
+      existing: existing.get(`${mark.period}\u0000${mark.periodStart}\u0000${mark.customerId}`),
     }));
   }
 
@@ -218,12 +247,14 @@ export class PostgresStore implements Store {
     return this.tx(async (c) => {
       // SKIP LOCKED: another process closing the same marks takes the others; an ingest holding a
       // mark (mid-transaction) leaves it for the next run, so a close never reads half a group.
-      const locked = (await c.query(
-        `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+      const locked = (
+        await c.query(
+          `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
          WHERE (period, period_start, customer_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))
          ORDER BY period, period_start, customer_id FOR UPDATE SKIP LOCKED`,
-        markCols(marks),
-      )).rows.map((r) => toMark(r as MarkRow));
+          markCols(marks),
+        )
+      ).rows.map((r) => toMark(r as MarkRow));
       if (locked.length === 0) return { finalized: 0, unchanged: 0, created: 0, updated: 0, messages: 0, eventsScanned: 0 };
       const plan = planClose(await this.readForMarks(c, locked), decide);
       if (plan.aggregations.length) await c.query(UPSERT_AGGREGATIONS, aggregationColumns(plan.aggregations));
@@ -258,7 +289,11 @@ export class PostgresStore implements Store {
   }
 
   async getAggregation(customerId: string, period: Period, periodStart: number): Promise<AggregationRecord | undefined> {
-    const r = await this.q('SELECT * FROM aggregations WHERE customer_id = $1 AND period = $2 AND period_start = $3', [customerId, period, periodStart]);
+    const r = await this.q('SELECT * FROM aggregations WHERE customer_id = $1 AND period = $2 AND period_start = $3', [
+      customerId,
+      period,
+      periodStart,
+    ]);
     return r.rows[0] ? toAggregation(r.rows[0]) : undefined;
   }
 
@@ -266,18 +301,42 @@ export class PostgresStore implements Store {
     return (await this.q('SELECT * FROM messages WHERE aggregation_id = $1 ORDER BY revision', [aggregationId])).rows.map(toMessage);
   }
 
-  syncEndpoints(e: Array<{ id: string; url: string }>) { return this.guard(() => this.d.syncEndpoints(e)); }
-  listEndpoints() { return this.guard(() => this.d.listEndpoints()); }
-  enableEndpoint(id: string, now: number) { return this.d.enableEndpoint(id, now); }
-  claimDeliveries(o: Parameters<Store['claimDeliveries']>[0]) { return this.d.claimDeliveries(o); }
-  claimDelivery(id: string, o: Parameters<Store['claimDelivery']>[1]) { return this.d.claimDelivery(id, o); }
-  recordAttempt(...a: Parameters<Store['recordAttempt']>) { return this.d.recordAttempt(...a); }
-  releaseDelivery(id: string, owner: string) { return this.guard(() => this.d.releaseDelivery(id, owner)); }
-  listDeliveries(q: Parameters<Store['listDeliveries']>[0]) { return this.guard(() => this.d.listDeliveries(q)); }
-  getDelivery(id: string) { return this.guard(() => this.d.getDelivery(id)); }
-  latestDeliveries(ids: string[]) { return this.guard(() => this.d.latestDeliveries(ids)); }
-  requeueDeliveries(since: number, now: number, deadlineMs: number) { return this.d.requeueDeliveries(since, now, deadlineMs); }
-  deliveryCounts() { return this.guard(() => this.d.deliveryCounts()); }
+  syncEndpoints(e: Array<{ id: string; url: string }>) {
+    return this.guard(() => this.d.syncEndpoints(e));
+  }
+  listEndpoints() {
+    return this.guard(() => this.d.listEndpoints());
+  }
+  enableEndpoint(id: string, now: number) {
+    return this.d.enableEndpoint(id, now);
+  }
+  claimDeliveries(o: Parameters<Store['claimDeliveries']>[0]) {
+    return this.d.claimDeliveries(o);
+  }
+  claimDelivery(id: string, o: Parameters<Store['claimDelivery']>[1]) {
+    return this.d.claimDelivery(id, o);
+  }
+  recordAttempt(...a: Parameters<Store['recordAttempt']>) {
+    return this.d.recordAttempt(...a);
+  }
+  releaseDelivery(id: string, owner: string) {
+    return this.guard(() => this.d.releaseDelivery(id, owner));
+  }
+  listDeliveries(q: Parameters<Store['listDeliveries']>[0]) {
+    return this.guard(() => this.d.listDeliveries(q));
+  }
+  getDelivery(id: string) {
+    return this.guard(() => this.d.getDelivery(id));
+  }
+  latestDeliveries(ids: string[]) {
+    return this.guard(() => this.d.latestDeliveries(ids));
+  }
+  requeueDeliveries(since: number, now: number, deadlineMs: number) {
+    return this.d.requeueDeliveries(since, now, deadlineMs);
+  }
+  deliveryCounts() {
+    return this.guard(() => this.d.deliveryCounts());
+  }
 
   async oldestUndeliveredAt(): Promise<number | null> {
     const r = await this.q(OLDEST_UNDELIVERED_SQL);
@@ -287,7 +346,10 @@ export class PostgresStore implements Store {
   async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
     const where: string[] = [];
     const params: unknown[] = [];
-    const p = (v: unknown) => (params.push(v), `$${params.length}`);
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
     // starts_with and the column's own collation keep prefix and paging consistent under any locale.
     if (q.prefix) where.push(`starts_with(customer_id, ${p(q.prefix)})`);
     if (q.after !== undefined) where.push(`customer_id > ${p(q.after)}`);
@@ -305,43 +367,45 @@ export class PostgresStore implements Store {
   }
 
   async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
-    return this.guard(() => withClient(this.pool, async (c) => {
-      try {
-        // One process applies retention at a time; the others skip this round.
-        const got = (await c.query('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK])).rows[0]?.ok === true;
-        if (!got) return { deleted: 0, partitionsDropped: [] };
+    return this.guard(() =>
+      withClient(this.pool, async (c) => {
         try {
-          const dropped: string[] = [];
-          let deleted = 0;
-          for (const part of await partitionsBefore(this.pool, cutoff)) {
-            deleted += Number((await c.query(`SELECT count(*) AS n FROM ${part.name}`)).rows[0].n);
-            await c.query('BEGIN');
-            await c.query(`DROP TABLE ${part.name}`);
-            await c.query('DELETE FROM event_keys WHERE ts >= $1 AND ts < $2', [part.start, part.end]);
-            await c.query('COMMIT');
-            dropped.push(part.name);
-          }
-          // Stragglers that landed in the default partition go row by row, in chunks.
-          for (;;) {
-            const r = await c.query(
-              `WITH d AS (DELETE FROM events_default WHERE (ts, seq) IN (SELECT ts, seq FROM events_default WHERE ts < $1 LIMIT 5000)
+          // One process applies retention at a time; the others skip this round.
+          const got = (await c.query('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK])).rows[0]?.ok === true;
+          if (!got) return { deleted: 0, partitionsDropped: [] };
+          try {
+            const dropped: string[] = [];
+            let deleted = 0;
+            for (const part of await partitionsBefore(this.pool, cutoff)) {
+              deleted += Number((await c.query(`SELECT count(*) AS n FROM ${part.name}`)).rows[0].n);
+              await c.query('BEGIN');
+              await c.query(`DROP TABLE ${part.name}`);
+              await c.query('DELETE FROM event_keys WHERE ts >= $1 AND ts < $2', [part.start, part.end]);
+              await c.query('COMMIT');
+              dropped.push(part.name);
+            }
+            // Stragglers that landed in the default partition go row by row, in chunks.
+            for (;;) {
+              const r = await c.query(
+                `WITH d AS (DELETE FROM events_default WHERE (ts, seq) IN (SELECT ts, seq FROM events_default WHERE ts < $1 LIMIT 5000)
                           RETURNING ts, seq)
                DELETE FROM event_keys k USING d WHERE k.ts = d.ts AND k.seq = d.seq RETURNING 1`,
-              [cutoff],
-            );
-            const n = (await c.query('SELECT count(*) AS n FROM events_default WHERE ts < $1', [cutoff])).rows[0].n;
-            deleted += r.rowCount ?? 0;
-            if (Number(n) === 0) break;
+                [cutoff],
+              );
+              const n = (await c.query('SELECT count(*) AS n FROM events_default WHERE ts < $1', [cutoff])).rows[0].n;
+              deleted += r.rowCount ?? 0;
+              if (Number(n) === 0) break;
+            }
+            return { deleted, partitionsDropped: dropped };
+          } finally {
+            await c.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]).catch(() => undefined);
           }
-          return { deleted, partitionsDropped: dropped };
-        } finally {
-          await c.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]).catch(() => undefined);
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
         }
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    }));
+      }),
+    );
   }
 
   async requestKeyHash(key: string): Promise<string | undefined> {
@@ -363,8 +427,14 @@ export class PostgresStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
-      [k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt]);
+    await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      k.id,
+      k.hash,
+      k.prefix,
+      k.name,
+      k.createdAt,
+      k.revokedAt,
+    ]);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {

@@ -106,7 +106,7 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
         outcomes.push(seen);
         continue;
       }
-      let inserted;
+      let inserted: ReturnType<typeof insertUnit>;
       try {
         inserted = unit.events.length === 1 && !unit.requestKey ? insertUnit(unit) : insertUnitAtomically(unit);
       } catch (err) {

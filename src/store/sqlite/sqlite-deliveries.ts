@@ -2,12 +2,29 @@
 // requeues. Must never hand one delivery to two live leases, or change a delivery whose lease was lost.
 
 import type Database from 'better-sqlite3';
-import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, NewDelivery, OutboxMessage } from '../../domain/deliveries.js';
+import type {
+  AttemptOutcome,
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  EndpointState,
+  NewDelivery,
+  OutboxMessage,
+} from '../../domain/deliveries.js';
 import type { ClaimOptions, DeliveryQuery } from '../store.js';
 import { DELIVERY_STATUSES, goneReason, isSuccessStatus } from '../../domain/deliveries.js';
 import { roomPerEndpoint } from '../claim-room.js';
 import {
-  attemptParams, toAttempt, toDelivery, toEndpoint, toMessage, type AttemptRow, type DeliveryRow, type EndpointRow, type MessageRow,
+  attemptParams,
+  toAttempt,
+  toDelivery,
+  toEndpoint,
+  toMessage,
+  type AttemptRow,
+  type DeliveryRow,
+  type EndpointRow,
+  type MessageRow,
 } from '../rows.js';
 import { deliveryListSql, SQLITE_STYLE } from '../sql-where.js';
 
@@ -19,9 +36,7 @@ export function createDeliveryStore(db: Database.Database) {
           created_at, updated_at, deadline_at)
        VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
-    upsertEndpoint: db.prepare(
-      'INSERT INTO webhook_endpoints (id, url) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url',
-    ),
+    upsertEndpoint: db.prepare('INSERT INTO webhook_endpoints (id, url) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url'),
     listEndpoints: db.prepare('SELECT * FROM webhook_endpoints ORDER BY id'),
     enableEndpoint: db.prepare('UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL WHERE id = ?'),
     releaseHeld: db.prepare(
@@ -33,16 +48,12 @@ export function createDeliveryStore(db: Database.Database) {
        WHERE endpoint_id = ? AND status IN ('pending', 'retry_scheduled') AND next_attempt_at <= ?
        ORDER BY next_attempt_at LIMIT ?`,
     ),
-    expiredLeases: db.prepare(
-      `SELECT id, endpoint_id, status FROM deliveries WHERE status = 'sending' AND lease_until <= ? LIMIT ?`,
-    ),
+    expiredLeases: db.prepare(`SELECT id, endpoint_id, status FROM deliveries WHERE status = 'sending' AND lease_until <= ? LIMIT ?`),
     holdUnconfigured: db.prepare(
       `UPDATE deliveries SET status = 'held', updated_at = ?
        WHERE status IN ('pending', 'retry_scheduled') AND endpoint_id NOT IN (SELECT value FROM json_each(?))`,
     ),
-    leaseAny: db.prepare(
-      `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?`,
-    ),
+    leaseAny: db.prepare(`UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?`),
     lease: db.prepare(
       `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?
        WHERE id = ? AND (status <> 'sending' OR lease_until <= ?)`,
@@ -67,9 +78,7 @@ export function createDeliveryStore(db: Database.Database) {
        WHERE id = ? AND lease_owner = ? AND status = 'sending'`,
     ),
     endpointSuccess: db.prepare('UPDATE webhook_endpoints SET last_success_at = ?, failure_streak = 0 WHERE id = ?'),
-    endpointFailure: db.prepare(
-      'UPDATE webhook_endpoints SET last_failure_at = ?, failure_streak = failure_streak + 1 WHERE id = ?',
-    ),
+    endpointFailure: db.prepare('UPDATE webhook_endpoints SET last_failure_at = ?, failure_streak = failure_streak + 1 WHERE id = ?'),
     endpointGone: db.prepare(
       `UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ?, last_failure_at = ?,
           failure_streak = failure_streak + 1 WHERE id = ?`,
@@ -78,13 +87,9 @@ export function createDeliveryStore(db: Database.Database) {
       `UPDATE deliveries SET status = 'held', updated_at = ?
        WHERE endpoint_id = ? AND status IN ('pending', 'retry_scheduled')`,
     ),
-    latestMessage: db.prepare(
-      'SELECT id FROM messages WHERE aggregation_id = ? ORDER BY revision DESC LIMIT 1',
-    ),
+    latestMessage: db.prepare('SELECT id FROM messages WHERE aggregation_id = ? ORDER BY revision DESC LIMIT 1'),
     deliveriesOfMessage: db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY endpoint_id'),
-    requeueable: db.prepare(
-      `SELECT DISTINCT endpoint_id FROM deliveries WHERE status = 'held' AND created_at >= ?`,
-    ),
+    requeueable: db.prepare(`SELECT DISTINCT endpoint_id FROM deliveries WHERE status = 'held' AND created_at >= ?`),
     requeue: db.prepare(
       `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, deadline_at = ?, updated_at = ?
        WHERE status IN ('failed', 'held') AND created_at >= ?`,
@@ -103,8 +108,17 @@ export function createDeliveryStore(db: Database.Database) {
       for (const d of deliveries) {
         const ep = s.endpointDisabled.get(d.endpointId) as { disabled_at: number | null } | undefined;
         const status = ep?.disabled_at ? 'held' : 'pending';
-        s.insertDelivery.run(d.id, message.id, d.endpointId, message.aggregationId, status, message.createdAt,
-          message.createdAt, message.createdAt, d.deadlineAt);
+        s.insertDelivery.run(
+          d.id,
+          message.id,
+          d.endpointId,
+          message.aggregationId,
+          status,
+          message.createdAt,
+          message.createdAt,
+          message.createdAt,
+          d.deadlineAt,
+        );
       }
     },
 
@@ -123,24 +137,25 @@ export function createDeliveryStore(db: Database.Database) {
     }),
 
     claimDeliveries: db.transaction((o: ClaimOptions): ClaimedDelivery[] => {
-        const room = roomPerEndpoint(o);
-        const out: ClaimedDelivery[] = [];
-        const lease = (r: { id: string; endpoint_id: string; status: string }) => {
-          if (out.length >= o.limit || !room.take(r.endpoint_id)) return;
-          if (s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id, o.now).changes === 1) {
-            out.push(claimed(s.getDelivery.get(r.id) as DeliveryRow, r.status as DeliveryStatus));
-          }
-        };
-        // Deliveries whose worker died first, then each endpoint on its own index range, so one
-        // endpoint's backlog never hides another's due deliveries.
-        for (const r of s.expiredLeases.all(o.now, o.limit) as Array<{ id: string; endpoint_id: string; status: string }>) lease(r);
-        for (const endpointId of o.endpoints) {
-          const want = Math.min(o.limit - out.length, room.left(endpointId));
-          if (want <= 0) continue;
-          for (const r of s.dueForEndpoint.all(endpointId, o.now, want) as Array<{ id: string; endpoint_id: string; status: string }>) lease(r);
+      const room = roomPerEndpoint(o);
+      const out: ClaimedDelivery[] = [];
+      const lease = (r: { id: string; endpoint_id: string; status: string }) => {
+        if (out.length >= o.limit || !room.take(r.endpoint_id)) return;
+        if (s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id, o.now).changes === 1) {
+          out.push(claimed(s.getDelivery.get(r.id) as DeliveryRow, r.status as DeliveryStatus));
         }
-        return out;
-      }),
+      };
+      // Deliveries whose worker died first, then each endpoint on its own index range, so one
+      // endpoint's backlog never hides another's due deliveries.
+      for (const r of s.expiredLeases.all(o.now, o.limit) as Array<{ id: string; endpoint_id: string; status: string }>) lease(r);
+      for (const endpointId of o.endpoints) {
+        const want = Math.min(o.limit - out.length, room.left(endpointId));
+        if (want <= 0) continue;
+        for (const r of s.dueForEndpoint.all(endpointId, o.now, want) as Array<{ id: string; endpoint_id: string; status: string }>)
+          lease(r);
+      }
+      return out;
+    }),
 
     claimDelivery: db.transaction((id: string, o: { now: number; leaseMs: number; owner: string }): ClaimedDelivery | undefined => {
       const row = s.getDelivery.get(id) as DeliveryRow | undefined;
@@ -154,9 +169,18 @@ export function createDeliveryStore(db: Database.Database) {
 
     recordAttempt: db.transaction((a: AttemptRecord, owner: string, outcome: AttemptOutcome, now: number): boolean => {
       // The lease check comes first: a worker that lost its lease must leave no trace in the log.
-      const info = s.finishAttempt.run(outcome.status, a.attempt, outcome.nextAttemptAt, now, a.statusCode,
+      const info = s.finishAttempt.run(
+        outcome.status,
+        a.attempt,
+        outcome.nextAttemptAt,
+        now,
+        a.statusCode,
         isSuccessStatus(a.statusCode) ? null : a.error,
-        outcome.deliveredAt, a.dryRun ? 1 : 0, a.deliveryId, owner);
+        outcome.deliveredAt,
+        a.dryRun ? 1 : 0,
+        a.deliveryId,
+        owner,
+      );
       if (info.changes === 0) return false;
       s.insertAttempt.run(...attemptParams(a, SQLITE_STYLE));
       const row = s.getDelivery.get(a.deliveryId) as DeliveryRow;

@@ -68,8 +68,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const maxPendingBytes = opts.maxPendingBytes ?? MEMORY_BUDGET.pendingBytes;
   const maxSliceBytes = opts.maxSliceBytes ?? MEMORY_BUDGET.sliceBytes;
   const onError = opts.onError ?? ((err: unknown) => console.error('meterhook: applying derived state failed; will retry', err));
-  const onQuarantine = opts.onQuarantine
-    ?? ((seq: number, customerId: string, err: unknown) => console.error(`meterhook: event ${seq} of ${customerId} could not be folded; set aside and retried later`, err));
+  const onQuarantine =
+    opts.onQuarantine ??
+    ((seq: number, customerId: string, err: unknown) =>
+      console.error(`meterhook: event ${seq} of ${customerId} could not be folded; set aside and retried later`, err));
   const quarantineRetryMs = opts.quarantineRetryMs ?? 60_000;
   /** Moving estimate of the largest unit per group: 1 for single events, 1,000 for full batches. */
   let unitEstimate = 1;
@@ -105,9 +107,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
   const savePeriods = db.prepare('UPDATE derived_state SET periods = ? WHERE id = 1');
   const readState = db.prepare('SELECT applied_seq, periods FROM derived_state WHERE id = 1');
-  const eventsAfter = db.prepare(
-    'SELECT seq, customer_id, event_type, event_id, ts, value FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
-  );
+  const eventsAfter = db.prepare('SELECT seq, customer_id, event_type, event_id, ts, value FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
   const maxSeq = db.prepare('SELECT max(seq) AS s FROM events');
 
   /** Committed events not yet applied, oldest first. */
@@ -151,7 +151,21 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       }
     }
     fold.forEachHour((c, t, hour, s) => {
-      upsertRollup.run(c, hour, t, s.count, formatFixed(s.sum), s.min, s.max, s.firstTs, s.firstSeq, s.firstValue, s.lastTs, s.lastSeq, s.lastValue);
+      upsertRollup.run(
+        c,
+        hour,
+        t,
+        s.count,
+        formatFixed(s.sum),
+        s.min,
+        s.max,
+        s.firstTs,
+        s.firstSeq,
+        s.firstValue,
+        s.lastTs,
+        s.lastSeq,
+        s.lastValue,
+      );
     });
     stagedMarks = [];
     for (const m of fold.marks((period, customerId, start) => !knownMarks.has(period, customerId, start))) {
@@ -210,7 +224,12 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
             const head = b.events.slice(0, i);
             const tail = b.events.slice(i);
             const headBytes = batchBytes(head);
-            pending.splice(n, 1, { events: head, periods: b.periods, bytes: headBytes }, { events: tail, periods: b.periods, bytes: b.bytes - headBytes });
+            pending.splice(
+              n,
+              1,
+              { events: head, periods: b.periods, bytes: headBytes },
+              { events: tail, periods: b.periods, bytes: b.bytes - headBytes },
+            );
             n++;
           }
           sliceStats.lastBytes = bytes;
@@ -250,7 +269,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     sliceStats.slices++;
     sliceStats.lastEvents = count;
     sliceStats.maxBytes = Math.max(sliceStats.maxBytes, sliceStats.lastBytes);
-    const rate = count / Math.max(ms, 1) * 1000;
+    const rate = (count / Math.max(ms, 1)) * 1000;
     sliceStats.eventsPerS = sliceStats.eventsPerS === 0 ? rate : sliceStats.eventsPerS * 0.7 + rate * 0.3;
   }
 
@@ -413,12 +432,21 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     memory() {
       const cache = knownMarks.stats();
       return {
-        pendingEvents: pendingCount, maxPendingEvents: maxPending,
-        pendingBytes, maxPendingBytes,
-        pendingBatches: pending.length, pendingIds: pendingIds.size,
-        slices: sliceStats.slices, lastSliceEvents: sliceStats.lastEvents, lastSliceBytes: sliceStats.lastBytes,
-        largestSliceBytes: sliceStats.maxBytes, maxSliceBytes, sliceEventsPerS: Math.round(sliceStats.eventsPerS),
-        markCacheMarks: cache.marks, markCacheBytes: cache.bytes, maxMarkCacheBytes: opts.maxMarkCacheBytes ?? MEMORY_BUDGET.markCacheBytes,
+        pendingEvents: pendingCount,
+        maxPendingEvents: maxPending,
+        pendingBytes,
+        maxPendingBytes,
+        pendingBatches: pending.length,
+        pendingIds: pendingIds.size,
+        slices: sliceStats.slices,
+        lastSliceEvents: sliceStats.lastEvents,
+        lastSliceBytes: sliceStats.lastBytes,
+        largestSliceBytes: sliceStats.maxBytes,
+        maxSliceBytes,
+        sliceEventsPerS: Math.round(sliceStats.eventsPerS),
+        markCacheMarks: cache.marks,
+        markCacheBytes: cache.bytes,
+        maxMarkCacheBytes: opts.maxMarkCacheBytes ?? MEMORY_BUDGET.markCacheBytes,
         periodStartMemo: periodStartMemoSize(),
       };
     },

@@ -16,11 +16,20 @@ export interface PendingEvent {
 }
 
 export interface EventRow {
-  seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number; value: number;
+  seq: number;
+  customer_id: string;
+  event_type: string;
+  event_id: string | null;
+  ts: number;
+  value: number;
 }
 
 export const pendingOf = (r: EventRow): PendingEvent => ({
-  seq: r.seq, customerId: r.customer_id, eventType: r.event_type, ts: r.ts, value: r.value,
+  seq: r.seq,
+  customerId: r.customer_id,
+  eventType: r.event_type,
+  ts: r.ts,
+  value: r.value,
   hash: r.event_id === null ? null : eventKeyHash(r.customer_id, r.event_type, r.event_id),
 });
 

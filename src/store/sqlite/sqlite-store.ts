@@ -11,11 +11,35 @@ import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
 import {
   USAGE_PORT_METHODS,
-  type AggregationQuery, type AppendOutcome, type AppendUnit, type ClaimOptions, type CloseResult, type DeliveryQuery, type EventQuery,
-  type ProvisionalResult, type Store, type StoreStats,
+  type AggregationQuery,
+  type AppendOutcome,
+  type AppendUnit,
+  type ClaimOptions,
+  type CloseResult,
+  type DeliveryQuery,
+  type EventQuery,
+  type ProvisionalResult,
+  type Store,
+  type StoreStats,
 } from '../store.js';
-import type { AggregationRecord, ApiKeyRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow, StoredEvent } from '../../domain/records.js';
-import type { AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, EndpointState, OutboxMessage } from '../../domain/deliveries.js';
+import type {
+  AggregationRecord,
+  ApiKeyRecord,
+  CloseDecider,
+  DirtyMark,
+  ProvisionalDecider,
+  RollupRow,
+  StoredEvent,
+} from '../../domain/records.js';
+import type {
+  AttemptOutcome,
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  EndpointState,
+  OutboxMessage,
+} from '../../domain/deliveries.js';
 import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
 import { createAppender } from './sqlite-append.js';
@@ -25,7 +49,16 @@ import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
 import {
-  aggregationParams, messageParams, toAggregation, toApiKey, toEvent, toMark, toMessage, toRollup, type AggregationRow, type EventRow,
+  aggregationParams,
+  messageParams,
+  toAggregation,
+  toApiKey,
+  toEvent,
+  toMark,
+  toMessage,
+  toRollup,
+  type AggregationRow,
+  type EventRow,
   type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, SQLITE_STYLE, sqlStringList, type EventColumns } from '../sql-where.js';
@@ -113,9 +146,7 @@ export class SqliteStore implements Store {
          WHERE period = ? AND period_start >= ? AND (period_start, customer_id) > (?, ?)
          ORDER BY period_start, customer_id LIMIT ?`,
       ),
-      deleteMark: db.prepare(
-        'DELETE FROM dirty_periods WHERE period = ? AND period_start = ? AND customer_id = ?',
-      ),
+      deleteMark: db.prepare('DELETE FROM dirty_periods WHERE period = ? AND period_start = ? AND customer_id = ?'),
       getAgg: db.prepare('SELECT * FROM aggregations WHERE customer_id = ? AND period = ? AND period_start = ?'),
       upsertAgg: db.prepare(
         `INSERT INTO aggregations (id, customer_id, period, period_key, period_start, period_end, events,
@@ -131,13 +162,9 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
       messagesOf: db.prepare('SELECT * FROM messages WHERE aggregation_id = ? ORDER BY revision'),
-      insertKey: db.prepare(
-        'INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
+      insertKey: db.prepare('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
-      revokeKey: db.prepare(
-        'UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL',
-      ),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL'),
     };
     installFaultBoundary(this, SqliteStore.prototype, sqliteFault, this.health);
     // Every usage read and the close see all committed events: derived state is brought up to date
@@ -256,16 +283,32 @@ export class SqliteStore implements Store {
     return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
   }
 
-  private marks(stmt: Database.Statement, period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }): DirtyMark[] {
+  private marks(
+    stmt: Database.Statement,
+    period: Period,
+    bound: number,
+    limit: number,
+    after?: { periodStart: number; customerId: string },
+  ): DirtyMark[] {
     const rows = stmt.all(period, bound, after?.periodStart ?? Number.MIN_SAFE_INTEGER, after?.customerId ?? '', limit) as MarkRow[];
     return rows.map(toMark);
   }
 
-  async listDueMarks(period: Period, beforeStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]> {
+  async listDueMarks(
+    period: Period,
+    beforeStart: number,
+    limit: number,
+    after?: { periodStart: number; customerId: string },
+  ): Promise<DirtyMark[]> {
     return this.marks(this.stmt.dueMarks, period, beforeStart, limit, after);
   }
 
-  async listOpenMarks(period: Period, fromStart: number, limit: number, after?: { periodStart: number; customerId: string }): Promise<DirtyMark[]> {
+  async listOpenMarks(
+    period: Period,
+    fromStart: number,
+    limit: number,
+    after?: { periodStart: number; customerId: string },
+  ): Promise<DirtyMark[]> {
     return this.marks(this.stmt.openMarks, period, fromStart, limit, after);
   }
 
@@ -382,10 +425,13 @@ export class SqliteStore implements Store {
     const params: unknown[] = [];
     // The range lets the primary key narrow the scan; substr keeps ids whose next character sorts above U+FFFF.
     if (q.prefix) {
-      where.push("customer_id >= ? AND substr(customer_id, 1, length(?)) = ?");
+      where.push('customer_id >= ? AND substr(customer_id, 1, length(?)) = ?');
       params.push(q.prefix, q.prefix, q.prefix);
     }
-    if (q.after !== undefined) (where.push('customer_id > ?'), params.push(q.after));
+    if (q.after !== undefined) {
+      where.push('customer_id > ?');
+      params.push(q.after);
+    }
     const rows = this.db
       .prepare(`SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                 GROUP BY customer_id ORDER BY customer_id LIMIT ?`)
@@ -413,7 +459,13 @@ export class SqliteStore implements Store {
       byTime: this.db.prepare('DELETE FROM events_by_time WHERE ts = ? AND seq = ?'),
     };
     const chunk = this.db.transaction((): number => {
-      const rows = oldest.all(cutoff) as Array<{ seq: number; customer_id: string; event_type: string; event_id: string | null; ts: number }>;
+      const rows = oldest.all(cutoff) as Array<{
+        seq: number;
+        customer_id: string;
+        event_type: string;
+        event_id: string | null;
+        ts: number;
+      }>;
       for (const r of rows) {
         del.event.run(r.seq);
         if (r.event_id !== null) del.id.run(eventKeyHash(r.customer_id, r.event_type, r.event_id), r.seq);
