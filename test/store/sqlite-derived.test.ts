@@ -13,7 +13,8 @@ import { fixedToNumber } from '../../src/domain/decimal.js';
 import type { NewEvent } from '../../src/domain/event-rules.js';
 import { registerDecimalFunctions } from '../../src/store/sqlite/decimal-functions.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { MERGED_ROLLUPS_SQL, SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { MERGED_ROLLUPS_SQL } from '../../src/store/sqlite/sqlite-sql.js';
 import { WriterLockTaken } from '../../src/store/sqlite/writer-lock.js';
 import type { AppendOutcome } from '../../src/store/store.js';
 

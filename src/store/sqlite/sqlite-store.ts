@@ -43,11 +43,12 @@ import type {
 import { createDeliveryStore } from './sqlite-deliveries.js';
 import { migrate } from './migrations.js';
 import { createAppender } from './sqlite-append.js';
-import { eventKeyHash } from './event-hash.js';
 import { takeWriterLock } from './writer-lock.js';
 import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
+import { createRetention } from './sqlite-retention.js';
+import { INDEXED_EVENT_COLUMNS, MERGED_ROLLUPS_SQL, OLDEST_UNDELIVERED_SQL } from './sqlite-sql.js';
 import {
   aggregationParams,
   messageParams,
@@ -61,28 +62,7 @@ import {
   type EventRow,
   type MarkRow,
 } from '../rows.js';
-import { aggregationListSql, eventListSql, SQLITE_STYLE, sqlStringList, type EventColumns } from '../sql-where.js';
-import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
-
-// Merging in SQL returns one row per event type instead of one per hour, in one pass over the
-// range. Hours partition time, so a type's first event is in its earliest hour's row and its
-// last in its latest: two primary-key lookups fetch them, with no per-row key building.
-export const MERGED_ROLLUPS_SQL = `
-        WITH a AS (SELECT event_type, sum(count) AS count, meterhook_dec_sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
-                          min(hour) AS first_hour, max(hour) AS last_hour
-                   FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to GROUP BY event_type)
-        SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
-               l.last_ts, l.last_seq, l.last_value
-        FROM a
-        -- CROSS JOIN fixes the order: one row per type from a, then a primary-key lookup each.
-        CROSS JOIN rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type
-        CROSS JOIN rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type`;
-
-/** GET /events walks a derived index `i` (customer or time) and filters the type on the event `e` it joins. */
-const INDEXED_EVENT_COLUMNS: EventColumns = { customerId: 'i.customer_id', eventType: 'e.event_type', ts: 'i.ts', seq: 'i.seq' };
-
-const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
-  WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
+import { aggregationListSql, eventListSql, SQLITE_STYLE } from '../sql-where.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
@@ -110,6 +90,7 @@ export class SqliteStore implements Store {
   private readonly stmt;
   private readonly health = new WriteHealth();
   private readonly probe: () => void;
+  private readonly retention: ReturnType<typeof createRetention>;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -132,6 +113,7 @@ export class SqliteStore implements Store {
     this.listing = createListingIndex(this.db, this.derived, { ...opts.listing, onError: onError('listing_index') });
     this.probe = createWriteProbe(this.db);
     this.deliveries = createDeliveryStore(this.db);
+    this.retention = createRetention(this.db);
     const db = this.db;
     this.stmt = {
       rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
@@ -445,46 +427,11 @@ export class SqliteStore implements Store {
   }
 
   async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
-    const oldest = this.db.prepare(
-      `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts FROM events_by_time i
-       CROSS JOIN events e ON e.seq = i.seq WHERE i.ts < ?
-         -- An event set aside because its fold failed is kept until it is folded.
-         AND NOT EXISTS (SELECT 1 FROM derived_quarantine q WHERE q.seq = e.seq)
-       ORDER BY i.ts, i.seq LIMIT 5000`,
-    );
-    const del = {
-      event: this.db.prepare('DELETE FROM events WHERE seq = ?'),
-      id: this.db.prepare('DELETE FROM event_ids WHERE h = ? AND seq = ?'),
-      byCustomer: this.db.prepare('DELETE FROM events_by_customer WHERE customer_id = ? AND ts = ? AND seq = ?'),
-      byTime: this.db.prepare('DELETE FROM events_by_time WHERE ts = ? AND seq = ?'),
-    };
-    const chunk = this.db.transaction((): number => {
-      const rows = oldest.all(cutoff) as Array<{
-        seq: number;
-        customer_id: string;
-        event_type: string;
-        event_id: string | null;
-        ts: number;
-      }>;
-      for (const r of rows) {
-        del.event.run(r.seq);
-        if (r.event_id !== null) del.id.run(eventKeyHash(r.customer_id, r.event_type, r.event_id), r.seq);
-        del.byCustomer.run(r.customer_id, r.ts, r.seq);
-        del.byTime.run(r.ts, r.seq);
-      }
-      return rows.length;
-    });
-    let deleted = 0;
-    for (;;) {
-      // Events not yet in the indexes would be missed: bring them up to date first, so each is deleted whole.
+    // Events not yet in the indexes would be missed: bring them up to date first, so each is deleted whole.
+    const deleted = await this.retention.deleteEventsBefore(cutoff, () => {
       this.applyDerived();
       this.catchUpListing();
-      const n = chunk.immediate();
-      deleted += n;
-      if (n < 5000) break;
-      // Chunks keep each write transaction short, so ingest is never blocked for long.
-      await new Promise((r) => setImmediate(r));
-    }
+    });
     return { deleted, partitionsDropped: [] };
   }
 
@@ -493,18 +440,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteRequestKeysBefore(cutoff: number): Promise<number> {
-    const chunk = this.db.prepare(
-      `DELETE FROM request_keys WHERE request_key IN
-         (SELECT request_key FROM request_keys WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
-    );
-    let deleted = 0;
-    for (;;) {
-      const n = chunk.run(cutoff).changes;
-      deleted += n;
-      if (n < 5000) return deleted;
-      // Chunks keep each write short, so ingest is never blocked for long.
-      await new Promise((r) => setImmediate(r));
-    }
+    return this.retention.deleteRequestKeysBefore(cutoff);
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
