@@ -4,7 +4,7 @@
 
 import { MeterhookClosedError, MeterhookError, MeterhookFlushError, MeterhookValidationError } from './errors.js';
 import { PageRequest } from './paginate.js';
-import { Transport, instantText, type QueryValue, type RetryInfo } from './transport.js';
+import { Transport, instantText, type QueryValue } from './transport.js';
 import type {
   Aggregation,
   AggregationQuery,
