@@ -7,6 +7,7 @@ import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { HourFold } from '../../domain/fold.js';
+import { markUpsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
 import type { RollupState } from '../../domain/rollup-state.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 
@@ -186,31 +187,20 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   // Marks before rollups, both in the fold's key order: concurrent groups lock rows in one order (no
   // deadlock), and a close skipping marks held here never reads half of this group's rollups.
   const m = fold.marks();
-  await client.query(
-    `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq)
-     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
-     ON CONFLICT (period, period_start, customer_id) DO UPDATE
-       SET change_seq = greatest(dirty_periods.change_seq, excluded.change_seq)`,
-    [m.map((x) => x.period), m.map((x) => x.periodStart), m.map((x) => x.customerId), m.map((x) => x.changeSeq)],
-  );
+  await client.query(markUpsertSql('SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])', POSTGRES_MERGE), [
+    m.map((x) => x.period),
+    m.map((x) => x.periodStart),
+    m.map((x) => x.customerId),
+    m.map((x) => x.changeSeq),
+  ]);
   const r: Array<{ c: string; t: string; h: number; s: RollupState }> = [];
   fold.forEachHour((c, t, h, st) => void r.push({ c, t, h, s: st }));
   await client.query(
-    `INSERT INTO rollups AS t (customer_id, hour, event_type, count, sum, vmin, vmax,
-        first_ts, first_seq, first_value, last_ts, last_seq, last_value)
-     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[],
-        $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])
-     ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
-       count = t.count + excluded.count,
-       sum = t.sum + excluded.sum,
-       vmin = least(t.vmin, excluded.vmin),
-       vmax = greatest(t.vmax, excluded.vmax),
-       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_ts ELSE t.first_ts END,
-       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_seq ELSE t.first_seq END,
-       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_value ELSE t.first_value END,
-       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_ts ELSE t.last_ts END,
-       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_seq ELSE t.last_seq END,
-       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_value ELSE t.last_value END`,
+    rollupUpsertSql(
+      `SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[],
+        $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])`,
+      POSTGRES_MERGE,
+    ),
     [
       r.map((x) => x.c),
       r.map((x) => x.h),

@@ -10,6 +10,7 @@ import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes
 import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { HourFold, periodStartMemoSize } from '../../domain/fold.js';
+import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
 import { sqliteFault } from './sqlite-faults.js';
 import { createMarkCache } from './sqlite-mark-cache.js';
 import { pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
@@ -82,26 +83,8 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
    */
   const sliceCap = () => Math.min(maxSlice, Math.max(minSlice, Math.round(unitsPerSlice * unitEstimate)));
 
-  const upsertRollup = db.prepare(
-    `INSERT INTO rollups (customer_id, hour, event_type, count, sum, vmin, vmax,
-        first_ts, first_seq, first_value, last_ts, last_seq, last_value)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
-       count = count + excluded.count,
-       sum = meterhook_dec_add(sum, excluded.sum),
-       vmin = min(vmin, excluded.vmin),
-       vmax = max(vmax, excluded.vmax),
-       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_value ELSE first_value END,
-       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_seq ELSE first_seq END,
-       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_ts ELSE first_ts END,
-       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_value ELSE last_value END,
-       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_seq ELSE last_seq END,
-       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_ts ELSE last_ts END`,
-  );
-  const upsertMark = db.prepare(
-    `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq) VALUES (?, ?, ?, ?)
-     ON CONFLICT (period, period_start, customer_id) DO UPDATE SET change_seq = max(change_seq, excluded.change_seq)`,
-  );
+  const upsertRollup = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE));
+  const upsertMark = db.prepare(markUpsertSql('VALUES (?, ?, ?, ?)', SQLITE_MERGE));
   // OR IGNORE: a set-aside event's key is written when it is set aside, and again when it is folded.
   const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');

@@ -1,0 +1,44 @@
+// Owns the SQL form of merging hour states and dirty marks on conflict, written once for both adapters:
+// the same merge as domain/rollup-state.ts's mergeInto. Must never differ between the stores except in
+// the dialect's spelling of least/greatest and of exact decimal addition.
+
+/** How a store spells what the merge needs; the upsert's target row is aliased `t`. */
+export interface MergeDialect {
+  least: string;
+  greatest: string;
+  /** Exact decimal addition of two sums. */
+  addSums: (a: string, b: string) => string;
+}
+
+export const SQLITE_MERGE: MergeDialect = { least: 'min', greatest: 'max', addSums: (a, b) => `meterhook_dec_add(${a}, ${b})` };
+export const POSTGRES_MERGE: MergeDialect = { least: 'least', greatest: 'greatest', addSums: (a, b) => `${a} + ${b}` };
+
+export const ROLLUP_COLUMNS =
+  'customer_id, hour, event_type, count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+
+/**
+ * `INSERT INTO rollups AS t (…) <rows> ON CONFLICT … DO UPDATE`: counts and sums add, min and max keep
+ * the extreme, first and last keep the earlier and the later by (event time, seq). Every SET reads the
+ * stored row as it was, so the order of the assignments does not matter.
+ */
+export function rollupUpsertSql(rows: string, d: MergeDialect): string {
+  const earlier = '(excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq)';
+  const later = '(excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq)';
+  const pick = (cond: string, col: string) => `${col} = CASE WHEN ${cond} THEN excluded.${col} ELSE t.${col} END`;
+  return `INSERT INTO rollups AS t (${ROLLUP_COLUMNS})
+     ${rows}
+     ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
+       count = t.count + excluded.count,
+       sum = ${d.addSums('t.sum', 'excluded.sum')},
+       vmin = ${d.least}(t.vmin, excluded.vmin),
+       vmax = ${d.greatest}(t.vmax, excluded.vmax),
+       ${['first_ts', 'first_seq', 'first_value'].map((c) => pick(earlier, c)).join(',\n       ')},
+       ${['last_ts', 'last_seq', 'last_value'].map((c) => pick(later, c)).join(',\n       ')}`;
+}
+
+/** `INSERT INTO dirty_periods AS t (…) <rows> ON CONFLICT … DO UPDATE`: a mark keeps the newest change seq. */
+export function markUpsertSql(rows: string, d: MergeDialect): string {
+  return `INSERT INTO dirty_periods AS t (period, period_start, customer_id, change_seq)
+     ${rows}
+     ON CONFLICT (period, period_start, customer_id) DO UPDATE SET change_seq = ${d.greatest}(t.change_seq, excluded.change_seq)`;
+}
