@@ -305,7 +305,9 @@ describe('closeDuePeriods: catch-up after downtime', () => {
 });
 
 describe('closeDuePeriods: late data', () => {
-  it('a late event after the close gives revision 2 with aggregation.updated and the previous numbers; a duplicate re-send gives nothing', async () => {
+  const lateEventTitle =
+    'a late event after the close gives revision 2 with aggregation.updated and the previous numbers; a duplicate re-send gives nothing';
+  it(lateEventTitle, async () => {
     await withApp({ now: '2026-02-10T12:00:00Z' }, async (t) => {
       const january = [
         ev('api.calls', 'a', 10, '2026-01-10T08:00:00Z', 'j1'),
@@ -479,7 +481,9 @@ describe('closeDuePeriods: idle customers and absent types', () => {
     });
   });
 
-  it('a type removed from the configuration after its events were stored is left out; a customer with only that type gets nothing', async () => {
+  const removedTypeTitle =
+    'a type removed from the configuration after its events were stored is left out; a customer with only that type gets nothing';
+  it(removedTypeTitle, async () => {
     const withLegacy = { ...REFERENCE_CONFIG, events: { ...REFERENCE_CONFIG.events, 'legacy.type': { op: 'sum' } } };
     await withApp({ now: '2026-01-12T10:30:00Z', config: withLegacy }, async (t) => {
       await post(t, [

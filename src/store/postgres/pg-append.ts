@@ -205,12 +205,18 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
        sum = t.sum + excluded.sum,
        vmin = least(t.vmin, excluded.vmin),
        vmax = greatest(t.vmax, excluded.vmax),
-       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_ts ELSE t.first_ts END,
-       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_seq ELSE t.first_seq END,
-       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq) THEN excluded.first_value ELSE t.first_value END,
-       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_ts ELSE t.last_ts END,
-       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_seq ELSE t.last_seq END,
-       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq) THEN excluded.last_value ELSE t.last_value END`,
+       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq)
+           THEN excluded.first_ts ELSE t.first_ts END,
+       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq)
+           THEN excluded.first_seq ELSE t.first_seq END,
+       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq)
+           THEN excluded.first_value ELSE t.first_value END,
+       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq)
+           THEN excluded.last_ts ELSE t.last_ts END,
+       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq)
+           THEN excluded.last_seq ELSE t.last_seq END,
+       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq)
+           THEN excluded.last_value ELSE t.last_value END`,
     [
       r.map((x) => x.c),
       r.map((x) => x.h),

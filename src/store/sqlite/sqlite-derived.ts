@@ -91,12 +91,18 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
        sum = meterhook_dec_add(sum, excluded.sum),
        vmin = min(vmin, excluded.vmin),
        vmax = max(vmax, excluded.vmax),
-       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_value ELSE first_value END,
-       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_seq ELSE first_seq END,
-       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq) THEN excluded.first_ts ELSE first_ts END,
-       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_value ELSE last_value END,
-       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_seq ELSE last_seq END,
-       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq) THEN excluded.last_ts ELSE last_ts END`,
+       first_value = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq)
+           THEN excluded.first_value ELSE first_value END,
+       first_seq   = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq)
+           THEN excluded.first_seq ELSE first_seq END,
+       first_ts    = CASE WHEN (excluded.first_ts, excluded.first_seq) < (first_ts, first_seq)
+           THEN excluded.first_ts ELSE first_ts END,
+       last_value  = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+           THEN excluded.last_value ELSE last_value END,
+       last_seq    = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+           THEN excluded.last_seq ELSE last_seq END,
+       last_ts     = CASE WHEN (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+           THEN excluded.last_ts ELSE last_ts END`,
   );
   const upsertMark = db.prepare(
     `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq) VALUES (?, ?, ?, ?)
