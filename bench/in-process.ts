@@ -107,7 +107,8 @@ export async function loadEvents(
       const rate = done / ((now - t0) / 1000);
       const eta = (o.total - done) / Math.max(1, rate);
       progress(
-        `${o.label}: ${done.toLocaleString('en-US')} / ${o.total.toLocaleString('en-US')} events loaded (${Math.round(rate).toLocaleString('en-US')}/s, ~${Math.ceil(eta)} s left)`,
+        `${o.label}: ${done.toLocaleString('en-US')} / ${o.total.toLocaleString('en-US')} events loaded ` +
+          `(${Math.round(rate).toLocaleString('en-US')}/s, ~${Math.ceil(eta)} s left)`,
       );
     }
   }

@@ -108,7 +108,8 @@ async function main(): Promise<number> {
     const url = process.env.DATABASE_URL;
     if (!url || !/^postgres(ql)?:\/\//i.test(url)) {
       process.stderr.write(
-        'bench: --store postgres needs DATABASE_URL=postgres://user@host:port/db for a role that may CREATE DATABASE: each run gets its own database, dropped afterwards\n',
+        'bench: --store postgres needs DATABASE_URL=postgres://user@host:port/db for a role that may CREATE DATABASE: ' +
+          'each run gets its own database, dropped afterwards\n',
       );
       return 2;
     }
@@ -143,14 +144,19 @@ async function main(): Promise<number> {
   const started = new Date();
   const out = process.stdout;
   out.write(
-    `meterhook benchmark — ${opts.quick ? 'QUICK smoke run (checks the harness, not speed; no verdicts)' : 'full run'}, store ${opts.store}\n`,
+    `meterhook benchmark — ${opts.quick ? 'QUICK smoke run (checks the harness, not speed; no verdicts)' : 'full run'}` +
+      `, store ${opts.store}\n`,
   );
   out.write(
-    `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}, ${machine.platform}; commit ${machine.gitCommit.slice(0, 12)}${machine.gitDirty ? ' (uncommitted changes)' : ''}; load avg ${machine.loadAverage.join(' ')}\n`,
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}, ${machine.platform}; ` +
+      `commit ${machine.gitCommit.slice(0, 12)}${machine.gitDirty ? ' (uncommitted changes)' : ''}; ` +
+      `load avg ${machine.loadAverage.join(' ')}\n`,
   );
   out.write(`server: ${runner.description}\n`);
   out.write(
-    `note: autocannon runs in this harness process and competes with the server for the ${machine.cores} cores; meterhook and the baseline are single-threaded, so one core each for server and load generator is the intended split (CPU use of both is in the notes).\n\n`,
+    `note: autocannon runs in this harness process and competes with the server for the ${machine.cores} cores; ` +
+      'meterhook and the baseline are single-threaded, so one core each for server and load generator is the intended split ' +
+      '(CPU use of both is in the notes).\n\n',
   );
 
   const results: ScenarioResult[] = [];

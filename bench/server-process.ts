@@ -88,7 +88,9 @@ export function chooseRunner(build: boolean, log: (m: string) => void): Runner {
   return {
     kind: 'tsx',
     args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'index.ts')],
-    description: `node ${startScriptNodeFlags().join(' ')} --import tsx src/cli/index.ts serve (dist/ stale: ${stale.length} files${build ? ', build did not refresh it' : ''})`,
+    description:
+      `node ${startScriptNodeFlags().join(' ')} --import tsx src/cli/index.ts serve ` +
+      `(dist/ stale: ${stale.length} files${build ? ', build did not refresh it' : ''})`,
   };
 }
 

@@ -47,7 +47,8 @@ function open(): { db: Database.Database; done(): void } {
   db.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, customer_id TEXT NOT NULL, event_type TEXT NOT NULL,
     event_id TEXT, ts INTEGER NOT NULL, received_at INTEGER NOT NULL, value REAL NOT NULL, metadata TEXT)`);
   db.exec(
-    'CREATE TABLE rollups (customer_id TEXT, hour INTEGER, event_type TEXT, count INTEGER, sum REAL, PRIMARY KEY (customer_id, hour, event_type)) WITHOUT ROWID',
+    'CREATE TABLE rollups (customer_id TEXT, hour INTEGER, event_type TEXT, count INTEGER, sum REAL, ' +
+      'PRIMARY KEY (customer_id, hour, event_type)) WITHOUT ROWID',
   );
   db.exec('CREATE TABLE event_ids (h INTEGER, seq INTEGER, PRIMARY KEY (h, seq)) WITHOUT ROWID');
   db.exec('CREATE TABLE by_customer (customer_id TEXT, ts INTEGER, seq INTEGER, PRIMARY KEY (customer_id, ts, seq)) WITHOUT ROWID');

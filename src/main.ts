@@ -66,7 +66,8 @@ export async function openStore(
       onQuarantine: (seq, customerId, err) =>
         o.logger?.error(
           { err: (err as Error).message, seq, customerId },
-          'an event could not be folded into usage; it is set aside, counted in meterhook_store_deferred_events{stage="quarantined"} and retried every minute',
+          'an event could not be folded into usage; it is set aside, ' +
+            'counted in meterhook_store_deferred_events{stage="quarantined"} and retried every minute',
         ),
     },
   });

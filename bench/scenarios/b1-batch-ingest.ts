@@ -36,7 +36,11 @@ export async function runB1(sc: ScenarioContext): Promise<ScenarioResult> {
   const ok = pgStore ? m.eventsPerS >= 50_000 : m.eventsPerS >= 150_000 && ratio >= 0.5 && m.peakRssMb < 300;
   const notes = [
     ...r.notes,
-    `B1: request body ~${Math.round(m.requestBytes / 1024)} KiB (${EVENTS_PER_REQUEST} events); server CPU ${m.serverCpuCores} cores (meterhook) vs ${r.baseline.serverCpuCores} (baseline); load generator CPU ${round(m.measured.loaderCpuCores, 2)} / ${round(r.baseline.measured.loaderCpuCores, 2)} cores; other processes ${m.otherCores ?? '?'} / ${r.baseline.otherCores ?? '?'} cores, iowait ${m.iowaitCores ?? '?'} cores (meterhook run)`,
+    `B1: request body ~${Math.round(m.requestBytes / 1024)} KiB (${EVENTS_PER_REQUEST} events); ` +
+      `server CPU ${m.serverCpuCores} cores (meterhook) vs ${r.baseline.serverCpuCores} (baseline); ` +
+      `load generator CPU ${round(m.measured.loaderCpuCores, 2)} / ${round(r.baseline.measured.loaderCpuCores, 2)} cores; ` +
+      `other processes ${m.otherCores ?? '?'} / ${r.baseline.otherCores ?? '?'} cores, ` +
+      `iowait ${m.iowaitCores ?? '?'} cores (meterhook run)`,
     `B1: stored events after stop ${m.storedEvents} for ${m.acknowledgedEvents} acknowledged (warm-up included)`,
   ];
   return {

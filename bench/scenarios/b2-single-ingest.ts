@@ -20,7 +20,11 @@ export async function runB2(sc: ScenarioContext): Promise<ScenarioResult> {
   const ok = m.reqPerS >= 15_000 && ratio >= 0.4 && m.measured.latencyMs.p99 < 20;
   const notes = [
     ...r.notes,
-    `B2: server CPU ${m.serverCpuCores} cores (meterhook) vs ${r.baseline.serverCpuCores} (baseline); load generator CPU ${round(m.measured.loaderCpuCores, 2)} / ${round(r.baseline.measured.loaderCpuCores, 2)} cores; other processes ${m.otherCores ?? '?'} / ${r.baseline.otherCores ?? '?'} cores, iowait ${m.iowaitCores ?? '?'} cores (meterhook run); baseline p99 ${r.baseline.measured.latencyMs.p99} ms`,
+    `B2: server CPU ${m.serverCpuCores} cores (meterhook) vs ${r.baseline.serverCpuCores} (baseline); ` +
+      `load generator CPU ${round(m.measured.loaderCpuCores, 2)} / ${round(r.baseline.measured.loaderCpuCores, 2)} cores; ` +
+      `other processes ${m.otherCores ?? '?'} / ${r.baseline.otherCores ?? '?'} cores, ` +
+      `iowait ${m.iowaitCores ?? '?'} cores (meterhook run); ` +
+      `baseline p99 ${r.baseline.measured.latencyMs.p99} ms`,
     `B2: stored events after stop ${m.storedEvents} for ${m.acknowledgedEvents} acknowledged (warm-up included)`,
   ];
   return {

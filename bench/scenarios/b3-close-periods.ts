@@ -61,7 +61,8 @@ async function closeRun(sc: ScenarioContext, events: number, label: string): Pro
       },
     });
     progress(
-      `B3 ${label}: loaded ${events.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing periods`,
+      `B3 ${label}: loaded ${events.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s ` +
+        `(${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing periods`,
     );
 
     const count = async (sql: string) => num((await fresh.query<{ n: unknown }>(sql))[0]?.n);
@@ -130,16 +131,21 @@ export async function runB3(sc: ScenarioContext): Promise<ScenarioResult> {
     const complete =
       run.after.marksLeft === 0 && run.after.finalAggregations === run.summary.finalized && run.after.messages === run.summary.messages;
     notes.push(
-      `B3 ${run.events.toLocaleString('en-US')} events: close ${run.closeS.toFixed(2)} s; finalized ${run.summary.finalized} aggregations, ${run.summary.messages} outbox messages, ` +
-        `${run.summary.eventsScanned} events scanned via rollups; before: ${run.before.rollups} rollup rows, marks ${JSON.stringify(run.before.marks)}; ` +
-        `after: ${run.after.marksLeft} marks left, ${run.after.finalAggregations} final aggregations${complete ? '' : ' — INCOMPLETE CLOSE'}; ` +
-        `load (untimed) ${run.load.seconds.toFixed(1)} s = ${Math.round(run.load.eventsPerS)} ev/s in-process; ${run.dbBytes > 0 ? `SQLite files ${mb(run.dbBytes)} MB` : ''}`,
+      `B3 ${run.events.toLocaleString('en-US')} events: close ${run.closeS.toFixed(2)} s; ` +
+        `finalized ${run.summary.finalized} aggregations, ${run.summary.messages} outbox messages, ` +
+        `${run.summary.eventsScanned} events scanned via rollups; ` +
+        `before: ${run.before.rollups} rollup rows, marks ${JSON.stringify(run.before.marks)}; ` +
+        `after: ${run.after.marksLeft} marks left, ${run.after.finalAggregations} final aggregations` +
+        `${complete ? '' : ' — INCOMPLETE CLOSE'}; ` +
+        `load (untimed) ${run.load.seconds.toFixed(1)} s = ${Math.round(run.load.eventsPerS)} ev/s in-process; ` +
+        `${run.dbBytes > 0 ? `SQLite files ${mb(run.dbBytes)} MB` : ''}`,
     );
     if (run.profile)
       notes.push(`B3 ${run.events} close profile (in-process, self time of ${run.profile.totalMs} ms):\n${formatHot(run.profile.hot)}`);
   }
   notes.push(
-    `B3 runs in the harness process (tsx-transpiled src/) against a fresh ${sc.opts.store} store: closeDuePeriods is a library call, not an HTTP request.`,
+    `B3 runs in the harness process (tsx-transpiled src/) against a fresh ${sc.opts.store} store: ` +
+      'closeDuePeriods is a library call, not an HTTP request.',
   );
   return {
     id: 'B3',

@@ -49,14 +49,17 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
       });
       details.load = load;
       progress(
-        `B4: loaded ${n.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing past periods in-process`,
+        `B4: loaded ${n.toLocaleString('en-US')} events in ${load.seconds.toFixed(1)} s ` +
+          `(${Math.round(load.eventsPerS).toLocaleString('en-US')}/s, not timed); closing past periods in-process`,
       );
       const t0 = performance.now();
       const closed = await closeDuePeriods(ip.ctx);
       const closeS = (performance.now() - t0) / 1000;
       details.catchUpClose = { seconds: closeS, finalized: closed.finalized, messages: closed.messages };
       notes.push(
-        `B4: ${n.toLocaleString('en-US')} events over ${((to - monthStart) / 3_600_000).toFixed(0)} h of the current month loaded in-process in ${load.seconds.toFixed(0)} s (${Math.round(load.eventsPerS)} ev/s, untimed); past periods closed in-process before the server started (${closed.finalized} aggregations in ${closeS.toFixed(1)} s, untimed)`,
+        `B4: ${n.toLocaleString('en-US')} events over ${((to - monthStart) / 3_600_000).toFixed(0)} h of the current month ` +
+          `loaded in-process in ${load.seconds.toFixed(0)} s (${Math.round(load.eventsPerS)} ev/s, untimed); ` +
+          `past periods closed in-process before the server started (${closed.finalized} aggregations in ${closeS.toFixed(1)} s, untimed)`,
       );
     } finally {
       await ip.close();
@@ -98,7 +101,8 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
         notes.push(`B4: ${bad + conc.non2xx} non-200 answers (${JSON.stringify(seq.statusCodes)} / ${JSON.stringify(conc.statusCodes)})`);
       if (empty > 0) notes.push(`B4: ${empty} answers had no usage (customer without events this month?)`);
       notes.push(
-        `B4: sequential p90 ${round(seq.latencyMs.p90, 2)} ms, max ${round(seq.latencyMs.max, 2)} ms; at 8 connections autocannon reports whole-millisecond latencies; DB ${details.dbMb as number} MB`,
+        `B4: sequential p90 ${round(seq.latencyMs.p90, 2)} ms, max ${round(seq.latencyMs.max, 2)} ms; ` +
+          `at 8 connections autocannon reports whole-millisecond latencies; DB ${details.dbMb as number} MB`,
       );
       collectProfile(prof, 'meterhook', notes, details);
       const rssMb = mb(stop.peakRssBytes);

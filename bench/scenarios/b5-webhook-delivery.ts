@@ -91,7 +91,8 @@ async function deliveryRun(sc: ScenarioContext, receiver: Child, label: string, 
       const res = await httpJson(`${server.url}/usagebatch`, { headers, body: batch });
       if (res.status !== 201)
         throw new Error(
-          `B5 ingest answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}\nserver log (tail):\n${server.output().slice(-3000)}`,
+          `B5 ingest answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}\n` +
+            `server log (tail):\n${server.output().slice(-3000)}`,
         );
     }
     const ingestS = (performance.now() - t0) / 1000;
@@ -106,7 +107,8 @@ async function deliveryRun(sc: ScenarioContext, receiver: Child, label: string, 
     const triggerS = (performance.now() - t1) / 1000;
     if (trig.status !== 202) {
       throw new Error(
-        `B5 trigger answered ${trig.status}: ${JSON.stringify(trig.body).slice(0, 300)}\nserver log (tail):\n${server.output().slice(-3000)}`,
+        `B5 trigger answered ${trig.status}: ${JSON.stringify(trig.body).slice(0, 300)}\n` +
+          `server log (tail):\n${server.output().slice(-3000)}`,
       );
     }
     const finalized = trig.body.finalized ?? 0;
@@ -208,16 +210,28 @@ export async function runB5(sc: ScenarioContext): Promise<ScenarioResult> {
     const fastMixed = mixed.endpoints.find((e) => e.endpoint === 'fast');
     const slowMixed = mixed.endpoints.find((e) => e.endpoint === 'slow');
     const notes: string[] = [
-      'B5: messages are produced by the meterhook server process itself (HTTP ingest of one event per customer in a past hour, then POST /aggregations/trigger); its own dispatcher delivers them (default concurrency 16, 4 per endpoint). Figures are read from its store after a graceful stop: lag = delivered_at - message created_at.',
+      'B5: messages are produced by the meterhook server process itself ' +
+        '(HTTP ingest of one event per customer in a past hour, then POST /aggregations/trigger); ' +
+        'its own dispatcher delivers them (default concurrency 16, 4 per endpoint). ' +
+        'Figures are read from its store after a graceful stop: lag = delivered_at - message created_at.',
     ];
     for (const run of [alone, mixed]) {
       notes.push(
-        `B5 ${run.label}: ingest ${run.ingestS.toFixed(2)} s, trigger (close ${run.finalized} hourly aggregations) ${run.triggerS.toFixed(2)} s, fast endpoint complete after ${run.waitedS.toFixed(2)} s${run.timedOut ? ' (TIMED OUT)' : ''}; server CPU ${run.serverCpuS} s; receiver ${JSON.stringify(run.receiver)}`,
+        `B5 ${run.label}: ingest ${run.ingestS.toFixed(2)} s, ` +
+          `trigger (close ${run.finalized} hourly aggregations) ${run.triggerS.toFixed(2)} s, ` +
+          `fast endpoint complete after ${run.waitedS.toFixed(2)} s${run.timedOut ? ' (TIMED OUT)' : ''}; ` +
+          `server CPU ${run.serverCpuS} s; receiver ${JSON.stringify(run.receiver)}`,
       );
       notes.push(...run.profileNotes);
       for (const e of run.endpoints) {
         notes.push(
-          `  ${e.endpoint}: ${e.delivered} delivered (${JSON.stringify(e.byStatus)}, ${e.retried} retried), ${Math.round(e.deliveriesPerS)}/s first-to-last 2xx, ${Math.round(e.endToEndPerS)}/s from message creation, first 2xx ${e.firstDeliveryAfterMs} ms after creation, lag p50 ${e.lagMs.p50} / p99 ${e.lagMs.p99} / max ${e.lagMs.max} ms (of which waiting to be claimed p50 ${e.waitMs.p50} / p99 ${e.waitMs.p99} ms, HTTP attempt p50 ${e.attemptMs.p50} / p99 ${e.attemptMs.p99} ms)${e.sampleError ? `; error seen: ${e.sampleError}` : ''}`,
+          `  ${e.endpoint}: ${e.delivered} delivered (${JSON.stringify(e.byStatus)}, ${e.retried} retried), ` +
+            `${Math.round(e.deliveriesPerS)}/s first-to-last 2xx, ${Math.round(e.endToEndPerS)}/s from message creation, ` +
+            `first 2xx ${e.firstDeliveryAfterMs} ms after creation, ` +
+            `lag p50 ${e.lagMs.p50} / p99 ${e.lagMs.p99} / max ${e.lagMs.max} ms ` +
+            `(of which waiting to be claimed p50 ${e.waitMs.p50} / p99 ${e.waitMs.p99} ms, ` +
+            `HTTP attempt p50 ${e.attemptMs.p50} / p99 ${e.attemptMs.p99} ms)` +
+            `${e.sampleError ? `; error seen: ${e.sampleError}` : ''}`,
         );
       }
     }

@@ -136,12 +136,17 @@ export async function runB6(sc: ScenarioContext): Promise<ScenarioResult> {
     collectProfile(prof, 'meterhook', notes, details);
     const other = Object.entries(load.statusCodes).filter(([c]) => !c.startsWith('2') && c !== '503');
     notes.push(
-      `B6: ${load.ok2xx.toLocaleString('en-US')} batches acknowledged, ${count503.toLocaleString('en-US')} answered 503 (${round(share503 * 100, 1)} %)` +
-        `${other.length ? `, other statuses ${JSON.stringify(Object.fromEntries(other))}` : ''}, ${load.errors} connection errors, ${load.timeouts} timeouts; ` +
-        `${storedEvents.toLocaleString('en-US')} events stored for ${acknowledgedEvents.toLocaleString('en-US')} acknowledged (each a new customer)`,
-      `B6: /healthz during the load answered ${health.answered} times (p50 ${round(health.latencyMs.p50, 1)} ms, max ${round(health.latencyMs.max, 1)} ms), failed ${health.failures} times; ` +
+      `B6: ${load.ok2xx.toLocaleString('en-US')} batches acknowledged, ` +
+        `${count503.toLocaleString('en-US')} answered 503 (${round(share503 * 100, 1)} %)` +
+        `${other.length ? `, other statuses ${JSON.stringify(Object.fromEntries(other))}` : ''}, ` +
+        `${load.errors} connection errors, ${load.timeouts} timeouts; ` +
+        `${storedEvents.toLocaleString('en-US')} events stored for ${acknowledgedEvents.toLocaleString('en-US')} acknowledged ` +
+        '(each a new customer)',
+      `B6: /healthz during the load answered ${health.answered} times ` +
+        `(p50 ${round(health.latencyMs.p50, 1)} ms, max ${round(health.latencyMs.max, 1)} ms), failed ${health.failures} times; ` +
         `after the load a batch was taken again after ${recoveredAfterS ?? 'never'} s (${JSON.stringify(recoveryStatuses)})`,
-      `B6: server CPU ${serverCpuCores} cores; load generator ${round(load.loaderCpuCores, 2)} cores; machine busy ${machine?.busy ?? '?'} cores, iowait ${machine?.iowait ?? '?'}`,
+      `B6: server CPU ${serverCpuCores} cores; load generator ${round(load.loaderCpuCores, 2)} cores; ` +
+        `machine busy ${machine?.busy ?? '?'} cores, iowait ${machine?.iowait ?? '?'}`,
     );
     Object.assign(details, {
       statusCodes: load.statusCodes,

@@ -84,7 +84,8 @@ export async function runIngestPair(
   const details: Record<string, unknown> = {};
 
   progress(
-    `${o.name}: baseline (bare node:http, JSON.parse, 201) — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`,
+    `${o.name}: baseline (bare node:http, JSON.parse, 201) — ` +
+      `${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`,
   );
   const baseServer = await startBaseline();
   let baseline: SideFigures | undefined;
@@ -131,7 +132,8 @@ export async function runIngestPair(
     collectProfile(prof, 'meterhook', notes, details);
     if (side.measured.non2xx > 0 || side.measured.errors > 0) {
       notes.push(
-        `meterhook: ${side.measured.non2xx} non-2xx responses (${JSON.stringify(side.measured.statusCodes)}), ${side.measured.errors} errors, ${side.measured.timeouts} timeouts`,
+        `meterhook: ${side.measured.non2xx} non-2xx responses (${JSON.stringify(side.measured.statusCodes)}), ` +
+          `${side.measured.errors} errors, ${side.measured.timeouts} timeouts`,
       );
     }
     return { baseline, meterhook: { ...side, storedEvents, acknowledgedEvents }, notes, details };

@@ -1,4 +1,5 @@
-// Owns what a valid systemconfig.json is: operators, loaded-config types, ConfigError, the TypeBox structure and its wording, and the URL/cron rules.
+// Owns what a valid systemconfig.json is: operators, loaded-config types, ConfigError, the TypeBox structure
+// and its wording, and the URL/cron rules.
 // Must never do I/O, read the environment, or echo a webhook secret in an error message.
 
 import Type from 'typebox';
@@ -46,7 +47,10 @@ export interface MeterhookConfig {
   webhookDelivery: WebhookDeliveryConfig;
   /** retention.events: raw events older than this are deleted (rollups and aggregations are kept); null keeps all. */
   retentionEventsMs: number | null;
-  /** The effective document in file format with defaults filled in (durations as the strings given or defaulted). Secrets NOT redacted here. */
+  /**
+   * The effective document in file format with defaults filled in (durations as the strings given or defaulted).
+   * Secrets NOT redacted here.
+   */
   effective: Record<string, unknown>;
   /** Absolute path the config came from, or '<inline>' */
   source: string;

@@ -18,7 +18,9 @@ export function cidrProblem(c: string): string | null {
   const [addr, bits, extra] = c.split('/');
   if (extra !== undefined || !addr || isIP(addr) === 0) return `must be a CIDR such as "127.0.0.1/32" (got ${JSON.stringify(c)})`;
   const max = isIPv6(addr) ? 128 : 32;
-  if (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max)) return `prefix length must be 0–${max} (got ${JSON.stringify(c)})`;
+  if (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max)) {
+    return `prefix length must be 0–${max} (got ${JSON.stringify(c)})`;
+  }
   return null;
 }
 

@@ -119,7 +119,10 @@ export function periodInterval(period: Period, t: number): Interval {
   }
 }
 
-/** The reference key of the period containing t: hourly YYYYMMDDHH, daily YYYYMMDD, weekly GGGGWW (ISO week-year + 2-digit ISO week), monthly YYYYMM, yearly YYYY. */
+/**
+ * The reference key of the period containing t: hourly YYYYMMDDHH, daily YYYYMMDD,
+ * weekly GGGGWW (ISO week-year + 2-digit ISO week), monthly YYYYMM, yearly YYYY.
+ */
 export function periodKey(period: Period, t: number): string {
   const ms = instant(t);
   const p = utcParts(ms);
@@ -151,7 +154,11 @@ const KEY_SHAPE: Record<Period, RegExp> = {
   yearly: /^([0-9]{4})$/,
 };
 
-/** Inverse of periodKey: the interval a key names, or null when the key is malformed or names no real period (e.g. month 13, ISO week 53 in a year that has only 52, day 20230229, hour 24). Must round-trip: parsePeriodKey(p, periodKey(p, t)) equals periodInterval(p, t). */
+/**
+ * Inverse of periodKey: the interval a key names, or null when the key is malformed or names no real period
+ * (e.g. month 13, ISO week 53 in a year that has only 52, day 20230229, hour 24).
+ * Must round-trip: parsePeriodKey(p, periodKey(p, t)) equals periodInterval(p, t).
+ */
 export function parsePeriodKey(period: Period, key: string): Interval | null {
   if (typeof key !== 'string' || !isPeriod(period)) return null;
   const match = KEY_SHAPE[period].exec(key);

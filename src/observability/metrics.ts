@@ -97,7 +97,9 @@ export function createMetrics(o: {
     const store = o.store;
     new Gauge({
       name: 'meterhook_store_deferred_events',
-      help: 'Committed events whose derived state is not written yet, by stage (SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes)',
+      help:
+        'Committed events whose derived state is not written yet, by stage ' +
+        '(SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes)',
       labelNames: ['stage'] as const,
       registers,
       collect() {

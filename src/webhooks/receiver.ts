@@ -69,5 +69,8 @@ export function describeDelivery(d: ReceivedDelivery): string {
     data?: { periodKey?: string; events?: unknown };
   };
   const dup = d.duplicate ? ' (duplicate, already seen)' : '';
-  return `${d.id} ${p.type} ${p.customerId} ${p.period} ${p.data?.periodKey} rev ${p.revision} ${JSON.stringify(p.data?.events)} [${d.scheme}]${dup}`;
+  return (
+    `${d.id} ${p.type} ${p.customerId} ${p.period} ${p.data?.periodKey} rev ${p.revision} ` +
+    `${JSON.stringify(p.data?.events)} [${d.scheme}]${dup}`
+  );
 }

@@ -230,7 +230,9 @@ describe('first/last ties on event time', () => {
     });
   });
 
-  it('ties survive the merge of hour states: across batches and hours, the earlier arrival is first and the later arrival is last', async () => {
+  const tiesTitle =
+    'ties survive the merge of hour states: across batches and hours, the earlier arrival is first and the later arrival is last';
+  it(tiesTitle, async () => {
     await withApp({ now: '2026-01-12T10:30:00Z' }, async (t) => {
       // Two events at the very same instant in different batches, then a lone event in an earlier hour.
       await post(t, [ev('test.last', 'c', 10, '2026-01-12T10:00:00Z'), ev('test.first', 'c', 10, '2026-01-12T10:00:00Z')]);

@@ -115,7 +115,8 @@ describe('meterhook deliveries', () => {
   it('retry exits 1 when the new attempt fails, and 0 once it is delivered', async () => {
     const failed = await cli(['deliveries', 'retry', deliveryId]);
     assert.equal(failed.code, 1, failed.stderr);
-    assert.match(failed.stdout, new RegExp(`^attempt failed: ${deliveryId} → HTTP 500 in \\d+ ms; delivery is now retry_scheduled$`, 'm'));
+    const attemptFailed = new RegExp(`^attempt failed: ${deliveryId} → HTTP 500 in \\d+ ms; delivery is now retry_scheduled$`, 'm');
+    assert.match(failed.stdout, attemptFailed);
     assert.equal(receiver.requests.length, 2);
 
     answer = 200;

@@ -207,7 +207,8 @@ describe('parseConfig problem messages', () => {
       'bad cron value',
       { schedule: '61 * * * *' },
       [
-        'schedule: invalid cron expression "61 * * * *" (Invalid value for minute: 61): use 5 or 6 space-separated fields, e.g. "*/15 * * * *"',
+        'schedule: invalid cron expression "61 * * * *" (Invalid value for minute: 61): ' +
+          'use 5 or 6 space-separated fields, e.g. "*/15 * * * *"',
       ],
     ],
     [

@@ -94,7 +94,8 @@ describe('endpoint options: problems', () => {
       'previousSecrets bad env name',
       { previousSecrets: ['env:bad-name'] },
       [
-        'webhooks[0].previousSecrets[0]: "env:" must be followed by an environment variable name such as WEBHOOK_SECRET (got "env:bad-name")',
+        'webhooks[0].previousSecrets[0]: "env:" must be followed by an environment variable name ' +
+          'such as WEBHOOK_SECRET (got "env:bad-name")',
       ],
     ],
   ];

@@ -41,7 +41,10 @@ describe('three processes migrate one empty PostgreSQL database at the same inst
   // migration lock until all three are queued on it, then lets go, so they race at the same instant.
   for (const round of [1, 2]) {
     const gated = round === 2;
-    it(`round ${round}${gated ? ' (all three queued on the lock)' : ''}: all three become ready, the schema is migrated once, partitions exist`, async (t) => {
+    const roundTitle =
+      `round ${round}${gated ? ' (all three queued on the lock)' : ''}: all three become ready, ` +
+      'the schema is migrated once, partitions exist';
+    it(roundTitle, async (t) => {
       const url = await cluster!.createDatabase(`mh_migrate${round}`);
       const db = new pg.Pool({ connectionString: url, max: 2 });
       pools.push(db);
@@ -63,7 +66,8 @@ describe('three processes migrate one empty PostgreSQL database at the same inst
           const deadline = Date.now() + 25_000;
           for (;;) {
             const w = await db.query(
-              `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+              `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
               [MIGRATION_LOCK],
             );
             if (Number(w.rows[0].n) === 3) break;

@@ -194,7 +194,9 @@ describe('three meterhook processes on one PostgreSQL database', () => {
     assert.equal(acked.size, sent.size, 'every event was acknowledged at least once');
   });
 
-  it('the same 1000-event batch in three orders, released on three processes at one instant, is acknowledged and counted once', async (t) => {
+  const sameBatchTitle =
+    'the same 1000-event batch in three orders, released on three processes at one instant, is acknowledged and counted once';
+  it(sameBatchTitle, async (t) => {
     // Truly simultaneous arrival, made certain: the test holds a lock that blocks inserts of event ids
     // until all three processes have the batch in a transaction waiting on it, then lets go.
     const gate = await db!.connect();

@@ -252,7 +252,8 @@ describe('meterhook webhook-receiver (real process)', () => {
     assert.equal(s.headers['x-webhook-signature'], undefined);
     const r1 = await post(rx.url, s.body, s.headers);
     assert.equal(r1.status, 200);
-    assert.equal(await rx.nextLine(), `✓ ${std} aggregation.completed cust_cli_ü€ hourly 2026011208 rev 1 {"api.calls":42} [standard]`);
+    const stdLine = `✓ ${std} aggregation.completed cust_cli_ü€ hourly 2026011208 rev 1 {"api.calls":42} [standard]`;
+    assert.equal(await rx.nextLine(), stdLine);
 
     const leg = newId();
     const l = signed(leg, { legacyHeaders: true });

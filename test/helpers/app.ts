@@ -1,5 +1,6 @@
 // Builds a meterhook app in-process with composeServices (as the server does) against a fresh real
-// SQLite file or PostgreSQL schema, with a manual clock and a known API key. Tests call app.inject(); nothing listens on a port and no database is mocked.
+// SQLite file or PostgreSQL schema, with a manual clock and a known API key. Tests call app.inject();
+// nothing listens on a port and no database is mocked.
 
 import fs from 'node:fs';
 import os from 'node:os';

@@ -16,7 +16,8 @@ function findBin(name: string): string {
     if (fs.existsSync(p)) return p;
   }
   throw new Error(
-    `PostgreSQL's ${name} was not found (looked in ${BIN_DIRS.join(', ')}). Install the server (apt-get install postgresql) or set TEST_DATABASE_URL.`,
+    `PostgreSQL's ${name} was not found (looked in ${BIN_DIRS.join(', ')}). ` +
+      'Install the server (apt-get install postgresql) or set TEST_DATABASE_URL.',
   );
 }
 
@@ -87,7 +88,9 @@ export async function startPgCluster(): Promise<PgCluster> {
   fs.chmodSync(dir, 0o755);
   runPg(initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
   const port = await freePort();
-  const opts = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const opts =
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off ` +
+    '-c full_page_writes=off -c max_connections=200';
   const start = () => runPg(pgCtl, ['-D', data, '-l', path.join(dir, 'log'), '-o', opts, '-w', '-t', '30', 'start']);
   const stopServer = () => runPg(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop']);
   start();

@@ -371,7 +371,8 @@ export async function waitForDeliveries(
   await waitFor(
     t,
     () =>
-      `${count} deliveries of ${endpointId} to satisfy the condition (last [status, attempts]: ${JSON.stringify(last.map((d) => [d.status, d.attempts]))})`,
+      `${count} deliveries of ${endpointId} to satisfy the condition ` +
+      `(last [status, attempts]: ${JSON.stringify(last.map((d) => [d.status, d.attempts]))})`,
     async () => {
       last = await endpointDeliveries(t, endpointId);
       return last.length === count && last.every(pred);

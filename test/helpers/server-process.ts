@@ -13,7 +13,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const CLI_ENTRY = path.join(REPO_ROOT, 'src', 'cli', 'index.ts');
 export const REFERENCE_CONFIG_FILE = path.join(REPO_ROOT, 'systemconfig.json');
 
-const START_TIMEOUT_MS = 20_000;
+const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Environment variables that would leak from the developer's shell into a test server and change its behaviour. */

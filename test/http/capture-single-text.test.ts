@@ -161,7 +161,8 @@ describe('POST /usage/:eventType: absent, null and {} metadata are the same cont
     [{}, null],
     [undefined, null],
   ] as const) {
-    it(`metadata ${JSON.stringify(first) ?? 'absent'}, then ${JSON.stringify(retry) ?? 'absent'} → 200 duplicate, counted once`, async () => {
+    const name = `metadata ${JSON.stringify(first) ?? 'absent'}, then ${JSON.stringify(retry) ?? 'absent'} → 200 duplicate, counted once`;
+    it(name, async () => {
       const c = cid('meta_same');
       const body = (m: unknown) => ({ customerId: c, value: 3, id: 'm1', ...(m === undefined ? {} : { metadata: m }) });
       assertCaptured(await post(t, 'api.calls', body(first)), 'api.calls', c);

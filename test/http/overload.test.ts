@@ -169,9 +169,15 @@ describe('a replay after a crash', { skip: TEST_STORE !== 'sqlite' }, () => {
       // The child commits 25,000 events (2,500 customers) and exits without applying any, as a kill -9 would.
       const script = `
         import { SqliteStore } from ${JSON.stringify(path.resolve('src/store/sqlite/sqlite-store.ts'))};
-        const store = new SqliteStore({ file: ${JSON.stringify(file)}, derived: { intervalMs: 3600000, minSlice: 1000000, maxSlice: 1000000, maxPending: 1000000, maxPendingBytes: 1e9 } });
+        const store = new SqliteStore({
+          file: ${JSON.stringify(file)},
+          derived: { intervalMs: 3600000, minSlice: 1000000, maxSlice: 1000000, maxPending: 1000000, maxPendingBytes: 1e9 }
+        });
         for (let b = 0; b < 25; b++) {
-          const events = Array.from({ length: 1000 }, (_, i) => ({ customerId: 'r' + ((b * 1000 + i) % 2500), eventType: 'api.calls', value: 1, metadata: null, ts: Date.UTC(2026, 0, 12, 10), tsExplicit: true, id: b + '-' + i }));
+          const events = Array.from({ length: 1000 }, (_, i) => ({
+            customerId: 'r' + ((b * 1000 + i) % 2500), eventType: 'api.calls', value: 1, metadata: null,
+            ts: Date.UTC(2026, 0, 12, 10), tsExplicit: true, id: b + '-' + i
+          }));
           await store.appendEvents([{ events, receivedAt: 0 }], ['hourly', 'monthly']);
         }
         process.exit(0);
@@ -293,7 +299,8 @@ describe('capture bodies in flight at their bound', () => {
     await new Promise<void>((r) => conn.once('connect', () => r()));
     const length = Buffer.byteLength(held.body);
     conn.write(
-      `POST /usagebatch HTTP/1.1\r\nhost: x\r\nx-apikey: ${t.headers['x-apikey']}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n${held.body.slice(0, 10)}`,
+      `POST /usagebatch HTTP/1.1\r\nhost: x\r\nx-apikey: ${t.headers['x-apikey']}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${length}\r\n\r\n${held.body.slice(0, 10)}`,
     );
     let reply = '';
     conn.setEncoding('utf8').on('data', (c: string) => (reply += c));

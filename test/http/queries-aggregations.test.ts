@@ -33,7 +33,8 @@ describe('GET /aggregations', () => {
   it('returns an array of documents with the reference fields plus final and revision', async () => {
     assert.ok(Array.isArray(all));
     // cust_a: hours 09, 10, 2026-01-05 12; days 12th and 5th; weeks 3 and 2; month 202601 = 8.
-    // cust_b: hours 10 and 2025-12-31 23; days 12th and 31st; weeks 3 and 202601 (Dec 31 2025 is in ISO week 1 of 2026); months 202601 and 202512 = 8.
+    // cust_b: hours 10 and 2025-12-31 23; days 12th and 31st; weeks 3 and 202601 (Dec 31 2025 is in ISO week 1 of 2026);
+    // months 202601 and 202512 = 8.
     assert.equal(all.length, 16, JSON.stringify(all.map((a: Json) => a._id)));
     for (const a of all) {
       assert.equal(a._id, `${a.customerId}_${a.period}_${a.periodKey}`);

@@ -173,7 +173,9 @@ async function sweep(t: TestApp, ledger: Ledger): Promise<Map<string, number>> {
 }
 
 describe('SQLite faults', { skip: TEST_STORE !== 'sqlite' && 'SQLite only' }, () => {
-  it('a full disk: capture answers 503 with Retry-After, readyz is 503, both recover when there is room again, nothing is lost', async () => {
+  const fullDiskTitle =
+    'a full disk: capture answers 503 with Retry-After, readyz is 503, both recover when there is room again, nothing is lost';
+  it(fullDiskTitle, async () => {
     const t = await buildTestApp({ config: CONFIG, sqlite: ON_DEMAND });
     const ledger = new Ledger(['cust_a', 'cust_b', 'cust_c']);
     try {
@@ -215,7 +217,9 @@ describe('SQLite faults', { skip: TEST_STORE !== 'sqlite' && 'SQLite only' }, ()
     }
   });
 
-  it('derived state that cannot be written after its commit: readers and readyz answer 503 until it is applied, nothing is lost', async () => {
+  const unwritableTitle =
+    'derived state that cannot be written after its commit: readers and readyz answer 503 until it is applied, nothing is lost';
+  it(unwritableTitle, async () => {
     // No slice runs on its own (the backlog stays under a slice and the bound): readers apply it.
     const t = await buildTestApp({ config: CONFIG, sqlite: { ...ON_DEMAND, derived: { intervalMs: 3_600_000, maxPending: 1_000 } } });
     // Long ids and one customer per event: the derived tables need far more room than an appended event.

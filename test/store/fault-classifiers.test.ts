@@ -127,7 +127,9 @@ test('PostgreSQL: connection, conflict, resource, shutdown, lock and cancel clas
   assert.equal(sqliteFault(already), already);
 });
 
-test('the fault boundary classifies sync and async errors of every method, records faults of writes only, and passes bugs through', async () => {
+const boundaryTitle =
+  'the fault boundary classifies sync and async errors of every method, records faults of writes only, and passes bugs through';
+test(boundaryTitle, async () => {
   class Fake {
     calls = 0;
     async appendEvents(): Promise<number> {

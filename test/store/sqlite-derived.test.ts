@@ -161,7 +161,8 @@ test('events committed by a process that died before applying them are replayed 
     import { SqliteStore } from ${JSON.stringify(path.resolve('src/store/sqlite/sqlite-store.ts'))};
     const store = new SqliteStore({ file: ${JSON.stringify(file)}, derived: ${JSON.stringify(LAZY)} });
     const ev = (c, v, id, ts) => ({ customerId: c, eventType: 'api.calls', value: v, metadata: null, ts, tsExplicit: true, id });
-    await store.appendEvents([{ events: [ev('c1', 2, 'a', ${T0}), ev('c1', 3, 'b', ${T0 + HOUR})], receivedAt: ${T0} }], ['hourly', 'daily']);
+    await store.appendEvents([{ events: [ev('c1', 2, 'a', ${T0}), ev('c1', 3, 'b', ${T0 + HOUR})],
+      receivedAt: ${T0} }], ['hourly', 'daily']);
     process.exit(0);
   `;
   const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
@@ -170,7 +171,8 @@ test('events committed by a process that died before applying them are replayed 
   const raw = new Database(file, { readonly: true });
   const before = raw
     .prepare(
-      'SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM rollups) AS rollups, (SELECT applied_seq FROM derived_state) AS applied',
+      'SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM rollups) AS rollups, ' +
+        '(SELECT applied_seq FROM derived_state) AS applied',
     )
     .get();
   raw.close();
@@ -376,7 +378,9 @@ test('one slice takes any number of event types and timestamps far from now', as
   }
 });
 
-test('a background slice that fails because the store cannot write is reported, kept pending and retried; nothing is lost or doubled', async () => {
+const failedSliceTitle =
+  'a background slice that fails because the store cannot write is reported, kept pending and retried; nothing is lost or doubled';
+test(failedSliceTitle, async () => {
   const file = tmpFile();
   const errors: unknown[] = [];
   const store = new SqliteStore({

@@ -46,7 +46,8 @@ export function registerTrigger(program: Command): void {
       else {
         out(`finalized ${r.finalized} period(s), ${r.provisional} provisional document(s) for ${r.customersFound} customer(s)`);
         out(
-          `(${num(r.jobsCreated)} created, ${num(r.jobsUpdated)} updated, ${num(r.eventsScanned)} events scanned, ${num(r.periodsConfigured)} periods configured)`,
+          `(${num(r.jobsCreated)} created, ${num(r.jobsUpdated)} updated, ${num(r.eventsScanned)} events scanned, ` +
+            `${num(r.periodsConfigured)} periods configured)`,
         );
       }
     }),
@@ -225,7 +226,8 @@ export function registerDeliveries(program: Command): void {
       out(`${d.id}  ${d.status}  endpoint ${d.endpointId}`);
       out(`message ${d.message.id} (${d.message.type}, aggregation ${d.aggregationId} r${d.message.revision})`);
       out(
-        `created ${d.createdAt}, deadline ${d.deadlineAt}${d.deliveredAt ? `, delivered ${d.deliveredAt}` : ''}${d.nextAttemptAt ? `, next attempt ${d.nextAttemptAt}` : ''}`,
+        `created ${d.createdAt}, deadline ${d.deadlineAt}${d.deliveredAt ? `, delivered ${d.deliveredAt}` : ''}` +
+          `${d.nextAttemptAt ? `, next attempt ${d.nextAttemptAt}` : ''}`,
       );
       if (d.attempts.length === 0) out('no attempts yet');
       else {

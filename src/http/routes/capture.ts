@@ -110,7 +110,8 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
           201: BatchResult,
           200: Type.Object(BatchResult.properties, {
             description:
-              'Every event was a duplicate, or a replay of an Idempotency-Key (header Idempotent-Replayed: true; inserted 0, duplicates = count)',
+              'Every event was a duplicate, or a replay of an Idempotency-Key ' +
+              '(header Idempotent-Replayed: true; inserted 0, duplicates = count)',
           }),
           ...CAPTURE_ERRORS,
         },

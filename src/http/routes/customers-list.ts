@@ -39,7 +39,8 @@ const SeriesQuery = Type.Object({
   eventType: Type.Optional(IdParam(128, 'A configured event type (default: the first configured one)')),
   bucket: Type.Optional(Type.Enum([...SERIES_BUCKETS], { default: 'hour', description: 'hour or day (UTC)' })),
   from: InstantParam(
-    `First instant, inclusive; its bucket is included (default: ${DEFAULT_SERIES_DAYS.hour} days of hours or ${DEFAULT_SERIES_DAYS.day} days before to)`,
+    'First instant, inclusive; its bucket is included ' +
+      `(default: ${DEFAULT_SERIES_DAYS.hour} days of hours or ${DEFAULT_SERIES_DAYS.day} days before to)`,
   ),
   to: InstantParam('Last instant, inclusive; its bucket is included (default now)'),
 });

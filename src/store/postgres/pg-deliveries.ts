@@ -45,7 +45,8 @@ function claimed(r: ClaimedRow, previousStatus: DeliveryStatus): ClaimedDelivery
 export async function insertDeliveriesPg(q: Q, message: OutboxMessage, deliveries: NewDelivery[]): Promise<void> {
   if (deliveries.length === 0) return;
   await q.query(
-    `INSERT INTO deliveries (id, message_id, endpoint_id, aggregation_id, status, attempts, next_attempt_at, created_at, updated_at, deadline_at)
+    `INSERT INTO deliveries (id, message_id, endpoint_id, aggregation_id, status, attempts, next_attempt_at,
+        created_at, updated_at, deadline_at)
      SELECT d.id, $2, d.endpoint_id, $3,
             CASE WHEN e.disabled_at IS NOT NULL THEN 'held' ELSE 'pending' END, 0, $4, $4, $4, d.deadline_at
      FROM unnest($1::text[], $5::text[], $6::bigint[]) AS d(id, endpoint_id, deadline_at)
@@ -193,7 +194,8 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
           ]);
         } else {
           await c.query(
-            `UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, last_failure_at = $1, failure_streak = failure_streak + 1 WHERE id = $3`,
+            `UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, last_failure_at = $1, failure_streak = failure_streak + 1
+             WHERE id = $3`,
             [now, goneReason(now), endpointId],
           );
           await c.query(
@@ -206,7 +208,8 @@ export function pgDeliveries(pool: pg.Pool, tx: <T>(fn: (c: pg.PoolClient) => Pr
 
     async releaseDelivery(id: string, owner: string): Promise<void> {
       await pool.query(
-        `UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retry_scheduled' END, lease_owner = NULL, lease_until = NULL
+        `UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retry_scheduled' END,
+           lease_owner = NULL, lease_until = NULL
          WHERE id = $1 AND lease_owner = $2 AND status = 'sending'`,
         [id, owner],
       );

@@ -28,15 +28,25 @@ const BY_CODE: Record<string, Transient> = {
 /** Whole SQLSTATE classes. */
 const BY_CLASS: Record<string, Transient> = {
   '08': CONNECTION, // connection_exception
-  '53': { retryAfter: 5, reason: 'the database is out of resources' }, // insufficient_resources, 53100 disk_full, 53300 too_many_connections
+  // insufficient_resources, 53100 disk_full, 53300 too_many_connections
+  '53': { retryAfter: 5, reason: 'the database is out of resources' },
 };
 
 /** Node network errors on the socket to the server. */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** node-postgres reports a lost or unobtainable connection with these messages and no code. */
-const LOST =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended unexpectedly/i;
+const LOST = new RegExp(
+  [
+    'Connection terminated',
+    'connection timeout',
+    'timeout exceeded when trying to connect',
+    'Client has encountered a connection error',
+    'not queryable',
+    'Connection ended unexpectedly',
+  ].join('|'),
+  'i',
+);
 
 /** PostgreSQL's classifier (see Store.classifyError). */
 export function pgFault(err: unknown): StoreUnavailable | undefined {

@@ -267,7 +267,8 @@ export class PostgresStore implements Store {
         for (const x of plan.messages) if (fresh.has(x.message.id)) await insertDeliveriesPg(c, x.message, x.deliveries);
       }
       await c.query(
-        `DELETE FROM dirty_periods WHERE (period, period_start, customer_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))`,
+        `DELETE FROM dirty_periods WHERE (period, period_start, customer_id)
+         IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))`,
         markCols(locked),
       );
       return { ...plan.counts, messages };
