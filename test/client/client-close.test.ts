@@ -1,38 +1,10 @@
 // MeterhookClient close() and its refusal of lone UTF-16 surrogates before sending, against a fake server.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, it } from 'node:test';
-import {
-  MeterhookClient,
-  MeterhookClosedError,
-  MeterhookError,
-  MeterhookFlushError,
-  MeterhookValidationError,
-} from '../../src/client/index.js';
-import { batchOk, idsOf, startFakeServer, type FakeServer } from './fake-server.js';
-
-const servers: FakeServer[] = [];
-const clients: MeterhookClient[] = [];
-
-async function fake(...args: Parameters<typeof startFakeServer>): Promise<FakeServer> {
-  const s = await startFakeServer(...args);
-  servers.push(s);
-  return s;
-}
-
-function client(url: string, o: Partial<ConstructorParameters<typeof MeterhookClient>[0]> = {}): MeterhookClient {
-  const c = new MeterhookClient({ url, apiKey: 'mh_unit_key', retryBaseDelayMs: 20, retryMaxDelayMs: 200, ...o });
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  // Settle whatever a failed test left queued, so no request outlives its server.
-  await Promise.allSettled(clients.splice(0).map((c) => c.close()));
-});
-after(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+import { describe, it } from 'node:test';
+import { MeterhookClosedError, MeterhookError, MeterhookFlushError, MeterhookValidationError } from '../../src/client/index.js';
+import { batchOk, idsOf } from './fake-server.js';
+import { client, fake } from './client-harness.js';
 
 describe('MeterhookClient close()', () => {
   it('flushes, then refuses track() with MeterhookClosedError', async () => {

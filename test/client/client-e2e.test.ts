@@ -14,8 +14,6 @@ import { MeterhookClient, MeterhookError, MeterhookValidationError, type RetryIn
 import { REPO_ROOT, cleanupServerProcesses, makeTempDir, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const _HOUR = 3_600_000;
-
 async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

@@ -4,39 +4,10 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, afterEach, describe, it } from 'node:test';
-import {
-  MeterhookClient,
-  MeterhookConnectionError,
-  MeterhookError,
-  backoffDelay,
-  parseRetryAfter,
-  type RetryInfo,
-} from '../../src/client/index.js';
-import { batchOk, idsOf, startFakeServer, type FakeServer } from './fake-server.js';
-
-const servers: FakeServer[] = [];
-const clients: MeterhookClient[] = [];
-
-async function fake(...args: Parameters<typeof startFakeServer>): Promise<FakeServer> {
-  const s = await startFakeServer(...args);
-  servers.push(s);
-  return s;
-}
-
-function client(url: string, o: Partial<ConstructorParameters<typeof MeterhookClient>[0]> = {}): MeterhookClient {
-  const c = new MeterhookClient({ url, apiKey: 'mh_unit_key', retryBaseDelayMs: 20, retryMaxDelayMs: 200, ...o });
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  // Settle whatever a failed test left queued, so no request outlives its server.
-  await Promise.allSettled(clients.splice(0).map((c) => c.close()));
-});
-after(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+import { describe, it } from 'node:test';
+import { MeterhookConnectionError, MeterhookError, backoffDelay, parseRetryAfter, type RetryInfo } from '../../src/client/index.js';
+import { batchOk, idsOf } from './fake-server.js';
+import { client, fake, forgetServer } from './client-harness.js';
 
 describe('the client package', () => {
   it('imports nothing but its own modules (no server code, no dependency, no node: module)', () => {
@@ -220,7 +191,7 @@ describe('MeterhookClient retries', () => {
     const s = await fake(batchOk);
     const url = s.url;
     await s.close();
-    servers.splice(servers.indexOf(s), 1);
+    forgetServer(s);
     const c = client(url, { maxRetries: 2 });
     const err = await c.capture('api.calls', { customerId: 'c1', value: 1 }).then(
       () => undefined,

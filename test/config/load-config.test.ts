@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Settings } from 'typebox/system';
-import { ConfigError, loadConfigFile, parseConfig, resolveConfigPath } from '../../src/config/load-config.js';
+import { loadConfigFile, parseConfig, resolveConfigPath } from '../../src/config/load-config.js';
+import { configError, problemsOf } from '../helpers/config-errors.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OPS = 'sum, avg, min, max, count, first, last';
@@ -22,19 +23,6 @@ function writeTmp(name: string, text: string): string {
   fs.writeFileSync(file, text);
   return file;
 }
-
-/** Runs fn, which must throw a ConfigError, and returns it. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError to be thrown');
-}
-
-const problemsOf = (doc: unknown, env: NodeJS.ProcessEnv = {}): string[] => configError(() => parseConfig(doc, { env })).problems;
 
 describe('bundled systemconfig.json', () => {
   const cfg = loadConfigFile(path.join(REPO_ROOT, 'systemconfig.json'), {});

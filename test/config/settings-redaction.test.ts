@@ -1,42 +1,12 @@
 // Redaction of the effective configuration, and the server settings read from the environment.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ConfigError, parseConfig } from '../../src/config/load-config.js';
+import { parseConfig } from '../../src/config/load-config.js';
 import { redactedConfig, redactSecret } from '../../src/config/redact.js';
 import { readServerSettings } from '../../src/config/server-settings.js';
+import { configError } from '../helpers/config-errors.js';
 
-const _REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const _OPS = 'sum, avg, min, max, count, first, last';
-const _PERIOD_LIST = 'hourly, daily, weekly, monthly, yearly';
-const _HINT = 'use a number followed by ms, s, m, h, d or w, e.g. "5m"';
-const _NAME_RULE = 'invalid event type name: use 1 to 128 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit';
 const SECRET = 'whsec_Q1w2E3r4T5y6U7i8O9p0AsDfGhJk';
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-config-'));
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function _writeTmp(name: string, text: string): string {
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-/** Runs fn, which must throw a ConfigError, and returns it. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError to be thrown');
-}
-
-const _problemsOf = (doc: unknown, env: NodeJS.ProcessEnv = {}): string[] => configError(() => parseConfig(doc, { env })).problems;
 
 describe('redaction', () => {
   const cases: Array<[string, string]> = [

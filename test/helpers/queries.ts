@@ -2,7 +2,7 @@
 // Must never hold a test of its own, nor build an app: each suite builds the apps it reads from.
 
 import assert from 'node:assert/strict';
-import type { TestApp } from './app.js';
+import { TEST_KEY, type TestApp } from './app.js';
 
 export type Json = any;
 
@@ -21,6 +21,22 @@ export async function get(t: TestApp, url: string, headers: Record<string, strin
     assert.fail(`GET ${url} answered ${r.statusCode} with a non-JSON body: ${r.body}`);
   }
   return { status: r.statusCode, headers: r.headers, body };
+}
+
+/** A GET whose body may be JSON or not (static files): the parsed body when it is JSON, and the text. */
+export async function getAny<T = Json>(
+  t: TestApp,
+  url: string,
+  headers: Record<string, string> = { 'x-apikey': TEST_KEY },
+): Promise<{ status: number; body: T; headers: Record<string, unknown>; text: string }> {
+  const r = await t.app.inject({ method: 'GET', url, headers });
+  let body: unknown;
+  try {
+    body = r.json();
+  } catch {
+    body = undefined;
+  }
+  return { status: r.statusCode, body: body as T, headers: r.headers, text: r.body };
 }
 
 export async function post(t: TestApp, url: string, payload: unknown): Promise<Res> {

@@ -6,30 +6,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
 import { eventsOverview } from '../../src/aggregate/usage-series.js';
-import { buildTestApp, REFERENCE_CONFIG, TEST_KEY, type TestApp } from '../helpers/app.js';
-
-const _DASHBOARD_DIR = fileURLToPath(new URL('../../src/dashboard/', import.meta.url));
-
-interface Res<T = any> {
-  status: number;
-  body: T;
-  headers: Record<string, unknown>;
-  text: string;
-}
-
-async function get<T = any>(t: TestApp, url: string, headers: Record<string, string> = { 'x-apikey': TEST_KEY }): Promise<Res<T>> {
-  const r = await t.app.inject({ method: 'GET', url, headers });
-  let body: unknown;
-  try {
-    body = r.json();
-  } catch {
-    body = undefined;
-  }
-  return { status: r.statusCode, body: body as T, headers: r.headers, text: r.body };
-}
+import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
+import { getAny as get } from '../helpers/queries.js';
 
 async function post(t: TestApp, events: Array<{ eventType: string; customerId: string; value: number; timestamp: string }>): Promise<void> {
   const r = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: events });

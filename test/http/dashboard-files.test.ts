@@ -7,48 +7,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildTestApp, TEST_KEY, type TestApp } from '../helpers/app.js';
+import { getAny as get } from '../helpers/queries.js';
 
 const DASHBOARD_DIR = fileURLToPath(new URL('../../src/dashboard/', import.meta.url));
-
-interface Res<T = any> {
-  status: number;
-  body: T;
-  headers: Record<string, unknown>;
-  text: string;
-}
-
-async function get<T = any>(t: TestApp, url: string, headers: Record<string, string> = { 'x-apikey': TEST_KEY }): Promise<Res<T>> {
-  const r = await t.app.inject({ method: 'GET', url, headers });
-  let body: unknown;
-  try {
-    body = r.json();
-  } catch {
-    body = undefined;
-  }
-  return { status: r.statusCode, body: body as T, headers: r.headers, text: r.body };
-}
-
-async function _post(
-  t: TestApp,
-  events: Array<{ eventType: string; customerId: string; value: number; timestamp: string }>,
-): Promise<void> {
-  const r = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: events });
-  assert.equal(r.statusCode, 201, r.body);
-}
-
-/** Follows X-Next-Cursor to the end; returns every page's ids. */
-async function _allPages(t: TestApp, query: string): Promise<string[][]> {
-  const pages: string[][] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < 50; i++) {
-    const r = await get<Array<{ customerId: string }>>(t, `/customers?${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    assert.equal(r.status, 200, r.text);
-    pages.push(r.body.map((c) => c.customerId));
-    cursor = r.headers['x-next-cursor'] as string | undefined;
-    if (!cursor) return pages;
-  }
-  throw new Error('paging did not end');
-}
 
 describe('dashboard static files', () => {
   let t: TestApp;
