@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_ENV } from '../src/config/server-settings.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DIR = path.join(REPO_ROOT, 'bench');
@@ -17,18 +18,7 @@ const STOP_TIMEOUT_MS = 20_000;
 const CLOCK_TICKS = 100;
 
 /** Environment that would leak from the developer's shell into a server and change its behaviour. */
-const SCRUBBED_ENV = [
-  'PORT',
-  'HOST',
-  'METERHOOK_DATA_DIR',
-  'METERHOOK_API_KEYS',
-  'METERHOOK_CONFIG',
-  'METERHOOK_SQLITE_SYNCHRONOUS',
-  'LOG_LEVEL',
-  'DATABASE_URL',
-  'DRY_RUN',
-  'NODE_OPTIONS',
-];
+const SCRUBBED_ENV = [...SERVER_ENV, 'NODE_OPTIONS'];
 
 export interface Runner {
   kind: 'dist' | 'tsx';

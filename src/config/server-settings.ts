@@ -16,6 +16,23 @@ export interface ServerSettings {
   dryRun: boolean;
 }
 
+/**
+ * Every environment variable the server reads (beyond `env:NAME` references in the config file). Harnesses
+ * that start servers clear these from the inherited environment, so a developer's shell cannot change a run.
+ */
+export const SERVER_ENV = [
+  'PORT',
+  'HOST',
+  'METERHOOK_DATA_DIR',
+  'METERHOOK_API_KEYS',
+  'METERHOOK_CONFIG',
+  'METERHOOK_SQLITE_SYNCHRONOUS',
+  'METERHOOK_PG_POOL_SIZE',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DRY_RUN',
+] as const;
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Reads settings; every invalid variable is reported in a single ConfigError whose source is "environment". */

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load-config.js';
 import { redactedConfig, redactSecret } from '../../src/config/redact.js';
-import { readServerSettings } from '../../src/config/server-settings.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readServerSettings, SERVER_ENV } from '../../src/config/server-settings.js';
 import { configError } from '../helpers/config-errors.js';
 
 const SECRET = 'whsec_Q1w2E3r4T5y6U7i8O9p0AsDfGhJk';
@@ -113,5 +116,28 @@ describe('readServerSettings', () => {
       'PORT: must be an integer from 0 to 65535 (got "99999")',
       'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
     ]);
+  });
+});
+
+describe('SERVER_ENV', () => {
+  it('names every environment variable the server code reads', () => {
+    const read = new Set<string>();
+    const scan = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) scan(p);
+        else if (/\.ts$/.test(e.name)) {
+          const text = fs.readFileSync(p, 'utf8');
+          for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)|\benv\.([A-Z][A-Z0-9_]+)|\bget\('([A-Z][A-Z0-9_]+)'\)/g)) {
+            read.add((m[1] ?? m[2] ?? m[3])!);
+          }
+        }
+      }
+    };
+    scan(fileURLToPath(new URL('../../src/', import.meta.url)));
+    assert.ok(read.has('PORT') && read.has('METERHOOK_PG_POOL_SIZE'), `the scan finds the reads: ${[...read].join(', ')}`);
+    // The webhook-receiver command is a separate program: its secret is not a server setting.
+    read.delete('METERHOOK_WEBHOOK_SECRET');
+    assert.deepEqual([...read].sort(), [...SERVER_ENV].sort());
   });
 });

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, listeningUrl } from './server-process.js';
+import { SERVER_ENV } from '../../src/config/server-settings.js';
 
 /** What a new user's checkout holds that `npm start` reads; node_modules is linked, not installed. */
 const CHECKOUT_FILES = [
@@ -22,22 +23,7 @@ const CHECKOUT_FILES = [
   'src',
 ];
 /** Variables from the developer's shell that would change how the server starts. */
-const SCRUBBED_ENV = [
-  'PORT',
-  'HOST',
-  'METERHOOK_DATA_DIR',
-  'METERHOOK_API_KEYS',
-  'METERHOOK_CONFIG',
-  'METERHOOK_SQLITE_SYNCHRONOUS',
-  'LOG_LEVEL',
-  'DATABASE_URL',
-  'DRY_RUN',
-  'NODE_OPTIONS',
-  'KEY',
-  'TZ',
-  'FAKETIME',
-  'LD_PRELOAD',
-];
+const SCRUBBED_ENV = [...SERVER_ENV, 'NODE_OPTIONS', 'KEY', 'TZ', 'FAKETIME', 'LD_PRELOAD'];
 const KEY_IN_NOTICE = /^\s{4}(mh_[A-Za-z0-9_-]+)\s*$/m;
 
 /** The text of a `## heading` section, up to the next `## `. */

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_ENV } from '../../src/config/server-settings.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI_ENTRY = path.join(REPO_ROOT, 'src', 'cli', 'index.ts');
@@ -17,18 +18,7 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Environment variables that would leak from the developer's shell into a test server and change its behaviour. */
-const SCRUBBED_ENV = [
-  'PORT',
-  'HOST',
-  'METERHOOK_DATA_DIR',
-  'METERHOOK_API_KEYS',
-  'METERHOOK_CONFIG',
-  'METERHOOK_SQLITE_SYNCHRONOUS',
-  'LOG_LEVEL',
-  'DATABASE_URL',
-  'DRY_RUN',
-  'TZ',
-];
+const SCRUBBED_ENV = [...SERVER_ENV, 'TZ'];
 
 export interface ExitInfo {
   code: number | null;
