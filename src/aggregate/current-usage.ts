@@ -1,7 +1,8 @@
 // Owns real-time usage for one customer and period, computed from hour rollups.
 // Must never read raw events: its cost depends on hours in the period, not on event count.
 
-import { computeValues, sameValues } from '../domain/aggregation.js';
+import { computeValues, sameValues, type PeriodValues } from '../domain/aggregation.js';
+import type { GroupTotal } from '../domain/records.js';
 import { displayEnd, periodInterval, periodKey, type Period } from '../domain/periods.js';
 import type { ServiceContext } from './context.js';
 
@@ -16,13 +17,21 @@ export interface CurrentUsage {
   /** Exact decimal text of each total. */
   eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
+  /** Per-group totals of meters with groupBy, when any has data. */
+  groups?: Record<string, GroupTotal[]>;
 }
 
 export async function currentUsage(ctx: ServiceContext, customerId: string, period: Period, at: number): Promise<CurrentUsage> {
   const iv = periodInterval(period, at);
   // One pre-merged row per event type: the cost no longer grows with the hours in the period.
   const rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
-  const values = computeValues(rollups, ctx.config) ?? { events: {}, eventsDecimal: {}, eventCounts: {} };
+  const dims = hasDimensions(ctx.config)
+    ? {
+        groups: await ctx.store.mergedGroups(customerId, iv.start, iv.end),
+        uniques: await ctx.store.uniqueCounts(customerId, period, iv.start),
+      }
+    : undefined;
+  const values: PeriodValues = computeValues(rollups, ctx.config, dims) ?? { events: {}, eventsDecimal: {}, eventCounts: {} };
   const agg = await ctx.store.getAggregation(customerId, period, iv.start);
   return {
     customerId,
@@ -35,5 +44,11 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
     events: values.events,
     eventsDecimal: values.eventsDecimal,
     eventCounts: values.eventCounts,
+    ...(values.groups ? { groups: values.groups } : {}),
   };
+}
+
+/** Whether any meter has groups or a unique count: only then are the dimension tables read. */
+function hasDimensions(config: ServiceContext['config']): boolean {
+  return config.eventTypes.some((t) => config.events[t]!.groupBy !== undefined || config.events[t]!.op === 'unique');
 }

@@ -82,6 +82,8 @@ export interface Aggregation {
   eventCounts: Record<string, number>;
   /** Each total as exact decimal text, e.g. "0.3": bill from this. */
   eventsDecimal: Record<string, string>;
+  /** Per-group totals of each meter with groupBy; absent when no such meter has data in the period. */
+  groups?: Record<string, GroupTotal[]>;
   final: boolean;
   revision: number;
   finalizedAt: string | null;
@@ -116,6 +118,22 @@ export interface Usage {
   /** Each total as exact decimal text, e.g. "0.3". */
   eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
+  /** Per-group totals of each meter with groupBy; absent when no such meter has data in the period. */
+  groups?: Record<string, GroupTotal[]>;
+}
+
+/** One group's total: for sum and count meters, a meter's group values add up exactly to its total. */
+export interface GroupTotal {
+  /** Each groupBy key and its value; null when the event's value was missing, null or not a scalar. {} for the overflow group. */
+  dimensions: Record<string, string | null>;
+  /** The group's value under the meter's operator, as the nearest JSON number. */
+  value: number;
+  /** The exact value as canonical decimal text. */
+  valueDecimal: string;
+  /** Events in the group. */
+  count: number;
+  /** Set on the overflow group: groups first seen after their hour already held maxGroupsPerHour groups. */
+  overflow?: true;
 }
 
 /** `POST /aggregations/trigger`; the counters are absent (or 0) when there was nothing to aggregate. */

@@ -18,7 +18,9 @@ import {
   orderProblems,
   structuralProblems,
 } from './schema.js';
-import type { MeterhookConfig, Operator, WebhookEndpointConfig } from './schema.js';
+import type { EventMeter } from '../domain/rules.js';
+import { parseMeter } from './meter-config.js';
+import type { MeterhookConfig, WebhookEndpointConfig } from './schema.js';
 import { effectiveWebhookDelivery, parseEndpointOptions, parseWebhookDelivery } from './webhook-config.js';
 
 export { ConfigError, EVENT_TYPE_PATTERN, OPERATORS } from './schema.js';
@@ -78,7 +80,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     });
   }
 
-  const events = Object.create(null) as Record<string, { op: Operator }>;
+  const events = Object.create(null) as Record<string, EventMeter>;
   const eventTypes: string[] = [];
   const rawEvents = input.events ?? {};
   if (isPlainObject(rawEvents)) {
@@ -91,7 +93,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
         continue;
       }
       if (isPlainObject(spec) && typeof spec.op === 'string') {
-        events[name] = { op: spec.op as Operator };
+        events[name] = parseMeter(spec, (key, text) => fail(['events', name, key], text));
         eventTypes.push(name);
       }
     }
@@ -160,6 +162,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
   const maxEventAge = duration('maxEventAge');
   const maxFutureSkew = duration('maxFutureSkew');
   const maxBatchSize = typeof input.maxBatchSize === 'number' ? input.maxBatchSize : DEFAULTS.maxBatchSize;
+  const maxGroupsPerHour = typeof input.maxGroupsPerHour === 'number' ? input.maxGroupsPerHour : DEFAULTS.maxGroupsPerHour;
   const webhookDelivery = parseWebhookDelivery(input.webhookDelivery, fail);
   const retentionEventsMs = parseRetention(input.retention, fail);
 
@@ -176,6 +179,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     maxEventAge: maxEventAge.text,
     maxFutureSkew: maxFutureSkew.text,
     maxBatchSize,
+    maxGroupsPerHour,
   });
 
   return {
@@ -188,6 +192,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     maxEventAgeMs: maxEventAge.ms,
     maxFutureSkewMs: maxFutureSkew.ms,
     maxBatchSize,
+    maxGroupsPerHour,
     webhookDelivery,
     retentionEventsMs,
     effective,

@@ -8,7 +8,9 @@ import Value from 'typebox/value';
 import { Cron } from 'croner';
 import { PERIODS } from '../domain/periods.js';
 import type { Period } from '../domain/periods.js';
-import { OPERATORS, type Operator } from '../domain/operators.js';
+import { OPERATORS } from '../domain/operators.js';
+import { DEFAULT_MAX_GROUPS_PER_HOUR, MAX_GROUPS_PER_HOUR_LIMIT } from '../domain/dimensions.js';
+import type { EventMeter } from '../domain/rules.js';
 import type { MessageType, WebhookDeliveryConfig } from './webhook-config.js';
 
 export { OPERATORS, type Operator } from '../domain/operators.js';
@@ -35,9 +37,11 @@ export interface WebhookEndpointConfig {
 export interface MeterhookConfig {
   periods: Period[];
   /** Null-prototype, so 'constructor' or '__proto__' are never types unless configured. */
-  events: Record<string, { op: Operator }>;
+  events: Record<string, EventMeter>;
   /** Configured types, in file order. */
   eventTypes: string[];
+  /** Most distinct groups per customer, event type and hour; later new groups of the hour fold into the overflow group. */
+  maxGroupsPerHour: number;
   webhooks: WebhookEndpointConfig[];
   schedule: string;
   gracePeriodMs: number;
@@ -63,6 +67,7 @@ export const DEFAULTS = {
   maxEventAge: '35d',
   maxFutureSkew: '5m',
   maxBatchSize: 1000,
+  maxGroupsPerHour: DEFAULT_MAX_GROUPS_PER_HOUR,
 } as const;
 
 export const MAX_BATCH_SIZE_LIMIT = 10_000;
@@ -108,7 +113,12 @@ export const ConfigDocument = Type.Object(
       Type.Record(
         Type.String(),
         Type.Object(
-          { op: Type.Enum([...OPERATORS], { expected: `must be one of ${list(OPERATORS)}` }) },
+          {
+            op: Type.Enum([...OPERATORS], { expected: `must be one of ${list(OPERATORS)}` }),
+            // Checked in load-config.ts, which names the rule each bad value breaks.
+            groupBy: Type.Optional(Type.Unknown()),
+            field: Type.Optional(Type.Unknown()),
+          },
           { expected: `must be an object such as { "op": "sum" }` },
         ),
         { expected: 'must be an object mapping event type names to { "op": ... }' },
@@ -121,6 +131,13 @@ export const ConfigDocument = Type.Object(
     maxFutureSkew: durationNode,
     maxBatchSize: Type.Optional(
       Type.Integer({ minimum: 1, maximum: MAX_BATCH_SIZE_LIMIT, expected: `must be an integer from 1 to ${MAX_BATCH_SIZE_LIMIT}` }),
+    ),
+    maxGroupsPerHour: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_GROUPS_PER_HOUR_LIMIT,
+        expected: `must be an integer from 1 to ${MAX_GROUPS_PER_HOUR_LIMIT}`,
+      }),
     ),
   },
   { expected: 'must be a JSON object' },
@@ -240,6 +257,7 @@ const SECTION_ORDER = [
   'maxEventAge',
   'maxFutureSkew',
   'maxBatchSize',
+  'maxGroupsPerHour',
 ];
 
 /** Structural and semantic checks run separately; present their findings by file section, then array position. */

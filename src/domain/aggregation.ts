@@ -2,7 +2,17 @@
 // values, revisions, and when nothing changed. Must never do I/O; adapters call it inside transactions.
 
 import type { DeliveryRules, MeterRules } from './rules.js';
-import type { AggregationRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow } from './records.js';
+import {
+  NO_PERIOD_DIMENSIONS,
+  type AggregationRecord,
+  type CloseDecider,
+  type DirtyMark,
+  type GroupTotal,
+  type PeriodDimensions,
+  type ProvisionalDecider,
+  type RollupRow,
+} from './records.js';
+import { ALL_GROUPS, compareGroupKeys, dimensionsOf } from './dimensions.js';
 import type { NewDelivery, OutboxMessage } from './deliveries.js';
 import { fixedToNumber, formatFixed, parseFixed } from './decimal.js';
 import { timedDeterministicId } from './ids.js';
@@ -16,6 +26,8 @@ export interface PeriodValues {
   /** Each total as exact canonical decimal text: what billing should read. */
   eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
+  /** Per-group totals of the meters with groupBy that have data; absent when none has. */
+  groups?: Record<string, GroupTotal[]>;
 }
 
 /** The reference's number fields of exact totals. */
@@ -27,8 +39,16 @@ export function numbersOf(decimals: Record<string, string>): Record<string, numb
 
 type EventsConfig = Pick<MeterRules, 'events'>;
 
-/** Merges rollup rows per event type and applies each type's operator; null when no configured type has data. */
-export function computeValues(rollups: RollupRow[], config: EventsConfig): PeriodValues | null {
+/**
+ * Merges rollup rows per event type and applies each type's operator; null when no configured type has data.
+ * `dimensions` holds the period's merged groups and unique counts: a unique meter's total is its distinct count,
+ * and each meter with groupBy gets its groups, in compareGroupKeys order, valued by the same operator.
+ */
+export function computeValues(
+  rollups: RollupRow[],
+  config: EventsConfig,
+  dimensions: PeriodDimensions = NO_PERIOD_DIMENSIONS,
+): PeriodValues | null {
   const byType = new Map<string, RollupState>();
   for (const r of rollups) {
     if (!Object.hasOwn(config.events, r.eventType)) continue;
@@ -40,21 +60,38 @@ export function computeValues(rollups: RollupRow[], config: EventsConfig): Perio
   const events: Record<string, number> = {};
   const eventsDecimal: Record<string, string> = {};
   const eventCounts: Record<string, number> = {};
+  const distinct = new Map<string, number>();
+  for (const u of dimensions.uniques) distinct.set(`${u.eventType}\u0000${u.group}`, u.count);
+  const distinctOf = (t: string, g: string): number => distinct.get(`${t}\u0000${g}`) ?? 0;
+  let groups: Record<string, GroupTotal[]> | undefined;
   for (const t of [...byType.keys()].sort()) {
     const s = byType.get(t)!;
-    const exact = operatorValue(config.events[t]!.op, s);
+    const meter = config.events[t]!;
+    const exact = operatorValue(meter.op, s, distinctOf(t, ALL_GROUPS));
     eventsDecimal[t] = formatFixed(exact);
     events[t] = fixedToNumber(exact);
     eventCounts[t] = s.count;
+    if (!meter.groupBy) continue;
+    const mine = dimensions.groups.filter((g) => g.eventType === t).sort((a, b) => compareGroupKeys(a.group, b.group));
+    groups ??= {};
+    groups[t] = mine.map((g) => {
+      const v = operatorValue(meter.op, g, distinctOf(t, g.group));
+      const dims = dimensionsOf(g.group);
+      const total: GroupTotal = { dimensions: dims ?? {}, value: fixedToNumber(v), valueDecimal: formatFixed(v), count: g.count };
+      if (dims === null) total.overflow = true;
+      return total;
+    });
   }
-  return { events, eventsDecimal, eventCounts };
+  return groups ? { events, eventsDecimal, eventCounts, groups } : { events, eventsDecimal, eventCounts };
 }
 
 /** Same types, counts and exact values: totals are exact, so any order of merging gives equal text. */
 export function sameValues(a: PeriodValues, b: PeriodValues): boolean {
   const ka = Object.keys(a.eventsDecimal);
   if (ka.length !== Object.keys(b.eventsDecimal).length) return false;
-  return ka.every((k) => a.eventsDecimal[k] === b.eventsDecimal[k] && a.eventCounts[k] === b.eventCounts[k]);
+  if (!ka.every((k) => a.eventsDecimal[k] === b.eventsDecimal[k] && a.eventCounts[k] === b.eventCounts[k])) return false;
+  // Groups are built in one deterministic order, so equal groups serialise alike.
+  return JSON.stringify(a.groups ?? null) === JSON.stringify(b.groups ?? null);
 }
 
 export function aggregationId(customerId: string, period: Period, periodStart: number): string {
@@ -78,6 +115,7 @@ function buildRecord(mark: DirtyMark, values: PeriodValues, now: number, final: 
     events: values.events,
     eventsDecimal: values.eventsDecimal,
     eventCounts: values.eventCounts,
+    ...(values.groups ? { groups: values.groups } : {}),
     final,
     revision,
     computedAt: now,
@@ -102,6 +140,7 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
       events: agg.events,
       eventCounts: agg.eventCounts,
       eventsDecimal: agg.eventsDecimal,
+      ...(agg.groups ? { groups: agg.groups } : {}),
     },
     created: Math.floor(now / 1000),
     id,
@@ -114,6 +153,7 @@ export function buildMessage(agg: AggregationRecord, previous: (PeriodValues & {
       events: previous.events,
       eventCounts: previous.eventCounts,
       eventsDecimal: previous.eventsDecimal,
+      ...(previous.groups ? { groups: previous.groups } : {}),
       revision: previous.revision,
     };
   }
@@ -152,14 +192,20 @@ export function closeDecider(
   now: number,
   onOversized: (agg: AggregationRecord, bytes: number) => void = () => undefined,
 ): CloseDecider {
-  return (mark, rollups, existing) => {
-    const values = computeValues(rollups, config);
+  return (mark, rollups, existing, dimensions) => {
+    const values = computeValues(rollups, config, dimensions);
     if (!values) return null;
     if (existing?.final && sameValues(existing, values)) return null;
     const revision = existing?.final ? existing.revision + 1 : 1;
     const agg = buildRecord(mark, values, now, true, revision);
     const previous = existing?.final
-      ? { events: existing.events, eventsDecimal: existing.eventsDecimal, eventCounts: existing.eventCounts, revision: existing.revision }
+      ? {
+          events: existing.events,
+          eventsDecimal: existing.eventsDecimal,
+          eventCounts: existing.eventCounts,
+          ...(existing.groups ? { groups: existing.groups } : {}),
+          revision: existing.revision,
+        }
       : null;
     const message = buildMessage(agg, previous, now);
     const bytes = Buffer.byteLength(message.body);
@@ -173,9 +219,9 @@ export function closeDecider(
 
 /** Real-time numbers for a period that is still open; never overwrites a final document. */
 export function provisionalDecider(config: EventsConfig, now: number): ProvisionalDecider {
-  return (mark, rollups, existing) => {
+  return (mark, rollups, existing, dimensions) => {
     if (existing?.final) return null;
-    const values = computeValues(rollups, config);
+    const values = computeValues(rollups, config, dimensions);
     if (!values) return null;
     return buildRecord(mark, values, now, false, 0);
   };

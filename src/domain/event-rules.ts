@@ -1,8 +1,9 @@
 // Owns what a valid usage event is: field checks with the reference's exact messages, limits, and
 // normalisation into the stored form. Must never touch storage or HTTP.
 
-import type { EventRules } from './rules.js';
+import { dimensionRuleOf, type EventRules } from './rules.js';
 import { valueLimitError } from './decimal.js';
+import { deriveDimensions, NOTHING_DERIVED } from './dimensions.js';
 import { formatDuration } from './durations.js';
 import { isWellFormed, mayHoldLoneSurrogate, metadataSurrogateError } from './text.js';
 import { isSupportedInstant, parseInstant, SUPPORTED_INSTANTS } from './timestamps.js';
@@ -28,6 +29,12 @@ export interface NewEvent {
   /** Whether the client chose ts; a retry without a timestamp must not conflict over receive time. */
   tsExplicit: boolean;
   id: string | null;
+  /**
+   * Its group key and unique value under its type's groupBy and unique field (dimensions.ts), derived at
+   * capture from the parsed metadata; absent when the caller did not derive them (the store then does).
+   */
+  group?: string | null;
+  unique?: string | null;
 }
 
 export interface EventContext {
@@ -158,6 +165,9 @@ export function checkEventFields(body: Record<string, unknown>, eventType: strin
   }
 
   if (errors.length > 0) return { ok: false, errors };
+  const meter = Object.hasOwn(ctx.config.events, eventType) ? ctx.config.events[eventType] : undefined;
+  const rule = meter && dimensionRuleOf(meter);
+  const derived = rule ? deriveDimensions(metadataText === null ? null : (metadata as Record<string, unknown>), rule) : NOTHING_DERIVED;
   return {
     ok: true,
     event: {
@@ -168,6 +178,8 @@ export function checkEventFields(body: Record<string, unknown>, eventType: strin
       ts,
       tsExplicit,
       id,
+      group: derived.group,
+      unique: derived.unique,
     },
   };
 }

@@ -12,6 +12,33 @@ export interface FoldedEvent {
   ts: number;
   seq: number;
   value: number;
+  /** The event's group key under its type's groupBy (dimensions.ts), or null/absent when the type has none. */
+  group?: string | null;
+  /** The stored form of its `unique` field's value, or null/absent when it has none. */
+  unique?: string | null;
+}
+
+/** One group of one (customer, type, hour) in a fold: its state, and the first seq that brought it (for the group bound). */
+export interface FoldedGroup {
+  state: RollupState;
+  firstSeq: number;
+}
+
+/** The groups a fold holds for one customer, type and hour. */
+export interface GroupHour {
+  customerId: string;
+  eventType: string;
+  hour: number;
+  groups: Map<string, FoldedGroup>;
+}
+
+/** The unique values a fold holds for one customer, type and hour: by group key ('' for a type without groups). */
+export interface UniqueHour {
+  customerId: string;
+  eventType: string;
+  hour: number;
+  periods: ReadonlySet<Period>;
+  byGroup: Map<string, Set<string>>;
 }
 
 /** A dirty mark the fold raises: the period of a customer that an event touched, and the newest seq. */
@@ -32,6 +59,8 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 export class HourFold {
   private readonly states = new Map<string, Map<string, Map<number, RollupState>>>();
   private readonly raised = new Map<string, Map<Period, Map<number, number>>>();
+  private readonly groups = new Map<string, GroupHour>();
+  private readonly uniques = new Map<string, UniqueHour>();
   private events = 0;
 
   /** Events folded so far. */
@@ -50,6 +79,7 @@ export class HourFold {
     const st = hours.get(hourIndex);
     if (st) addEventInto(st, e.ts, e.seq, e.value);
     else hours.set(hourIndex, stateOfEvent(e.ts, e.seq, e.value));
+    if ((e.group ?? null) !== null || (e.unique ?? null) !== null) this.addDimensions(e, hourIndex, periods);
 
     let mine = this.raised.get(e.customerId);
     if (!mine) this.raised.set(e.customerId, (mine = new Map()));
@@ -61,6 +91,42 @@ export class HourFold {
       const seq = starts.get(start);
       if (seq === undefined || seq < e.seq) starts.set(start, e.seq);
     }
+  }
+
+  private addDimensions(e: FoldedEvent, hourIndex: number, periods: readonly Period[]): void {
+    const key = `${e.customerId}\u0000${e.eventType}\u0000${hourIndex}`;
+    const group = e.group ?? null;
+    if (group !== null) {
+      let gh = this.groups.get(key);
+      if (!gh)
+        this.groups.set(key, (gh = { customerId: e.customerId, eventType: e.eventType, hour: hourIndex * HOUR_MS, groups: new Map() }));
+      const g = gh.groups.get(group);
+      if (g) {
+        addEventInto(g.state, e.ts, e.seq, e.value);
+        if (e.seq < g.firstSeq) g.firstSeq = e.seq;
+      } else gh.groups.set(group, { state: stateOfEvent(e.ts, e.seq, e.value), firstSeq: e.seq });
+    }
+    if ((e.unique ?? null) === null) return;
+    let uh = this.uniques.get(key);
+    if (!uh) {
+      const hour = hourIndex * HOUR_MS;
+      this.uniques.set(key, (uh = { customerId: e.customerId, eventType: e.eventType, hour, periods: new Set(), byGroup: new Map() }));
+    }
+    for (const p of periods) (uh.periods as Set<Period>).add(p);
+    const g = group ?? '';
+    let set = uh.byGroup.get(g);
+    if (!set) uh.byGroup.set(g, (set = new Set()));
+    set.add(e.unique!);
+  }
+
+  /** The groups of each (customer, type, hour), in the same key order as forEachHour. */
+  groupHours(): GroupHour[] {
+    return [...this.groups.values()].sort(byHourKey);
+  }
+
+  /** The unique values of each (customer, type, hour), in the same key order. */
+  uniqueHours(): UniqueHour[] {
+    return [...this.uniques.values()].sort(byHourKey);
   }
 
   /**
@@ -91,6 +157,9 @@ export class HourFold {
   }
 }
 
+const byHourKey = (a: { customerId: string; eventType: string; hour: number }, b: typeof a): number =>
+  compareText(a.customerId, b.customerId) || compareText(a.eventType, b.eventType) || a.hour - b.hour;
+
 /** Hours whose period starts are memoised, for memory stats. */
 export function periodStartMemoSize(): number {
   let n = 0;
@@ -100,7 +169,7 @@ export function periodStartMemoSize(): number {
 
 /** The start of the period holding an hour, memoised per period: a fold asks for the same few hours many times. */
 const startCache = new Map<Period, Map<number, number>>();
-function periodStartOf(period: Period, hour: number): number {
+export function periodStartOf(period: Period, hour: number): number {
   let starts = startCache.get(period);
   if (!starts) startCache.set(period, (starts = new Map()));
   let s = starts.get(hour);

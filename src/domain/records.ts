@@ -21,6 +21,27 @@ export interface RollupRow extends RollupState {
   hour: number;
 }
 
+/** The merged state of one group of a meter with groupBy over a range of hours; `group` is its key (dimensions.ts). */
+export interface GroupState extends RollupState {
+  eventType: string;
+  group: string;
+}
+
+/** How many distinct values of a `unique` meter a period holds, in one group ('' for the meter's whole set). */
+export interface UniqueCount {
+  eventType: string;
+  group: string;
+  count: number;
+}
+
+/** What a period holds beside its hour totals: its merged groups and its unique counts. */
+export interface PeriodDimensions {
+  groups: GroupState[];
+  uniques: UniqueCount[];
+}
+
+export const NO_PERIOD_DIMENSIONS: PeriodDimensions = Object.freeze({ groups: [], uniques: [] }) as PeriodDimensions;
+
 /** A period of one customer that has data not yet reflected in its final aggregation. */
 export interface DirtyMark {
   customerId: string;
@@ -28,6 +49,17 @@ export interface DirtyMark {
   periodStart: number;
   /** The highest event seq that touched it; a close clears the mark only if no newer event arrived. */
   changeSeq: number;
+}
+
+/** One group's total in a document: its dimensions (null for the overflow group), value and event count. */
+export interface GroupTotal {
+  /** Each groupBy key's value; the overflow group has {} and `overflow: true`. */
+  dimensions: Record<string, string | null>;
+  value: number;
+  /** The exact value as canonical decimal text. */
+  valueDecimal: string;
+  count: number;
+  overflow?: true;
 }
 
 export interface WebhookStatus {
@@ -50,6 +82,8 @@ export interface AggregationRecord {
   /** Each total as exact canonical decimal text; stored as the `events` column's JSON. */
   eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
+  /** Per-group totals of the meters with groupBy, when any has data in the period; stored as JSON. */
+  groups?: Record<string, GroupTotal[]>;
   final: boolean;
   revision: number;
   computedAt: number;
@@ -58,11 +92,17 @@ export interface AggregationRecord {
 }
 
 export type CloseDecision = { aggregation: AggregationRecord; message: OutboxMessage | null; deliveries: NewDelivery[] } | null;
-export type CloseDecider = (mark: DirtyMark, rollups: RollupRow[], existing: AggregationRecord | undefined) => CloseDecision;
+export type CloseDecider = (
+  mark: DirtyMark,
+  rollups: RollupRow[],
+  existing: AggregationRecord | undefined,
+  dimensions?: PeriodDimensions,
+) => CloseDecision;
 export type ProvisionalDecider = (
   mark: DirtyMark,
   rollups: RollupRow[],
   existing: AggregationRecord | undefined,
+  dimensions?: PeriodDimensions,
 ) => AggregationRecord | null;
 
 export interface ApiKeyRecord {

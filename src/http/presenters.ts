@@ -36,6 +36,7 @@ export function presentAggregation(a: AggregationRecord, webhookStatus: WebhookS
     events: a.events,
     eventCounts: a.eventCounts,
     eventsDecimal: a.eventsDecimal,
+    ...(a.groups ? { groups: a.groups } : {}),
     final: a.final,
     revision: a.revision,
     finalizedAt: a.finalizedAt === null ? null : iso(a.finalizedAt),

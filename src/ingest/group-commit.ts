@@ -5,6 +5,7 @@
 
 import { MEMORY_BUDGET, queuedEventBytes } from '../config/memory-budget.js';
 import type { Period } from '../domain/periods.js';
+import { NO_DIMENSIONS, type DimensionRules } from '../domain/rules.js';
 import { Overloaded, StoreUnavailable } from '../domain/errors.js';
 import type { AppendOutcome, AppendUnit, EventPort, StoreLifecycle } from '../store/store.js';
 
@@ -14,6 +15,8 @@ export interface GroupCommitOptions {
   /** Events allowed to wait, and their estimated heap; beyond either, callers get Overloaded (HTTP 503 + Retry-After). */
   maxQueuedEvents?: number;
   maxQueuedBytes?: number;
+  /** The dimension rules events are folded with (groups and unique values); none by default. */
+  dimensions?: () => DimensionRules;
 }
 
 interface Pending {
@@ -36,6 +39,7 @@ export class GroupCommitter {
   private readonly maxGroup: number;
   private readonly maxQueued: number;
   private readonly maxBytes: number;
+  private readonly dimensions: () => DimensionRules;
 
   constructor(
     private readonly store: EventPort & Pick<StoreLifecycle, 'backlogRetryAfter'>,
@@ -45,6 +49,7 @@ export class GroupCommitter {
     this.maxGroup = opts.maxEventsPerGroup ?? 20_000;
     this.maxQueued = opts.maxQueuedEvents ?? MEMORY_BUDGET.queuedEvents;
     this.maxBytes = opts.maxQueuedBytes ?? MEMORY_BUDGET.queuedBytes;
+    this.dimensions = opts.dimensions ?? (() => NO_DIMENSIONS);
   }
 
   get depth(): number {
@@ -130,7 +135,7 @@ export class GroupCommitter {
   private async commitEach(group: Pending[]): Promise<void> {
     for (const p of group) {
       try {
-        const [outcome] = await this.store.appendEvents([p.unit], this.periods());
+        const [outcome] = await this.store.appendEvents([p.unit], this.periods(), this.dimensions());
         p.resolve(outcome!);
       } catch (err) {
         p.reject(err);
@@ -148,6 +153,7 @@ export class GroupCommitter {
           const outcomes = await this.store.appendEvents(
             group.map((p) => p.unit),
             this.periods(),
+            this.dimensions(),
           );
           group.forEach((p, i) => {
             p.resolve(outcomes[i]!);

@@ -3,6 +3,7 @@
 // Must never open or close the store, listen on a port or start a timer: the caller decides when things run.
 
 import type { Logger } from 'pino';
+import { dimensionRulesOf } from '../domain/rules.js';
 import { closeDuePeriods, type CloseSummary } from '../aggregate/close-due-periods.js';
 import { applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
 import { Scheduler } from '../aggregate/scheduler.js';
@@ -57,7 +58,8 @@ export interface Services {
 
 export async function composeServices(o: ComposeOptions): Promise<Services> {
   const { store, config, clock, logger } = o;
-  const committer = new GroupCommitter(store, () => config.periods, o.committer);
+  const dimensions = dimensionRulesOf(config);
+  const committer = new GroupCommitter(store, () => config.periods, { dimensions: () => dimensions, ...o.committer });
   const admission = createCaptureAdmission(committer, o.admission);
   const ctx: IngestContext = { store, clock, config, logger, committer };
   ctx.metrics = createMetrics({ store, config, clock });

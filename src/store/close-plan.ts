@@ -3,7 +3,7 @@
 // the plan inside their own transaction, so a transaction run again plans (and counts) again from scratch.
 
 import type { NewDelivery, OutboxMessage } from '../domain/deliveries.js';
-import type { AggregationRecord, CloseDecider, DirtyMark, ProvisionalDecider, RollupRow } from '../domain/records.js';
+import type { AggregationRecord, CloseDecider, DirtyMark, PeriodDimensions, ProvisionalDecider, RollupRow } from '../domain/records.js';
 import type { CloseResult, ProvisionalResult } from './store.js';
 
 /** What the decider sees of one mark, read in the close's transaction. */
@@ -11,6 +11,8 @@ export interface MarkInput {
   mark: DirtyMark;
   rollups: RollupRow[];
   existing: AggregationRecord | undefined;
+  /** The period's merged groups and unique counts. */
+  dimensions: PeriodDimensions;
 }
 
 export interface ClosePlan {
@@ -29,9 +31,9 @@ export function planClose(inputs: Iterable<MarkInput>, decide: CloseDecider): Cl
     messages: [],
     counts: { finalized: 0, unchanged: 0, created: 0, updated: 0, eventsScanned: 0 },
   };
-  for (const { mark, rollups, existing } of inputs) {
+  for (const { mark, rollups, existing, dimensions } of inputs) {
     plan.counts.eventsScanned += scanned(rollups);
-    const d = decide(mark, rollups, existing);
+    const d = decide(mark, rollups, existing, dimensions);
     if (!d) {
       plan.counts.unchanged++;
       continue;
@@ -51,9 +53,9 @@ export function planProvisional(
   decide: ProvisionalDecider,
 ): { aggregations: AggregationRecord[]; counts: ProvisionalResult } {
   const out = { aggregations: [] as AggregationRecord[], counts: { created: 0, updated: 0, eventsScanned: 0 } };
-  for (const { mark, rollups, existing } of inputs) {
+  for (const { mark, rollups, existing, dimensions } of inputs) {
     out.counts.eventsScanned += scanned(rollups);
-    const agg = decide(mark, rollups, existing);
+    const agg = decide(mark, rollups, existing, dimensions);
     if (!agg) continue;
     out.aggregations.push(agg);
     if (existing) out.counts.updated++;

@@ -13,21 +13,29 @@ export interface MergeDialect {
 export const SQLITE_MERGE: MergeDialect = { least: 'min', greatest: 'max', addSums: (a, b) => `meterhook_dec_add(${a}, ${b})` };
 export const POSTGRES_MERGE: MergeDialect = { least: 'least', greatest: 'greatest', addSums: (a, b) => `${a} + ${b}` };
 
-export const ROLLUP_COLUMNS =
-  'customer_id, hour, event_type, count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+const STATE_COLUMNS = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+export const ROLLUP_COLUMNS = `customer_id, hour, event_type, ${STATE_COLUMNS}`;
+
+/** Where hour states are merged: the hour totals, or the groups of meters with groupBy (one more key column). */
+export interface StateTable {
+  table: string;
+  keys: string;
+}
+export const ROLLUPS: StateTable = { table: 'rollups', keys: 'customer_id, hour, event_type' };
+export const GROUP_ROLLUPS: StateTable = { table: 'group_rollups', keys: 'customer_id, hour, event_type, grp' };
 
 /**
  * `INSERT INTO rollups AS t (…) <rows> ON CONFLICT … DO UPDATE`: counts and sums add, min and max keep
  * the extreme, first and last keep the earlier and the later by (event time, seq). Every SET reads the
  * stored row as it was, so the order of the assignments does not matter.
  */
-export function rollupUpsertSql(rows: string, d: MergeDialect): string {
+export function rollupUpsertSql(rows: string, d: MergeDialect, into: StateTable = ROLLUPS): string {
   const earlier = '(excluded.first_ts, excluded.first_seq) < (t.first_ts, t.first_seq)';
   const later = '(excluded.last_ts, excluded.last_seq) > (t.last_ts, t.last_seq)';
   const pick = (cond: string, col: string) => `${col} = CASE WHEN ${cond} THEN excluded.${col} ELSE t.${col} END`;
-  return `INSERT INTO rollups AS t (${ROLLUP_COLUMNS})
+  return `INSERT INTO ${into.table} AS t (${into.keys}, ${STATE_COLUMNS})
      ${rows}
-     ON CONFLICT (customer_id, hour, event_type) DO UPDATE SET
+     ON CONFLICT (${into.keys}) DO UPDATE SET
        count = t.count + excluded.count,
        sum = ${d.addSums('t.sum', 'excluded.sum')},
        vmin = ${d.least}(t.vmin, excluded.vmin),
@@ -35,6 +43,9 @@ export function rollupUpsertSql(rows: string, d: MergeDialect): string {
        ${['first_ts', 'first_seq', 'first_value'].map((c) => pick(earlier, c)).join(',\n       ')},
        ${['last_ts', 'last_seq', 'last_value'].map((c) => pick(later, c)).join(',\n       ')}`;
 }
+
+/** Unique values, each inserted once: a value already in a period's set changes nothing. */
+export const UNIQUE_COLUMNS = 'customer_id, period, period_start, event_type, grp, token';
 
 /** `INSERT INTO dirty_periods AS t (…) <rows> ON CONFLICT … DO UPDATE`: a mark keeps the newest change seq. */
 export function markUpsertSql(rows: string, d: MergeDialect): string {

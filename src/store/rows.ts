@@ -8,7 +8,17 @@
 import { numbersOf } from '../domain/aggregation.js';
 import { parseFixed } from '../domain/decimal.js';
 import type { Period } from '../domain/periods.js';
-import type { AggregationRecord, ApiKeyRecord, DirtyMark, RollupRow, StoredEvent } from '../domain/records.js';
+import type {
+  AggregationRecord,
+  ApiKeyRecord,
+  DirtyMark,
+  GroupState,
+  GroupTotal,
+  RollupRow,
+  StoredEvent,
+  UniqueCount,
+} from '../domain/records.js';
+import type { RollupState } from '../domain/rollup-state.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EndpointState, OutboxMessage } from '../domain/deliveries.js';
 import { POSTGRES_STYLE, SQLITE_STYLE, type SqlStyle } from './sql-where.js';
 
@@ -77,6 +87,32 @@ export interface RollupTableRow {
 export const toRollup = (r: RollupTableRow): RollupRow => ({
   eventType: r.event_type,
   hour: int(r.hour),
+  ...toState(r),
+});
+
+/** A merged group row: the state columns with the group key (`grp`) and, for hour reads, the hour. */
+export const toGroupState = (r: Omit<RollupTableRow, 'hour'> & { grp: string; hour?: Int }): GroupState & { hour: number } => ({
+  eventType: r.event_type,
+  group: r.grp,
+  hour: r.hour === undefined ? 0 : int(r.hour),
+  ...toState(r),
+});
+
+export interface UniqueCountRow {
+  event_type: string;
+  grp: string;
+  n: Int;
+  period_start?: Int;
+}
+
+export const toUniqueCount = (r: UniqueCountRow): UniqueCount & { periodStart: number } => ({
+  eventType: r.event_type,
+  group: r.grp,
+  count: int(r.n),
+  periodStart: r.period_start === undefined ? 0 : int(r.period_start),
+});
+
+const toState = (r: Omit<RollupTableRow, 'hour' | 'event_type'>): RollupState => ({
   count: int(r.count),
   // Exact decimal text from both: SQLite's TEXT column, pg's numeric.
   sum: parseFixed(String(r.sum)),
@@ -104,6 +140,7 @@ export interface AggregationRow {
   computed_at: Int;
   finalized_at: IntOrNull;
   webhook_status: string;
+  groups?: string | null;
 }
 
 export const toAggregation = (r: AggregationRow): AggregationRecord => {
@@ -123,6 +160,7 @@ export const toAggregation = (r: AggregationRow): AggregationRecord => {
     computedAt: int(r.computed_at),
     finalizedAt: intOrNull(r.finalized_at),
     webhookStatus: JSON.parse(r.webhook_status),
+    ...(r.groups ? { groups: JSON.parse(r.groups) as Record<string, GroupTotal[]> } : {}),
   };
 };
 
@@ -141,6 +179,7 @@ function aggregationValues(a: AggregationRecord, style: SqlStyle): unknown[] {
     a.computedAt,
     a.finalizedAt,
     JSON.stringify(a.webhookStatus),
+    a.groups ? JSON.stringify(a.groups) : null,
   ];
 }
 
@@ -151,7 +190,7 @@ export const aggregationParams = (a: AggregationRecord): unknown[] => aggregatio
 export const aggregationColumns = (list: AggregationRecord[]): unknown[][] =>
   columnsOf(
     list.map((a) => aggregationValues(a, POSTGRES_STYLE)),
-    13,
+    14,
   );
 
 export interface MessageRow {

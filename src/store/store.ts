@@ -5,6 +5,7 @@ import type { StoreUnavailable } from '../domain/errors.js';
 import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
 import type { RequestKey } from '../domain/request-keys.js';
+import type { DimensionRules } from '../domain/rules.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
@@ -19,7 +20,9 @@ import type {
   ApiKeyRecord,
   CloseDecider,
   DirtyMark,
+  GroupState,
   ProvisionalDecider,
+  UniqueCount,
   RollupRow,
   StoredEvent,
 } from '../domain/records.js';
@@ -126,7 +129,7 @@ export interface DeliveryQuery {
 /** Raw events and the request keys recorded with them: append, list, retention. */
 export interface EventPort {
   /** Commits all units in one transaction; a unit with an id conflict is rolled back alone. */
-  appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]>;
+  appendEvents(units: AppendUnit[], periods: readonly Period[], dimensions?: DimensionRules): Promise<AppendOutcome[]>;
   listEvents(q: EventQuery): Promise<StoredEvent[]>;
   /** The body hash recorded with a request's Idempotency-Key, or undefined when the key is unknown. */
   requestKeyHash(key: string): Promise<string | undefined>;
@@ -144,6 +147,20 @@ export interface UsagePort {
   readRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
   /** The rollups of [from, to) merged per event type in the database (one row per type, `hour` = from). */
   mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
+  /** The groups of meters with groupBy over [from, to), merged per (event type, group) in the database. */
+  mergedGroups(customerId: string, from: number, to: number): Promise<GroupState[]>;
+  /** The hour states of one meter's groups over [from, to), one row per hour and group (usage series). */
+  readGroups(customerId: string, eventType: string, from: number, to: number): Promise<Array<GroupState & { hour: number }>>;
+  /** How many distinct values each `unique` meter holds in a period, per group ('' for the whole set). */
+  uniqueCounts(customerId: string, period: Period, periodStart: number): Promise<UniqueCount[]>;
+  /** One `unique` meter's distinct counts of every period of kind `period` starting in [from, to) (usage series). */
+  uniqueCountsOver(
+    customerId: string,
+    eventType: string,
+    period: Period,
+    from: number,
+    to: number,
+  ): Promise<Array<UniqueCount & { periodStart: number }>>;
   /** Marks of periods that started before `beforeStart`, oldest first, after the given key. */
   listDueMarks(
     period: Period,
@@ -267,6 +284,10 @@ export interface Store extends EventPort, UsagePort, DeliveryPort, KeyPort, Stor
 export const USAGE_PORT_METHODS = [
   'readRollups',
   'mergedRollups',
+  'mergedGroups',
+  'readGroups',
+  'uniqueCounts',
+  'uniqueCountsOver',
   'listDueMarks',
   'listOpenMarks',
   'closePeriods',

@@ -13,6 +13,19 @@ export interface OracleEvent {
   ts: number;
   /** Client id; events that share (customerId, eventType, id) are one event (the first arrival counts). */
   id?: string | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+/** A meter's dimensions as the oracle reads them: the keys it groups by, the field a unique meter counts. */
+export interface OracleMeter {
+  groupBy?: readonly string[];
+  field?: string;
+}
+
+export interface OracleGroup {
+  dimensions: Record<string, string | null>;
+  valueDecimal: string;
+  count: number;
 }
 
 export interface OracleDoc {
@@ -26,6 +39,8 @@ export interface OracleDoc {
   /** Each total as canonical decimal text (no exponent, no trailing zeros). */
   eventsDecimal: Record<string, string>;
   eventCounts: Record<string, number>;
+  /** Only for meters with groupBy, only when such a meter has data. */
+  groups?: Record<string, OracleGroup[]>;
 }
 
 /** Places kept after the point; values are expected to have no more. */
@@ -100,7 +115,60 @@ function apply(op: Operator, evs: ReadonlyArray<OracleEvent & { arrival: number 
       return oracleScaled(byTime[0]!.value);
     case 'last':
       return oracleScaled(byTime[byTime.length - 1]!.value);
+    case 'unique':
+      throw new Error('unique is counted from metadata: use oracleValue');
   }
+}
+
+/** The dimension text of a metadata value, written from the rule's words: strings as is, numbers' JSON, booleans. */
+function dimText(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : null;
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return null;
+}
+
+const field = (e: OracleEvent, k: string): unknown => (e.metadata && Object.hasOwn(e.metadata, k) ? e.metadata[k] : undefined);
+
+function oracleValue(op: Operator, meter: OracleMeter | undefined, evs: ReadonlyArray<OracleEvent & { arrival: number }>): bigint {
+  if (op !== 'unique') return apply(op, evs);
+  const seen = new Set<string>();
+  for (const e of evs) {
+    const v = dimText(field(e, meter!.field!));
+    if (v !== null) seen.add(v);
+  }
+  return BigInt(seen.size) * 10n ** BigInt(PLACES);
+}
+
+function oracleGroups(
+  op: Operator,
+  meter: OracleMeter & { groupBy: readonly string[] },
+  evs: ReadonlyArray<OracleEvent & { arrival: number }>,
+): OracleGroup[] {
+  const byKey = new Map<string, { dims: Array<string | null>; evs: Array<OracleEvent & { arrival: number }> }>();
+  for (const e of evs) {
+    const dims = meter.groupBy.map((k) => dimText(field(e, k)));
+    const k = JSON.stringify(dims);
+    const g = byKey.get(k) ?? { dims, evs: [] };
+    g.evs.push(e);
+    byKey.set(k, g);
+  }
+  const cmp = (a: Array<string | null>, b: Array<string | null>): number => {
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === b[i]) continue;
+      if (a[i] === null) return -1;
+      if (b[i] === null) return 1;
+      return a[i]! < b[i]! ? -1 : 1;
+    }
+    return 0;
+  };
+  return [...byKey.values()]
+    .sort((a, b) => cmp(a.dims, b.dims))
+    .map((g) => ({
+      dimensions: Object.fromEntries(meter.groupBy.map((k, i) => [k, g.dims[i]!])),
+      valueDecimal: oracleText(oracleValue(op, meter, g.evs)),
+      count: g.evs.length,
+    }));
 }
 
 /**
@@ -111,6 +179,7 @@ export function oracleAggregations(
   arrivals: readonly OracleEvent[],
   periods: readonly Period[],
   ops: Readonly<Record<string, Operator>>,
+  meters: Readonly<Record<string, OracleMeter>> = {},
 ): Map<string, OracleDoc> {
   const groups = new Map<
     string,
@@ -137,10 +206,16 @@ export function oracleAggregations(
     const events: Record<string, number> = {};
     const eventsDecimal: Record<string, string> = {};
     const eventCounts: Record<string, number> = {};
+    let groups: Record<string, OracleGroup[]> | undefined;
     for (const [type, evs] of g.byType) {
-      eventsDecimal[type] = oracleText(apply(ops[type]!, evs));
+      const meter = meters[type];
+      eventsDecimal[type] = oracleText(oracleValue(ops[type]!, meter, evs));
       events[type] = Number(eventsDecimal[type]);
       eventCounts[type] = evs.length;
+      if (meter?.groupBy) {
+        groups ??= {};
+        groups[type] = oracleGroups(ops[type]!, { ...meter, groupBy: meter.groupBy }, evs);
+      }
     }
     out.set(k, {
       customerId: g.customerId,
@@ -151,6 +226,7 @@ export function oracleAggregations(
       events,
       eventsDecimal,
       eventCounts,
+      ...(groups ? { groups } : {}),
     });
   }
   return out;

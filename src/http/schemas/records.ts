@@ -49,6 +49,24 @@ export const StoredEvent = Type.Object({
   year: Type.String(),
 });
 
+export const GroupTotal = Type.Object({
+  dimensions: MapOf(
+    Nullable(Type.String()),
+    'Each groupBy key and its value (null: missing, null or not a scalar); {} for the overflow group',
+  ),
+  value: Type.Number({ description: "The group's value under the meter's operator (nearest double)" }),
+  valueDecimal: Type.String({ description: 'The exact value as canonical decimal text' }),
+  count: Type.Integer({ description: 'Events in the group' }),
+  overflow: Type.Optional(
+    Type.Literal(true, { description: 'The overflow group: groups first seen after their hour held maxGroupsPerHour groups' }),
+  ),
+});
+
+/** Present only when a meter with groupBy has data: documents of other meters are unchanged. */
+export const Groups = Type.Optional(
+  MapOf(Type.Array(GroupTotal), 'Per-group totals of each meter with groupBy, in a deterministic order; the overflow group last'),
+);
+
 export const WebhookStatus = Type.Object({
   delivered: Type.Boolean(),
   attempts: Type.Integer(),
@@ -69,6 +87,7 @@ export const Aggregation = Type.Object({
   events: Totals,
   eventCounts: Counts,
   eventsDecimal: Decimals,
+  groups: Groups,
   final: Type.Boolean(),
   revision: Type.Integer(),
   finalizedAt: Nullable(Type.String()),
@@ -85,6 +104,7 @@ export const Usage = Type.Object({
   events: Totals,
   eventsDecimal: Decimals,
   eventCounts: Counts,
+  groups: Groups,
 });
 
 export const TriggerNothing = Type.Object(

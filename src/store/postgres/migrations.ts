@@ -199,6 +199,42 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       CREATE INDEX request_keys_created ON request_keys (created_at);
     `,
   },
+  {
+    version: 5,
+    name: 'dimensions',
+    // Meters with groupBy keep one hour state per group beside the hour's total (grp is the group key of
+    // dimensions.ts, '*' the overflow group); meters with op "unique" keep each distinct value once per period
+    // it appears in (grp '' is the type's whole set); documents of such meters carry their groups as JSON.
+    sql: `
+      CREATE TABLE group_rollups (
+        customer_id  text             NOT NULL,
+        hour         bigint           NOT NULL,
+        event_type   text             NOT NULL,
+        grp          text             NOT NULL,
+        count        bigint           NOT NULL,
+        sum          numeric          NOT NULL,
+        vmin         double precision NOT NULL,
+        vmax         double precision NOT NULL,
+        first_ts     bigint           NOT NULL,
+        first_seq    bigint           NOT NULL,
+        first_value  double precision NOT NULL,
+        last_ts      bigint           NOT NULL,
+        last_seq     bigint           NOT NULL,
+        last_value   double precision NOT NULL,
+        PRIMARY KEY (customer_id, hour, event_type, grp)
+      );
+      CREATE TABLE unique_values (
+        customer_id  text   NOT NULL,
+        event_type   text   NOT NULL,
+        period       text   NOT NULL,
+        period_start bigint NOT NULL,
+        grp          text   NOT NULL,
+        token        text   NOT NULL,
+        PRIMARY KEY (customer_id, period, period_start, event_type, grp, token)
+      );
+      ALTER TABLE aggregations ADD COLUMN groups text;
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

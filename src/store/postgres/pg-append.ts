@@ -6,7 +6,10 @@ import type pg from 'pg';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
+import { deriveFromText } from '../../domain/dimensions.js';
 import { HourFold } from '../../domain/fold.js';
+import type { DimensionRules } from '../../domain/rules.js';
+import { writeDimensionsPg } from './pg-dimensions.js';
 import { markUpsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
 import type { RollupState } from '../../domain/rollup-state.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
@@ -116,7 +119,12 @@ function judge(
   return { results, fresh, conflicts };
 }
 
-export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+export async function appendEventsPg(
+  client: pg.PoolClient,
+  units: AppendUnit[],
+  periods: readonly Period[],
+  dimensions: DimensionRules,
+): Promise<AppendOutcome[]> {
   const total = units.reduce((n, u) => n + u.events.length, 0);
   const seqRows = await client.query("SELECT nextval('events_seq') AS s FROM generate_series(1, $1)", [total]);
   const seqs = seqRows.rows.map((r) => Number(r.s)).sort((a, b) => a - b);
@@ -183,7 +191,11 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
   );
 
   const fold = new HourFold();
-  for (const { e, seq } of fresh) fold.add({ customerId: e.customerId, eventType: e.eventType, ts: e.ts, seq, value: e.value }, periods);
+  for (const { e, seq } of fresh) {
+    const d =
+      e.group !== undefined ? { group: e.group, unique: e.unique ?? null } : deriveFromText(e.metadata, dimensions.types[e.eventType]);
+    fold.add({ customerId: e.customerId, eventType: e.eventType, ts: e.ts, seq, value: e.value, ...d }, periods);
+  }
   // Marks before rollups, both in the fold's key order: concurrent groups lock rows in one order (no
   // deadlock), and a close skipping marks held here never reads half of this group's rollups.
   const m = fold.marks();
@@ -217,5 +229,6 @@ export async function appendEventsPg(client: pg.PoolClient, units: AppendUnit[],
       r.map((x) => x.s.lastValue),
     ],
   );
+  await writeDimensionsPg(client, fold, dimensions.maxGroupsPerHour);
   return outcomes;
 }

@@ -5,6 +5,7 @@
 import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import pg from 'pg';
 import { StoreUnavailable } from '../../domain/errors.js';
+import { NO_DIMENSIONS, type DimensionRules } from '../../domain/rules.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import type {
   AggregationQuery,
@@ -21,6 +22,8 @@ import type {
   ApiKeyRecord,
   CloseDecider,
   DirtyMark,
+  GroupState,
+  UniqueCount,
   ProvisionalDecider,
   RollupRow,
   StoredEvent,
@@ -28,6 +31,7 @@ import type {
 import type { OutboxMessage } from '../../domain/deliveries.js';
 import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
+import { mergedGroupsPg, readGroupsPg, uniqueCountsOverPg, uniqueCountsPg } from './pg-dimensions.js';
 import { withClient } from './with-client.js';
 import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
@@ -143,6 +147,9 @@ export class PostgresStore implements Store {
     return this.guard(() => this.pool.query(sql, params));
   }
 
+  /** The pool behind the fault guard, for the reads written as functions of a query runner. */
+  private readonly db = { query: (sql: string, params: unknown[]) => this.q(sql, params) };
+
   async start(): Promise<void> {}
 
   /** Keeps monthly event partitions from a month back to a quarter ahead; cheap when they exist. */
@@ -163,11 +170,11 @@ export class PostgresStore implements Store {
     return this.guard(() => ensurePartitions(this.pool, from, to));
   }
 
-  appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+  appendEvents(units: AppendUnit[], periods: readonly Period[], dimensions: DimensionRules = NO_DIMENSIONS): Promise<AppendOutcome[]> {
     return this.tx(async (c) => {
       // A capture never waits long on a lock: past this it answers 503 and the client retries.
       await c.query("SET LOCAL lock_timeout = '2s'");
-      return appendEventsPg(c, units, periods);
+      return appendEventsPg(c, units, periods, dimensions);
     });
   }
 
@@ -196,6 +203,22 @@ export class PostgresStore implements Store {
       [customerId, from, to],
     );
     return r.rows.map(toRollup);
+  }
+
+  async mergedGroups(customerId: string, from: number, to: number): Promise<GroupState[]> {
+    return (await mergedGroupsPg(this.db, [{ customerId, from, to }]))[0]!;
+  }
+
+  readGroups(customerId: string, eventType: string, from: number, to: number) {
+    return readGroupsPg(this.db, customerId, eventType, from, to);
+  }
+
+  async uniqueCounts(customerId: string, period: Period, periodStart: number): Promise<UniqueCount[]> {
+    return (await uniqueCountsPg(this.db, [{ customerId, period, periodStart }]))[0]!;
+  }
+
+  uniqueCountsOver(customerId: string, eventType: string, period: Period, from: number, to: number) {
+    return uniqueCountsOverPg(this.db, customerId, eventType, period, from, to);
   }
 
   private async marks(op: '<' | '>=', period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }) {
@@ -236,9 +259,15 @@ export class PostgresStore implements Store {
       const a = toAggregation(r);
       existing.set(`${a.period}\u0000${a.periodStart}\u0000${a.customerId}`, a);
     }
+    const groups = await mergedGroupsPg(
+      c,
+      marks.map((m, i) => ({ customerId: m.customerId, from: ivs[i]!.start, to: ivs[i]!.end })),
+    );
+    const uniques = await uniqueCountsPg(c, marks);
     return marks.map((mark, i) => ({
       mark,
       rollups: rollups[i]!,
+      dimensions: { groups: groups[i]!, uniques: uniques[i]! },
       existing: existing.get(`${mark.period}\u0000${mark.periodStart}\u0000${mark.customerId}`),
     }));
   }

@@ -3,12 +3,13 @@
 
 export const UPSERT_AGGREGATIONS = `
   INSERT INTO aggregations AS a (id, customer_id, period, period_key, period_start, period_end, events, event_counts,
-      final, revision, computed_at, finalized_at, webhook_status)
+      final, revision, computed_at, finalized_at, webhook_status, groups)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
-      $9::boolean[], $10::int[], $11::bigint[], $12::bigint[], $13::text[])
+      $9::boolean[], $10::int[], $11::bigint[], $12::bigint[], $13::text[], $14::text[])
   ON CONFLICT (customer_id, period, period_start) DO UPDATE SET
     events = excluded.events, event_counts = excluded.event_counts, final = excluded.final, revision = excluded.revision,
-    computed_at = excluded.computed_at, finalized_at = excluded.finalized_at, webhook_status = excluded.webhook_status`;
+    computed_at = excluded.computed_at, finalized_at = excluded.finalized_at, webhook_status = excluded.webhook_status,
+    groups = excluded.groups`;
 
 /** New messages only (an id already written is skipped); returns the ids it wrote. */
 export const INSERT_MESSAGES = `

@@ -271,6 +271,45 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       );
     `,
   },
+  {
+    version: 8,
+    name: 'dimensions',
+    // Meters with groupBy keep one hour state per group beside the hour's total (group_rollups; grp is the
+    // group key of dimensions.ts, '*' the overflow group). Meters with op "unique" keep each distinct value
+    // once per period it appears in (unique_values; grp '' is the type's whole set). Aggregation documents
+    // of such meters carry their groups as JSON; derived_state keeps the rules of the latest append, so a
+    // replay after a crash derives the same groups.
+    sql: `
+      CREATE TABLE group_rollups (
+        customer_id  TEXT    NOT NULL,
+        hour         INTEGER NOT NULL,
+        event_type   TEXT    NOT NULL,
+        grp          TEXT    NOT NULL,
+        count        INTEGER NOT NULL,
+        sum          TEXT    NOT NULL,
+        vmin         REAL    NOT NULL,
+        vmax         REAL    NOT NULL,
+        first_ts     INTEGER NOT NULL,
+        first_seq    INTEGER NOT NULL,
+        first_value  REAL    NOT NULL,
+        last_ts      INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL,
+        last_value   REAL    NOT NULL,
+        PRIMARY KEY (customer_id, hour, event_type, grp)
+      ) WITHOUT ROWID;
+      CREATE TABLE unique_values (
+        customer_id  TEXT    NOT NULL,
+        event_type   TEXT    NOT NULL,
+        period       TEXT    NOT NULL,
+        period_start INTEGER NOT NULL,
+        grp          TEXT    NOT NULL,
+        token        TEXT    NOT NULL,
+        PRIMARY KEY (customer_id, period, period_start, event_type, grp, token)
+      ) WITHOUT ROWID;
+      ALTER TABLE aggregations ADD COLUMN groups TEXT;
+      ALTER TABLE derived_state ADD COLUMN dimensions TEXT NOT NULL DEFAULT '{"types":{},"maxGroupsPerHour":1000}';
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

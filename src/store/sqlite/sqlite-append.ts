@@ -5,7 +5,9 @@
 
 import type Database from 'better-sqlite3';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
+import { deriveDimensions, NOTHING_DERIVED } from '../../domain/dimensions.js';
 import type { Period } from '../../domain/periods.js';
+import { NO_DIMENSIONS, type DimensionRules } from '../../domain/rules.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 import { eventKeyHash } from './event-hash.js';
 import type { PendingEvent, createDerivedState } from './sqlite-derived.js';
@@ -60,6 +62,13 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
     return undefined;
   }
 
+  /** An event's group and unique value from its metadata, for callers that did not derive them at capture. */
+  function derivedOf(e: NewEvent): { group: string | null; unique: string | null } {
+    const rule = derived.dimensions().types[e.eventType];
+    if (!rule) return NOTHING_DERIVED;
+    return deriveDimensions(e.metadata === null ? null : (JSON.parse(e.metadata) as Record<string, unknown>), rule);
+  }
+
   function insertUnit(unit: AppendUnit): { results: AppendedEvent[]; fresh: PendingEvent[] } {
     const results: AppendedEvent[] = [];
     const fresh: PendingEvent[] = [];
@@ -76,7 +85,8 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
       }
       const seq = derived.takeSeq();
       insertEvent.run(seq, e.customerId, e.eventType, e.id, e.ts, unit.receivedAt, e.value, e.metadata);
-      const p: PendingEvent = { seq, customerId: e.customerId, eventType: e.eventType, ts: e.ts, value: e.value, hash: h };
+      const d = e.group !== undefined ? { group: e.group, unique: e.unique ?? null } : derivedOf(e);
+      const p: PendingEvent = { seq, customerId: e.customerId, eventType: e.eventType, ts: e.ts, value: e.value, hash: h, ...d };
       results.push({ seq, duplicate: false });
       fresh.push(p);
       if (h !== null) {
@@ -124,8 +134,8 @@ export function createAppender(db: Database.Database, derived: ReturnType<typeof
   });
 
   return {
-    append(units: AppendUnit[], periods: readonly Period[]): AppendOutcome[] {
-      derived.notePeriods(periods);
+    append(units: AppendUnit[], periods: readonly Period[], dimensions: DimensionRules = NO_DIMENSIONS): AppendOutcome[] {
+      derived.noteRules(periods, dimensions);
       staged = new Map();
       groupEvents = [];
       let largestUnit = 0;

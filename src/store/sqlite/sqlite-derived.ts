@@ -10,10 +10,12 @@ import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes
 import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { HourFold, periodStartMemoSize } from '../../domain/fold.js';
+import type { DimensionRules } from '../../domain/rules.js';
 import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
 import { sqliteFault } from './sqlite-faults.js';
+import { createDimensionWriter } from './sqlite-dimensions.js';
 import { createMarkCache } from './sqlite-mark-cache.js';
-import { pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
+import { EVENT_ROW_COLUMNS, pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
 import { createQuarantine } from './sqlite-quarantine.js';
 
 export type { PendingEvent } from './sqlite-pending.js';
@@ -89,8 +91,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
   const savePeriods = db.prepare('UPDATE derived_state SET periods = ? WHERE id = 1');
-  const readState = db.prepare('SELECT applied_seq, periods FROM derived_state WHERE id = 1');
-  const eventsAfter = db.prepare('SELECT seq, customer_id, event_type, event_id, ts, value FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
+  const saveDimensions = db.prepare('UPDATE derived_state SET dimensions = ? WHERE id = 1');
+  const readState = db.prepare('SELECT applied_seq, periods, dimensions FROM derived_state WHERE id = 1');
+  const eventsAfter = db.prepare(`SELECT ${EVENT_ROW_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`);
+  const dimensionWriter = createDimensionWriter(db);
   const maxSeq = db.prepare('SELECT max(seq) AS s FROM events');
 
   /** Committed events not yet applied, oldest first. */
@@ -110,10 +114,15 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   /** What the slices did, for stats and the overload hint: largest estimate seen, and a moving rate. */
   const sliceStats = { slices: 0, lastEvents: 0, lastBytes: 0, maxBytes: 0, eventsPerS: 0, cut: false };
 
-  const state = readState.get() as { applied_seq: number; periods: string };
+  const state = readState.get() as { applied_seq: number; periods: string; dimensions: string };
   let appliedSeq = state.applied_seq;
   /** The periods of the latest append, stored with it so a replay after a crash marks the same periods. */
   let storedPeriods = state.periods;
+  /** Likewise its dimension rules, so a replay derives the same groups and unique values. */
+  let storedDimensions = state.dimensions;
+  let dimensionRules = JSON.parse(storedDimensions) as DimensionRules;
+  /** New groups counted in an overflow group because their hour held maxGroupsPerHour groups already. */
+  let groupsOverflowed = 0;
   let lastCommittedSeq = (maxSeq.get() as { s: number | null }).s ?? 0;
   let nextSeq = Math.max(appliedSeq, lastCommittedSeq) + 1;
 
@@ -150,6 +159,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         s.lastValue,
       );
     });
+    groupsOverflowed += dimensionWriter.write(fold, dimensionRules.maxGroupsPerHour);
     stagedMarks = [];
     for (const m of fold.marks((period, customerId, start) => !knownMarks.has(period, customerId, start))) {
       upsertMark.run(m.period, m.periodStart, m.customerId, m.changeSeq);
@@ -165,6 +175,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     applySlice,
     afterSlice: rememberStagedMarks,
     periods: () => JSON.parse(storedPeriods) as Period[],
+    dimensions: () => dimensionRules,
     isTransient: isTransientSqliteError,
     onQuarantine,
   });
@@ -320,7 +331,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     for (;;) {
       const rows = eventsAfter.all(after, REPLAY_CHUNK) as EventRow[];
       if (rows.length === 0) break;
-      stage(rows.map(pendingOf), JSON.parse(storedPeriods) as Period[]);
+      stage(
+        rows.map((r) => pendingOf(r, dimensionRules)),
+        JSON.parse(storedPeriods) as Period[],
+      );
       after = rows[rows.length - 1]!.seq;
       replayed += rows.length;
       if (pendingCount >= maxSlice || overBound(1)) while (pending.length > 0) applyOldest(maxSlice);
@@ -380,13 +394,22 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       }
       if (sliceReady()) scheduleSlice();
     },
-    /** Before the append transaction: records the periods its events must mark, if they changed. */
-    notePeriods(periods: readonly Period[]): void {
+    /** Before the append transaction: records the periods its events must mark and the dimension rules, if they changed. */
+    noteRules(periods: readonly Period[], dimensions: DimensionRules): void {
       const json = JSON.stringify(periods);
-      if (json === storedPeriods) return;
-      savePeriods.run(json);
-      storedPeriods = json;
+      if (json !== storedPeriods) {
+        savePeriods.run(json);
+        storedPeriods = json;
+      }
+      const dims = JSON.stringify(dimensions);
+      if (dims !== storedDimensions) {
+        saveDimensions.run(dims);
+        storedDimensions = dims;
+        dimensionRules = JSON.parse(dims) as DimensionRules;
+      }
     },
+    /** The dimension rules events are derived with. */
+    dimensions: () => dimensionRules,
     /** Seqs of pending events whose idempotency hash is `h` (candidates only). */
     pendingSeqs(h: number): number | number[] | undefined {
       return pendingIds.get(h);
@@ -431,6 +454,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         markCacheBytes: cache.bytes,
         maxMarkCacheBytes: opts.maxMarkCacheBytes ?? MEMORY_BUDGET.markCacheBytes,
         periodStartMemo: periodStartMemoSize(),
+        groupsOverflowed,
       };
     },
     /** Called after a committed close deleted these marks. */

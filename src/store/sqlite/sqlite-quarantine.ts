@@ -6,6 +6,7 @@
 
 import type Database from 'better-sqlite3';
 import type { Period } from '../../domain/periods.js';
+import type { DimensionRules } from '../../domain/rules.js';
 import { pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
 
 export interface QuarantineDeps {
@@ -15,6 +16,8 @@ export interface QuarantineDeps {
   afterSlice: () => void;
   /** The periods a replayed event marks. */
   periods: () => readonly Period[];
+  /** The dimension rules a replayed event is derived with. */
+  dimensions: () => DimensionRules;
   isTransient: (err: unknown) => boolean;
   onQuarantine: (seq: number, customerId: string, err: unknown) => void;
 }
@@ -27,7 +30,7 @@ export function createQuarantine(db: Database.Database, deps: QuarantineDeps) {
   const release = db.prepare('DELETE FROM derived_quarantine WHERE seq = ?');
   const countRows = db.prepare('SELECT count(*) AS n FROM derived_quarantine');
   const setAsideRows = db.prepare(
-    `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts, e.value FROM derived_quarantine q
+    `SELECT e.seq, e.customer_id, e.event_type, e.event_id, e.ts, e.value, e.metadata FROM derived_quarantine q
      CROSS JOIN events e ON e.seq = q.seq ORDER BY q.seq`,
   );
   const keepKey = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
@@ -96,7 +99,7 @@ export function createQuarantine(db: Database.Database, deps: QuarantineDeps) {
       if (count === 0) return 0;
       let released = 0;
       for (const r of setAsideRows.all() as EventRow[]) {
-        const e = pendingOf(r);
+        const e = pendingOf(r, deps.dimensions());
         try {
           foldAgain.immediate(e);
           deps.afterSlice();

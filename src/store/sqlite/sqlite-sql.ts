@@ -1,7 +1,8 @@
-// Owns the SQLite adapter's fixed SQL texts and column maps: the merged usage read (its query plan is
-// tested on its own), the indexed event listing columns and the oldest-undelivered query.
+// Owns the SQLite adapter's fixed SQL texts and column maps: the usage reads and the close's writes, the merged
+// usage reads (their query plans are tested on their own), the indexed event listing columns, the oldest-undelivered query.
 // Must never change the merged read's shape without the plan test: it relies on two primary-key lookups per type.
 
+import type Database from 'better-sqlite3';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 import { type EventColumns, sqlStringList } from '../sql-where.js';
 
@@ -24,3 +25,57 @@ export const INDEXED_EVENT_COLUMNS: EventColumns = { customerId: 'i.customer_id'
 
 export const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveries
   WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
+
+// The same merge for the groups of meters with groupBy: one row per (type, group), two primary-key lookups each.
+export const MERGED_GROUPS_SQL = `
+        WITH a AS (SELECT event_type, grp, sum(count) AS count, meterhook_dec_sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
+                          min(hour) AS first_hour, max(hour) AS last_hour
+                   FROM group_rollups WHERE customer_id = @c AND hour >= @from AND hour < @to GROUP BY event_type, grp)
+        SELECT a.event_type, a.grp, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+               l.last_ts, l.last_seq, l.last_value
+        FROM a
+        CROSS JOIN group_rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type AND f.grp = a.grp
+        CROSS JOIN group_rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type AND l.grp = a.grp`;
+
+/** Distinct values per unique meter and group in one period: a range of the primary key. */
+export const UNIQUE_COUNTS_SQL = `SELECT event_type, grp, count(*) AS n FROM unique_values
+  WHERE customer_id = ? AND period = ? AND period_start = ? GROUP BY event_type, grp`;
+
+/** One unique meter's distinct values per period start and group over a range of periods. */
+export const UNIQUE_COUNTS_OVER_SQL = `SELECT period_start, event_type, grp, count(*) AS n FROM unique_values
+  WHERE customer_id = ? AND period = ? AND period_start >= ? AND period_start < ? AND event_type = ? GROUP BY period_start, grp`;
+
+/** The usage reads and the close's writes, prepared once per connection. */
+export function prepareUsageStatements(db: Database.Database) {
+  return {
+    rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
+    merged: db.prepare(MERGED_ROLLUPS_SQL),
+
+    dueMarks: db.prepare(
+      `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+       WHERE period = ? AND period_start < ? AND (period_start, customer_id) > (?, ?)
+       ORDER BY period_start, customer_id LIMIT ?`,
+    ),
+    openMarks: db.prepare(
+      `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
+       WHERE period = ? AND period_start >= ? AND (period_start, customer_id) > (?, ?)
+       ORDER BY period_start, customer_id LIMIT ?`,
+    ),
+    deleteMark: db.prepare('DELETE FROM dirty_periods WHERE period = ? AND period_start = ? AND customer_id = ?'),
+    getAgg: db.prepare('SELECT * FROM aggregations WHERE customer_id = ? AND period = ? AND period_start = ?'),
+    upsertAgg: db.prepare(
+      `INSERT INTO aggregations (id, customer_id, period, period_key, period_start, period_end, events,
+          event_counts, final, revision, computed_at, finalized_at, webhook_status, groups)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (customer_id, period, period_start) DO UPDATE SET
+         events = excluded.events, event_counts = excluded.event_counts, final = excluded.final,
+         revision = excluded.revision, computed_at = excluded.computed_at,
+         finalized_at = excluded.finalized_at, webhook_status = excluded.webhook_status, groups = excluded.groups`,
+    ),
+    insertMessage: db.prepare(
+      `INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    messagesOf: db.prepare('SELECT * FROM messages WHERE aggregation_id = ? ORDER BY revision'),
+  };
+}

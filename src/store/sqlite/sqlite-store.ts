@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StoreUnavailable } from '../../domain/errors.js';
+import type { DimensionRules } from '../../domain/rules.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
@@ -27,9 +28,11 @@ import type {
   ApiKeyRecord,
   CloseDecider,
   DirtyMark,
+  GroupState,
   ProvisionalDecider,
   RollupRow,
   StoredEvent,
+  UniqueCount,
 } from '../../domain/records.js';
 import type {
   AttemptOutcome,
@@ -48,7 +51,8 @@ import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
 import { createRetention } from './sqlite-retention.js';
-import { INDEXED_EVENT_COLUMNS, MERGED_ROLLUPS_SQL, OLDEST_UNDELIVERED_SQL } from './sqlite-sql.js';
+import { INDEXED_EVENT_COLUMNS, OLDEST_UNDELIVERED_SQL, prepareUsageStatements } from './sqlite-sql.js';
+import { createDimensionReads } from './sqlite-dimensions.js';
 import {
   aggregationParams,
   messageParams,
@@ -91,6 +95,7 @@ export class SqliteStore implements Store {
   private readonly health = new WriteHealth();
   private readonly probe: () => void;
   private readonly retention: ReturnType<typeof createRetention>;
+  private readonly dims: ReturnType<typeof createDimensionReads>;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -114,36 +119,10 @@ export class SqliteStore implements Store {
     this.probe = createWriteProbe(this.db);
     this.deliveries = createDeliveryStore(this.db);
     this.retention = createRetention(this.db);
+    this.dims = createDimensionReads(this.db);
     const db = this.db;
     this.stmt = {
-      rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
-      merged: db.prepare(MERGED_ROLLUPS_SQL),
-      dueMarks: db.prepare(
-        `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
-         WHERE period = ? AND period_start < ? AND (period_start, customer_id) > (?, ?)
-         ORDER BY period_start, customer_id LIMIT ?`,
-      ),
-      openMarks: db.prepare(
-        `SELECT period, period_start, customer_id, change_seq FROM dirty_periods
-         WHERE period = ? AND period_start >= ? AND (period_start, customer_id) > (?, ?)
-         ORDER BY period_start, customer_id LIMIT ?`,
-      ),
-      deleteMark: db.prepare('DELETE FROM dirty_periods WHERE period = ? AND period_start = ? AND customer_id = ?'),
-      getAgg: db.prepare('SELECT * FROM aggregations WHERE customer_id = ? AND period = ? AND period_start = ?'),
-      upsertAgg: db.prepare(
-        `INSERT INTO aggregations (id, customer_id, period, period_key, period_start, period_end, events,
-            event_counts, final, revision, computed_at, finalized_at, webhook_status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (customer_id, period, period_start) DO UPDATE SET
-           events = excluded.events, event_counts = excluded.event_counts, final = excluded.final,
-           revision = excluded.revision, computed_at = excluded.computed_at,
-           finalized_at = excluded.finalized_at, webhook_status = excluded.webhook_status`,
-      ),
-      insertMessage: db.prepare(
-        `INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      ),
-      messagesOf: db.prepare('SELECT * FROM messages WHERE aggregation_id = ? ORDER BY revision'),
+      ...prepareUsageStatements(db),
       insertKey: db.prepare('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL'),
@@ -238,9 +217,9 @@ export class SqliteStore implements Store {
     this.derived.becameWriter();
   }
 
-  async appendEvents(units: AppendUnit[], periods: readonly Period[]): Promise<AppendOutcome[]> {
+  async appendEvents(units: AppendUnit[], periods: readonly Period[], dimensions?: DimensionRules): Promise<AppendOutcome[]> {
     this.claimWriter();
-    return this.append.append(units, periods);
+    return this.append.append(units, periods, dimensions);
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
@@ -263,6 +242,22 @@ export class SqliteStore implements Store {
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
     return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
+  }
+
+  async mergedGroups(customerId: string, from: number, to: number): Promise<GroupState[]> {
+    return this.dims.merged(customerId, from, to);
+  }
+
+  async readGroups(customerId: string, eventType: string, from: number, to: number): Promise<Array<GroupState & { hour: number }>> {
+    return this.dims.hours(customerId, eventType, from, to);
+  }
+
+  async uniqueCounts(customerId: string, period: Period, periodStart: number): Promise<UniqueCount[]> {
+    return this.dims.uniques(customerId, period, periodStart);
+  }
+
+  async uniqueCountsOver(customerId: string, eventType: string, period: Period, from: number, to: number) {
+    return this.dims.uniquesOver(customerId, eventType, period, from, to);
   }
 
   private marks(
@@ -302,7 +297,15 @@ export class SqliteStore implements Store {
   private inputsOf(marks: DirtyMark[]): MarkInput[] {
     return marks.map((mark) => {
       const iv = periodInterval(mark.period, mark.periodStart);
-      return { mark, rollups: this.rollupsOf(mark.customerId, iv.start, iv.end), existing: this.existing(mark) };
+      return {
+        mark,
+        rollups: this.rollupsOf(mark.customerId, iv.start, iv.end),
+        existing: this.existing(mark),
+        dimensions: {
+          groups: this.dims.merged(mark.customerId, iv.start, iv.end),
+          uniques: this.dims.uniques(mark.customerId, mark.period, iv.start),
+        },
+      };
     });
   }
 
