@@ -56,6 +56,18 @@ function segment(name: string, v: string): string {
   return encodeURIComponent(v);
 }
 
+/** A metadata filter as query parameters `metadata.<key>`; a value that has no string form on the server is a TypeError. */
+function metadataParams(metadata: EventQuery['metadata']): Record<string, QueryValue> {
+  const out: Record<string, QueryValue> = {};
+  for (const [key, v] of Object.entries(metadata ?? {})) {
+    const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+    if (!ok) throw new TypeError(`metadata.${key} must be a string, a finite number or a boolean (got ${String(v)})`);
+    // String() of a finite number is its JSON text, the form the server compares.
+    out[`metadata.${key}`] = v;
+  }
+  return out;
+}
+
 function wireTimestamp(t: TrackInput['timestamp']): string | number | undefined {
   if (t === undefined) return undefined;
   return t instanceof Date ? t.toISOString() : t;
@@ -415,9 +427,13 @@ export class MeterhookClient {
     return this.paged<Aggregation>('aggregations', q);
   }
 
-  /** Raw events, newest first. Await it for one page, or `for await` it for all. */
+  /**
+   * Raw events, newest first. Await it for one page, or `for await` it for all. With `metadata`, a page
+   * may be short (even empty) yet not the last: iteration follows the cursor through such pages.
+   */
   events(q: EventQuery = {}): PageRequest<StoredEvent> {
-    return this.paged<StoredEvent>('events', q);
+    const { metadata, ...rest } = q;
+    return this.paged<StoredEvent>('events', { ...rest, ...metadataParams(metadata) });
   }
 
   /** Finalizes due periods and computes provisional documents for open ones, before answering. */

@@ -8,6 +8,8 @@ export type PageFetcher<T> = (cursor: string | undefined) => Promise<Page<T>>;
 /**
  * `await client.aggregations(q)` gives one page (`{ items, nextCursor }`);
  * `for await (const a of client.aggregations(q))` walks every page; `.pages()` yields whole pages.
+ * Only a missing cursor ends a walk: a page shorter than the limit, or empty (a filtered listing
+ * that examined its budget of rows), is followed like any other.
  */
 export class PageRequest<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
   private first: Promise<Page<T>> | undefined;

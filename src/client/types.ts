@@ -222,9 +222,18 @@ export interface AggregationQuery {
   cursor?: string;
 }
 
+/** A metadata value to filter on: the server compares string forms (a number as its JSON text, a boolean as true/false). */
+export type MetadataFilterValue = string | number | boolean;
+
 export interface EventQuery {
   customerId?: string;
   eventType?: string;
+  /**
+   * Only events whose metadata has all of these values (sent as `metadata.<key>=<value>`); needs
+   * `customerId`. A filtered page may hold fewer than `limit` events, or none, and still have a next
+   * cursor: iterate (or follow `nextCursor`) to see every match.
+   */
+  metadata?: Readonly<Record<string, MetadataFilterValue>>;
   from?: Instant;
   to?: Instant;
   limit?: number;

@@ -4,6 +4,7 @@
 
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { EventPageOptions } from '../aggregate/event-listing.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
@@ -19,6 +20,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
   /** Admission of capture requests (default: the memory budget's in-flight bound on ctx.committer). */
   captureAdmission?: CaptureAdmission;
+  /** How far a filtered GET /events page looks (default: the service's scan budget). */
+  eventListing?: EventPageOptions;
 }
 
 /** The Fastify instance every part of the app is given: TypeBox schemas type each route's request. */

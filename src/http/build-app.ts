@@ -8,7 +8,7 @@ import { requestId } from '../domain/ids.js';
 import type { AppDeps } from './app-types.js';
 import { createCaptureAdmission } from './capture-admission.js';
 import { HttpError, MalformedJson, NotFound, sendError, Unauthorized } from './errors.js';
-import { assertDecodedQuery, parseQueryString } from './query-string.js';
+import { assertDecodedQuery, parseQueryString, type DeclaredQuery } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
 import { captureRoutes } from './routes/capture.js';
 import { customerRoutes } from './routes/customers.js';
@@ -88,8 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // After authentication, before any schema or route looks at the query.
   app.addHook('preValidation', async (req) => {
-    const qs = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
-    assertDecodedQuery(req.query, qs?.properties);
+    assertDecodedQuery(req.query, req.routeOptions.schema?.querystring as DeclaredQuery | undefined);
   });
 
   app.addHook('onResponse', async (req, reply) => {

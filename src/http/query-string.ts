@@ -42,14 +42,22 @@ export function parseQueryString(input: string): Record<string, string | string[
   return out;
 }
 
+/** The parameters a route reads: its querystring schema's properties, and names its patternProperties match. */
+export interface DeclaredQuery {
+  properties?: Record<string, unknown>;
+  patternProperties?: Record<string, unknown>;
+}
+
 /**
- * Throws a 400 when a parameter the route declares (`declared`: its querystring schema's properties)
- * had escapes that do not decode as UTF-8.
+ * Throws a 400 when a parameter the route declares (`declared`: its querystring schema) had escapes
+ * that do not decode as UTF-8.
  */
-export function assertDecodedQuery(query: unknown, declared: Record<string, unknown> | undefined): void {
+export function assertDecodedQuery(query: unknown, declared: DeclaredQuery | undefined): void {
   const bad = (query as Query | undefined)?.[UNDECODABLE];
   if (!bad || bad.length === 0 || !declared) return;
-  const read = bad.filter((name) => Object.hasOwn(declared, name));
+  const patterns = Object.keys(declared.patternProperties ?? {}).map((p) => new RegExp(p, 'u'));
+  const reads = (name: string) => Object.hasOwn(declared.properties ?? {}, name) || patterns.some((re) => re.test(name));
+  const read = bad.filter(reads);
   if (read.length === 0) return;
   const names = [...new Set(read)].join(', ');
   throw new InvalidQuery(

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { dimensionRulesOf } from '../domain/rules.js';
 import { closeDuePeriods, type CloseSummary } from '../aggregate/close-due-periods.js';
+import type { EventPageOptions } from '../aggregate/event-listing.js';
 import { applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
 import { Scheduler } from '../aggregate/scheduler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
@@ -39,6 +40,8 @@ export interface ComposeOptions {
   /** Bounds of group commit and capture admission (default: the memory budget's). */
   committer?: GroupCommitOptions;
   admission?: CaptureAdmissionOptions;
+  /** How far a filtered GET /events page looks (default: the listing's scan budget). */
+  eventListing?: EventPageOptions;
 }
 
 export interface Services {
@@ -91,7 +94,15 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     return closed;
   };
   const scheduler = new Scheduler({ schedule: config.schedule, logger, clock, run: tick });
-  const app = await buildApp({ ctx, apiKeys, dispatcher, version: o.version ?? VERSION, logger, captureAdmission: admission });
+  const app = await buildApp({
+    ctx,
+    apiKeys,
+    dispatcher,
+    version: o.version ?? VERSION,
+    logger,
+    captureAdmission: admission,
+    eventListing: o.eventListing,
+  });
 
   let closing: Promise<void> | null = null;
   const close = () =>

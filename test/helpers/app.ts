@@ -8,6 +8,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { MeterhookConfig } from '../../src/config/schema.js';
+import type { EventPageOptions } from '../../src/aggregate/event-listing.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import type { App } from '../../src/http/build-app.js';
 import type { GroupCommitter, GroupCommitOptions } from '../../src/ingest/group-commit.js';
@@ -65,6 +66,8 @@ export interface TestLimits {
   admission?: CaptureAdmissionOptions;
   /** SQLite only: derived-state and listing-index options. */
   sqlite?: Pick<SqliteStoreOptions, 'derived' | 'listing'>;
+  /** The scan budget of a filtered GET /events page. */
+  eventListing?: EventPageOptions;
 }
 
 const reopeners = new WeakMap<Store, () => Promise<Store>>();
@@ -128,6 +131,7 @@ export async function buildTestApp(
     version: '0.0.0-test',
     committer: opts.limits?.committer,
     admission: opts.limits?.admission,
+    eventListing: opts.limits?.eventListing,
   });
   const { app, ctx, dispatcher, committer, admission } = services;
   await app.ready();

@@ -49,7 +49,7 @@ const ROUTE_INPUTS: Record<string, { query: string[]; body: BodyPolicy }> = {
   'GET /config': { query: [], body: 'ignored' },
   'POST /usage/:eventType': { query: [], body: 'object' },
   'POST /usagebatch': { query: [], body: 'array' },
-  'GET /events': { query: ['customerId', 'eventType', 'from', 'to', 'limit', 'cursor'], body: 'ignored' },
+  'GET /events': { query: ['customerId', 'eventType', 'from', 'to', 'limit', 'cursor', 'metadata.*'], body: 'ignored' },
   'GET /aggregations': { query: ['customerId', 'period', 'periodKey', 'final', 'from', 'to', 'limit', 'cursor'], body: 'ignored' },
   'POST /aggregations/trigger': { query: [], body: 'any-json' },
   'GET /customers/:customerId/usage': { query: ['period', 'at'], body: 'ignored' },
@@ -103,6 +103,11 @@ const BAD_QUERIES: Array<[param: string, qs: string]> = [
   ['search', `search=${'s'.repeat(300)}`],
   ['search', 'search=%00'],
   ['search', 'search=a&search=b'],
+  ['metadata.*', 'metadata.=x'],
+  ['metadata.*', `metadata.${'k'.repeat(129)}=x`],
+  ['metadata.*', 'metadata.k=a&metadata.k=b'],
+  ['metadata.*', 'metadata.k=%00'],
+  ['metadata.*', 'metadata.k=%ED%A0%80'],
 ];
 
 type BodyKind = 'malformed' | 'media' | 'huge' | 'deep' | 'empty' | 'wrong-shape';
