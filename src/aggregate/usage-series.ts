@@ -9,9 +9,10 @@ import { operatorValue, type Operator } from '../domain/operators.js';
 import { mergeInto, type RollupState } from '../domain/rollup-state.js';
 import type { RollupRow } from '../domain/records.js';
 import type { ServiceContext } from './context.js';
+import { checkSeriesGroupBy, groupSeries, uniqueBucketPeriod, uniqueTotals, type GroupSeries } from './group-series.js';
+import type { SeriesBucket, SeriesPoint, SeriesRange } from './series-types.js';
 
-export const SERIES_BUCKETS = ['hour', 'day'] as const;
-export type SeriesBucket = (typeof SERIES_BUCKETS)[number];
+export { SERIES_BUCKETS, type SeriesBucket, type SeriesPoint, type SeriesRange } from './series-types.js';
 
 const DAY_MS = 24 * HOUR_MS;
 const BUCKET_MS: Record<SeriesBucket, number> = { hour: HOUR_MS, day: DAY_MS };
@@ -20,15 +21,6 @@ const BUCKET_MS: Record<SeriesBucket, number> = { hour: HOUR_MS, day: DAY_MS };
 export const DEFAULT_SERIES_DAYS: Record<SeriesBucket, number> = { hour: 7, day: 30 };
 /** Most buckets one request may span: 31 days of hours, 400 days. */
 export const MAX_SERIES_BUCKETS: Record<SeriesBucket, number> = { hour: 31 * 24, day: 400 };
-
-export interface SeriesPoint {
-  /** Start of the bucket (UTC). */
-  t: string;
-  value: number;
-  /** Exact decimal text of value. */
-  valueDecimal: string;
-  count: number;
-}
 
 export interface UsageSeries {
   customerId: string;
@@ -41,11 +33,9 @@ export interface UsageSeries {
   to: string;
   /** Buckets with data only, oldest first. */
   points: SeriesPoint[];
-}
-
-export interface SeriesRange {
-  from: number;
-  to: number;
+  /** With groupBy: the dimension split on, and one series per value of it. */
+  groupBy?: string;
+  groups?: GroupSeries[];
 }
 
 const floorTo = (t: number, step: number): number => t - (((t % step) + step) % step);
@@ -113,18 +103,25 @@ export async function usageSeries(
   eventType: string,
   bucket: SeriesBucket,
   range: SeriesRange,
+  groupBy?: string,
 ): Promise<UsageSeries> {
   const op = ctx.config.events[eventType]!.op;
+  if (groupBy !== undefined) checkSeriesGroupBy(ctx, eventType, groupBy);
+  if (op === 'unique') uniqueBucketPeriod(ctx, eventType, bucket);
   const rollups = await ctx.store.readRollups(customerId, range.from, range.to);
-  return {
+  let points = bucketRollups(rollups, eventType, op, bucket);
+  if (op === 'unique') points = await uniqueTotals(ctx, customerId, eventType, bucket, range, points);
+  const series: UsageSeries = {
     customerId,
     eventType,
     op,
     bucket,
     from: new Date(range.from).toISOString(),
     to: displayEnd({ start: range.from, end: range.to }),
-    points: bucketRollups(rollups, eventType, op, bucket),
+    points,
   };
+  if (groupBy === undefined) return series;
+  return { ...series, groupBy, groups: await groupSeries(ctx, customerId, eventType, groupBy, bucket, range) };
 }
 
 // ---------------------------------------------------------------------------------------------

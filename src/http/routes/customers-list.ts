@@ -16,7 +16,8 @@ import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { EventTypeNotAllowed } from '../errors.js';
 import { CursorParam, IdParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
-import { errorBody, errorResponses, STORE } from '../schemas/common.js';
+import { errorBody, errorResponses, Nullable, STORE } from '../schemas/common.js';
+import { MAX_DIMENSION_KEY_LENGTH } from '../../domain/dimensions.js';
 
 const CustomersQuery = Type.Object({
   search: Type.Optional(
@@ -43,7 +44,24 @@ const SeriesQuery = Type.Object({
       `(default: ${DEFAULT_SERIES_DAYS.hour} days of hours or ${DEFAULT_SERIES_DAYS.day} days before to)`,
   ),
   to: InstantParam('Last instant, inclusive; its bucket is included (default now)'),
+  groupBy: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_DIMENSION_KEY_LENGTH,
+      pattern: '^[^\\u0000]*$',
+      description: "One of the meter's groupBy keys: adds one series per value of it",
+    }),
+  ),
 });
+const Points = Type.Array(
+  Type.Object({
+    t: Type.String({ description: 'Bucket start (UTC)' }),
+    value: Type.Number({ description: "The event type's operator over the bucket (nearest JSON number)" }),
+    valueDecimal: Type.String({ description: 'The same value as exact decimal text (e.g. "0.3")' }),
+    count: Type.Integer({ description: 'Events in the bucket' }),
+  }),
+  { description: 'Buckets with data only, oldest first' },
+);
 const Series = Type.Object({
   customerId: Type.String(),
   eventType: Type.String(),
@@ -51,14 +69,17 @@ const Series = Type.Object({
   bucket: Type.Enum([...SERIES_BUCKETS]),
   from: Type.String({ description: 'Start of the first bucket' }),
   to: Type.String({ description: 'Last instant of the last bucket' }),
-  points: Type.Array(
-    Type.Object({
-      t: Type.String({ description: 'Bucket start (UTC)' }),
-      value: Type.Number({ description: "The event type's operator over the bucket (nearest JSON number)" }),
-      valueDecimal: Type.String({ description: 'The same value as exact decimal text (e.g. "0.3")' }),
-      count: Type.Integer({ description: 'Events in the bucket' }),
-    }),
-    { description: 'Buckets with data only, oldest first' },
+  points: Points,
+  groupBy: Type.Optional(Type.String({ description: 'The dimension the groups split on, when groupBy was given' })),
+  groups: Type.Optional(
+    Type.Array(
+      Type.Object({
+        value: Nullable(Type.String(), "The dimension's value (null: missing, null or not a scalar; null too for the overflow series)"),
+        overflow: Type.Optional(Type.Literal(true, { description: 'The overflow group (maxGroupsPerHour)' })),
+        points: Points,
+      }),
+      { description: 'One series per value of the dimension: null first, then by value; the overflow series last' },
+    ),
   ),
 });
 
@@ -145,7 +166,7 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
       }
       const bucket = q.bucket ?? 'hour';
       const range = seriesRange(bucket, instantParam('from', q.from), instantParam('to', q.to), ctx.clock.now());
-      return usageSeries(ctx, req.params.customerId, eventType, bucket, range);
+      return usageSeries(ctx, req.params.customerId, eventType, bucket, range, q.groupBy);
     },
   );
 
