@@ -93,7 +93,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
         continue;
       }
       if (isPlainObject(spec) && typeof spec.op === 'string') {
-        events[name] = parseMeter(spec, (key, text) => fail(['events', name, key], text));
+        events[name] = parseMeter(spec, (path, text) => fail(['events', name, ...path], text));
         eventTypes.push(name);
       }
     }

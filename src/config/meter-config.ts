@@ -15,24 +15,24 @@ const keyProblem = (k: unknown): string | undefined => {
 };
 
 /**
- * The meter of one `events` entry whose `op` is known. `fail(key, text)` reports a problem at
- * `events["<type>"].<key>`; the meter returned then holds only what was valid (the config is refused anyway).
+ * The meter of one `events` entry whose `op` is known. `fail(path, text)` reports a problem at
+ * `events["<type>"].<path>`; the meter returned then holds only what was valid (the config is refused anyway).
  */
-export function parseMeter(spec: Record<string, unknown>, fail: (key: string, text: string) => void): EventMeter {
+export function parseMeter(spec: Record<string, unknown>, fail: (path: string[], text: string) => void): EventMeter {
   const op = spec.op as Operator;
   const meter: EventMeter = { op };
   if (spec.groupBy !== undefined) {
     const g = spec.groupBy;
     const shape = `must be an array of 1 to ${MAX_GROUP_BY_KEYS} distinct metadata keys, such as ["model", "region"]`;
     if (!Array.isArray(g) || g.length < 1 || g.length > MAX_GROUP_BY_KEYS) {
-      fail('groupBy', `${shape} (got ${Array.isArray(g) ? `${g.length} keys` : describeValue(g)})`);
+      fail(['groupBy'], `${shape} (got ${Array.isArray(g) ? `${g.length} keys` : describeValue(g)})`);
     } else {
       let ok = true;
       g.forEach((k: unknown, i) => {
         const problem = keyProblem(k) ?? (g.indexOf(k) !== i ? `duplicate of groupBy[${g.indexOf(k)}] (${JSON.stringify(k)})` : undefined);
         if (problem !== undefined) {
           ok = false;
-          fail(`groupBy[${i}]`, problem);
+          fail(['groupBy', String(i)], problem);
         }
       });
       if (ok) meter.groupBy = Object.freeze([...(g as string[])]);
@@ -43,10 +43,10 @@ export function parseMeter(spec: Record<string, unknown>, fail: (key: string, te
       spec.field === undefined
         ? 'is required with op "unique": the metadata key whose distinct values are counted'
         : keyProblem(spec.field);
-    if (problem !== undefined) fail('field', problem);
+    if (problem !== undefined) fail(['field'], problem);
     else meter.field = spec.field as string;
   } else if (spec.field !== undefined) {
-    fail('field', `is only for op "unique" (this meter's op is "${op}")`);
+    fail(['field'], `is only for op "unique" (this meter's op is "${op}")`);
   }
   return meter;
 }

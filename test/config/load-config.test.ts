@@ -9,7 +9,7 @@ import { loadConfigFile, parseConfig, resolveConfigPath } from '../../src/config
 import { configError, problemsOf } from '../helpers/config-errors.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const OPS = 'sum, avg, min, max, count, first, last';
+const OPS = 'sum, avg, min, max, count, first, last, unique';
 const PERIOD_LIST = 'hourly, daily, weekly, monthly, yearly';
 const HINT = 'use a number followed by ms, s, m, h, d or w, e.g. "5m"';
 const NAME_RULE = 'invalid event type name: use 1 to 128 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit';
@@ -75,6 +75,7 @@ describe('parseConfig defaults', () => {
       maxEventAge: '35d',
       maxFutureSkew: '5m',
       maxBatchSize: 1000,
+      maxGroupsPerHour: 1000,
       webhookDelivery: {
         retrySchedule: ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'],
         deadline: '4d',

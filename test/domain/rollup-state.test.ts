@@ -237,7 +237,11 @@ describe('operatorValue', () => {
   const s = mergeAll([stateOfEvent(10, 1, 4), stateOfEvent(20, 2, -2.5), stateOfEvent(20, 3, 0), stateOfEvent(5, 4, 10 / 3)])!;
 
   it('covers every configured operator', () => {
-    assert.deepEqual([...OPERATORS].sort(), ['avg', 'count', 'first', 'last', 'max', 'min', 'sum']);
+    assert.deepEqual([...OPERATORS].sort(), ['avg', 'count', 'first', 'last', 'max', 'min', 'sum', 'unique']);
+  });
+  it('unique is the distinct count it is given, never a figure of the hour state', () => {
+    assert.equal(formatFixed(operatorValue('unique', s, 3)), '3');
+    assert.equal(formatFixed(operatorValue('unique', s)), '0');
   });
 
   const value = (op: Parameters<typeof operatorValue>[0], st: RollupState) => formatFixed(operatorValue(op, st));
@@ -264,8 +268,9 @@ describe('operatorValue', () => {
     assert.equal(value('count', t), '2');
   });
 
-  it('a single event gives its value for every operator except count', () => {
+  it('a single event gives its value for every operator except count and unique', () => {
     const one = stateOfEvent(7, 1, -0.5);
-    for (const op of OPERATORS) assert.equal(value(op, one), op === 'count' ? '1' : '-0.5', op);
+    const expected = (op: string) => (op === 'count' ? '1' : op === 'unique' ? '0' : '-0.5');
+    for (const op of OPERATORS) assert.equal(value(op, one), expected(op), op);
   });
 });
