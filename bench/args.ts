@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6'] as const;
+export const SCENARIOS = ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 export type StoreKind = 'sqlite' | 'postgres';
 

@@ -25,7 +25,18 @@ export function runNonce(): string {
 }
 
 export const REGIONS = ['eu-west-1', 'us-east-1', 'us-west-2', 'ap-southeast-1', 'eu-central-1'];
-export const ENDPOINTS = ['/v1/orders', '/v1/invoices', '/v1/customers', '/v1/search', '/v1/reports', '/v1/files'];
+export const ENDPOINTS = [
+  '/v1/orders',
+  '/v1/invoices',
+  '/v1/customers',
+  '/v1/search',
+  '/v1/reports',
+  '/v1/files',
+  '/v1/payments',
+  '/v1/refunds',
+  '/v1/exports',
+  '/v1/webhooks',
+];
 
 /** A realistic value for an event type, by the operator it is aggregated with. */
 export function valueFor(eventType: string, r: () => number): number {

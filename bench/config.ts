@@ -40,3 +40,13 @@ export function writeConfig(dir: string, doc: Record<string, unknown>, name = 'm
 export function benchApiKey(): string {
   return `mh_bench_${randomBytes(16).toString('hex')}`;
 }
+
+/** The groupBy keys of the dimension scenarios: 10 endpoints and 5 regions (bodies.ts), 50 groups per meter. */
+export const GROUP_BY = ['endpoint', 'region'];
+
+/** The reference configuration with every meter grouped by GROUP_BY: B1G and B4G, beside B1 and B4 on the same bodies. */
+export function groupedConfig(): Record<string, unknown> {
+  const doc = referenceConfig();
+  const events = Object.fromEntries(Object.entries(EVENT_TYPES).map(([t, m]) => [t, { ...m, groupBy: GROUP_BY }]));
+  return { ...doc, events };
+}

@@ -13,10 +13,10 @@ import { parseBenchArgs, SCENARIOS, USAGE, UsageError, type BenchOptions, type S
 import { runNonce } from './bodies.js';
 import { machineInfo } from './machine.js';
 import { progress, renderTable, writeJson, type ScenarioResult } from './report.js';
-import { runB1 } from './scenarios/b1-batch-ingest.js';
+import { runB1, runB1G } from './scenarios/b1-batch-ingest.js';
 import { runB2 } from './scenarios/b2-single-ingest.js';
 import { runB3 } from './scenarios/b3-close-periods.js';
-import { runB4 } from './scenarios/b4-current-usage.js';
+import { runB4, runB4G } from './scenarios/b4-current-usage.js';
 import { runB5 } from './scenarios/b5-webhook-delivery.js';
 import { runB6 } from './scenarios/b6-high-cardinality.js';
 import type { ScenarioContext } from './scenarios/context.js';
@@ -24,17 +24,21 @@ import { REPO_ROOT, chooseRunner, killAllChildren } from './server-process.js';
 
 const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResult>> = {
   B1: runB1,
+  B1G: runB1G,
   B2: runB2,
   B3: runB3,
   B4: runB4,
+  B4G: runB4G,
   B5: runB5,
   B6: runB6,
 };
 const TITLES: Record<ScenarioId, string> = {
   B1: 'Batch ingest',
+  B1G: 'Batch ingest with groups',
   B2: 'Single-event ingest',
   B3: 'Closing periods',
   B4: 'Current usage',
+  B4G: 'Current usage with groups',
   B5: 'Webhook delivery',
   B6: 'High-cardinality overload',
 };

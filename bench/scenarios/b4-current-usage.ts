@@ -8,7 +8,7 @@ import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { periodInterval } from '../../src/domain/periods.js';
 import { customerId, metadataFor, rng, valueFor } from '../bodies.js';
-import { ALL_TYPES, benchApiKey, referenceConfig, writeConfig } from '../config.js';
+import { ALL_TYPES, benchApiKey, groupedConfig, referenceConfig, writeConfig } from '../config.js';
 import { loadEvents, openInProcess } from '../in-process.js';
 import { cannon, sequentialGets } from '../load.js';
 import { judge, mb, progress, round, type ScenarioResult } from '../report.js';
@@ -17,17 +17,27 @@ import { collectProfile, dirBytes, freshStore, profDir, type ScenarioContext } f
 
 const CUSTOMERS = 1000;
 
-export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
+export function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
+  return runUsage(sc, 'B4');
+}
+
+/** B4G: the same data with every meter grouped by two keys (up to 50 groups each): the answers carry groups. */
+export function runB4G(sc: ScenarioContext): Promise<ScenarioResult> {
+  return runUsage(sc, 'B4G');
+}
+
+async function runUsage(sc: ScenarioContext, id: 'B4' | 'B4G'): Promise<ScenarioResult> {
+  const grouped = id === 'B4G';
   const n = sc.opts.stored;
   const notes: string[] = [];
   const details: Record<string, unknown> = { customers: CUSTOMERS, eventTypes: ALL_TYPES, stored: n };
-  const fresh = await freshStore(sc, 'b4');
+  const fresh = await freshStore(sc, id.toLowerCase());
   const dir = fresh.dir;
   try {
     const now = Date.now();
     const monthStart = periodInterval('monthly', now).start;
     const to = Math.max(monthStart, now - 60_000);
-    const configDoc = referenceConfig();
+    const configDoc = grouped ? groupedConfig() : referenceConfig();
     const ip = await openInProcess({ dataDir: dir, configDoc, clock: systemClock, databaseUrl: fresh.databaseUrl });
     try {
       const r = rng(0xb4);
@@ -68,7 +78,7 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
 
     const apiKey = benchApiKey();
     const configFile = writeConfig(dir, configDoc);
-    const prof = profDir(sc, 'B4');
+    const prof = profDir(sc, id);
     const server = await startMeterhook({ runner: sc.runner, dataDir: dir, configFile, apiKey, cpuProfDir: prof, env: fresh.env });
     let stop: Awaited<ReturnType<typeof server.stop>> | undefined;
     try {
@@ -79,7 +89,7 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
       let bad = 0;
       const check = (status: number, body: string) => {
         if (status !== 200) bad++;
-        else if (!/"eventCounts":\{"/.test(body)) empty++;
+        else if (!/"eventCounts":\{"/.test(body) || (grouped && !body.includes('"groups":{"'))) empty++;
       };
       progress(`B4: warm-up then ${sc.opts.usageRequests} sequential GET /customers/:id/usage?period=monthly`);
       await sequentialGets({
@@ -107,12 +117,12 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
       collectProfile(prof, 'meterhook', notes, details);
       const rssMb = mb(stop.peakRssBytes);
       return {
-        id: 'B4',
-        title: 'Current usage (GET /customers/:id/usage?period=monthly)',
+        id,
+        title: `Current usage (GET /customers/:id/usage?period=monthly${grouped ? ', with groups' : ''})`,
         rows: [
           {
-            scenario: 'B4',
-            label: `usage monthly, sequential, ${n.toLocaleString('en-US')} stored`,
+            scenario: id,
+            label: `usage monthly${grouped ? ' with groups' : ''}, sequential, ${n.toLocaleString('en-US')} stored`,
             value: Math.round(seq.reqPerS),
             unit: 'req/s',
             p50Ms: round(seq.latencyMs.p50, 3),
@@ -122,8 +132,8 @@ export async function runB4(sc: ScenarioContext): Promise<ScenarioResult> {
             verdict: judge(sc.opts.quick, seq.latencyMs.p99 < 5 && bad === 0),
           },
           {
-            scenario: 'B4',
-            label: 'usage monthly, 8 conns',
+            scenario: id,
+            label: `usage monthly${grouped ? ' with groups' : ''}, 8 conns`,
             value: Math.round(conc.reqPerS),
             unit: 'req/s',
             p50Ms: conc.latencyMs.p50,

@@ -30,6 +30,8 @@ export interface IngestPairOptions {
   connections: number;
   eventsPerRequest: number;
   factory: (idPrefix: string) => BodyFactoryOptions;
+  /** meterhook's configuration; the reference configuration by default. */
+  config?: Record<string, unknown>;
 }
 
 const strip = ({ raw: _raw, ...rest }: CannonFigures): Omit<CannonFigures, 'raw'> => rest;
@@ -101,7 +103,7 @@ export async function runIngestPair(
   const fresh = await freshStore(sc, o.name.toLowerCase());
   try {
     const apiKey = benchApiKey();
-    const configFile = writeConfig(fresh.dir, referenceConfig());
+    const configFile = writeConfig(fresh.dir, o.config ?? referenceConfig());
     const prof = profDir(sc, o.name);
     progress(
       `${o.name}: meterhook (${sc.runner.kind}) — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${o.connections} connections`,

@@ -46,7 +46,7 @@ test('npm run bench -- --quick runs every scenario and prints numeric figures', 
   assert.equal(r.code, 0, context);
 
   const rows = r.stdout.split('\n').filter((l) => l.startsWith('|'));
-  for (const id of ['B1', 'B2', 'B3', 'B4', 'B5', 'B6']) {
+  for (const id of ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6']) {
     const mine = rows.filter((l) => l.split('|')[1]?.trim() === id);
     assert.ok(mine.length > 0, `no table row for ${id}\n${context}`);
     for (const row of mine) {

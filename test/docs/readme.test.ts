@@ -49,6 +49,7 @@ describe('README', () => {
       'maxEventAge',
       'maxFutureSkew',
       'maxBatchSize',
+      'maxGroupsPerHour',
     ]);
     const configs = codeBlocks('json')
       .map((b) => b.trim())
