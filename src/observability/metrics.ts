@@ -92,6 +92,14 @@ export function createMetrics(o: {
       this.set(oldest === null ? 0 : Math.max(0, (o.clock.now() - oldest) / 1000));
     },
   });
+  new Gauge({
+    name: 'meterhook_groups_overflowed',
+    help: 'New groups this process counted in an overflow group since it started (their hour held maxGroupsPerHour groups)',
+    registers,
+    collect() {
+      this.set(o.store.stats().groupsOverflowed);
+    },
+  });
   // Registered for a store that defers work (its stages are fixed), so the others export no empty family.
   if (Object.keys(o.store.stats().deferred).length > 0) {
     const store = o.store;

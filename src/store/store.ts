@@ -272,6 +272,8 @@ export interface StoreStats {
    * store is asked (empty for a store that defers nothing); readers never see deferred work missing.
    */
   deferred: Record<string, number>;
+  /** New groups this process counted in an overflow group because their hour held maxGroupsPerHour groups. */
+  groupsOverflowed: number;
 }
 
 /** The whole port: each service takes only the parts it uses. */

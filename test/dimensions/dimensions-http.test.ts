@@ -99,6 +99,8 @@ describe('dimensions over HTTP', () => {
       ],
     );
     assert.deepEqual(u.groups!.tokens![3]!.dimensions, {});
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics', headers: t.headers });
+    assert.match(metrics.body, /^meterhook_groups_overflowed 2$/m);
   });
 
   it('unique counts distinct values exactly across hours, per group and in total; events without the field do not count', async (tc) => {

@@ -124,6 +124,8 @@ export async function appendEventsPg(
   units: AppendUnit[],
   periods: readonly Period[],
   dimensions: DimensionRules,
+  /** Set to the new groups this transaction counted in an overflow group (the caller counts the committed one). */
+  figures: { groupsOverflowed: number } = { groupsOverflowed: 0 },
 ): Promise<AppendOutcome[]> {
   const total = units.reduce((n, u) => n + u.events.length, 0);
   const seqRows = await client.query("SELECT nextval('events_seq') AS s FROM generate_series(1, $1)", [total]);
@@ -229,6 +231,6 @@ export async function appendEventsPg(
       r.map((x) => x.s.lastValue),
     ],
   );
-  await writeDimensionsPg(client, fold, dimensions.maxGroupsPerHour);
+  figures.groupsOverflowed = await writeDimensionsPg(client, fold, dimensions.maxGroupsPerHour);
   return outcomes;
 }

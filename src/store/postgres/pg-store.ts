@@ -147,6 +147,7 @@ export class PostgresStore implements Store {
     return this.guard(() => this.pool.query(sql, params));
   }
 
+  private groupsOverflowed = 0;
   /** The pool behind the fault guard, for the reads written as functions of a query runner. */
   private readonly db = { query: (sql: string, params: unknown[]) => this.q(sql, params) };
 
@@ -158,7 +159,7 @@ export class PostgresStore implements Store {
   }
 
   stats(): StoreStats {
-    return { adapter: 'postgres', deferred: {} };
+    return { adapter: 'postgres', deferred: {}, groupsOverflowed: this.groupsOverflowed };
   }
 
   /** Nothing is held in memory after a commit, so appends never wait for a backlog. */
@@ -170,12 +171,20 @@ export class PostgresStore implements Store {
     return this.guard(() => ensurePartitions(this.pool, from, to));
   }
 
-  appendEvents(units: AppendUnit[], periods: readonly Period[], dimensions: DimensionRules = NO_DIMENSIONS): Promise<AppendOutcome[]> {
-    return this.tx(async (c) => {
+  async appendEvents(
+    units: AppendUnit[],
+    periods: readonly Period[],
+    dimensions: DimensionRules = NO_DIMENSIONS,
+  ): Promise<AppendOutcome[]> {
+    const figures = { groupsOverflowed: 0 };
+    const out = await this.tx(async (c) => {
       // A capture never waits long on a lock: past this it answers 503 and the client retries.
       await c.query("SET LOCAL lock_timeout = '2s'");
-      return appendEventsPg(c, units, periods, dimensions);
+      return appendEventsPg(c, units, periods, dimensions, figures);
     });
+    // The figures of the attempt that committed (a retried transaction sets them again).
+    this.groupsOverflowed += figures.groupsOverflowed;
+    return out;
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
@@ -205,21 +214,16 @@ export class PostgresStore implements Store {
     return r.rows.map(toRollup);
   }
 
-  async mergedGroups(customerId: string, from: number, to: number): Promise<GroupState[]> {
-    return (await mergedGroupsPg(this.db, [{ customerId, from, to }]))[0]!;
-  }
+  readonly mergedGroups = async (customerId: string, from: number, to: number): Promise<GroupState[]> =>
+    (await mergedGroupsPg(this.db, [{ customerId, from, to }]))[0]!;
 
-  readGroups(customerId: string, eventType: string, from: number, to: number) {
-    return readGroupsPg(this.db, customerId, eventType, from, to);
-  }
+  readonly readGroups = (c: string, type: string, from: number, to: number) => readGroupsPg(this.db, c, type, from, to);
 
-  async uniqueCounts(customerId: string, period: Period, periodStart: number): Promise<UniqueCount[]> {
-    return (await uniqueCountsPg(this.db, [{ customerId, period, periodStart }]))[0]!;
-  }
+  readonly uniqueCounts = async (customerId: string, period: Period, periodStart: number): Promise<UniqueCount[]> =>
+    (await uniqueCountsPg(this.db, [{ customerId, period, periodStart }]))[0]!;
 
-  uniqueCountsOver(customerId: string, eventType: string, period: Period, from: number, to: number) {
-    return uniqueCountsOverPg(this.db, customerId, eventType, period, from, to);
-  }
+  readonly uniqueCountsOver = (c: string, type: string, p: Period, from: number, to: number) =>
+    uniqueCountsOverPg(this.db, c, type, p, from, to);
 
   private async marks(op: '<' | '>=', period: Period, bound: number, limit: number, after?: { periodStart: number; customerId: string }) {
     const r = await this.q(

@@ -423,6 +423,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
       replay();
     },
     pendingCount: () => pendingCount,
+    groupsOverflowed: () => groupsOverflowed,
     /** Events set aside because their fold failed; they are folded again every quarantineRetryMs. */
     quarantinedCount: () => quarantine.count(),
     retryQuarantined,

@@ -186,6 +186,7 @@ export class SqliteStore implements Store {
         listing_index: Math.max(0, this.listing.lag()),
         quarantined: this.derived.quarantinedCount(),
       },
+      groupsOverflowed: this.derived.groupsOverflowed(),
     };
   }
 
