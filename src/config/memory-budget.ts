@@ -43,9 +43,12 @@ export function queuedEventBytes(e: { customerId: string; id: string | null; met
   return 240 + 3 * (e.customerId.length + (e.id?.length ?? 0) + (e.metadata?.length ?? 0));
 }
 
-/** A pending derived event and its entry in the pending-id index (measured 115–165 B plus its customer string). */
-export function pendingEventBytes(e: { customerId: string; hash: number | null }): number {
-  return 144 + (e.hash === null ? 0 : 32) + 2 * e.customerId.length;
+/**
+ * A pending derived event and its entry in the pending-id index (measured 115–165 B plus its customer string),
+ * plus its group key and unique token when its meter has dimensions.
+ */
+export function pendingEventBytes(e: { customerId: string; hash: number | null; group?: string | null; unique?: string | null }): number {
+  return 144 + (e.hash === null ? 0 : 32) + 2 * (e.customerId.length + (e.group?.length ?? 0) + (e.unique?.length ?? 0));
 }
 
 /** One event in a slice: its hour state or merge, and its slots in the sort arrays (measured ~100 B). */
