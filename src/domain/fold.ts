@@ -94,7 +94,7 @@ export class HourFold {
   }
 
   private addDimensions(e: FoldedEvent, hourIndex: number, periods: readonly Period[]): void {
-    const key = `${e.customerId}\u0000${e.eventType}\u0000${hourIndex}`;
+    const key = hourKey(e.customerId, e.eventType, hourIndex * HOUR_MS);
     const group = e.group ?? null;
     if (group !== null) {
       let gh = this.groups.get(key);
@@ -117,6 +117,11 @@ export class HourFold {
     let set = uh.byGroup.get(g);
     if (!set) uh.byGroup.set(g, (set = new Set()));
     set.add(e.unique!);
+  }
+
+  /** Whether the fold holds groups of this (customer, type, hour start). */
+  hasGroups(customerId: string, eventType: string, hour: number): boolean {
+    return this.groups.has(hourKey(customerId, eventType, hour));
   }
 
   /** The groups of each (customer, type, hour), in the same key order as forEachHour. */
@@ -156,6 +161,9 @@ export class HourFold {
     return out.sort((a, b) => compareText(a.period, b.period) || a.periodStart - b.periodStart || compareText(a.customerId, b.customerId));
   }
 }
+
+/** The key of one (customer, type, hour start) in maps of hours. */
+export const hourKey = (customerId: string, eventType: string, hour: number): string => `${customerId}\u0000${eventType}\u0000${hour}`;
 
 const byHourKey = (a: { customerId: string; eventType: string; hour: number }, b: typeof a): number =>
   compareText(a.customerId, b.customerId) || compareText(a.eventType, b.eventType) || a.hour - b.hour;

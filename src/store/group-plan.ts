@@ -4,11 +4,11 @@
 // the same transaction that upserts the hour's total (whose row lock orders concurrent writers), and write the plan.
 
 import { ALL_GROUPS, OVERFLOW_GROUP } from '../domain/dimensions.js';
-import { periodStartOf, type GroupHour, type UniqueHour } from '../domain/fold.js';
+import { hourKey, periodStartOf, type GroupHour, type UniqueHour } from '../domain/fold.js';
 import type { Period } from '../domain/periods.js';
 import { mergeInto, type RollupState } from '../domain/rollup-state.js';
 
-export const hourKey = (customerId: string, eventType: string, hour: number): string => `${customerId}\u0000${eventType}\u0000${hour}`;
+export { hourKey } from '../domain/fold.js';
 
 /** A group state to upsert into group_rollups. */
 export interface GroupRow {
@@ -38,6 +38,14 @@ export interface StoredGroups {
 /** The hours whose new groups might pass the bound: only for these must an adapter read which groups it has. */
 export function hoursNearBound(hours: readonly GroupHour[], counts: ReadonlyMap<string, number>, limit: number): GroupHour[] {
   return hours.filter((h) => (counts.get(hourKey(h.customerId, h.eventType, h.hour)) ?? 0) + h.groups.size > limit);
+}
+
+/**
+ * The hours whose stored groups must be counted: an hour holds at most as many groups as events, so one whose
+ * total count after this fold (`totals`, from the hour totals' upsert) is within the bound cannot pass it.
+ */
+export function hoursToCount(hours: readonly GroupHour[], totals: ReadonlyMap<string, number>, limit: number): GroupHour[] {
+  return hours.filter((h) => (totals.get(hourKey(h.customerId, h.eventType, h.hour)) ?? Number.POSITIVE_INFINITY) > limit);
 }
 
 export interface GroupPlan {

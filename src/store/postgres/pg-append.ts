@@ -7,7 +7,7 @@ import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
 import { deriveFromText } from '../../domain/dimensions.js';
-import { HourFold } from '../../domain/fold.js';
+import { HourFold, hourKey } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import { writeDimensionsPg } from './pg-dimensions.js';
 import { markUpsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
@@ -209,12 +209,14 @@ export async function appendEventsPg(
   ]);
   const r: Array<{ c: string; t: string; h: number; s: RollupState }> = [];
   fold.forEachHour((c, t, h, st) => void r.push({ c, t, h, s: st }));
-  await client.query(
+  // With groups, the totals' counts after the upsert bound how many groups each hour can hold.
+  const grouped = fold.groupHours().length > 0;
+  const upserted = await client.query(
     rollupUpsertSql(
       `SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[],
         $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])`,
       POSTGRES_MERGE,
-    ),
+    ) + (grouped ? ' RETURNING customer_id, hour, event_type, count' : ''),
     [
       r.map((x) => x.c),
       r.map((x) => x.h),
@@ -231,6 +233,8 @@ export async function appendEventsPg(
       r.map((x) => x.s.lastValue),
     ],
   );
-  figures.groupsOverflowed = await writeDimensionsPg(client, fold, dimensions.maxGroupsPerHour);
+  const totals = new Map<string, number>();
+  if (grouped) for (const x of upserted.rows) totals.set(hourKey(x.customer_id, x.event_type, Number(x.hour)), Number(x.count));
+  figures.groupsOverflowed = await writeDimensionsPg(client, fold, dimensions.maxGroupsPerHour, totals);
   return outcomes;
 }

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { formatFixed } from '../../domain/decimal.js';
 import type { HourFold } from '../../domain/fold.js';
-import { hourKey, hoursNearBound, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
+import { hourKey, hoursNearBound, hoursToCount, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, POSTGRES_MERGE, rollupUpsertSql, UNIQUE_COLUMNS } from '../rollup-upsert.js';
@@ -15,7 +15,13 @@ import { toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
 const HOURS = 'SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])';
 
 /** Writes the fold's groups and unique values; returns how many new groups went to the overflow group. */
-export async function writeDimensionsPg(client: pg.PoolClient, fold: HourFold, maxGroupsPerHour: number): Promise<number> {
+export async function writeDimensionsPg(
+  client: pg.PoolClient,
+  fold: HourFold,
+  maxGroupsPerHour: number,
+  /** Each grouped hour's event count after this transaction's upsert of the hour totals. */
+  totals: ReadonlyMap<string, number>,
+): Promise<number> {
   const hours = fold.groupHours();
   const uniques = fold.uniqueHours();
   if (hours.length === 0 && uniques.length === 0) return 0;
@@ -24,13 +30,16 @@ export async function writeDimensionsPg(client: pg.PoolClient, fold: HourFold, m
   let resolve: Parameters<typeof planUniques>[1] = (_c, _t, _h, g) => g;
   if (hours.length > 0) {
     const keyArrays = (hs: typeof hours) => [hs.map((h) => h.customerId), hs.map((h) => h.hour), hs.map((h) => h.eventType)];
-    const counted = await client.query(
-      `SELECT g.customer_id, g.hour, g.event_type, count(*) AS n FROM group_rollups g
-       WHERE (g.customer_id, g.hour, g.event_type) IN (${HOURS}) AND g.grp <> '*' GROUP BY 1, 2, 3`,
-      keyArrays(hours),
-    );
     const counts = new Map<string, number>();
-    for (const r of counted.rows) counts.set(hourKey(r.customer_id, r.event_type, Number(r.hour)), Number(r.n));
+    const toCount = hoursToCount(hours, totals, maxGroupsPerHour);
+    if (toCount.length > 0) {
+      const counted = await client.query(
+        `SELECT g.customer_id, g.hour, g.event_type, count(*) AS n FROM group_rollups g
+         WHERE (g.customer_id, g.hour, g.event_type) IN (${HOURS}) AND g.grp <> '*' GROUP BY 1, 2, 3`,
+        keyArrays(toCount),
+      );
+      for (const r of counted.rows) counts.set(hourKey(r.customer_id, r.event_type, Number(r.hour)), Number(r.n));
+    }
     for (const h of hours) {
       const k = hourKey(h.customerId, h.eventType, h.hour);
       stored.set(k, { count: counts.get(k) ?? 0 });

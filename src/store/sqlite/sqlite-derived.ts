@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
 import type { Period } from '../../domain/periods.js';
 import { formatFixed } from '../../domain/decimal.js';
-import { HourFold, periodStartMemoSize } from '../../domain/fold.js';
+import { HourFold, hourKey, periodStartMemoSize } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
 import { sqliteFault } from './sqlite-faults.js';
@@ -86,6 +86,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const sliceCap = () => Math.min(maxSlice, Math.max(minSlice, Math.round(unitsPerSlice * unitEstimate)));
 
   const upsertRollup = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE));
+  // For hours with groups: the total's count after the upsert bounds how many groups the hour can hold.
+  const upsertRollupCount = db
+    .prepare(`${rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE)} RETURNING count`)
+    .pluck();
   const upsertMark = db.prepare(markUpsertSql('VALUES (?, ?, ?, ?)', SQLITE_MERGE));
   // OR IGNORE: a set-aside event's key is written when it is set aside, and again when it is folded.
   const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
@@ -142,8 +146,10 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         fold.add(e, b.periods);
       }
     }
+    const totals = new Map<string, number>();
     fold.forEachHour((c, t, hour, s) => {
-      upsertRollup.run(
+      const grouped = fold.hasGroups(c, t, hour);
+      const values = [
         c,
         hour,
         t,
@@ -157,9 +163,11 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         s.lastTs,
         s.lastSeq,
         s.lastValue,
-      );
+      ];
+      if (grouped) totals.set(hourKey(c, t, hour), upsertRollupCount.get(...values) as number);
+      else upsertRollup.run(...values);
     });
-    groupsOverflowed += dimensionWriter.write(fold, dimensionRules.maxGroupsPerHour);
+    groupsOverflowed += dimensionWriter.write(fold, dimensionRules.maxGroupsPerHour, totals);
     stagedMarks = [];
     for (const m of fold.marks((period, customerId, start) => !knownMarks.has(period, customerId, start))) {
       upsertMark.run(m.period, m.periodStart, m.customerId, m.changeSeq);

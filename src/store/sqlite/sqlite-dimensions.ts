@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { formatFixed } from '../../domain/decimal.js';
 import type { HourFold } from '../../domain/fold.js';
-import { hourKey, hoursNearBound, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
+import { hourKey, hoursNearBound, hoursToCount, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, rollupUpsertSql, SQLITE_MERGE, UNIQUE_COLUMNS } from '../rollup-upsert.js';
@@ -23,14 +23,18 @@ export function createDimensionWriter(db: Database.Database) {
   const insertUnique = db.prepare(`INSERT OR IGNORE INTO unique_values (${UNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
 
   return {
-    /** Writes the fold's groups and unique values; returns how many new groups went to the overflow group. */
-    write(fold: HourFold, maxGroupsPerHour: number): number {
+    /**
+     * Writes the fold's groups and unique values; returns how many new groups went to the overflow group.
+     * `totals` holds each grouped hour's event count after this fold's upsert of the hour totals.
+     */
+    write(fold: HourFold, maxGroupsPerHour: number, totals: ReadonlyMap<string, number>): number {
       const hours = fold.groupHours();
       const uniques = fold.uniqueHours();
       if (hours.length === 0 && uniques.length === 0) return 0;
       const counts = new Map<string, number>();
-      for (const h of hours)
+      for (const h of hoursToCount(hours, totals, maxGroupsPerHour)) {
         counts.set(hourKey(h.customerId, h.eventType, h.hour), countGroups.get(h.customerId, h.hour, h.eventType) as number);
+      }
       const stored = new Map<string, StoredGroups>();
       for (const [k, count] of counts) stored.set(k, { count });
       for (const h of hoursNearBound(hours, counts, maxGroupsPerHour)) {
