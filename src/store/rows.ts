@@ -6,7 +6,7 @@
 // rollup sums as exact decimal text from both, and a NULL stays null.
 
 import { numbersOf } from '../domain/aggregation.js';
-import { parseFixed } from '../domain/decimal.js';
+import { formatFixed, parseFixed } from '../domain/decimal.js';
 import type { Period } from '../domain/periods.js';
 import type {
   AggregationRecord,
@@ -97,6 +97,20 @@ export const toGroupState = (r: Omit<RollupTableRow, 'hour'> & { grp: string; ho
   hour: r.hour === undefined ? 0 : int(r.hour),
   ...toState(r),
 });
+
+/** A hour state's columns after its key, in table order (count … last_value), as both drivers bind them. */
+export const stateParams = (s: RollupState): unknown[] => [
+  s.count,
+  formatFixed(s.sum),
+  s.min,
+  s.max,
+  s.firstTs,
+  s.firstSeq,
+  s.firstValue,
+  s.lastTs,
+  s.lastSeq,
+  s.lastValue,
+];
 
 export interface UniqueCountRow {
   event_type: string;

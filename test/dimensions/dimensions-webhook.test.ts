@@ -1,7 +1,7 @@
 // Webhook payloads of meters with dimensions, sent to a real loopback receiver and verified by signature: data.groups
 // on the first close, and a late event that changes one group gives aggregation.updated with previous.groups.
 // store-contract: sqlite, postgres
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { buildTestApp } from '../helpers/app.js';
@@ -10,28 +10,29 @@ import { cleanup, PLAIN, whsecOf } from '../helpers/webhook-suites.js';
 
 const HOUR = 3_600_000;
 
+/** An app whose hourly documents go to a real receiver, an instant two hours back, and a batch sender. */
+async function billingApp(tc: TestContext, events: Record<string, unknown>) {
+  const rx = await startReceiver();
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const t = await buildTestApp({
+    now,
+    dryRun: false,
+    rng: () => 0.5,
+    config: { periods: ['hourly'], events, webhooks: [{ id: 'billing', url: rx.url, secret: PLAIN }], webhookDelivery: FAST_DELIVERY },
+  });
+  cleanup(tc, [rx], t);
+  await t.dispatcher.start();
+  const at = new Date(Math.floor(now / HOUR) * HOUR - 2 * HOUR + 600_000).toISOString();
+  const send = async (batch: unknown[]) => {
+    const r = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: batch });
+    assert.equal(r.statusCode, 201, r.body);
+  };
+  return { rx, t, at, send };
+}
+
 describe('webhook payloads with groups', () => {
   it('data.groups on aggregation.completed; a late event in one group gives aggregation.updated with previous.groups', async (tc) => {
-    const rx = await startReceiver();
-    const now = Math.floor(Date.now() / 1000) * 1000;
-    const t = await buildTestApp({
-      now,
-      dryRun: false,
-      rng: () => 0.5,
-      config: {
-        periods: ['hourly'],
-        events: { tokens: { op: 'sum', groupBy: ['model'] }, calls: { op: 'count' } },
-        webhooks: [{ id: 'billing', url: rx.url, secret: PLAIN }],
-        webhookDelivery: FAST_DELIVERY,
-      },
-    });
-    cleanup(tc, [rx], t);
-    await t.dispatcher.start();
-    const at = new Date(Math.floor(now / HOUR) * HOUR - 2 * HOUR + 600_000).toISOString();
-    const send = async (events: unknown[]) => {
-      const r = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: events });
-      assert.equal(r.statusCode, 201, r.body);
-    };
+    const { rx, t, at, send } = await billingApp(tc, { tokens: { op: 'sum', groupBy: ['model'] }, calls: { op: 'count' } });
     await send([
       { eventType: 'tokens', customerId: 'acme', value: 100, timestamp: at, metadata: { model: 'gpt-4o' } },
       { eventType: 'tokens', customerId: 'acme', value: 30, timestamp: at, metadata: { model: 'llama' } },
@@ -64,26 +65,7 @@ describe('webhook payloads with groups', () => {
   });
 
   it('a late event that only moves usage between groups still gives a revision', async (tc) => {
-    const rx = await startReceiver();
-    const now = Math.floor(Date.now() / 1000) * 1000;
-    const t = await buildTestApp({
-      now,
-      dryRun: false,
-      rng: () => 0.5,
-      config: {
-        periods: ['hourly'],
-        events: { calls: { op: 'max', groupBy: ['region'] } },
-        webhooks: [{ id: 'billing', url: rx.url, secret: PLAIN }],
-        webhookDelivery: FAST_DELIVERY,
-      },
-    });
-    cleanup(tc, [rx], t);
-    await t.dispatcher.start();
-    const at = new Date(Math.floor(now / HOUR) * HOUR - 2 * HOUR + 600_000).toISOString();
-    const send = async (events: unknown[]) => {
-      const r = await t.app.inject({ method: 'POST', url: '/usagebatch', headers: t.headers, payload: events });
-      assert.equal(r.statusCode, 201, r.body);
-    };
+    const { rx, t, at, send } = await billingApp(tc, { calls: { op: 'max', groupBy: ['region'] } });
     await send([{ eventType: 'calls', customerId: 'c', value: 9, timestamp: at, metadata: { region: 'eu' } }]);
     await finalize(t);
     // Same max (the total is unchanged), but a new group appears: the document must change.

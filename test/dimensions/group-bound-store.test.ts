@@ -3,12 +3,11 @@
 // appended without capture-derived dimensions are derived by the store from their metadata, alike.
 // store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import type { NewEvent } from '../../src/domain/event-rules.js';
 import type { DimensionRules } from '../../src/domain/rules.js';
 import type { Store } from '../../src/store/store.js';
-import { openTestStore, tempDir } from '../helpers/app.js';
+import { withTempStore } from '../helpers/app.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 4, 4, 10, 0, 0);
@@ -30,16 +29,7 @@ const ev = (eventType: string, value: number, metadata: Record<string, unknown>,
   id: null,
 });
 
-async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
-  const dir = tempDir('meterhook-groups-');
-  const store = await openTestStore(dir);
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withStore = (fn: (store: Store) => Promise<void>): Promise<void> => withTempStore('meterhook-groups-', fn);
 
 describe('the group bound at the store', () => {
   it('concurrent appends of new groups to one hour admit at most the bound; the rest is in the overflow group, exactly', async () => {

@@ -101,6 +101,18 @@ export function tempDir(prefix = 'meterhook-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** Runs fn against a fresh store of the pass's kind in a temp directory, then closes and removes it. */
+export async function withTempStore(prefix: string, fn: (store: Store) => Promise<void>): Promise<void> {
+  const dir = tempDir(prefix);
+  const store = await openTestStore(dir);
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function buildTestApp(
   opts: {
     config?: Record<string, unknown>;

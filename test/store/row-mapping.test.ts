@@ -3,28 +3,18 @@
 // stores 0/1), sums stay exact decimals, and a NULL column stays null. Runs on SQLite and PostgreSQL.
 // store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseFixed } from '../../src/domain/decimal.js';
 import { goneReason, type AttemptRecord, type OutboxMessage } from '../../src/domain/deliveries.js';
 import type { NewEvent } from '../../src/domain/event-rules.js';
 import type { AggregationRecord, ApiKeyRecord, CloseDecider } from '../../src/domain/records.js';
 import type { Store } from '../../src/store/store.js';
-import { openTestStore, tempDir } from '../helpers/app.js';
+import { withTempStore } from '../helpers/app.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 2, 9, 14, 0, 0);
 
-async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
-  const dir = tempDir('meterhook-rows-');
-  const store = await openTestStore(dir);
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withStore = (fn: (store: Store) => Promise<void>): Promise<void> => withTempStore('meterhook-rows-', fn);
 
 const ev = (customerId: string, value: number, ts: number, id: string | null, metadata: string | null): NewEvent => ({
   customerId,

@@ -8,10 +8,10 @@
 import type Database from 'better-sqlite3';
 import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
 import type { Period } from '../../domain/periods.js';
-import { formatFixed } from '../../domain/decimal.js';
 import { HourFold, hourKey, periodStartMemoSize } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
+import { stateParams } from '../rows.js';
 import { sqliteFault } from './sqlite-faults.js';
 import { createDimensionWriter } from './sqlite-dimensions.js';
 import { createMarkCache } from './sqlite-mark-cache.js';
@@ -149,21 +149,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
     const totals = new Map<string, number>();
     fold.forEachHour((c, t, hour, s) => {
       const grouped = fold.hasGroups(c, t, hour);
-      const values = [
-        c,
-        hour,
-        t,
-        s.count,
-        formatFixed(s.sum),
-        s.min,
-        s.max,
-        s.firstTs,
-        s.firstSeq,
-        s.firstValue,
-        s.lastTs,
-        s.lastSeq,
-        s.lastValue,
-      ];
+      const values = [c, hour, t, ...stateParams(s)];
       if (grouped) totals.set(hourKey(c, t, hour), upsertRollupCount.get(...values) as number);
       else upsertRollup.run(...values);
     });

@@ -3,13 +3,12 @@
 // Must never decide anything itself: group-plan.ts decides; SQLite has one writer, so what it reads is all committed.
 
 import type Database from 'better-sqlite3';
-import { formatFixed } from '../../domain/decimal.js';
 import type { HourFold } from '../../domain/fold.js';
 import { hourKey, hoursNearBound, hoursToCount, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, rollupUpsertSql, SQLITE_MERGE, UNIQUE_COLUMNS } from '../rollup-upsert.js';
-import { toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
+import { stateParams, toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
 import { MERGED_GROUPS_SQL, UNIQUE_COUNTS_OVER_SQL, UNIQUE_COUNTS_SQL } from './sqlite-sql.js';
 
 export function createDimensionWriter(db: Database.Database) {
@@ -42,25 +41,7 @@ export function createDimensionWriter(db: Database.Database) {
         stored.set(k, { count: counts.get(k)!, known: new Set(knownGroups.all(h.customerId, h.hour, h.eventType) as string[]) });
       }
       const plan = planGroups(hours, stored, maxGroupsPerHour);
-      for (const r of plan.rows) {
-        const s = r.state;
-        upsertGroup.run(
-          r.customerId,
-          r.hour,
-          r.eventType,
-          r.group,
-          s.count,
-          formatFixed(s.sum),
-          s.min,
-          s.max,
-          s.firstTs,
-          s.firstSeq,
-          s.firstValue,
-          s.lastTs,
-          s.lastSeq,
-          s.lastValue,
-        );
-      }
+      for (const r of plan.rows) upsertGroup.run(r.customerId, r.hour, r.eventType, r.group, ...stateParams(r.state));
       for (const u of planUniques(uniques, plan.resolve))
         insertUnique.run(u.customerId, u.period, u.periodStart, u.eventType, u.group, u.token);
       return plan.overflowed;
