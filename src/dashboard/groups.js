@@ -244,12 +244,8 @@ function drawGroupLines(body, s, step) {
   const chart = lineChart(box, xs, series, { height: 260 });
   const left = groups.length - series.length;
   if (left > 0) {
-    body.append(
-      h('p', {
-        class: 'muted small group-note',
-        text: `${fmtNum(left)} more value${left === 1 ? '' : 's'} of ${s.groupBy} not drawn: the ${MAX_GROUP_LINES} with the largest totals are.`,
-      }),
-    );
+    const text = `${fmtNum(left)} more value${left === 1 ? '' : 's'} of ${s.groupBy} not drawn:`;
+    body.append(h('p', { class: 'muted small group-note', text: `${text} the ${MAX_GROUP_LINES} with the largest totals are.` }));
   }
   body.append(chartTable(`${s.eventType}: ${s.op} per ${s.bucket} by ${s.groupBy}`, xs, series));
   return chart;
