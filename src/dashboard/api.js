@@ -200,7 +200,7 @@ export const customerUsage = (customerId, period) => data(`/customers/${enc(cust
 
 /**
  * @param {string} customerId
- * @param {{ eventType: string, bucket: string, from: string | null, to: string | null }} q
+ * @param {{ eventType: string, bucket: string, from: string | null, to: string | null, groupBy?: string | null }} q
  * @returns {Promise<UsageSeries>}
  */
 export const usageSeries = (customerId, q) => data(`/customers/${enc(customerId)}/usage/series${qs(q)}`);

@@ -66,12 +66,37 @@ function timeLabels(_u, splits) {
  * @returns {UPlot}
  */
 export function barChart(container, xs, series, opts) {
-  const width = Math.max(300, container.clientWidth || 600);
   const bars = uPlot.paths.bars?.({ size: [0.7, 40], gap: 1 });
+  return timeChart(container, xs, series, opts?.height, (s) => ({ fill: `${s.color}cc`, width: 1, paths: bars, points: { show: false } }));
+}
+
+/**
+ * A line chart in `container`, one line per series (several series side by side, where bars would hide
+ * each other); each bucket with data is a point, so a lone bucket shows too. xs are epoch seconds.
+ * @param {HTMLElement} container
+ * @param {number[]} xs
+ * @param {BarSeries[]} series
+ * @param {{ height?: number }} [opts]
+ * @returns {UPlot}
+ */
+export function lineChart(container, xs, series, opts) {
+  return timeChart(container, xs, series, opts?.height, (s) => ({ width: 2, points: { show: true, size: 6, fill: s.color } }));
+}
+
+/**
+ * @param {HTMLElement} container
+ * @param {number[]} xs
+ * @param {BarSeries[]} series
+ * @param {number | undefined} height
+ * @param {(s: BarSeries) => Partial<import('uplot').Series>} style how each series is drawn
+ * @returns {UPlot}
+ */
+function timeChart(container, xs, series, height, style) {
+  const width = Math.max(300, container.clientWidth || 600);
   /** @type {UPlotOptions} */
   const options = {
     width,
-    height: opts?.height || 220,
+    height: height || 220,
     tzDate: utc,
     cursor: { drag: { x: false, y: false } },
     legend: { show: true },
@@ -85,10 +110,7 @@ export function barChart(container, xs, series, opts) {
       ...series.map((s) => ({
         label: s.label,
         stroke: s.color,
-        fill: `${s.color}cc`,
-        width: 1,
-        paths: bars,
-        points: { show: false },
+        ...style(s),
         /** @type {(u: UPlot, v: number | null) => string} */
         value: (_u, v) => (v == null ? '—' : fmtNum(v)),
       })),
@@ -97,6 +119,16 @@ export function barChart(container, xs, series, opts) {
   const chart = new uPlot(options, [xs, ...series.map((s) => s.values)], container);
   liveCharts.add(chart);
   return chart;
+}
+
+/**
+ * Destroys one chart (before its part of a view is drawn again).
+ * @param {UPlot | null | undefined} chart
+ */
+export function destroyChart(chart) {
+  if (!chart) return;
+  liveCharts.delete(chart);
+  chart.destroy();
 }
 
 window.addEventListener('resize', () => {
@@ -118,6 +150,17 @@ export function bucketGrid(fromIso, toIso, stepSeconds) {
   const end = Date.parse(toIso) / 1000;
   for (let t = Date.parse(fromIso) / 1000; t <= end; t += stepSeconds) out.push(t);
   return out;
+}
+
+/**
+ * A series' value in each bucket of the grid `xs` (epoch seconds); null where it has no point.
+ * @param {number[]} xs
+ * @param {Array<{ t: string, value: number }>} points
+ * @returns {Array<number | null>}
+ */
+export function valuesOn(xs, points) {
+  const byT = new Map(points.map((p) => [Date.parse(p.t) / 1000, p.value]));
+  return xs.map((x) => byT.get(x) ?? null);
 }
 
 /**

@@ -1,15 +1,18 @@
-// Owns a customer's page: the current period's real-time usage, usage over time per event type, its aggregations.
+// Owns a customer's page: the current period's real-time usage, usage over time per event type, its aggregations;
+// a meter's groups through groups.js.
 // Must never change anything on the server: the page only reads.
 // @ts-check
 
 import * as api from './api.js';
-import { barChart, bucketGrid, chartTable, destroyCharts, seriesColor } from './charts.js';
+import { barChart, bucketGrid, chartTable, destroyCharts, seriesColor, valuesOn } from './charts.js';
 import { badge, errorBox, h, pagedList } from './dom.js';
 import { fmtExact, fmtNum, fmtTime } from './format.js';
+import { appendGroupChart, groupBreakdown, meterOp, splitKeys } from './groups.js';
 
 /** @typedef {import('./types.js').Aggregation} Aggregation */
 /** @typedef {import('./types.js').Bucket} Bucket */
 /** @typedef {import('./types.js').DashboardConfig} DashboardConfig */
+/** @typedef {import('./types.js').Meter} Meter */
 /** @typedef {import('./types.js').UsageSeries} UsageSeries */
 /** @typedef {import('./types.js').ViewContext} ViewContext */
 /** @typedef {import('./types.js').WebhookStatus} WebhookStatus */
@@ -49,7 +52,7 @@ export async function customerView(ctx, customerId) {
   if (!ctx.current()) return;
   const periods = cfg.periods || ['monthly'];
   currentUsage(ctx, customerId, cfg, periods);
-  usageOverTime(ctx, customerId, Object.keys(cfg.events || {}));
+  usageOverTime(ctx, customerId, cfg.events || {});
   customerAggregations(ctx, customerId, periods);
 }
 
@@ -110,13 +113,23 @@ function currentUsage(ctx, customerId, cfg, periods) {
                     'tr',
                     { dataset: { eventType: t } },
                     h('td', {}, h('code', { text: t })),
-                    h('td', { text: (events[t] || { op: '' }).op || '' }),
+                    h('td', { text: meterOp(events[t]) }),
                     h('td', { class: 'num', text: fmtExact(u.eventsDecimal?.[t], u.events[t]) }),
                     h('td', { class: 'num', text: fmtNum(u.eventCounts[t]) }),
                   ),
                 ),
               ),
             ),
+        // Each meter with groupBy and data: its groups, in the order of the table above.
+        ...rows
+          .filter((t) => u.groups?.[t]?.length)
+          .map((t) =>
+            groupBreakdown(t, events[t], u.groups?.[t] || [], {
+              value: u.events[t],
+              decimal: u.eventsDecimal?.[t],
+              count: u.eventCounts[t],
+            }),
+          ),
       );
     } catch (err) {
       if (ctx.current()) usageBox.replaceChildren(errorBox(err));
@@ -127,12 +140,14 @@ function currentUsage(ctx, customerId, cfg, periods) {
 }
 
 /**
- * A chart per event type over a range, in hour or day buckets, with range presets and dates.
+ * A chart per event type over a range, in hour or day buckets, with range presets and dates; a meter with
+ * groupBy also gets its usage split by one of its keys.
  * @param {ViewContext} ctx
  * @param {string} customerId
- * @param {string[]} types the configured event types
+ * @param {Record<string, Meter>} meters the configured event types
  */
-function usageOverTime(ctx, customerId, types) {
+function usageOverTime(ctx, customerId, meters) {
+  const types = Object.keys(meters);
   /** @type {{ bucket: Bucket, from: string | null, to: string | null }} */
   const state = { bucket: 'hour', from: null, to: null };
   const bucketSel = h(
@@ -193,22 +208,25 @@ function usageOverTime(ctx, customerId, types) {
     destroyCharts();
     charts.replaceChildren(h('p', { class: 'muted', text: 'Loading…' }));
     charts.dataset.state = 'loading';
-    /** @type {UsageSeries[]} */
-    let results;
-    try {
-      results = await Promise.all(
-        types.map((t) => api.usageSeries(customerId, { eventType: t, bucket: state.bucket, from: state.from, to: state.to })),
-      );
-    } catch (err) {
-      if (ctx.current() && mine === seriesSeq) {
-        charts.replaceChildren(errorBox(err));
-        charts.dataset.state = 'error';
-      }
+    // One failed type (say, a unique meter whose bucket period is not configured) shows its error in its card.
+    /** @type {Array<UsageSeries | { eventType: string, error: unknown }>} */
+    const answers = await Promise.all(
+      types.map((t) =>
+        api
+          .usageSeries(customerId, { eventType: t, bucket: state.bucket, from: state.from, to: state.to, groupBy: splitKeys(meters[t])[0] })
+          .catch((error) => ({ eventType: t, error })),
+      ),
+    );
+    if (!ctx.current() || mine !== seriesSeq) return;
+    const results = /** @type {UsageSeries[]} */ (answers.filter((a) => !('error' in a)));
+    const failed = answers.find((a) => 'error' in a);
+    if (failed && 'error' in failed && results.length === 0) {
+      charts.replaceChildren(errorBox(failed.error));
+      charts.dataset.state = 'error';
       return;
     }
-    if (!ctx.current() || mine !== seriesSeq) return;
     charts.replaceChildren();
-    if (results.length === 0) charts.append(h('p', { class: 'empty', text: 'No event types are configured.' }));
+    if (answers.length === 0) charts.append(h('p', { class: 'empty', text: 'No event types are configured.' }));
     const first = results[0];
     if (first) {
       rangeNote.textContent = `${fmtTime(first.from)} – ${fmtTime(first.to)}, ${state.bucket === 'hour' ? 'hourly' : 'daily'} buckets`;
@@ -216,8 +234,9 @@ function usageOverTime(ctx, customerId, types) {
       toIn.value = first.to.slice(0, 10);
     }
     const step = state.bucket === 'hour' ? 3600 : 86400;
-    results.forEach((s, i) => {
-      appendSeriesCard(charts, s, i, step);
+    answers.forEach((s, i) => {
+      if ('error' in s) charts.append(errorCard(s.eventType, s.error));
+      else appendSeriesCard(charts, s, i, step, meters[s.eventType], customerId, ctx.current);
     });
     charts.dataset.state = 'ready';
   }
@@ -227,31 +246,43 @@ function usageOverTime(ctx, customerId, types) {
 }
 
 /**
- * Appends one event type's chart, in its card, to `charts`; `i` picks its colour.
+ * An event type's card whose series could not be read.
+ * @param {string} eventType
+ * @param {unknown} err
+ * @returns {HTMLElement}
+ */
+function errorCard(eventType, err) {
+  return h('div', { class: 'chart-card', dataset: { eventType } }, h('h3', {}, h('code', { text: eventType })), errorBox(err));
+}
+
+/**
+ * Appends one event type's chart, in its card, to `charts`; `i` picks its colour. A series split by a groupBy
+ * key (s.groups) adds the split chart below.
  * @param {HTMLElement} charts
  * @param {UsageSeries} s
  * @param {number} i
  * @param {number} step the bucket, in seconds
+ * @param {Meter | undefined} meter
+ * @param {string} customerId
+ * @param {() => boolean} current
  */
-function appendSeriesCard(charts, s, i, step) {
+function appendSeriesCard(charts, s, i, step, meter, customerId, current) {
   const box = h('div', { class: 'chart', dataset: { eventType: s.eventType, points: String(s.points.length) } });
   const card = h(
     'div',
     { class: 'chart-card', dataset: { eventType: s.eventType } },
-    h('h3', {}, h('code', { text: s.eventType }), h('span', { class: 'muted small', text: ` ${s.op} per ${s.bucket}` })),
+    h('h3', {}, h('code', { text: s.eventType }), h('span', { class: 'muted small', text: ` ${meterOp(meter) || s.op} per ${s.bucket}` })),
     box,
   );
   charts.append(card); // before drawing: uPlot takes its width from the card
-  if (s.points.length === 0) {
-    box.append(h('p', { class: 'empty', text: 'No usage in this range.' }));
-    return;
+  if (s.points.length === 0) box.append(h('p', { class: 'empty', text: 'No usage in this range.' }));
+  else {
+    const xs = bucketGrid(s.from, s.to, step);
+    const values = valuesOn(xs, s.points);
+    barChart(box, xs, [{ label: s.op, values, color: seriesColor(i) }]);
+    card.append(chartTable(`${s.eventType}: ${s.op} per ${s.bucket}`, xs, [{ label: s.op, values }]));
   }
-  const xs = bucketGrid(s.from, s.to, step);
-  const byT = new Map(s.points.map((p) => [Date.parse(p.t) / 1000, p.value]));
-  const values = xs.map((x) => byT.get(x) ?? null);
-  const color = seriesColor(i);
-  barChart(box, xs, [{ label: s.op, values, color }]);
-  card.append(chartTable(`${s.eventType}: ${s.op} per ${s.bucket}`, xs, [{ label: s.op, values }]));
+  if (s.groups) appendGroupChart(card, { customerId, first: s, keys: splitKeys(meter), step, current });
 }
 
 /**

@@ -8,6 +8,7 @@
 /** @typedef {import('../client/types.js').DeliveryRetryResult} DeliveryRetryResult */
 /** @typedef {import('../client/types.js').DeliveryStatus} DeliveryStatus */
 /** @typedef {import('../client/types.js').Endpoint} Endpoint */
+/** @typedef {import('../client/types.js').GroupTotal} GroupTotal */
 /** @typedef {import('../client/types.js').Usage} Usage */
 /** @typedef {import('../client/types.js').WebhookStatus} WebhookStatus */
 /** @template T @typedef {import('../client/types.js').Page<T>} Page */
@@ -30,7 +31,17 @@
  * @property {Bucket} bucket
  * @property {string} from start of the first bucket
  * @property {string} to last instant of the last bucket
- * @property {Array<{ t: string, value: number, valueDecimal: string, count: number }>} points buckets with usage only
+ * @property {SeriesPoint[]} points buckets with usage only
+ * @property {string} [groupBy] the dimension the groups split on, when the request gave groupBy
+ * @property {GroupSeries[]} [groups] one series per value of that dimension: null first, then by value; the overflow series last
+ */
+
+/** One bucket of a series. */
+/** @typedef {{ t: string, value: number, valueDecimal: string, count: number }} SeriesPoint */
+
+/**
+ * One value of the split dimension and its points (null: missing, null or not a scalar; null too on the overflow series).
+ * @typedef {{ value: string | null, overflow?: true, points: SeriesPoint[] }} GroupSeries
  */
 
 /**
@@ -59,9 +70,14 @@
  */
 
 /**
+ * One meter of GET /config's `events`: its operator, the metadata keys its totals split on, a unique meter's field.
+ * @typedef {{ op: string, groupBy?: string[], field?: string }} Meter
+ */
+
+/**
  * The parts of GET /config (the redacted effective configuration) the dashboard reads.
  * @typedef {object} DashboardConfig
- * @property {Record<string, { op: string }>} [events]
+ * @property {Record<string, Meter>} [events]
  * @property {string[]} [periods]
  * @property {string} [schedule]
  * @property {string} [gracePeriod]

@@ -2,25 +2,26 @@
 // key, open a customer and check every chart plots exactly what GET /customers/:id/usage/series
 // answers (and what the ingested events imply), read from the data table the page renders under each
 // chart, that the canvases are not blank, then retry a failed webhook delivery from the Deliveries
-// page and watch it succeed. The test reads only what a user's browser gets (the page has no test
-// hook). Any console error, page error or request to another origin fails the test. Chromium must be
-// installed (.ci/install-chromium.sh); without it this test fails, it never skips.
+// page and watch it succeed. Meters with groupBy show a breakdown table of the current period's groups
+// and a chart split by a chosen key, one line per value (the largest few; the rest noted), checked
+// against the API and the ingested events, with a hostile dimension value shown as text only. The
+// test reads only what a user's browser gets (the page has no test hook). Any console error, page
+// error or request to another origin fails the test. Chromium must be installed
+// (.ci/install-chromium.sh); without it this test fails, it never skips.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, type ChartTable, openDashboardPage, paintedPixels, readChartTable } from '../helpers/dashboard-page.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { cleanupServerProcesses, http, REPO_ROOT, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 // Browser globals, used only inside page.evaluate callbacks (they run in the page; tsconfig has no DOM lib).
-declare const window: any;
 declare const document: any;
 declare const sessionStorage: any;
-declare const getComputedStyle: any;
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -35,6 +36,7 @@ interface Ev {
   customerId: string;
   value: number;
   timestamp: string;
+  metadata?: Record<string, unknown>;
 }
 
 interface SeriesJson {
@@ -45,51 +47,66 @@ interface SeriesJson {
   from: string;
   to: string;
   points: Array<{ t: string; value: number; count: number }>;
-}
-
-/** A chart's data table, as the page renders it: caption, bucket starts (epoch seconds), values (null: "—"). */
-interface ChartTable {
-  caption: string;
-  x: number[];
-  y: Array<number | null>;
-}
-
-/** Reads the data table (`details.chart-data`) inside `root`; runs in the page. */
-function readChartTable(root: any): ChartTable | null {
-  const details = root.querySelector('details.chart-data');
-  if (!details) return null;
-  const rows: any[] = [...details.querySelectorAll('tbody tr')];
-  return {
-    caption: String(details.querySelector('caption')?.textContent),
-    x: rows.map((tr) => Date.parse(tr.querySelector('th time').getAttribute('datetime')) / 1000),
-    y: rows.map((tr) => {
-      const data = tr.querySelector('td data');
-      return data ? Number(data.getAttribute('value')) : null;
-    }),
-  };
+  groups?: Array<{ value: string | null; overflow?: true; points: Array<{ t: string; value: number }> }>;
 }
 
 /** The test's own numbers: per (type, bucket start) the raw values, reduced with the operator. */
 function expected(events: Ev[], eventType: string, op: string, bucketMs: number): Map<number, number> {
-  const groups = new Map<number, number[]>();
+  const groups = new Map<number, Ev[]>();
   for (const e of events.filter((x) => x.customerId === CUSTOMER && x.eventType === eventType)) {
     const t = Date.parse(e.timestamp);
     const b = t - (t % bucketMs);
-    (groups.get(b) ?? groups.set(b, []).get(b)!).push(e.value);
+    (groups.get(b) ?? groups.set(b, []).get(b)!).push(e);
   }
   const out = new Map<number, number>();
-  for (const [b, vs] of groups) {
+  for (const [b, evs] of groups) {
+    const vs = evs.map((e) => e.value);
     const v =
-      op === 'sum'
-        ? vs.reduce((a, c) => a + c, 0)
-        : op === 'max'
-          ? Math.max(...vs)
-          : op === 'avg'
-            ? vs.reduce((a, c) => a + c, 0) / vs.length
-            : Number.NaN;
+      op === 'unique'
+        ? distinctUsers(evs)
+        : op === 'sum'
+          ? vs.reduce((a, c) => a + c, 0)
+          : op === 'max'
+            ? Math.max(...vs)
+            : op === 'avg'
+              ? vs.reduce((a, c) => a + c, 0) / vs.length
+              : Number.NaN;
     out.set(b, v);
   }
   return out;
+}
+
+/** The unique meter's distinct userIds (events without one do not count). */
+const distinctUsers = (evs: Ev[]): number => new Set(evs.map((e) => e.metadata?.userId).filter((u) => u !== undefined)).size;
+
+const HOSTILE = '<img src=x onerror="document.title=\'pwned\'">';
+const OVERFLOW = 'other (over the group limit)';
+const MAX_GROUPS_PER_HOUR = 10;
+/** Ten models (one missing), each with its own total; then an eleventh group, past the limit: the overflow group. */
+const MODELS = ['gpt-4o', 'llama-3', HOSTILE, 'claude', 'mistral', 'gemini', 'qwen', 'phi', 'command-r', undefined];
+const REGIONS = ['eu', 'us', undefined];
+/** Users of the unique meter by plan (undefined: no plan): 3 without, 1 free, 2 pro; one repeat and one without userId. */
+const USERS: Array<[user: string | undefined, plan: string | undefined]> = [
+  ['u1', 'pro'],
+  ['u2', 'pro'],
+  ['u1', 'pro'],
+  ['u3', 'free'],
+  ['u4', undefined],
+  ['u5', undefined],
+  ['u6', undefined],
+  [undefined, 'pro'],
+];
+
+/** An event's dimension value, as the server forms it from a test value (strings or missing only here). */
+const dim = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+/** A breakdown cell's text back to the dimension value ("(none)" is null here: no test value is that text). */
+const dimOf = (cell: string): string | null => (cell === '(none)' ? null : cell);
+
+interface GroupJson {
+  dimensions: Record<string, string | null>;
+  valueDecimal: string;
+  count: number;
+  overflow?: true;
 }
 
 const MISSING_CHROMIUM =
@@ -121,7 +138,14 @@ describe('dashboard in a real browser', () => {
     server = await startServerProcess({
       config: {
         periods: ['hourly', 'daily', 'monthly'],
-        events: { 'api.calls': { op: 'sum' }, 'storage.bytes': { op: 'max' }, 'response.time.ms': { op: 'avg' } },
+        events: {
+          'api.calls': { op: 'sum' },
+          'storage.bytes': { op: 'max' },
+          'response.time.ms': { op: 'avg' },
+          'llm.tokens': { op: 'sum', groupBy: ['model', 'region'] },
+          'active.users': { op: 'unique', field: 'userId', groupBy: ['plan'] },
+        },
+        maxGroupsPerHour: MAX_GROUPS_PER_HOUR,
         webhooks: [{ id: 'billing', url: receiver.url, secret: SECRET, periods: ['hourly'] }],
         webhookDelivery: { allowCidrs: ['127.0.0.1/32'], retrySchedule: ['1s'], deadline: '2s', pollInterval: '100ms' },
       },
@@ -140,6 +164,21 @@ describe('dashboard in a real browser', () => {
         { eventType: 'response.time.ms', customerId: CUSTOMER, value: k + 3, timestamp: at(h + 45 * 60_000) },
       );
     }
+    // Meters with dimensions, in the current hour (its periods stay open, so no webhook): ten groups, then
+    // one past the limit, then more of the first group (1000.1 + 0.2: its exact total is 1000.3).
+    const tokens = (value: number, model: unknown, region: unknown, second: number): Ev => ({
+      eventType: 'llm.tokens',
+      customerId: CUSTOMER,
+      value,
+      timestamp: at(hourNow + second * 1000),
+      metadata: { ...(model === undefined ? {} : { model }), ...(region === undefined ? {} : { region }) },
+    });
+    events.push(...MODELS.map((m, i) => tokens(i === 0 ? 1000.1 : 100 * (10 - i), m, REGIONS[i % 3], i)));
+    events.push(tokens(55, 'past-the-limit', 'us', 11), tokens(0.2, MODELS[0], REGIONS[0], 12));
+    USERS.forEach(([userId, plan], i) => {
+      const metadata = { ...(userId === undefined ? {} : { userId }), ...(plan === undefined ? {} : { plan }) };
+      events.push({ eventType: 'active.users', customerId: CUSTOMER, value: 1, timestamp: at(hourNow + i * 1000), metadata });
+    });
     // Other customers, in the current hour only (open periods: no webhook for them).
     for (const c of ['acme-labs', 'globex']) {
       events.push({ eventType: 'api.calls', customerId: c, value: 1, timestamp: at(hourNow) });
@@ -158,29 +197,7 @@ describe('dashboard in a real browser', () => {
       await new Promise((res) => setTimeout(res, 200));
     }
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const origin = new URL(server.url).origin;
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('request', (req) => {
-      const u = req.url();
-      if (!u.startsWith(`${origin}/`) && !u.startsWith('data:')) problems.push(`request to another origin: ${u}`);
-    });
-    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
+    ({ browser, page } = await openDashboardPage(new URL(server.url).origin, problems));
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
 
@@ -199,7 +216,7 @@ describe('dashboard in a real browser', () => {
     for (const card of await page.$$('#series-charts .chart-card')) {
       charts[String(await card.getAttribute('data-event-type'))] = await card.evaluate(readChartTable);
     }
-    assert.deepEqual(Object.keys(charts).sort(), ['api.calls', 'response.time.ms', 'storage.bytes']);
+    assert.deepEqual(Object.keys(charts).sort(), ['active.users', 'api.calls', 'llm.tokens', 'response.time.ms', 'storage.bytes']);
     for (const [eventType, chart] of Object.entries(charts)) {
       assert.ok(chart, `${eventType} (${bucket}): no data table under the chart`);
       const api = await apiGet<SeriesJson>(`/customers/${CUSTOMER}/usage/series?eventType=${eventType}&bucket=${bucket}`);
@@ -226,26 +243,7 @@ describe('dashboard in a real browser', () => {
       );
 
       // The canvas really drew the bars: count pixels of the series colour (the legend's marker shows it).
-      const painted = await page.evaluate((type) => {
-        const chart = document.querySelector(`.chart[data-event-type="${type}"]`);
-        const canvas = chart?.querySelector('canvas');
-        const marker = chart?.querySelector('.u-legend .u-series:last-child .u-marker');
-        if (!canvas || !marker) return { color: 'none', n: -1 };
-        const color: string = getComputedStyle(marker).borderTopColor; // "rgb(r, g, b)"
-        const want = (color.match(/\d+/g) ?? []).slice(0, 3).map(Number);
-        const data: Uint8ClampedArray = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        let n = 0;
-        for (let i = 0; i < data.length; i += 4) {
-          if (
-            data[i + 3]! > 100 &&
-            Math.abs(data[i]! - want[0]!) < 24 &&
-            Math.abs(data[i + 1]! - want[1]!) < 24 &&
-            Math.abs(data[i + 2]! - want[2]!) < 24
-          )
-            n++;
-        }
-        return { color, n };
-      }, eventType);
+      const painted = await paintedPixels(page, `.chart[data-event-type="${eventType}"]`, 1);
       assert.match(painted.color, /^rgb\(\d+, \d+, \d+\)$/, `${eventType} (${bucket}): no legend marker colour`);
       assert.ok(painted.n > 30, `${eventType} (${bucket}): only ${painted.n} pixels of ${painted.color} on the canvas`);
     }
@@ -362,6 +360,132 @@ describe('dashboard in a real browser', () => {
     await page.waitForSelector('#sign-in:not([hidden])');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('meterhook.apiKey')), null);
 
+    assert.deepEqual(problems, []);
+  });
+
+  /** A meter's breakdown table, cell by cell ("(none)" marked), against the API's groups of the monthly period. */
+  async function checkBreakdown(eventType: string, keys: string[]): Promise<Array<{ dims: string[]; value: string; count: string }>> {
+    const usage = await apiGet<{ groups: Record<string, GroupJson[]> }>(`/customers/${CUSTOMER}/usage?period=monthly`);
+    const rows = await page.$$eval(`.group-breakdown[data-event-type="${eventType}"] tbody tr`, (trs) =>
+      trs.map((tr: any) => {
+        const tds: any[] = [...tr.querySelectorAll('td')];
+        return {
+          overflow: tr.dataset.overflow === 'true',
+          cells: tds.map((td) => String(td.textContent)),
+          marked: tds.map((td) => !!td.querySelector('.dim-marker')),
+        };
+      }),
+    );
+    const want = (usage.groups[eventType] ?? []).map((g) => ({
+      overflow: g.overflow === true,
+      cells: [...(g.overflow ? [OVERFLOW] : keys.map((k) => g.dimensions[k] ?? '(none)')), g.valueDecimal, String(g.count)],
+      marked: [...(g.overflow ? [false] : keys.map((k) => g.dimensions[k] === null)), false, false],
+    }));
+    const plain = (r: { cells: string[] }) => [...r.cells.slice(0, -2), ...r.cells.slice(-2).map((c) => c.replace(/,/g, ''))];
+    const read = rows.map((r) => ({ ...r, cells: plain(r) }));
+    assert.deepEqual(read, want, `${eventType}: breakdown vs API`);
+    return read
+      .filter((r) => !r.overflow)
+      .map((r) => ({ dims: r.cells.slice(0, keys.length), value: r.cells.at(-2)!, count: r.cells.at(-1)! }));
+  }
+
+  /** The chart split by `key`: one line per value (the 8 largest totals, in the API's order), against the API. */
+  async function checkSplit(eventType: string, key: string, bucket: 'hour' | 'day'): Promise<string[]> {
+    const sel = `.chart-card[data-event-type="${eventType}"] .group-chart[data-group-by="${key}"]`;
+    await page.waitForSelector(`${sel} canvas`);
+    const table = await page.locator(sel).evaluate(readChartTable);
+    assert.ok(table, `${eventType} by ${key}: no data table`);
+    const api = await apiGet<SeriesJson>(`/customers/${CUSTOMER}/usage/series?eventType=${eventType}&bucket=${bucket}&groupBy=${key}`);
+    const groups = api.groups ?? [];
+    const size = (g: (typeof groups)[number]) => g.points.reduce((a, p) => a + Math.abs(p.value), 0);
+    const top = new Set([...groups].sort((a, b) => size(b) - size(a)).slice(0, 8));
+    const drawn = groups.filter((g) => top.has(g));
+    const labels = drawn.map((g) => (g.overflow ? OVERFLOW : (g.value ?? '(none)')));
+    assert.equal(table.caption, `${eventType}: ${api.op} per ${bucket} by ${key}`);
+    assert.deepEqual(table.labels, labels, `${eventType} by ${key}: one column per drawn group`);
+    drawn.forEach((g, i) => {
+      const plotted = table.x.map((x, j) => [x, table.columns[i]![j]] as const).filter(([, y]) => y !== null);
+      assert.deepEqual(
+        plotted,
+        g.points.map((p) => [Date.parse(p.t) / 1000, p.value]),
+        `${eventType} by ${key}: ${labels[i]}`,
+      );
+    });
+    // uPlot's legend: the time, then one entry per line, each named as text.
+    const legend = await page.$$eval(`${sel} .u-legend .u-series .u-label`, (els) => els.map((e: any) => String(e.textContent)));
+    assert.deepEqual(legend.slice(1), labels);
+    const note = await page.$$eval(`${sel} .group-note`, (els) => els.map((e: any) => String(e.textContent)));
+    const left = groups.length - drawn.length;
+    assert.deepEqual(
+      note,
+      left ? [`${left} more value${left === 1 ? '' : 's'} of ${key} not drawn: the 8 with the largest totals are.`] : [],
+    );
+    for (const [i, g] of drawn.entries()) {
+      if (g.overflow) continue; // its grey is also the axes'
+      const painted = await paintedPixels(page, `${sel} .chart`, i + 1);
+      assert.ok(painted.n > 5, `${eventType} by ${key}, ${labels[i]}: only ${painted.n} pixels of ${painted.color}`);
+    }
+    return labels;
+  }
+
+  it("shows a meter's groups: a breakdown table and a chart line per group value, user values as text only", async () => {
+    await page.goto(`${server.url}/dashboard#/customers/${CUSTOMER}`);
+    await page.waitForSelector('#sign-in:not([hidden])');
+    await page.fill('#api-key', key());
+    await page.click('#sign-in-button');
+    await page.waitForSelector('.group-breakdown[data-event-type="active.users"]');
+    await page.waitForSelector('#series-charts[data-state="ready"]');
+    const title = await page.title();
+
+    // llm.tokens: ten groups and the overflow row, exact totals; each matches the test's own sums.
+    const tokens = await checkBreakdown('llm.tokens', ['model', 'region']);
+    assert.equal(tokens.length, MAX_GROUPS_PER_HOUR);
+    for (const r of tokens) {
+      const mine = events.filter(
+        (e) =>
+          e.eventType === 'llm.tokens' && dim(e.metadata?.model) === dimOf(r.dims[0]!) && dim(e.metadata?.region) === dimOf(r.dims[1]!),
+      );
+      assert.equal(Number(r.value), Number(mine.reduce((a, e) => a + e.value, 0).toFixed(6)), `group ${r.dims.join('/')}`);
+      assert.equal(Number(r.count), mine.length);
+    }
+    assert.ok(
+      tokens.some((r) => r.dims[0] === HOSTILE && r.dims[1] === '(none)'),
+      'the hostile model is shown as text',
+    );
+    assert.ok(
+      tokens.some((r) => r.dims[0] === 'gpt-4o' && r.value === '1000.3'),
+      'an exact group total',
+    );
+    assert.equal(await page.textContent('.group-breakdown[data-event-type="llm.tokens"] tfoot td'), '5,555.3');
+    // active.users: distinct users per plan (3 without a plan, 1 free, 2 pro), 6 in all.
+    const users = await checkBreakdown('active.users', ['plan']);
+    assert.deepEqual(
+      users.map((r) => [r.dims[0], r.value]),
+      [
+        ['(none)', '3'],
+        ['free', '1'],
+        ['pro', '2'],
+      ],
+    );
+    assert.equal(await page.textContent('.group-breakdown[data-event-type="active.users"] thead th.num'), 'Distinct userId');
+    assert.equal(await page.textContent('.group-breakdown[data-event-type="active.users"] tfoot td'), '6');
+    assert.equal(await page.textContent('#current-usage tr[data-event-type="active.users"] td:nth-child(2)'), 'unique (userId)');
+
+    // The split charts: by model (11 values, 8 drawn), then by region after choosing it; by plan.
+    const byModel = await checkSplit('llm.tokens', 'model', 'hour');
+    assert.ok(byModel.includes(HOSTILE));
+    await page.selectOption('.chart-card[data-event-type="llm.tokens"] select.group-key', 'region');
+    assert.deepEqual(await checkSplit('llm.tokens', 'region', 'hour'), ['(none)', 'eu', 'us', OVERFLOW]);
+    assert.deepEqual(await checkSplit('active.users', 'plan', 'hour'), ['(none)', 'free', 'pro']);
+    assert.equal(await page.$('.chart-card[data-event-type="active.users"] select.group-key'), null, 'one key: no selector');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-groups.png'), fullPage: true });
+    await page.selectOption('#series-bucket', 'day');
+    await page.waitForSelector('#series-charts[data-state="ready"]');
+    assert.deepEqual(await checkSplit('llm.tokens', 'model', 'day'), byModel);
+
+    // The hostile value stayed text: no element made from it, no handler ran.
+    assert.equal(await page.$$eval('#view img', (els) => els.length), 0);
+    assert.equal(await page.title(), title);
     assert.deepEqual(problems, []);
   });
 });

@@ -14,12 +14,12 @@ import { cleanupServerProcesses, http, makeTempDir, runCli, startServerProcess, 
  */
 export const AT = new Date(Date.now() - (Date.now() % 3_600_000)).toISOString();
 
-/** Starts one server for the file (before/after hooks) and returns helpers bound to it. */
-export function cliHarness(tempPrefix: string) {
+/** Starts one server for the file (before/after hooks), with `config` if given, and returns helpers bound to it. */
+export function cliHarness(tempPrefix: string, config?: Record<string, unknown>) {
   let server: ServerProcess;
   let dir: string;
   before(async () => {
-    server = await startServerProcess();
+    server = await startServerProcess(config ? { config } : {});
     dir = makeTempDir(tempPrefix);
   });
   after(async () => {

@@ -1,7 +1,7 @@
 // Owns the read and operations commands: trigger, usage, aggregations list, deliveries list|show|retry.
 
 import type { Command } from 'commander';
-import { DELIVERY_STATUSES, type Aggregation, type Delivery, type DeliveryStatus } from '../../client/index.js';
+import { DELIVERY_STATUSES, type Aggregation, type Delivery, type DeliveryStatus, type GroupTotal } from '../../client/index.js';
 import {
   type ClientFlags,
   EXIT,
@@ -27,6 +27,35 @@ function eventsText(a: Pick<Aggregation, 'events' | 'eventsDecimal' | 'eventCoun
   const keys = Object.keys(a.events);
   if (keys.length === 0) return '(no events)';
   return keys.map((k) => `${k}=${exact(a, k)} (${a.eventCounts[k] ?? 0})`).join(', ');
+}
+
+/** The overflow group's name in human output: the groups first seen after their hour held maxGroupsPerHour groups. */
+const OVERFLOW_LABEL = 'other (over the group limit)';
+
+/** `\uXXXX` per UTF-16 unit of one code point (two for one beyond the BMP): JSON's escapes. */
+const utf16Escapes = (c: string): string =>
+  Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+
+/**
+ * A dimension value as human output prints it: "(none)" for null; the value as it is when plain; else quoted as JSON
+ * with every control or invisible character escaped, so a value can neither pass for a marker nor move the terminal.
+ */
+export function dimensionText(v: string | null | undefined): string {
+  if (v === null || v === undefined) return '(none)';
+  if (/^[^\p{C}\s"(](?:[^\p{C}]*[^\p{C}\s])?$/u.test(v)) return v;
+  return JSON.stringify(v).replace(/\p{C}/gu, utf16Escapes);
+}
+
+/** One meter's groups as an indented table: its dimensions, the exact value and the events; the overflow group last. */
+export function groupsText(eventType: string, groups: GroupTotal[]): string {
+  const keys = [...new Set(groups.flatMap((g) => Object.keys(g.dimensions)))];
+  const cols = keys.length > 0 ? keys : ['group'];
+  const rows = groups.map((g) => [
+    ...(g.overflow ? [OVERFLOW_LABEL, ...cols.slice(1).map(() => '')] : cols.map((k) => dimensionText(g.dimensions[k]))),
+    g.valueDecimal ?? String(g.value),
+    String(g.count),
+  ]);
+  return [`${eventType} by ${cols.join(', ')}`, table([...cols, 'value', 'events'], rows).replace(/^/gm, '  ')].join('\n');
 }
 
 export function registerTrigger(program: Command): void {
@@ -86,6 +115,8 @@ export function registerUsage(program: Command): void {
             keys.map((k) => [k, exact(u, k), String(u.eventCounts[k] ?? 0)]),
           ).replace(/^/gm, '  '),
         );
+      // Below the totals, each meter with groupBy that has data: its groups.
+      for (const k of keys.filter((t) => u.groups?.[t]?.length)) out(`\n${groupsText(k, u.groups![k]!)}`.replace(/^(?=.)/gm, '  '));
     }),
   );
 }
