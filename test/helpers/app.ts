@@ -18,6 +18,7 @@ import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
 import type { Dispatcher } from '../../src/webhooks/dispatcher.js';
+import type { ApiKeyVerifier } from '../../src/auth/api-keys.js';
 import { composeServices } from '../../src/services/compose.js';
 
 export const TEST_KEY = 'mh_test_key_for_in_process_tests';
@@ -50,6 +51,8 @@ export interface TestApp {
   headers: Record<string, string>;
   committer: GroupCommitter;
   admission: CaptureAdmission;
+  /** The app's key verifier: `await t.apiKeys.reload()` after storing a key makes it known at once. */
+  apiKeys: ApiKeyVerifier;
   close(): Promise<void>;
 }
 
@@ -129,7 +132,7 @@ export async function buildTestApp(
     committer: opts.limits?.committer,
     admission: opts.limits?.admission,
   });
-  const { app, ctx, dispatcher, committer, admission } = services;
+  const { app, ctx, dispatcher, committer, admission, apiKeys } = services;
   await app.ready();
   return {
     app,
@@ -142,6 +145,7 @@ export async function buildTestApp(
     headers: { 'x-apikey': TEST_KEY, 'content-type': 'application/json' },
     committer,
     admission,
+    apiKeys,
     async close() {
       await services.close();
       await store.close();

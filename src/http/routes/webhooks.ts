@@ -4,7 +4,7 @@
 import Type from 'typebox';
 import { InvalidQuery } from '../../domain/errors.js';
 import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
-import { standardSecretForm } from '../../webhooks/signing.js';
+import { secretFingerprint, standardSecretForm } from '../../webhooks/signing.js';
 import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { DeliveryBusy, NotFound } from '../errors.js';
@@ -130,7 +130,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
     '/webhooks/endpoints',
     {
       schema: {
-        summary: 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
+        summary: 'Configured endpoints with health, filters and a fingerprint of each secret',
         response: { 200: Type.Array(Endpoint), ...errorResponses(...STORE) },
       },
     },
@@ -155,9 +155,10 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
           legacyHeaders: w.legacyHeaders,
           timeoutMs: w.timeoutMs,
           secretSource: w.secretSource,
-          // Standard Webhooks receivers need the whsec_ form; a whsec_ secret is used as configured.
-          standardSecret: isWhsec ? null : standardSecretForm(w.secret),
+          // A fingerprint names the secret; no form of it (whsec_, base64, hex) ever leaves the process.
           secretFormat: isWhsec ? ('whsec' as const) : ('plain' as const),
+          secretFingerprint: secretFingerprint(w.secret),
+          previousSecretFingerprints: w.previousSecrets.map(secretFingerprint),
         };
       });
     },
