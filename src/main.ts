@@ -98,7 +98,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   try {
     // One server per SQLite file: refuse to start rather than fail on the first event.
     await store.start();
-    services = await composeServices({ store, config, clock, logger, apiKeys: settings.apiKeys, dryRun: settings.dryRun });
+    services = await composeServices({
+      store,
+      config,
+      clock,
+      logger,
+      apiKeys: settings.apiKeys,
+      dryRun: settings.dryRun,
+      http: settings.http,
+      authThrottle: settings.authThrottle,
+      trustProxy: settings.trustProxy,
+    });
     const { app, apiKeys } = services;
     let firstKey: string | undefined;
     if (apiKeys.configuredKeyCount === 0) {

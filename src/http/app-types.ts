@@ -5,6 +5,8 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import type { AuthThrottle } from '../auth/auth-throttle.js';
+import type { HttpLimits, TrustProxy } from '../config/server-settings.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 import type { CaptureAdmission } from './capture-admission.js';
@@ -19,6 +21,12 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
   /** Admission of capture requests (default: the memory budget's in-flight bound on ctx.committer). */
   captureAdmission?: CaptureAdmission;
+  /** Connection timeouts and caps (default DEFAULT_HTTP_LIMITS). */
+  http?: HttpLimits;
+  /** Throttles addresses that fail authentication (default: none). */
+  authThrottle?: AuthThrottle;
+  /** Which proxies' X-Forwarded-For names the client (default: none; the socket's address is the client). */
+  trustProxy?: TrustProxy;
 }
 
 /** The Fastify instance every part of the app is given: TypeBox schemas type each route's request. */

@@ -7,7 +7,9 @@ import { closeDuePeriods, type CloseSummary } from '../aggregate/close-due-perio
 import { applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
 import { Scheduler } from '../aggregate/scheduler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
+import { AuthThrottle, type AuthThrottleOptions } from '../auth/auth-throttle.js';
 import type { MeterhookConfig } from '../config/schema.js';
+import { DEFAULT_AUTH_THROTTLE, type HttpLimits, type TrustProxy } from '../config/server-settings.js';
 import { VERSION } from '../config/version.js';
 import type { Clock } from '../domain/clock.js';
 import { buildApp, type App } from '../http/build-app.js';
@@ -38,6 +40,11 @@ export interface ComposeOptions {
   /** Bounds of group commit and capture admission (default: the memory budget's). */
   committer?: GroupCommitOptions;
   admission?: CaptureAdmissionOptions;
+  /** Connection timeouts and caps (default DEFAULT_HTTP_LIMITS). */
+  http?: HttpLimits;
+  /** The failed-authentication throttle (default DEFAULT_AUTH_THROTTLE). */
+  authThrottle?: AuthThrottleOptions;
+  trustProxy?: TrustProxy;
 }
 
 export interface Services {
@@ -64,6 +71,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
 
   const apiKeys = new ApiKeyVerifier(store, [...o.apiKeys], () => clock.now());
   await apiKeys.reload();
+  const authThrottle = new AuthThrottle(o.authThrottle ?? DEFAULT_AUTH_THROTTLE, () => clock.now());
 
   const { allowHttp, allowCidrs } = config.webhookDelivery;
   const sender: Sender = createSender(createSsrfGuard({ allowHttp, allowCidrs }));
@@ -89,7 +97,17 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     return closed;
   };
   const scheduler = new Scheduler({ schedule: config.schedule, logger, clock, run: tick });
-  const app = await buildApp({ ctx, apiKeys, dispatcher, version: o.version ?? VERSION, logger, captureAdmission: admission });
+  const app = await buildApp({
+    ctx,
+    apiKeys,
+    dispatcher,
+    version: o.version ?? VERSION,
+    logger,
+    captureAdmission: admission,
+    http: o.http,
+    authThrottle,
+    trustProxy: o.trustProxy,
+  });
 
   let closing: Promise<void> | null = null;
   const close = () =>
