@@ -199,6 +199,16 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       CREATE INDEX request_keys_created ON request_keys (created_at);
     `,
   },
+  {
+    version: 6,
+    name: 'customer-listing-index',
+    // GET /customers?search= reads the range [prefix, next prefix) in byte order. The primary key is in
+    // the database's collation, where a prefix is not a range (en_US sorts "a-b" between "ab" and "ac"),
+    // so the listing walks this index instead, which also answers max(hour) without the table.
+    sql: `
+      CREATE INDEX rollups_customer_c ON rollups (customer_id COLLATE "C", hour);
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -63,6 +63,7 @@ import {
   type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, SQLITE_STYLE } from '../sql-where.js';
+import { customerListSql, type CustomerListQuery } from '../customer-listing.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
@@ -401,23 +402,10 @@ export class SqliteStore implements Store {
     return r.t;
   }
 
-  async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
-    // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
-    const where: string[] = [];
-    const params: unknown[] = [];
-    // The range lets the primary key narrow the scan; substr keeps ids whose next character sorts above U+FFFF.
-    if (q.prefix) {
-      where.push('customer_id >= ? AND substr(customer_id, 1, length(?)) = ?');
-      params.push(q.prefix, q.prefix, q.prefix);
-    }
-    if (q.after !== undefined) {
-      where.push('customer_id > ?');
-      params.push(q.after);
-    }
-    const rows = this.db
-      .prepare(`SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                GROUP BY customer_id ORDER BY customer_id LIMIT ?`)
-      .all(...params, q.limit) as Array<{ customer_id: string; last_hour: number }>;
+  async listCustomers(q: CustomerListQuery): Promise<Array<{ customerId: string; lastHour: number }>> {
+    // A bounded range of the rollup primary key (customer_id first): cost grows with the page, not the table.
+    const { sql, params } = customerListSql('sqlite', q);
+    const rows = this.db.prepare(sql).all(...params) as Array<{ customer_id: string; last_hour: number }>;
     return rows.map((r) => ({ customerId: r.customer_id, lastHour: r.last_hour }));
   }
 
