@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import type { AuthThrottle } from '../auth/auth-throttle.js';
 import type { HttpLimits, TrustProxy } from '../config/server-settings.js';
+import type { RouteScope } from '../domain/scopes.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 import type { CaptureAdmission } from './capture-admission.js';
@@ -27,6 +28,13 @@ export interface AppDeps {
   authThrottle?: AuthThrottle;
   /** Which proxies' X-Forwarded-For names the client (default: none; the socket's address is the client). */
   trustProxy?: TrustProxy;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the route needs: a key scope, any valid key, or none (public). Every route declares one. */
+    scope?: RouteScope;
+  }
 }
 
 /** The Fastify instance every part of the app is given: TypeBox schemas type each route's request. */

@@ -23,6 +23,7 @@ export const codeToStatus = {
   store_unavailable: 503,
   invalid_query: 400,
   unauthorized: 401,
+  forbidden: 403,
   rate_limited: 429,
   not_found: 404,
   delivery_busy: 409,
@@ -78,6 +79,13 @@ export class NotFoundWithoutRequestId extends NotFound {
 export class Unauthorized extends HttpError {
   constructor(message: string) {
     super('unauthorized', message);
+  }
+}
+
+/** A valid key whose scopes do not include what the route needs. */
+export class Forbidden extends HttpError {
+  constructor(message: string) {
+    super('forbidden', message);
   }
 }
 
@@ -200,7 +208,7 @@ export function mapError(req: FastifyRequest, err: unknown): Mapped {
 function countRejected(req: FastifyRequest, m: Mapped, metrics: Metrics | undefined): void {
   const route = req.routeOptions?.url;
   if (!metrics || (route !== '/usage/:eventType' && route !== '/usagebatch') || m.status < 400) return;
-  if (m.code === 'unauthorized' || m.code === 'rate_limited') return;
+  if (m.code === 'unauthorized' || m.code === 'forbidden' || m.code === 'rate_limited') return;
   const n = Array.isArray(req.body) ? Math.max(1, req.body.length) : 1;
   metrics.eventsRejected.inc({ reason: m.code }, n);
 }

@@ -22,6 +22,7 @@ export const eventRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/events',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Raw events, newest first',
         description: 'The X-Next-Cursor header pages on.',

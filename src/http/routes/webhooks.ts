@@ -34,6 +34,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/webhooks/deliveries',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Webhook deliveries, newest first',
         description: 'The X-Next-Cursor header pages on.',
@@ -64,6 +65,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/webhooks/deliveries/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'One delivery with its attempts and message',
         params: DeliveryParams,
@@ -84,6 +86,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/deliveries/:id/retry',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Make one new, re-signed attempt of a delivery now',
         params: DeliveryParams,
@@ -111,6 +114,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/recover',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Re-queue failed or held deliveries created since an instant',
         body: RecoverBody,
@@ -129,6 +133,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/webhooks/endpoints',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Configured endpoints with health, filters and a fingerprint of each secret',
         response: { 200: Type.Array(Endpoint), ...errorResponses(...STORE) },
@@ -167,6 +172,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/endpoints/:endpointId/enable',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
         params: EndpointParams,

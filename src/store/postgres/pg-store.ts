@@ -37,6 +37,8 @@ import {
   messageColumns,
   toAggregation,
   toApiKey,
+  API_KEY_COLUMNS,
+  apiKeyParams,
   toEvent,
   toMark,
   toMessage,
@@ -417,14 +419,7 @@ export class PostgresStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      k.id,
-      k.hash,
-      k.prefix,
-      k.name,
-      k.createdAt,
-      k.revokedAt,
-    ]);
+    await this.q(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, apiKeyParams(k));
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {

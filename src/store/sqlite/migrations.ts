@@ -271,6 +271,15 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       );
     `,
   },
+  {
+    version: 9,
+    name: 'api-key-scopes',
+    // What a key may do (comma-separated, canonical order). Keys stored before could do everything,
+    // so they become admin keys.
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'admin';
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

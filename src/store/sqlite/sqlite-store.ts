@@ -54,6 +54,8 @@ import {
   messageParams,
   toAggregation,
   toApiKey,
+  API_KEY_COLUMNS,
+  apiKeyParams,
   toEvent,
   toMark,
   toMessage,
@@ -145,7 +147,7 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
       messagesOf: db.prepare('SELECT * FROM messages WHERE aggregation_id = ? ORDER BY revision'),
-      insertKey: db.prepare('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertKey: db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL'),
     };
@@ -432,7 +434,7 @@ export class SqliteStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    this.stmt.insertKey.run(k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt);
+    this.stmt.insertKey.run(...apiKeyParams(k));
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
