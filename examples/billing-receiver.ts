@@ -22,7 +22,7 @@ export function verifyLegacy(secret: string, raw: Buffer, timestamp: string, sig
 }
 
 export function createBillingReceiver(opts: { standardSecret: string; legacySecret: string }) {
-  const wh = new Webhook(opts.standardSecret); // the whsec_ form shown by GET /webhooks/endpoints
+  const wh = new Webhook(opts.standardSecret); // the whsec_ form of the secret (see "What is sent")
   const seen = new Set<string>(); // message ids already applied (use a unique index in your database)
   const usage = new Map<string, UsagePayload>(); // aggregationId -> highest revision seen
 

@@ -98,12 +98,27 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   try {
     // One server per SQLite file: refuse to start rather than fail on the first event.
     await store.start();
-    services = await composeServices({ store, config, clock, logger, apiKeys: settings.apiKeys, dryRun: settings.dryRun });
+    services = await composeServices({
+      store,
+      config,
+      clock,
+      logger,
+      apiKeys: settings.apiKeys,
+      dryRun: settings.dryRun,
+      http: settings.http,
+      authThrottle: settings.authThrottle,
+      trustProxy: settings.trustProxy,
+    });
     const { app, apiKeys } = services;
     let firstKey: string | undefined;
     if (apiKeys.configuredKeyCount === 0) {
-      firstKey = (await createApiKey(store, clock, 'first-start')).key;
-      await apiKeys.reload();
+      // Only a store that never had a key gets one: revoking every key must not mint a fresh admin key.
+      if ((await store.listApiKeys()).length === 0) {
+        firstKey = (await createApiKey(store, clock, 'first-start', ['admin'])).key;
+        await apiKeys.reload();
+      } else {
+        logger.warn('no API key is active (every stored key is revoked): create one with `meterhook keys create`');
+      }
     }
     if (settings.dryRun) logger.warn('DRY_RUN is on: webhooks are signed and logged, never sent');
     await app.listen({ port: settings.port, host: settings.host });

@@ -1,10 +1,11 @@
-// Owns API keys: minting, hashing, and constant-time verification against stored hashes.
-// Must never store, log or return a key in plain text after it is first shown.
+// Owns API keys: minting, hashing, and constant-time verification against stored hashes, answering with what
+// the key may do. Must never store, log or return a key in plain text after it is first shown.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
 import type { ApiKeyRecord } from '../domain/records.js';
+import { canonicalScopes, type Scope } from '../domain/scopes.js';
 import type { KeyPort } from '../store/store.js';
 
 export const KEY_PREFIX = 'mh_';
@@ -17,14 +18,21 @@ export function mintKey(): string {
   return `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
 }
 
-/** Creates and stores a key; the plain key is returned once and never kept. */
-export async function createApiKey(store: KeyPort, clock: Clock, name: string): Promise<{ key: string; record: ApiKeyRecord }> {
+/** Creates and stores a key (admin unless told otherwise); the plain key is returned once and never kept. */
+export async function createApiKey(
+  store: KeyPort,
+  clock: Clock,
+  name: string,
+  scopes: readonly Scope[] = ['admin'],
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  if (scopes.length === 0) throw new Error('a key needs at least one scope');
   const key = mintKey();
   const record: ApiKeyRecord = {
     id: sortableId('key', clock.now()),
     hash: hashKey(key),
     prefix: key.slice(0, KEY_PREFIX.length + 6),
     name,
+    scopes: canonicalScopes(scopes),
     createdAt: clock.now(),
     revokedAt: null,
   };
@@ -32,12 +40,25 @@ export async function createApiKey(store: KeyPort, clock: Clock, name: string): 
   return { key, record };
 }
 
+/** What a verified key is: its stored id (null for a key from the environment) and its scopes. */
+export interface KeyGrant {
+  id: string | null;
+  scopes: readonly Scope[];
+}
+
+const ENV_GRANT: KeyGrant = Object.freeze({ id: null, scopes: Object.freeze(['admin'] as Scope[]) });
+
+interface KnownKey {
+  hash: Buffer;
+  grant: KeyGrant;
+}
+
 /**
- * Verifies presented keys. Keys from the environment are hashed in memory; stored keys are re-read
- * on a miss (at most once a second) and every 30 s, so keys created or revoked elsewhere take effect.
+ * Verifies presented keys. Keys from the environment are admin keys hashed in memory; stored keys are
+ * re-read on a miss (at most once a second) and every 30 s, so keys created or revoked elsewhere take effect.
  */
 export class ApiKeyVerifier {
-  private hashes: Buffer[] = [];
+  private known: KnownKey[] = [];
   private readonly envHashes: Set<string>;
   private loadedAt = 0;
   private reloading: Promise<void> | null = null;
@@ -51,14 +72,17 @@ export class ApiKeyVerifier {
   }
 
   get configuredKeyCount(): number {
-    return this.hashes.length;
+    return this.known.length;
   }
 
   async reload(): Promise<void> {
     const stored = await this.store.listApiKeys();
-    const next = new Set(this.envHashes);
-    for (const k of stored) if (k.revokedAt === null) next.add(k.hash);
-    this.hashes = [...next].map((h) => Buffer.from(h, 'hex'));
+    const next = new Map<string, KeyGrant>([...this.envHashes].map((h) => [h, ENV_GRANT]));
+    for (const k of stored) {
+      // A key given in the environment stays admin even if the same key is also stored.
+      if (k.revokedAt === null && !next.has(k.hash)) next.set(k.hash, Object.freeze({ id: k.id, scopes: Object.freeze([...k.scopes]) }));
+    }
+    this.known = [...next].map(([h, grant]) => ({ hash: Buffer.from(h, 'hex'), grant }));
     this.loadedAt = this.now();
   }
 
@@ -70,25 +94,27 @@ export class ApiKeyVerifier {
   }
 
   /** Compares against every known hash without stopping early, so timing says nothing about which matched. */
-  private matches(hash: string): boolean {
+  private match(hash: string): KeyGrant | undefined {
     const candidate = Buffer.from(hash, 'hex');
-    let found = false;
-    for (const h of this.hashes) found = timingSafeEqual(h, candidate) || found;
+    let found: KeyGrant | undefined;
+    for (const k of this.known) if (timingSafeEqual(k.hash, candidate)) found = k.grant;
     return found;
   }
 
-  async verify(presented: string | undefined): Promise<boolean> {
-    if (!presented) return false;
+  /** The presented key's grant, or undefined when it is not a valid key. */
+  async verify(presented: string | undefined): Promise<KeyGrant | undefined> {
+    if (!presented) return undefined;
     const hash = hashKey(presented);
     const age = this.now() - this.loadedAt;
-    if (this.matches(hash)) {
+    const grant = this.match(hash);
+    if (grant) {
       if (age > 30_000) void this.reloadSoon().catch(() => undefined);
-      return true;
+      return grant;
     }
     if (age > 1_000) {
       await this.reloadSoon();
-      return this.matches(hash);
+      return this.match(hash);
     }
-    return false;
+    return undefined;
   }
 }

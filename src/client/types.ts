@@ -204,8 +204,12 @@ export interface Endpoint {
   legacyHeaders: boolean;
   timeoutMs: number;
   secretSource: string;
-  standardSecret: string | null;
+  /** `whsec`: a whsec_<base64> secret, used as configured by Standard Webhooks receivers; `plain`: any other. */
   secretFormat: 'whsec' | 'plain';
+  /** `sha256:` and the first 16 hex digits of SHA-256 over the secret as configured; never the secret. */
+  secretFingerprint: string;
+  /** Fingerprints of the secrets still signed with during a rotation. */
+  previousSecretFingerprints: string[];
 }
 
 export interface AggregationQuery {

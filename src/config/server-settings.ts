@@ -1,8 +1,43 @@
-// Owns process-level settings that come from environment variables (port, host, data dir, API keys, log level, DB URL).
-// Must never read process.env directly (callers pass it in) and never include an API key's value in an error.
+// Owns process-level settings that come from environment variables (port, host, data dir, API keys, log level, DB URL,
+// connection and authentication limits). Must never read process.env directly (callers pass it in) and never include
+// an API key's value in an error.
 
+import net from 'node:net';
 import path from 'node:path';
+import { DurationError, formatDuration, parseDuration } from '../domain/durations.js';
 import { ConfigError } from './schema.js';
+
+/** Bounds on what one connection can hold: no stalled client keeps a socket, or the process, for long. */
+export interface HttpLimits {
+  /** Time to receive a request's headers (METERHOOK_HEADERS_TIMEOUT). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included (METERHOOK_REQUEST_TIMEOUT). */
+  requestTimeoutMs: number;
+  /** Open connections per process; more are closed at once (METERHOOK_MAX_CONNECTIONS). */
+  maxConnections: number;
+  /** Open connections per client address (an IPv6 /64 counts as one); 0 means no per-address bound. */
+  maxConnectionsPerAddress: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 256,
+};
+
+/** Failed authentications one address may make: a bucket of `failures`, refilled over `windowMs`. */
+export interface AuthThrottleSettings {
+  /** 0 turns the throttle off (METERHOOK_AUTH_FAILURE_LIMIT). */
+  failures: number;
+  /** METERHOOK_AUTH_FAILURE_WINDOW. */
+  windowMs: number;
+}
+
+export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { failures: 10, windowMs: 60_000 };
+
+/** Fastify's trustProxy: false, true, a hop count, or the proxies' addresses and CIDR ranges. */
+export type TrustProxy = boolean | number | string[];
 
 export interface ServerSettings {
   port: number;
@@ -14,6 +49,10 @@ export interface ServerSettings {
   /** PostgreSQL connections per process (METERHOOK_PG_POOL_SIZE). */
   pgPoolSize: number;
   dryRun: boolean;
+  http: HttpLimits;
+  authThrottle: AuthThrottleSettings;
+  /** Which proxies' X-Forwarded-For names the client (METERHOOK_TRUST_PROXY); default none. */
+  trustProxy: TrustProxy;
 }
 
 /**
@@ -31,6 +70,13 @@ export const SERVER_ENV = [
   'LOG_LEVEL',
   'DATABASE_URL',
   'DRY_RUN',
+  'METERHOOK_HEADERS_TIMEOUT',
+  'METERHOOK_REQUEST_TIMEOUT',
+  'METERHOOK_MAX_CONNECTIONS',
+  'METERHOOK_MAX_CONNECTIONS_PER_ADDRESS',
+  'METERHOOK_AUTH_FAILURE_LIMIT',
+  'METERHOOK_AUTH_FAILURE_WINDOW',
+  'METERHOOK_TRUST_PROXY',
 ] as const;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -69,6 +115,42 @@ export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerS
     else problems.push(`METERHOOK_PG_POOL_SIZE: must be an integer from 1 to 500 (got ${JSON.stringify(rawPool)})`);
   }
 
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const parsed = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (parsed >= min && parsed <= max) return parsed;
+    problems.push(`${name}: must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+    return fallback;
+  };
+  const duration = (name: string, fallback: number, minMs: number, maxMs: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    try {
+      const ms = parseDuration(raw);
+      if (ms >= minMs && ms <= maxMs) return ms;
+      problems.push(`${name}: must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)} (got ${JSON.stringify(raw)})`);
+    } catch (err) {
+      problems.push(`${name}: ${err instanceof DurationError ? err.message : String(err)}`);
+    }
+    return fallback;
+  };
+  const d = DEFAULT_HTTP_LIMITS;
+  const http: HttpLimits = {
+    headersTimeoutMs: duration('METERHOOK_HEADERS_TIMEOUT', d.headersTimeoutMs, 100, 600_000),
+    requestTimeoutMs: duration('METERHOOK_REQUEST_TIMEOUT', d.requestTimeoutMs, 100, 3_600_000),
+    maxConnections: integer('METERHOOK_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
+    maxConnectionsPerAddress: integer('METERHOOK_MAX_CONNECTIONS_PER_ADDRESS', d.maxConnectionsPerAddress, 0, 1_000_000),
+  };
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    problems.push('METERHOOK_HEADERS_TIMEOUT: must not be longer than METERHOOK_REQUEST_TIMEOUT (the headers are part of the request)');
+  }
+  const authThrottle: AuthThrottleSettings = {
+    failures: integer('METERHOOK_AUTH_FAILURE_LIMIT', DEFAULT_AUTH_THROTTLE.failures, 0, 100_000),
+    windowMs: duration('METERHOOK_AUTH_FAILURE_WINDOW', DEFAULT_AUTH_THROTTLE.windowMs, 1_000, 86_400_000),
+  };
+  const trustProxy = parseTrustProxy(get('METERHOOK_TRUST_PROXY'), problems);
+
   if (problems.length > 0) throw new ConfigError('environment', problems);
 
   return {
@@ -83,5 +165,33 @@ export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerS
     databaseUrl: get('DATABASE_URL'),
     pgPoolSize,
     dryRun: /^(?:true|1)$/i.test(get('DRY_RUN') ?? ''),
+    http,
+    authThrottle,
+    trustProxy,
   };
+}
+
+/** `true`/`false`, a hop count, or a comma-separated list of proxy addresses and CIDR ranges. */
+function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  if (raw === undefined || /^(?:false|0)$/i.test(raw)) return false;
+  if (/^true$/i.test(raw)) return true;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  const list = raw
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  const bad = list.filter((a) => {
+    const [ip, bits, ...rest] = a.split('/');
+    const family = net.isIP(ip ?? '');
+    if (family === 0 || rest.length > 0) return true;
+    return bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  });
+  if (list.length === 0 || bad.length > 0) {
+    problems.push(
+      'METERHOOK_TRUST_PROXY: must be true, false, a hop count or a comma-separated list of addresses and CIDR ranges ' +
+        `(got ${JSON.stringify(raw)})`,
+    );
+    return false;
+  }
+  return list;
 }

@@ -6,6 +6,7 @@ import * as api from './api.js';
 import { errorBox, h } from './dom.js';
 
 /** @typedef {import('./types.js').DashboardConfig} DashboardConfig */
+/** @typedef {import('./types.js').Endpoint} Endpoint */
 /** @typedef {import('./types.js').ViewContext} ViewContext */
 
 /** @param {ViewContext} ctx */
@@ -17,8 +18,11 @@ export async function configView(ctx) {
   );
   /** @type {DashboardConfig} */
   let cfg;
+  /** @type {Endpoint[]} */
+  let endpoints;
   try {
-    cfg = await api.loadConfig({ fresh: true }); // always show the server's current answer
+    // Always the server's current answer.
+    [cfg, endpoints] = await Promise.all([api.loadConfig({ fresh: true }), api.endpoints()]);
   } catch (err) {
     if (ctx.current()) view.append(errorBox(err));
     return;
@@ -61,6 +65,40 @@ export async function configView(ctx) {
           h('dd', { text: cfg.maxEventAge }),
           h('dt', { text: 'Webhook endpoints' }),
           h('dd', { text: String((cfg.webhooks || []).length) }),
+        ),
+      ),
+    ),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', { text: 'Webhook endpoints' }),
+      h('p', { class: 'muted', text: 'Each secret is named by its fingerprint (sha256: and 16 hex digits); no form of it is shown.' }),
+      h(
+        'table',
+        { class: 'table', id: 'config-endpoints' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Endpoint', 'URL', 'Status', 'Secret', 'Fingerprint'].map((t) => h('th', { text: t })),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          endpoints.map((e) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, h('code', { text: e.id })),
+              h('td', { text: e.url }),
+              h('td', { text: e.status }),
+              h('td', { text: e.secretFormat }),
+              h('td', {}, h('code', { 'data-fingerprint': e.id, text: e.secretFingerprint })),
+            ),
+          ),
         ),
       ),
     ),

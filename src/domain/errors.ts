@@ -23,6 +23,8 @@ export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
 /** Codes of failures the request layer meets itself: authentication, routing, framing, unknown faults. */
 export const REQUEST_ERROR_CODES = [
   'unauthorized',
+  'forbidden',
+  'rate_limited',
   'not_found',
   'delivery_busy',
   'malformed_json',

@@ -4,6 +4,7 @@
 import type { OutboxMessage, NewDelivery } from './deliveries.js';
 import type { Period } from './periods.js';
 import type { RollupState } from './rollup-state.js';
+import type { Scope } from './scopes.js';
 
 export interface StoredEvent {
   seq: number;
@@ -110,6 +111,8 @@ export interface ApiKeyRecord {
   hash: string;
   prefix: string;
   name: string;
+  /** What the key may do, in canonical order; keys stored before scopes existed are admin. */
+  scopes: Scope[];
   createdAt: number;
   revokedAt: number | null;
 }

@@ -6,6 +6,9 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EventPageOptions } from '../aggregate/event-listing.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import type { AuthThrottle } from '../auth/auth-throttle.js';
+import type { HttpLimits, TrustProxy } from '../config/server-settings.js';
+import type { RouteScope } from '../domain/scopes.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 import type { CaptureAdmission } from './capture-admission.js';
@@ -22,6 +25,19 @@ export interface AppDeps {
   captureAdmission?: CaptureAdmission;
   /** How far a filtered GET /events page looks (default: the service's scan budget). */
   eventListing?: EventPageOptions;
+  /** Connection timeouts and caps (default DEFAULT_HTTP_LIMITS). */
+  http?: HttpLimits;
+  /** Throttles addresses that fail authentication (default: none). */
+  authThrottle?: AuthThrottle;
+  /** Which proxies' X-Forwarded-For names the client (default: none; the socket's address is the client). */
+  trustProxy?: TrustProxy;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the route needs: a key scope, any valid key, or none (public). Every route declares one. */
+    scope?: RouteScope;
+  }
 }
 
 /** The Fastify instance every part of the app is given: TypeBox schemas type each route's request. */

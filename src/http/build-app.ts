@@ -4,10 +4,13 @@
 import Fastify, { LogController } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DomainError } from '../domain/errors.js';
+import { grants, ROUTE_SCOPES, type RouteScope } from '../domain/scopes.js';
 import { requestId } from '../domain/ids.js';
 import type { AppDeps } from './app-types.js';
+import { DEFAULT_HTTP_LIMITS, type TrustProxy } from '../config/server-settings.js';
 import { createCaptureAdmission } from './capture-admission.js';
-import { HttpError, MalformedJson, NotFound, sendError, Unauthorized } from './errors.js';
+import { limitConnections, serverOptions } from './connection-limits.js';
+import { Forbidden, HttpError, MalformedJson, NotFound, RateLimited, sendError, Unauthorized } from './errors.js';
 import { assertDecodedQuery, parseQueryString, type DeclaredQuery } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
 import { captureRoutes } from './routes/capture.js';
@@ -22,13 +25,22 @@ import { DOC_PATHS, registerOpenApi } from './openapi.js';
 
 export type { AppDeps } from './app-types.js';
 
-export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
 const SINGLE_BODY_LIMIT = 64 * 1024;
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
+/** A hop count trusts that many proxies nearest to this server; Fastify takes it as a function. */
+function trustProxyOption(t: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof t === 'number' ? (_address, hop) => hop < t : t;
+}
+
 function createFastify(deps: AppDeps) {
+  const limits = deps.http ?? DEFAULT_HTTP_LIMITS;
   return Fastify({
     loggerInstance: deps.logger ?? deps.ctx.logger,
+    // Header and request timeouts bound how long a stalled client holds a connection (Fastify's own default is none).
+    http: serverOptions(limits),
+    requestTimeout: limits.requestTimeoutMs,
+    trustProxy: trustProxyOption(deps.trustProxy ?? false),
     genReqId: () => requestId(),
     bodyLimit: SINGLE_BODY_LIMIT,
     // Per-request lines go out at debug from onResponse below; info stays quiet under load.
@@ -77,13 +89,34 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
   });
 
+  limitConnections(app.server, deps.http ?? DEFAULT_HTTP_LIMITS);
+  // Every route registered from here on declares what it needs; one that does not fails the build.
+  app.addHook('onRoute', (route) => {
+    if (!ROUTE_SCOPES.includes(route.config?.scope as RouteScope)) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no scope (config.scope: ${ROUTE_SCOPES.join(' | ')})`);
+    }
+  });
+  const throttle = deps.authThrottle;
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
+    // No route matched: a key is still needed, so which routes exist is not revealed without one.
+    const need: RouteScope = req.routeOptions.url === undefined ? 'any' : (req.routeOptions.config.scope ?? 'admin');
     const pathname = req.url.split('?')[0] ?? '';
-    if (PUBLIC_ROUTES.has(pathname) || DOC_PATHS.some((p) => pathname === p || pathname.startsWith(`${p}/`))) return;
+    // A public route is public at its exact path only (not with a trailing slash or an escaped letter),
+    // and the dashboard at the paths it lists.
+    if (need === 'public' && (pathname === req.routeOptions.url || DASHBOARD_PATHS.includes(pathname))) return;
+    if (DOC_PATHS.some((p) => pathname === p || pathname.startsWith(`${p}/`))) return;
     const key = presentedKey(req.headers);
     if (!key) throw new Unauthorized('Missing API key: send it in the x-apikey header or as Authorization: Bearer <key>');
-    if (!(await deps.apiKeys.verify(key))) throw new Unauthorized('Invalid API key');
+    // An address that failed too often is refused before its key is looked at, so guessing gains nothing.
+    const wait = throttle?.retryAfterSeconds(req.ip) ?? 0;
+    if (wait > 0) throw new RateLimited(`Too many failed authentications from this address; retry in ${wait} s`, wait);
+    const grant = await deps.apiKeys.verify(key);
+    if (!grant) {
+      throttle?.fail(req.ip);
+      throw new Unauthorized('Invalid API key');
+    }
+    if (!grants(grant.scopes, need)) throw new Forbidden(`This API key may not call this route: it needs the ${need} scope`);
   });
 
   // After authentication, before any schema or route looks at the query.

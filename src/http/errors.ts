@@ -23,6 +23,8 @@ export const codeToStatus = {
   store_unavailable: 503,
   invalid_query: 400,
   unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
   not_found: 404,
   delivery_busy: 409,
   malformed_json: 400,
@@ -45,6 +47,8 @@ export type ErrorBody = { error: string; code?: ErrorCode; requestId?: string } 
  */
 export class HttpError extends Error {
   readonly statusCode: number;
+  /** Response headers the answer carries, such as Retry-After. */
+  headers?: Record<string, string>;
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -75,6 +79,21 @@ export class NotFoundWithoutRequestId extends NotFound {
 export class Unauthorized extends HttpError {
   constructor(message: string) {
     super('unauthorized', message);
+  }
+}
+
+/** A valid key whose scopes do not include what the route needs. */
+export class Forbidden extends HttpError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
+/** Too many failed authentications from one address: refused, key unchecked, until Retry-After. */
+export class RateLimited extends HttpError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('rate_limited', message);
+    this.headers = { 'retry-after': String(retryAfterSeconds) };
   }
 }
 
@@ -164,7 +183,11 @@ const FRAMEWORK_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
 };
 
 export function mapError(req: FastifyRequest, err: unknown): Mapped {
-  if (err instanceof HttpError) return { status: codeToStatus[err.code], code: err.code, body: err.body(req.id) };
+  if (err instanceof HttpError) {
+    const m: Mapped = { status: codeToStatus[err.code], code: err.code, body: err.body(req.id) };
+    if (err.headers) m.headers = err.headers;
+    return m;
+  }
   if (err instanceof DomainError) return mapDomain(req, err);
   const fe = err as FastifyError;
   if (fe && Array.isArray(fe.validation)) {
@@ -184,7 +207,8 @@ export function mapError(req: FastifyRequest, err: unknown): Mapped {
  */
 function countRejected(req: FastifyRequest, m: Mapped, metrics: Metrics | undefined): void {
   const route = req.routeOptions?.url;
-  if (!metrics || (route !== '/usage/:eventType' && route !== '/usagebatch') || m.status < 400 || m.code === 'unauthorized') return;
+  if (!metrics || (route !== '/usage/:eventType' && route !== '/usagebatch') || m.status < 400) return;
+  if (m.code === 'unauthorized' || m.code === 'forbidden' || m.code === 'rate_limited') return;
   const n = Array.isArray(req.body) ? Math.max(1, req.body.length) : 1;
   metrics.eventsRejected.inc({ reason: m.code }, n);
 }

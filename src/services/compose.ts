@@ -9,7 +9,9 @@ import type { EventPageOptions } from '../aggregate/event-listing.js';
 import { applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
 import { Scheduler } from '../aggregate/scheduler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
+import { AuthThrottle, type AuthThrottleOptions } from '../auth/auth-throttle.js';
 import type { MeterhookConfig } from '../config/schema.js';
+import { DEFAULT_AUTH_THROTTLE, type HttpLimits, type TrustProxy } from '../config/server-settings.js';
 import { VERSION } from '../config/version.js';
 import type { Clock } from '../domain/clock.js';
 import { buildApp, type App } from '../http/build-app.js';
@@ -42,6 +44,11 @@ export interface ComposeOptions {
   admission?: CaptureAdmissionOptions;
   /** How far a filtered GET /events page looks (default: the listing's scan budget). */
   eventListing?: EventPageOptions;
+  /** Connection timeouts and caps (default DEFAULT_HTTP_LIMITS). */
+  http?: HttpLimits;
+  /** The failed-authentication throttle (default DEFAULT_AUTH_THROTTLE). */
+  authThrottle?: AuthThrottleOptions;
+  trustProxy?: TrustProxy;
 }
 
 export interface Services {
@@ -69,6 +76,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
 
   const apiKeys = new ApiKeyVerifier(store, [...o.apiKeys], () => clock.now());
   await apiKeys.reload();
+  const authThrottle = new AuthThrottle(o.authThrottle ?? DEFAULT_AUTH_THROTTLE, () => clock.now());
 
   const { allowHttp, allowCidrs } = config.webhookDelivery;
   const sender: Sender = createSender(createSsrfGuard({ allowHttp, allowCidrs }));
@@ -102,6 +110,9 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     logger,
     captureAdmission: admission,
     eventListing: o.eventListing,
+    http: o.http,
+    authThrottle,
+    trustProxy: o.trustProxy,
   });
 
   let closing: Promise<void> | null = null;

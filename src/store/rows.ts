@@ -8,6 +8,7 @@
 import { numbersOf } from '../domain/aggregation.js';
 import { formatFixed, parseFixed } from '../domain/decimal.js';
 import type { Period } from '../domain/periods.js';
+import { parseScopes } from '../domain/scopes.js';
 import type {
   AggregationRecord,
   ApiKeyRecord,
@@ -353,6 +354,8 @@ export interface ApiKeyRow {
   hash: string;
   prefix: string;
   name: string;
+  /** Comma-separated scopes in canonical order. */
+  scopes: string;
   created_at: Int;
   revoked_at: IntOrNull;
 }
@@ -362,9 +365,15 @@ export const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({
   hash: r.hash,
   prefix: r.prefix,
   name: r.name,
+  // A name this version does not know (written by a newer one) grants nothing here.
+  scopes: parseScopes(r.scopes).scopes,
   createdAt: int(r.created_at),
   revokedAt: intOrNull(r.revoked_at),
 });
+
+/** The api_keys columns both adapters insert, and the values of a record in that order. */
+export const API_KEY_COLUMNS = 'id, hash, prefix, name, scopes, created_at, revoked_at';
+export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [k.id, k.hash, k.prefix, k.name, k.scopes.join(','), k.createdAt, k.revokedAt];
 
 /** Rows of values turned into one array per column (PostgreSQL's unnest() parameters). */
 function columnsOf(rows: unknown[][], width: number): unknown[][] {

@@ -1,7 +1,7 @@
 // Owns webhook signatures: Standard Webhooks (v1, base64, covers the id) and the reference's legacy
 // scheme (v1=, hex, no id). Must never log or return a secret, and must sign the exact bytes sent.
 
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 const WHSEC = /^whsec_([A-Za-z0-9+/=]+)$/;
 
@@ -19,7 +19,16 @@ export function standardKey(secret: string): Buffer {
   return Buffer.from(secret, 'utf8');
 }
 
-/** The whsec_ form a Standard Webhooks receiver must be given for this secret. */
+/**
+ * Names a secret without revealing it: `sha256:` and the first 8 bytes (16 hex digits) of SHA-256 over the
+ * secret's UTF-8 bytes exactly as configured, so an operator can tell which secret is in use
+ * (`printf %s "$SECRET" | sha256sum | cut -c1-16`) and notice a rotation.
+ */
+export function secretFingerprint(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('hex').slice(0, 16)}`;
+}
+
+/** The whsec_ form a Standard Webhooks receiver must be given for this secret (never returned by any route). */
 export function standardSecretForm(secret: string): string {
   return `whsec_${standardKey(secret).toString('base64')}`;
 }

@@ -10,6 +10,7 @@
 // (.ci/install-chromium.sh); without it this test fails, it never skips.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -347,6 +348,13 @@ describe('dashboard in a real browser', () => {
     const configText = (await page.textContent('#config-json')) ?? '';
     assert.match(configText, /"api\.calls"/);
     assert.ok(!configText.includes(SECRET), 'the configuration view shows the webhook secret');
+    // Endpoints are named by the secret's fingerprint; no form of the secret reaches the page.
+    const fingerprint = `sha256:${createHash('sha256').update(SECRET, 'utf8').digest('hex').slice(0, 16)}`;
+    assert.equal((await page.textContent('#config-endpoints [data-fingerprint="billing"]'))?.trim(), fingerprint);
+    const pageHtml = await page.content();
+    for (const form of [SECRET, Buffer.from(SECRET).toString('base64'), Buffer.from(SECRET).toString('hex')]) {
+      assert.ok(!pageHtml.includes(form), 'the configuration page holds a form of the webhook secret');
+    }
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-config.png'), fullPage: true });
 
     // Overview counts follow.

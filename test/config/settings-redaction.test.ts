@@ -61,6 +61,9 @@ describe('readServerSettings', () => {
       databaseUrl: undefined,
       pgPoolSize: 10,
       dryRun: false,
+      http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024, maxConnectionsPerAddress: 256 },
+      authThrottle: { failures: 10, windowMs: 60_000 },
+      trustProxy: false,
     });
   });
 
@@ -75,6 +78,13 @@ describe('readServerSettings', () => {
         DATABASE_URL: 'postgres://db/meter',
         METERHOOK_PG_POOL_SIZE: '25',
         DRY_RUN: 'TRUE',
+        METERHOOK_HEADERS_TIMEOUT: '5s',
+        METERHOOK_REQUEST_TIMEOUT: '1m',
+        METERHOOK_MAX_CONNECTIONS: '500',
+        METERHOOK_MAX_CONNECTIONS_PER_ADDRESS: '0',
+        METERHOOK_AUTH_FAILURE_LIMIT: '3',
+        METERHOOK_AUTH_FAILURE_WINDOW: '10m',
+        METERHOOK_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
       },
       '/srv/app',
     );
@@ -87,6 +97,9 @@ describe('readServerSettings', () => {
       databaseUrl: 'postgres://db/meter',
       pgPoolSize: 25,
       dryRun: true,
+      http: { headersTimeoutMs: 5_000, requestTimeoutMs: 60_000, maxConnections: 500, maxConnectionsPerAddress: 0 },
+      authThrottle: { failures: 3, windowMs: 600_000 },
+      trustProxy: ['10.0.0.0/8', '127.0.0.1'],
     });
     assert.throws(
       () => readServerSettings({ METERHOOK_PG_POOL_SIZE: '0' }, '/srv'),
@@ -95,6 +108,41 @@ describe('readServerSettings', () => {
     assert.equal(readServerSettings({ METERHOOK_DATA_DIR: '/data' }, '/srv').dataDir, '/data');
     assert.equal(readServerSettings({ PORT: '0' }, '/srv').port, 0);
     assert.equal(readServerSettings({ PORT: '65535' }, '/srv').port, 65535);
+  });
+
+  it('reads the trusted proxies as a flag, a hop count or a list of addresses', () => {
+    const trust = (v: string) => readServerSettings({ METERHOOK_TRUST_PROXY: v }, '/').trustProxy;
+    assert.deepEqual(['true', 'false', '0', '2', '::1,fd00::/8'].map(trust), [true, false, false, 2, ['::1', 'fd00::/8']]);
+    for (const bad of ['proxy.example', '10.0.0.0/33', '1.2.3.4/8/1', ',']) {
+      assert.match(configError(() => trust(bad)).problems.join('\n'), /^METERHOOK_TRUST_PROXY: must be true, false/, bad);
+    }
+  });
+
+  it('refuses connection and authentication limits out of range, all at once', () => {
+    const err = configError(() =>
+      readServerSettings(
+        {
+          METERHOOK_HEADERS_TIMEOUT: '5x',
+          METERHOOK_REQUEST_TIMEOUT: '50ms',
+          METERHOOK_MAX_CONNECTIONS: '0',
+          METERHOOK_MAX_CONNECTIONS_PER_ADDRESS: '-1',
+          METERHOOK_AUTH_FAILURE_LIMIT: 'ten',
+          METERHOOK_AUTH_FAILURE_WINDOW: '2d',
+        },
+        '/',
+      ),
+    );
+    assert.deepEqual(err.problems, [
+      'METERHOOK_HEADERS_TIMEOUT: invalid duration "5x": use a number followed by ms, s, m, h, d or w, e.g. "5m"',
+      'METERHOOK_REQUEST_TIMEOUT: must be between 100ms and 1h (got "50ms")',
+      'METERHOOK_MAX_CONNECTIONS: must be an integer from 1 to 1000000 (got "0")',
+      'METERHOOK_MAX_CONNECTIONS_PER_ADDRESS: must be an integer from 0 to 1000000 (got "-1")',
+      'METERHOOK_AUTH_FAILURE_LIMIT: must be an integer from 0 to 100000 (got "ten")',
+      'METERHOOK_AUTH_FAILURE_WINDOW: must be between 1s and 1d (got "2d")',
+    ]);
+    assert.deepEqual(configError(() => readServerSettings({ METERHOOK_HEADERS_TIMEOUT: '40s' }, '/')).problems, [
+      'METERHOOK_HEADERS_TIMEOUT: must not be longer than METERHOOK_REQUEST_TIMEOUT (the headers are part of the request)',
+    ]);
   });
 
   it('only treats DRY_RUN "true" or "1" as on', () => {
@@ -128,14 +176,22 @@ describe('SERVER_ENV', () => {
         if (e.isDirectory()) scan(p);
         else if (/\.ts$/.test(e.name)) {
           const text = fs.readFileSync(p, 'utf8');
-          for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)|\benv\.([A-Z][A-Z0-9_]+)|\bget\('([A-Z][A-Z0-9_]+)'\)/g)) {
+          for (const m of text.matchAll(
+            /process\.env\.([A-Z][A-Z0-9_]+)|\benv\.([A-Z][A-Z0-9_]+)|\b(?:get|integer|duration)\('([A-Z][A-Z0-9_]+)'/g,
+          )) {
             read.add((m[1] ?? m[2] ?? m[3])!);
           }
         }
       }
     };
     scan(fileURLToPath(new URL('../../src/', import.meta.url)));
-    assert.ok(read.has('PORT') && read.has('METERHOOK_PG_POOL_SIZE'), `the scan finds the reads: ${[...read].join(', ')}`);
+    assert.ok(
+      read.has('PORT') &&
+        read.has('METERHOOK_PG_POOL_SIZE') &&
+        read.has('METERHOOK_MAX_CONNECTIONS') &&
+        read.has('METERHOOK_HEADERS_TIMEOUT'),
+      `the scan finds the reads: ${[...read].join(', ')}`,
+    );
     // The webhook-receiver command is a separate program: its secret is not a server setting.
     read.delete('METERHOOK_WEBHOOK_SECRET');
     assert.deepEqual([...read].sort(), [...SERVER_ENV].sort());

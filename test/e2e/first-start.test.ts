@@ -1,6 +1,7 @@
 // First start of a real `meterhook serve` process: with no configured API key and an empty data dir
-// it mints one, prints it once with a ready-to-run curl line, stores only its hash, and keeps it
-// across restarts. An invalid configuration stops startup with a message naming the bad path.
+// it mints one admin key, prints it once with a ready-to-run curl line, stores only its hash, and keeps
+// it across restarts. Keys created with scopes do only what their scopes allow; once every key is
+// revoked a restart mints no new one. An invalid configuration stops startup with a message naming the bad path.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -118,6 +119,54 @@ describe('first start without an API key', () => {
     assert.ok(key.startsWith(keys[0]!.prefix));
     assert.equal(keys[0]!.hash, undefined, 'keys list never shows hashes');
     assert.ok(!list.stdout.includes(key));
+  });
+});
+
+describe('keys with scopes, and a store whose keys are all revoked', () => {
+  after(async () => cleanupServerProcesses());
+
+  it('a scoped key does only what its scopes allow; with every key revoked a restart mints no key', async () => {
+    const dataDir = makeTempDir();
+    const first = await startServerProcess({ dataDir, apiKey: null });
+    const admin = first.announcedKey!;
+    assert.ok(admin);
+    const created = await runCli(['keys', 'create', '--scope', 'read,ingest', '--name', 'edge', '--json'], { dataDir, timeoutMs: 15_000 });
+    assert.equal(created.code, 0, created.stderr);
+    const scoped = JSON.parse(created.stdout) as { key: string; id: string; scopes: string[] };
+    assert.deepEqual(scoped.scopes, ['ingest', 'read']);
+    const bad = await runCli(['keys', 'create', '--scope', 'read,owner'], { dataDir, timeoutMs: 15_000 });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--scope must name one or more of ingest, read, admin/);
+
+    // Stored keys are re-read on a miss at most once a second.
+    await new Promise((r) => setTimeout(r, 1_100));
+    assert.equal(await postCall(first, scoped.key), 201);
+    const status = async (url: string, k: string) => (await http(`${first.url}${url}`, { headers: { 'x-apikey': k } })).status;
+    assert.equal(await status('/events', scoped.key), 200);
+    const denied = await http(`${first.url}/config`, { headers: { 'x-apikey': scoped.key } });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.code, 'forbidden');
+    assert.equal(await status('/config', admin), 200, 'the first-start key is an admin key');
+    assert.equal((await first.stop()).code, 0);
+
+    const list = await runCli(['keys', 'list', '--json'], { dataDir, timeoutMs: 15_000 });
+    const keys = JSON.parse(list.stdout) as Array<{ id: string; scopes: string[] }>;
+    assert.deepEqual(
+      keys.map((k) => k.scopes),
+      [['admin'], ['ingest', 'read']],
+    );
+    for (const k of keys) assert.equal((await runCli(['keys', 'revoke', k.id], { dataDir, timeoutMs: 15_000 })).code, 0);
+
+    const again = await startServerProcess({ dataDir, apiKey: null });
+    try {
+      assert.equal(again.announcedKey, undefined, 'no key is minted for a store that had keys');
+      assert.equal(again.stdout().match(KEY_RE), null, again.stdout());
+      assert.match(again.stdout() + again.stderr(), /no API key is active/);
+      assert.equal(await postCall(again, admin), 401);
+      assert.equal(await postCall(again, scoped.key), 401);
+    } finally {
+      assert.equal((await again.stop()).code, 0);
+    }
   });
 });
 

@@ -19,6 +19,9 @@ import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
 import type { Dispatcher } from '../../src/webhooks/dispatcher.js';
+import type { ApiKeyVerifier } from '../../src/auth/api-keys.js';
+import type { AuthThrottleOptions } from '../../src/auth/auth-throttle.js';
+import type { HttpLimits } from '../../src/config/server-settings.js';
 import { composeServices } from '../../src/services/compose.js';
 
 export const TEST_KEY = 'mh_test_key_for_in_process_tests';
@@ -51,6 +54,8 @@ export interface TestApp {
   headers: Record<string, string>;
   committer: GroupCommitter;
   admission: CaptureAdmission;
+  /** The app's key verifier: `await t.apiKeys.reload()` after storing a key makes it known at once. */
+  apiKeys: ApiKeyVerifier;
   close(): Promise<void>;
 }
 
@@ -125,6 +130,13 @@ export async function buildTestApp(
     /** SQLite store options (when the suite runs on SQLite), e.g. when derived state is applied. */
     sqlite?: Omit<SqliteStoreOptions, 'file'>;
     limits?: TestLimits;
+    /** Connection timeouts and caps, for suites that listen on a real socket. */
+    http?: HttpLimits;
+    /**
+     * The failed-authentication throttle. Off by default: suites send many wrong keys from inject's one
+     * address on a clock that stands still; test/http/abuse-limits.test.ts turns it on.
+     */
+    authThrottle?: AuthThrottleOptions;
   } = {},
 ): Promise<TestApp> {
   const dir = tempDir();
@@ -144,8 +156,10 @@ export async function buildTestApp(
     committer: opts.limits?.committer,
     admission: opts.limits?.admission,
     eventListing: opts.limits?.eventListing,
+    http: opts.http,
+    authThrottle: opts.authThrottle ?? { failures: 0, windowMs: 60_000 },
   });
-  const { app, ctx, dispatcher, committer, admission } = services;
+  const { app, ctx, dispatcher, committer, admission, apiKeys } = services;
   await app.ready();
   return {
     app,
@@ -158,6 +172,7 @@ export async function buildTestApp(
     headers: { 'x-apikey': TEST_KEY, 'content-type': 'application/json' },
     committer,
     admission,
+    apiKeys,
     async close() {
       await services.close();
       await store.close();

@@ -31,6 +31,7 @@ import {
   mapError,
   NotFound,
   NotFoundWithoutRequestId,
+  RateLimited,
   Unauthorized,
 } from '../../src/http/errors.js';
 
@@ -155,12 +156,18 @@ describe('error codes', () => {
         { error: 'metrics are not enabled in this process', code: 'not_found' },
       ],
       [new HttpError('invalid_query', 'x', { hint: 1 }), 400, { error: 'x', code: 'invalid_query', requestId: 'req-1', hint: 1 }],
+      [
+        new RateLimited('Too many failed authentications', 20),
+        429,
+        { error: 'Too many failed authentications', code: 'rate_limited', requestId: 'req-1' },
+      ],
     ];
     for (const [err, status, body] of cases) {
       const m = mapError(req, err);
       assert.equal(m.status, status, err.code);
       assert.equal(err.statusCode, status);
       assert.equal(JSON.stringify(m.body), JSON.stringify(body), `${err.constructor.name}: body and its key order`);
+      assert.deepEqual(m.headers, err instanceof RateLimited ? { 'retry-after': '20' } : undefined, `${err.constructor.name}: headers`);
     }
   });
 

@@ -66,7 +66,7 @@ describe('OpenAPI contract', () => {
       const errors = Object.entries(op.responses ?? {}).filter(([s]) => /^[45]\d\d$/.test(s));
       const statuses = errors.map(([s]) => s);
       assert.ok(statuses.includes('500'), `${name}: declares 500`);
-      if (!PUBLIC.has(name)) assert.ok(statuses.includes('401'), `${name}: declares 401`);
+      if (!PUBLIC.has(name)) assert.ok(statuses.includes('401') && statuses.includes('429'), `${name}: declares 401 and 429`);
       if (op.parameters?.some((p) => p.in !== 'header') || op.requestBody) {
         assert.ok(statuses.includes('400'), `${name}: reads input, so declares 400`);
       }

@@ -74,7 +74,7 @@ describe('response contract', () => {
 
   before(async () => {
     spyOnSend();
-    t = await buildTestApp({ now: '2026-01-12T10:30:00Z', config: CONFIG });
+    t = await buildTestApp({ now: '2026-01-12T10:30:00Z', config: CONFIG, authThrottle: { failures: 3, windowMs: 60_000 } });
   });
   after(async () => {
     Reply.prototype.send = originalSend;
@@ -225,11 +225,17 @@ describe('response contract', () => {
     }
   });
 
-  it('holds for a refused API key on every operation that needs one, so each had an error answer checked', async () => {
-    for (const route of Object.keys(ENDPOINTS)) {
-      if (PUBLIC.has(route)) continue;
+  it('holds for a refused key and a throttled address on every operation that needs a key', async () => {
+    const routes = Object.keys(ENDPOINTS).filter((r) => !PUBLIC.has(r));
+    for (const [i, route] of routes.entries()) {
       const [method, path] = route.split(' ') as ['GET' | 'POST', string];
-      await call({ method, url: path.replace(/:(\w+)/g, 'sample'), key: 'not-the-key' }, 401);
+      // One failure per address, below the throttle.
+      await call({ method, url: path.replace(/:(\w+)/g, 'sample'), key: 'not-the-key', remoteAddress: `192.0.2.${i + 1}` }, 401);
+    }
+    for (let i = 0; i < 3; i++) await call({ method: 'GET', url: '/ping', key: 'not-the-key', remoteAddress: '198.51.100.1' }, 401);
+    for (const route of routes) {
+      const [method, path] = route.split(' ') as ['GET' | 'POST', string];
+      await call({ method, url: path.replace(/:(\w+)/g, 'sample'), remoteAddress: '198.51.100.1' }, 429);
     }
     for (const route of Object.keys(ENDPOINTS)) {
       const statuses = [...(seen.get(route) ?? [])];

@@ -1,38 +1,19 @@
-// One suite run against every route in ENDPOINTS: API-key auth, garbage query strings, path params and
-// bodies (4xx JSON with an `error` string, never 5xx), request ids, and no echo of the key. A final
-// check proves the sweep covered every route, so a new route cannot escape it.
+// One suite run against every route in ENDPOINTS: API-key auth, the scope each route declares, garbage
+// query strings, path params and bodies (4xx JSON with an `error` string, never 5xx), request ids, and no
+// echo of the key. A final check proves the sweep covered every route, so a new route cannot escape it.
 // store-contract: sqlite, postgres
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DOC_PATHS } from '../../src/http/openapi.js';
+import { ROUTE_SCOPES } from '../../src/domain/scopes.js';
 import { ENDPOINTS } from '../../src/http/routes/meta.js';
-import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
-import { buildTestApp, REFERENCE_CONFIG, TEST_KEY, type TestApp } from '../helpers/app.js';
+import { buildTestApp, TEST_KEY, type TestApp } from '../helpers/app.js';
+import { concrete, PARAM_SAMPLES, paramNames, SAMPLE_CONFIG, seedDelivery, split, validRequest } from '../helpers/route-samples.js';
 
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz']);
 const ROUTES = Object.keys(ENDPOINTS);
-
-/**
- * Sample values for path parameters, by name. A route with a parameter not listed here fails the suite.
- * `id` (a delivery) is filled in by `before`, once a finalized aggregation has produced one.
- */
-const PARAM_SAMPLES: Record<string, string> = { eventType: 'api.calls', customerId: 'cust_1', endpointId: 'billing' };
-
-/** One endpoint on a loopback port nothing listens on, so a manual retry fails fast without leaving the machine. */
-const SECURITY_CONFIG = {
-  ...REFERENCE_CONFIG,
-  webhooks: [{ id: 'billing', url: 'http://127.0.0.1:9/hooks', secret: 'whsec_c2VjdXJpdHktc3VpdGUtc2VjcmV0LTEyMzQ1Ng==' }],
-  webhookDelivery: { allowCidrs: ['127.0.0.1/32'], retrySchedule: ['1s'] },
-};
-
-/** A valid body per route that takes one, so "the right key" can be checked to reach the handler (2xx). */
-const VALID_BODIES: Record<string, unknown> = {
-  'POST /usage/:eventType': { customerId: 'cust_1', value: 1 },
-  'POST /usagebatch': [{ eventType: 'api.calls', customerId: 'cust_1', value: 1 }],
-  'POST /webhooks/recover': { since: '2026-01-01T00:00:00Z' },
-};
 
 type BodyPolicy =
   | 'ignored' // GET: bodies are not read
@@ -160,35 +141,6 @@ function bodyRejected(policy: BodyPolicy, kind: BodyKind): boolean {
   }
 }
 
-function paramNames(pattern: string): string[] {
-  return [...pattern.matchAll(/:(\w+)/g)].map((m) => m[1]!);
-}
-
-/** The route's path with parameters replaced (defaults from PARAM_SAMPLES). */
-function concrete(pattern: string, overrides: Record<string, string> = {}): string {
-  return pattern.replace(/:(\w+)/g, (_, name: string) => {
-    const v = overrides[name] ?? PARAM_SAMPLES[name];
-    assert.ok(v !== undefined, `no sample value for path parameter :${name} in ${pattern}; add one to PARAM_SAMPLES`);
-    return v;
-  });
-}
-
-function split(route: string): { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; pattern: string } {
-  const [method, pattern] = route.split(' ') as [string, string];
-  assert.ok(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method), `unexpected method in ${route}`);
-  return { method: method as 'GET', pattern };
-}
-
-/** A request that the route should accept: sample path, valid body if it takes one. */
-function validRequest(route: string, headers: Record<string, string>, query = ''): InjectOptions {
-  const { method, pattern } = split(route);
-  const body = VALID_BODIES[route];
-  const url = concrete(pattern) + (query ? `?${query}` : '');
-  return body === undefined
-    ? { method, url, headers }
-    : { method, url, headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify(body) };
-}
-
 interface Recorded {
   label: string;
   res: LightMyRequestResponse;
@@ -245,20 +197,8 @@ describe('security: every route', () => {
   const keyHeaders = (): Record<string, string> => ({ 'x-apikey': TEST_KEY });
 
   before(async () => {
-    t = await buildTestApp({ config: SECURITY_CONFIG });
-    // A finalized hour gives one real delivery, so the delivery routes can reach their handlers.
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/usagebatch',
-      headers: t.headers,
-      payload: [{ eventType: 'api.calls', customerId: 'cust_1', value: 1, timestamp: '2026-01-12T09:10:00Z' }],
-    });
-    assert.equal(res.statusCode, 201, res.body);
-    await t.ctx.store.syncEndpoints([{ id: 'billing', url: 'http://127.0.0.1:9/hooks' }]);
-    await closeDuePeriods(t.ctx);
-    const [delivery] = await t.ctx.store.listDeliveries({ limit: 1 });
-    assert.ok(delivery, 'the close created a delivery');
-    PARAM_SAMPLES.id = delivery.id;
+    t = await buildTestApp({ config: SAMPLE_CONFIG });
+    await seedDelivery(t);
   });
   after(() => t.close());
 
@@ -269,6 +209,19 @@ describe('security: every route', () => {
       return r;
     }).sort();
     assert.deepEqual(registeredRoutes(t.app.printRoutes({ commonPrefix: false })), listed);
+  });
+
+  it('every operation in the OpenAPI document declares the scope it needs, and only the public ones need no key', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { 'x-meterhook-scope'?: string }>>;
+    };
+    const declared = Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.entries(ops).map(([m, op]) => [`${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`, op['x-meterhook-scope']] as const),
+    );
+    assert.deepEqual(declared.map(([r]) => r).sort(), [...ROUTES].sort());
+    const undeclared = declared.filter(([, scope]) => !(ROUTE_SCOPES as readonly unknown[]).includes(scope));
+    assert.deepEqual(undeclared, [], 'operations that declare no scope');
+    assert.deepEqual(new Set(declared.filter(([, s]) => s === 'public').map(([r]) => r)), PUBLIC);
   });
 
   it('the input table describes every route in ENDPOINTS and nothing else', () => {

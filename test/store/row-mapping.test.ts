@@ -173,8 +173,16 @@ describe('row mapping: records read back exactly as written', () => {
         },
       ]);
 
-      // API keys: revoked_at null, then a number.
-      const key: ApiKeyRecord = { id: 'key_1', hash: 'h'.repeat(64), prefix: 'mh_ab', name: 'ci', createdAt: T0, revokedAt: null };
+      // API keys: revoked_at null, then a number; scopes as a list in canonical order.
+      const key: ApiKeyRecord = {
+        id: 'key_1',
+        hash: 'h'.repeat(64),
+        prefix: 'mh_ab',
+        name: 'ci',
+        scopes: ['ingest', 'read'],
+        createdAt: T0,
+        revokedAt: null,
+      };
       await store.insertApiKey(key);
       assert.deepStrictEqual(await store.listApiKeys(), [key]);
       assert.equal(await store.revokeApiKey('key_1', at), true);

@@ -4,7 +4,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { WebhookVerificationError } from 'standardwebhooks';
 
 import {
@@ -55,24 +55,31 @@ describe('wire format (failure mode 1)', () => {
     assert.equal((await finalize(t)).messages, 1);
     for (const ep of ['plain', 'whsec', 'bare']) await waitForDeliveries(t, ep, 1, (d) => d.status === 'succeeded');
 
-    // The API shows the whsec_ form a Standard Webhooks receiver needs, and never the secret.
-    const eps = await api<Array<{ id: string; standardSecret: string | null; secretFormat: string; status: string }>>(
+    // The API names each secret by a fingerprint and never shows it in any form; receivers derive the whsec_ form.
+    const eps = await api<Array<{ id: string; secretFingerprint: string; secretFormat: string; status: string }>>(
       t,
       'GET',
       '/webhooks/endpoints',
     );
     assert.equal(eps.status, 200);
     const shown = JSON.stringify(eps.body);
-    for (const s of [PLAIN, WHSEC, PLAIN_2]) assert.ok(!shown.includes(s), 'secret leaked by GET /webhooks/endpoints');
-    const plainEp = eps.body.find((e) => e.id === 'plain')!;
-    const whsecEp = eps.body.find((e) => e.id === 'whsec')!;
-    assert.deepEqual([plainEp.secretFormat, plainEp.standardSecret], ['plain', whsecOf(PLAIN)]);
-    assert.deepEqual([whsecEp.secretFormat, whsecEp.standardSecret], ['whsec', null]);
+    for (const s of [PLAIN, WHSEC, PLAIN_2, whsecOf(PLAIN), whsecOf(PLAIN_2)])
+      assert.ok(!shown.includes(s), 'secret leaked by GET /webhooks/endpoints');
+    const fingerprint = (s: string) => `sha256:${createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 16)}`;
+    const byId = (id: string) => eps.body.find((e) => e.id === id)!;
+    assert.deepEqual(
+      ['plain', 'whsec', 'bare'].map((id) => [byId(id).secretFormat, byId(id).secretFingerprint]),
+      [
+        ['plain', fingerprint(PLAIN)],
+        ['whsec', fingerprint(WHSEC)],
+        ['plain', fingerprint(PLAIN_2)],
+      ],
+    );
 
     const cases: Array<[Receiver, string, string, string, boolean]> = [
-      [plainRx, 'plain', PLAIN, plainEp.standardSecret!, true],
+      [plainRx, 'plain', PLAIN, whsecOf(PLAIN), true],
       [whsecRx, 'whsec', WHSEC, WHSEC, true],
-      [bareRx, 'bare', PLAIN_2, eps.body.find((e) => e.id === 'bare')!.standardSecret!, false],
+      [bareRx, 'bare', PLAIN_2, whsecOf(PLAIN_2), false],
     ];
     const ids = new Set<string>();
     const hourStart = Math.floor(at / HOUR) * HOUR;

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 function fail(err: unknown): never {
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`meterhook: ${msg}\n`);
-  process.exit(err instanceof Error && err.name === 'ConfigError' ? 2 : 1);
+  process.exit(err instanceof Error && (err.name === 'ConfigError' || err.name === 'UsageError') ? 2 : 1);
 }
 
 export function registerServerCommands(program: Command): void {
@@ -57,14 +57,25 @@ export function registerServerCommands(program: Command): void {
     .command('create')
     .description('Create an API key; it is printed once and only its hash is stored')
     .option('-n, --name <name>', 'a label for the key', 'cli')
+    .option('-s, --scope <scopes>', 'what the key may do, comma-separated: ingest, read, admin', 'admin')
     .option('--json', 'machine-readable output')
-    .action(async (o: { name: string; json?: boolean }) => {
-      const [{ createApiKey }, { systemClock }] = await Promise.all([import('../../auth/api-keys.js'), import('../../domain/clock.js')]);
+    .action(async (o: { name: string; scope: string; json?: boolean }) => {
+      const [{ createApiKey }, { systemClock }, { parseScopes, SCOPES }] = await Promise.all([
+        import('../../auth/api-keys.js'),
+        import('../../domain/clock.js'),
+        import('../../domain/scopes.js'),
+      ]);
+      const { scopes, unknown } = parseScopes(o.scope);
+      if (unknown.length > 0 || scopes.length === 0) {
+        const err = new Error(`--scope must name one or more of ${SCOPES.join(', ')} (got ${JSON.stringify(o.scope)})`);
+        fail(Object.assign(err, { name: 'UsageError' }));
+      }
       const store = await openLocalStore();
       try {
-        const { key, record } = await createApiKey(store, systemClock, o.name);
-        if (o.json) process.stdout.write(`${JSON.stringify({ key, id: record.id, prefix: record.prefix, name: record.name })}\n`);
-        else process.stdout.write(`${key}\n(id ${record.id}; shown once, store it safely)\n`);
+        const { key, record } = await createApiKey(store, systemClock, o.name, scopes);
+        const { id, prefix, name } = record;
+        if (o.json) process.stdout.write(`${JSON.stringify({ key, id, prefix, name, scopes: record.scopes })}\n`);
+        else process.stdout.write(`${key}\n(id ${id}, scopes ${record.scopes.join(',')}; shown once, store it safely)\n`);
       } finally {
         await store.close();
       }
@@ -78,7 +89,9 @@ export function registerServerCommands(program: Command): void {
       try {
         const rows = (await store.listApiKeys()).map(({ hash: _h, ...k }) => k);
         if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-        else for (const k of rows) process.stdout.write(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? 'revoked' : 'active'}\n`);
+        else
+          for (const k of rows)
+            process.stdout.write(`${k.id}  ${k.prefix}…  ${k.name}  ${k.scopes.join(',')}  ${k.revokedAt ? 'revoked' : 'active'}\n`);
       } finally {
         await store.close();
       }

@@ -27,6 +27,7 @@ export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/aggregations',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Aggregations, newest period first',
         description: 'The X-Next-Cursor header pages on.',
@@ -59,6 +60,7 @@ export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/aggregations/trigger',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Finalize due periods and compute open ones, now',
         response: { 200: TriggerNothing, 202: TriggerQueued, ...errorResponses(...WITH_BODY, ...STORE) },

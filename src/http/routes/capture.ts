@@ -58,6 +58,7 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
   app.post(
     '/usage/:eventType',
     {
+      config: { scope: 'ingest' },
       // Overload is answered before the body is read: a refused request costs no parsing.
       onRequest: opts.admission.hook(opts.singleBodyLimit),
       schema: {
@@ -90,6 +91,7 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
   app.post(
     '/usagebatch',
     {
+      config: { scope: 'ingest' },
       bodyLimit: opts.batchBodyLimit,
       onRequest: opts.admission.hook(opts.batchBodyLimit),
       schema: {

@@ -124,6 +124,7 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/customers',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Customers with usage, in id order',
         description: 'Prefix search on the customer id; the X-Next-Cursor header pages on.',
@@ -146,6 +147,7 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/customers/:customerId/usage/series',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Usage of one event type over time, in hour or day buckets',
         description:
@@ -173,6 +175,7 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/stats',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Overview for the dashboard',
         description: 'Events per hour over the last 7 days, aggregations of that window, deliveries by status and endpoint health.',

@@ -19,6 +19,7 @@ export const customerRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/customers/:customerId/usage',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Real-time usage of one customer for the period containing an instant',
         params: UsageParams,

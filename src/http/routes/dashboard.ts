@@ -72,7 +72,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 export const dashboardRoutes: RoutePlugin = async (app) => {
   const cache = new Map<string, Buffer>();
   for (const [url, asset] of Object.entries(ASSETS)) {
-    app.get(url, { schema: { hide: true } }, async (req, reply) => {
+    app.get(url, { config: { scope: 'public' }, schema: { hide: true } }, async (req, reply) => {
       let body = cache.get(url);
       if (!body) {
         try {

@@ -40,6 +40,7 @@ export const eventRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/events',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Raw events, newest first',
         description:

@@ -61,6 +61,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/',
     {
+      config: { scope: 'any' },
       schema: { summary: 'Service descriptor', response: { 200: Descriptor, ...errorResponses(...AUTHENTICATED) } },
     },
     async () => ({
@@ -87,6 +88,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/ping',
     {
+      config: { scope: 'any' },
       schema: { summary: 'Liveness check with the server time', response: { 200: Ping, ...errorResponses(...AUTHENTICATED) } },
     },
     async () => ({ status: 'ok' as const, timestamp: new Date(ctx.clock.now()).toISOString() }),
@@ -95,6 +97,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/healthz',
     {
+      config: { scope: 'public' },
       schema: { summary: 'Liveness check (no API key needed)', security: [], response: { 200: Health, ...errorResponses(500) } },
     },
     async () => ({ status: 'ok' as const }),
@@ -105,6 +108,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/readyz',
     {
+      config: { scope: 'public' },
       schema: {
         summary: 'Readiness check (no API key needed)',
         security: [],
@@ -143,6 +147,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/config',
     {
+      config: { scope: 'admin' },
       schema: { summary: 'Effective configuration, secrets redacted', response: { 200: Config, ...errorResponses(...AUTHENTICATED) } },
     },
     async () => redactedConfig(ctx.config),

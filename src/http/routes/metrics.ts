@@ -10,6 +10,7 @@ export const metricsRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/metrics',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Prometheus metrics (text exposition format)',
         response: {

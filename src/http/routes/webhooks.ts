@@ -4,7 +4,7 @@
 import Type from 'typebox';
 import { InvalidQuery } from '../../domain/errors.js';
 import { DELIVERY_STATUSES } from '../../domain/deliveries.js';
-import { standardSecretForm } from '../../webhooks/signing.js';
+import { secretFingerprint, standardSecretForm } from '../../webhooks/signing.js';
 import type { RoutePlugin } from '../app-types.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { DeliveryBusy, NotFound } from '../errors.js';
@@ -34,6 +34,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/webhooks/deliveries',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Webhook deliveries, newest first',
         description: 'The X-Next-Cursor header pages on.',
@@ -64,6 +65,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/webhooks/deliveries/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'One delivery with its attempts and message',
         params: DeliveryParams,
@@ -84,6 +86,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/deliveries/:id/retry',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Make one new, re-signed attempt of a delivery now',
         params: DeliveryParams,
@@ -111,6 +114,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/recover',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Re-queue failed or held deliveries created since an instant',
         body: RecoverBody,
@@ -129,8 +133,9 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/webhooks/endpoints',
     {
+      config: { scope: 'admin' },
       schema: {
-        summary: 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
+        summary: 'Configured endpoints with health, filters and a fingerprint of each secret',
         response: { 200: Type.Array(Endpoint), ...errorResponses(...STORE) },
       },
     },
@@ -155,9 +160,10 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
           legacyHeaders: w.legacyHeaders,
           timeoutMs: w.timeoutMs,
           secretSource: w.secretSource,
-          // Standard Webhooks receivers need the whsec_ form; a whsec_ secret is used as configured.
-          standardSecret: isWhsec ? null : standardSecretForm(w.secret),
+          // A fingerprint names the secret; no form of it (whsec_, base64, hex) ever leaves the process.
           secretFormat: isWhsec ? ('whsec' as const) : ('plain' as const),
+          secretFingerprint: secretFingerprint(w.secret),
+          previousSecretFingerprints: w.previousSecrets.map(secretFingerprint),
         };
       });
     },
@@ -166,6 +172,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/endpoints/:endpointId/enable',
     {
+      config: { scope: 'admin' },
       schema: {
         summary: 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
         params: EndpointParams,

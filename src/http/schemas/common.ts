@@ -50,11 +50,13 @@ export const ErrorBody = errorBody('An error');
 const STATUS_TEXT = {
   400: 'Bad request: a parameter, the JSON or a reference-compatible capture check failed',
   401: 'Missing or invalid API key (code unauthorized)',
+  403: "The API key is valid but lacks the scope this route needs (code forbidden; see the operation's x-meterhook-scope)",
   404: 'Not found (code not_found)',
   409: 'Conflict with the current state',
   413: 'Too large: the body (body_too_large) or the batch (batch_too_large)',
   415: 'Unsupported media type: send the body as application/json (code unsupported_media_type)',
   422: 'Events failed validation; nothing was stored',
+  429: 'Too many failed authentications from this address (code rate_limited); honour Retry-After',
   500: 'Internal error (code internal_error)',
   503:
     'Unavailable for now: the store is busy, full or unreachable (store_unavailable) or ingest is overloaded (overloaded); ' +
@@ -67,9 +69,12 @@ export function errorResponses<const S extends ErrorStatus>(...statuses: S[]): {
   return Object.fromEntries(statuses.map((s) => [s, errorBody(STATUS_TEXT[s])])) as { [K in S]: typeof ErrorBody };
 }
 
-/** Every route that takes an API key can answer these. */
-export const AUTHENTICATED = [401, 500] as const;
+/**
+ * Every route that takes an API key can answer these (403: the key lacks the route's scope; 429: the
+ * address failed authentication too often).
+ */
+export const AUTHENTICATED = [401, 403, 429, 500] as const;
 /** Routes that read or write the store can also answer 503 store_unavailable. */
-export const STORE = [401, 500, 503] as const;
+export const STORE = [401, 403, 429, 500, 503] as const;
 /** Routes that take a JSON body can also refuse it: malformed or empty (400), too large (413), not JSON (415). */
 export const WITH_BODY = [400, 413, 415] as const;

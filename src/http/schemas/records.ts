@@ -205,8 +205,16 @@ export const Endpoint = Type.Object({
   legacyHeaders: Type.Boolean(),
   timeoutMs: Type.Number(),
   secretSource: Type.String({ description: 'inline or env' }),
-  standardSecret: Nullable(Type.String(), 'The whsec_ form of a plain secret, for Standard Webhooks receivers'),
-  secretFormat: Type.Enum(['whsec', 'plain']),
+  secretFormat: Type.Enum(['whsec', 'plain'], {
+    description: 'whsec: a whsec_<base64> secret, used by Standard Webhooks receivers as configured; plain: any other secret',
+  }),
+  secretFingerprint: Type.String({
+    pattern: '^sha256:[0-9a-f]{16}$',
+    description: 'sha256: and the first 16 hex digits of SHA-256 over the secret as configured; never the secret itself',
+  }),
+  previousSecretFingerprints: Type.Array(Type.String({ pattern: '^sha256:[0-9a-f]{16}$' }), {
+    description: 'Fingerprints of the secrets still signed with during a rotation',
+  }),
 });
 
 export const EndpointEnabled = Type.Object({ id: Type.String(), status: Type.Literal('active'), released: Type.Integer() });

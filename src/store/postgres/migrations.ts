@@ -235,6 +235,19 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       ALTER TABLE aggregations ADD COLUMN groups text;
     `,
   },
+  {
+    version: 6,
+    name: 'customer-listing-index-and-key-scopes',
+    // GET /customers?search= reads the range [prefix, next prefix) in byte order. The primary key is in
+    // the database's collation, where a prefix is not a range (en_US sorts "a-b" between "ab" and "ac"),
+    // so the listing walks this index instead, which also answers max(hour) without the table.
+    // api_keys.scopes: what a key may do (comma-separated, canonical order); keys stored before could do
+    // everything, so they become admin keys.
+    sql: `
+      CREATE INDEX rollups_customer_c ON rollups (customer_id COLLATE "C", hour);
+      ALTER TABLE api_keys ADD COLUMN scopes text NOT NULL DEFAULT 'admin';
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -41,6 +41,8 @@ import {
   messageColumns,
   toAggregation,
   toApiKey,
+  API_KEY_COLUMNS,
+  apiKeyParams,
   toEvent,
   toMark,
   toMessage,
@@ -48,6 +50,7 @@ import {
   type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, POSTGRES_STYLE, sqlStringList } from '../sql-where.js';
+import { customerListSql, type CustomerListQuery } from '../customer-listing.js';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 import { INSERT_MESSAGES, UPSERT_AGGREGATIONS } from './pg-upserts.js';
 
@@ -377,21 +380,9 @@ export class PostgresStore implements Store {
     return r.rows[0]?.t === null || r.rows[0]?.t === undefined ? null : Number(r.rows[0].t);
   }
 
-  async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const p = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    // starts_with and the column's own collation keep prefix and paging consistent under any locale.
-    if (q.prefix) where.push(`starts_with(customer_id, ${p(q.prefix)})`);
-    if (q.after !== undefined) where.push(`customer_id > ${p(q.after)}`);
-    const r = await this.q(
-      `SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       GROUP BY customer_id ORDER BY customer_id LIMIT ${p(q.limit)}`,
-      params,
-    );
+  async listCustomers(q: CustomerListQuery): Promise<Array<{ customerId: string; lastHour: number }>> {
+    const { sql, params } = customerListSql('postgres', q);
+    const r = await this.q(sql, params);
     return r.rows.map((x) => ({ customerId: x.customer_id as string, lastHour: Number(x.last_hour) }));
   }
 
@@ -461,14 +452,7 @@ export class PostgresStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    await this.q('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      k.id,
-      k.hash,
-      k.prefix,
-      k.name,
-      k.createdAt,
-      k.revokedAt,
-    ]);
+    await this.q(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, apiKeyParams(k));
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {

@@ -310,6 +310,15 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       ALTER TABLE derived_state ADD COLUMN dimensions TEXT NOT NULL DEFAULT '{"types":{},"maxGroupsPerHour":1000}';
     `,
   },
+  {
+    version: 9,
+    name: 'api-key-scopes',
+    // What a key may do (comma-separated, canonical order). Keys stored before could do everything,
+    // so they become admin keys.
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'admin';
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

@@ -58,6 +58,8 @@ import {
   messageParams,
   toAggregation,
   toApiKey,
+  API_KEY_COLUMNS,
+  apiKeyParams,
   toEvent,
   toMark,
   toMessage,
@@ -67,6 +69,7 @@ import {
   type MarkRow,
 } from '../rows.js';
 import { aggregationListSql, eventListSql, SQLITE_STYLE } from '../sql-where.js';
+import { customerListSql, type CustomerListQuery } from '../customer-listing.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
@@ -123,7 +126,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmt = {
       ...prepareUsageStatements(db),
-      insertKey: db.prepare('INSERT INTO api_keys (id, hash, prefix, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertKey: db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL'),
     };
@@ -405,23 +408,10 @@ export class SqliteStore implements Store {
     return r.t;
   }
 
-  async listCustomers(q: { prefix?: string; after?: string; limit: number }): Promise<Array<{ customerId: string; lastHour: number }>> {
-    // Walks the rollup primary key (customer_id first): cost grows with the page, not the table.
-    const where: string[] = [];
-    const params: unknown[] = [];
-    // The range lets the primary key narrow the scan; substr keeps ids whose next character sorts above U+FFFF.
-    if (q.prefix) {
-      where.push('customer_id >= ? AND substr(customer_id, 1, length(?)) = ?');
-      params.push(q.prefix, q.prefix, q.prefix);
-    }
-    if (q.after !== undefined) {
-      where.push('customer_id > ?');
-      params.push(q.after);
-    }
-    const rows = this.db
-      .prepare(`SELECT customer_id, max(hour) AS last_hour FROM rollups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                GROUP BY customer_id ORDER BY customer_id LIMIT ?`)
-      .all(...params, q.limit) as Array<{ customer_id: string; last_hour: number }>;
+  async listCustomers(q: CustomerListQuery): Promise<Array<{ customerId: string; lastHour: number }>> {
+    // A bounded range of the rollup primary key (customer_id first): cost grows with the page, not the table.
+    const { sql, params } = customerListSql('sqlite', q);
+    const rows = this.db.prepare(sql).all(...params) as Array<{ customer_id: string; last_hour: number }>;
     return rows.map((r) => ({ customerId: r.customer_id, lastHour: r.last_hour }));
   }
 
@@ -448,7 +438,7 @@ export class SqliteStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    this.stmt.insertKey.run(k.id, k.hash, k.prefix, k.name, k.createdAt, k.revokedAt);
+    this.stmt.insertKey.run(...apiKeyParams(k));
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
