@@ -77,6 +77,25 @@ export class ApiKeyVerifier {
     return found;
   }
 
+  /**
+   * Whether `test` holds for the hash of some known key: for credentials derived from a key (a Stripe meter
+   * event session token is signed with its key's hash), so a revoked key's tokens stop working with it.
+   * Tests every hash without stopping early; re-reads stored keys on a miss, as verify does.
+   */
+  async verifyDerived(test: (hash: Buffer) => boolean): Promise<boolean> {
+    const run = (): boolean => {
+      let found = false;
+      for (const h of this.hashes) found = test(h) || found;
+      return found;
+    };
+    if (run()) return true;
+    if (this.now() - this.loadedAt > 1_000) {
+      await this.reloadSoon();
+      return run();
+    }
+    return false;
+  }
+
   async verify(presented: string | undefined): Promise<boolean> {
     if (!presented) return false;
     const hash = hashKey(presented);

@@ -8,6 +8,7 @@ import { requestId } from '../domain/ids.js';
 import type { AppDeps } from './app-types.js';
 import { createCaptureAdmission } from './capture-admission.js';
 import { HttpError, MalformedJson, NotFound, sendError, Unauthorized } from './errors.js';
+import { presentedKey } from './presented-key.js';
 import { assertDecodedQuery, parseQueryString } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
 import { captureRoutes } from './routes/capture.js';
@@ -18,11 +19,14 @@ import { eventRoutes } from './routes/events.js';
 import { metaRoutes } from './routes/meta.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { STRIPE_STREAM_PATH, stripeRoutes } from './routes/compat/stripe.js';
 import { DOC_PATHS, registerOpenApi } from './openapi.js';
 
 export type { AppDeps } from './app-types.js';
+export { presentedKey } from './presented-key.js';
 
-export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
+/** Routes the API key check skips: public ones, and Stripe's meter event stream, which checks its session token itself. */
+export const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS, STRIPE_STREAM_PATH]);
 const SINGLE_BODY_LIMIT = 64 * 1024;
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -47,17 +51,6 @@ function createFastify(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createFastify>;
-
-export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
-  const x = headers['x-apikey'];
-  if (typeof x === 'string' && x.length > 0) return x;
-  const auth = headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (m) return m[1];
-  }
-  return undefined;
-}
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = createFastify(deps);
@@ -116,5 +109,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(dashboardRoutes, { deps });
   await app.register(webhookRoutes, { deps });
   await app.register(metricsRoutes, { deps });
+  await app.register(stripeRoutes, { deps, admission });
   return app;
 }
