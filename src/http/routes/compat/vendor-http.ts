@@ -22,7 +22,7 @@ export interface Failure {
 
 export interface Rendered {
   body: unknown;
-  /** Default application/json. */
+  /** Default application/json (the route's serializer); a type given here is sent exactly as given. */
   contentType?: string;
   /** Default the failure's status. */
   status?: number;
@@ -57,10 +57,11 @@ export function vendorErrorHandler(deps: AppDeps, render: Renderer, countEvents:
     const out = render(failure, req, classified);
     if (m.headers) void reply.headers(m.headers);
     if (out.headers) void reply.headers(out.headers);
-    return reply
-      .code(out.status ?? m.status)
-      .type(out.contentType ?? 'application/json; charset=utf-8')
-      .send(out.body);
+    void reply.code(out.status ?? m.status);
+    // Fastify adds "; charset=utf-8" to JSON text; a client that compares the type exactly
+    // (OpenMeter's SDK wants application/problem+json) is sent the JSON as bytes, which keep the type as set.
+    if (out.contentType !== undefined) return reply.type(out.contentType).send(Buffer.from(JSON.stringify(out.body)));
+    return reply.send(out.body);
   };
 }
 
