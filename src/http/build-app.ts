@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { metaRoutes } from './routes/meta.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { lagoRoutes } from './routes/compat/lago.js';
 import { openMeterRoutes } from './routes/compat/openmeter.js';
 import { STRIPE_STREAM_PATH, stripeRoutes } from './routes/compat/stripe.js';
 import { DOC_PATHS, registerOpenApi } from './openapi.js';
@@ -112,5 +113,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(metricsRoutes, { deps });
   await app.register(stripeRoutes, { deps, admission });
   await app.register(openMeterRoutes, { deps, admission });
+  await app.register(lagoRoutes, { deps, admission });
   return app;
 }
