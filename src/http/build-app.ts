@@ -20,7 +20,9 @@ import { metaRoutes } from './routes/meta.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { lagoRoutes } from './routes/compat/lago.js';
+import { metronomeRoutes } from './routes/compat/metronome.js';
 import { openMeterRoutes } from './routes/compat/openmeter.js';
+import { orbRoutes } from './routes/compat/orb.js';
 import { STRIPE_STREAM_PATH, stripeRoutes } from './routes/compat/stripe.js';
 import { DOC_PATHS, registerOpenApi } from './openapi.js';
 
@@ -114,5 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(stripeRoutes, { deps, admission });
   await app.register(openMeterRoutes, { deps, admission });
   await app.register(lagoRoutes, { deps, admission });
+  await app.register(orbRoutes, { deps, admission });
+  await app.register(metronomeRoutes, { deps, admission });
   return app;
 }
