@@ -81,7 +81,8 @@ describe('drop-in OpenMeter ingest, through @openmeter/sdk', () => {
         assert.equal(
           err.getField('detail'),
           [
-            'events[1]: Invalid event type: no.such.meter. Must be one of: api.calls, storage.bytes, response.time.ms, test.min, test.count, test.first, test.last, llm.tokens, api.requests',
+            'events[1]: Invalid event type: no.such.meter. Must be one of: api.calls, storage.bytes, response.time.ms, ' +
+              'test.min, test.count, test.first, test.last, llm.tokens, api.requests',
             'events[2]: data.value must be a number (got "lots")',
             'events[3]: data.tokens is required',
           ].join('; '),

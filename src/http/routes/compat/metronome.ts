@@ -92,7 +92,7 @@ export const metronomeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
           'content is counted once; one with other content is refused 409 (ConflictError, not retried).',
         body: Type.Array(Usage, { maxItems: METRONOME_BATCH_MAX }),
         response: {
-          200: Type.Null({ description: 'Stored; no body' }),
+          200: { description: 'Stored; an empty body, as Metronome answers', type: 'null' },
           400: MetronomeError('Invalid events (BadRequestError); nothing was stored'),
           401: MetronomeError('Missing or invalid API key (AuthenticationError)'),
           409: MetronomeError('A transaction_id was used before with other content (ConflictError); nothing was stored'),
@@ -113,7 +113,8 @@ export const metronomeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
         return m;
       });
       await captureVendorBatch(ctx, mapped, NAMES, METRONOME_BATCH_MAX);
-      return reply.code(200).send(null);
+      // No body at all: the schema's null documents it, and an undefined payload sends none.
+      return reply.code(200).send(undefined as never);
     },
   );
 };
