@@ -5,6 +5,7 @@
 // does that for every surface alike, so a vendor's event is valid exactly when the same /usagebatch event is.
 
 import type { Operator } from './operators.js';
+import { parseIsoInstant } from './timestamps.js';
 
 /** What the mapping reads of the configuration: each type's operator and the property carrying its value. */
 export interface VendorRules {
@@ -64,6 +65,14 @@ export function unixSecondsToMillis(v: unknown): number {
   const s = typeof v === 'number' ? v : typeof v === 'string' && /^\d+(?:\.\d+)?$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
   if (!Number.isFinite(s) || s < 0) return Number.NaN;
   return Math.round(s * 1000);
+}
+
+export const RFC3339_RULE = 'must be an RFC 3339 date-time such as 2026-01-12T10:00:00Z';
+
+/** A vendor's RFC 3339 timestamp as epoch ms: undefined when absent (receive time), NaN when it does not parse. */
+export function rfc3339ToMillis(v: unknown): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  return typeof v === 'string' ? parseIsoInstant(v) : Number.NaN;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

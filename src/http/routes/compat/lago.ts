@@ -5,34 +5,33 @@
 
 import Type from 'typebox';
 import { BatchBodyInvalid } from '../../../domain/errors.js';
-import { toCaptureInput, unixSecondsToMillis, type VendorEvent, type VendorFieldNames } from '../../../domain/vendor-events.js';
+import { unixSecondsToMillis } from '../../../domain/vendor-events.js';
 import { captureVendorBatch, type VendorStored } from '../../../ingest/vendor-capture.js';
 import type { RoutePlugin } from '../../app-types.js';
 import type { CaptureAdmission } from '../../capture-admission.js';
 import { MapOf, Nullable } from '../../schemas/common.js';
-import { documentOnly, type Failure, type Rendered, SMALL_BATCH_BODY_LIMIT, vendorErrorHandler } from './vendor-http.js';
+import {
+  documentOnly,
+  type Failure,
+  isRecord,
+  mapEvents,
+  type Rendered,
+  SMALL_BATCH_BODY_LIMIT,
+  type VendorPick,
+  vendorErrorHandler,
+  withPropertiesBag,
+  missingFields,
+} from './vendor-http.js';
 
 export const LAGO_PREFIX = '/compat/lago/api/v1';
 /** Lago's own batch limit. */
 export const LAGO_BATCH_MAX = 100;
 
-const NAMES: VendorFieldNames = {
-  eventType: 'code',
-  customerId: 'external_customer_id',
-  id: 'transaction_id',
-  timestamp: 'timestamp',
-  bag: 'properties',
-  property: (p) => `properties.${p}`,
-};
+const NAMES = withPropertiesBag({ eventType: 'code', customerId: 'external_customer_id', id: 'transaction_id', timestamp: 'timestamp' });
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function lagoEvent(raw: unknown): { event: VendorEvent; errors: string[] } {
-  const ev = isObject(raw) ? raw : {};
-  const errors: string[] = [];
-  if (typeof ev.transaction_id !== 'string' || ev.transaction_id === '') errors.push('transaction_id is required');
+const lagoEvent: VendorPick = (raw) => {
+  const ev = isRecord(raw) ? raw : {};
+  const errors = missingFields(ev, ['transaction_id']);
   const customer = ev.external_customer_id ?? ev.external_subscription_id;
   const ts = ev.timestamp;
   return {
@@ -46,10 +45,10 @@ function lagoEvent(raw: unknown): { event: VendorEvent; errors: string[] } {
       properties: ev.properties,
     },
   };
-}
+};
 
 function eventObject(raw: unknown, r: VendorStored, now: number) {
-  const ev = isObject(raw) ? raw : {};
+  const ev = isRecord(raw) ? raw : {};
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   return {
     lago_id: r.eventId,
@@ -57,7 +56,7 @@ function eventObject(raw: unknown, r: VendorStored, now: number) {
     lago_customer_id: null,
     code: r.event.eventType,
     timestamp: new Date(r.event.ts).toISOString(),
-    properties: isObject(ev.properties) ? ev.properties : {},
+    properties: isRecord(ev.properties) ? ev.properties : {},
     lago_subscription_id: null,
     external_subscription_id: str(ev.external_subscription_id),
     external_customer_id: str(ev.external_customer_id),
@@ -153,13 +152,7 @@ function render(batch: boolean) {
 export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (app, opts) => {
   const { deps, admission } = opts;
   const { ctx } = deps;
-  const map = (raw: unknown) => {
-    const { event, errors } = lagoEvent(raw);
-    const m = toCaptureInput(event, ctx.config, NAMES);
-    m.errors.unshift(...errors);
-    return m;
-  };
-  const field = (body: unknown, key: string) => (isObject(body) ? body[key] : undefined);
+  const field = (body: unknown, key: string) => (isRecord(body) ? body[key] : undefined);
 
   await app.register(async (single) => {
     single.setErrorHandler(vendorErrorHandler(deps, render(false), () => 1));
@@ -181,8 +174,8 @@ export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (a
       },
       async (req) => {
         const raw = field(req.body, 'event');
-        if (!isObject(raw)) throw new BatchBodyInvalid('Request body is required');
-        const [r] = await captureVendorBatch(ctx, [map(raw)], NAMES, 1);
+        if (!isRecord(raw)) throw new BatchBodyInvalid('Request body is required');
+        const [r] = await captureVendorBatch(ctx, mapEvents([raw], lagoEvent, ctx.config, NAMES), NAMES, 1);
         return { event: eventObject(raw, r!, ctx.clock.now()) };
       },
     );
@@ -209,7 +202,7 @@ export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (a
       async (req) => {
         const list = field(req.body, 'events');
         if (!Array.isArray(list) || list.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
-        const stored = await captureVendorBatch(ctx, list.map(map), NAMES, LAGO_BATCH_MAX);
+        const stored = await captureVendorBatch(ctx, mapEvents(list, lagoEvent, ctx.config, NAMES), NAMES, LAGO_BATCH_MAX);
         const now = ctx.clock.now();
         return { events: stored.map((r) => eventObject(list[r.index], r, now)) };
       },

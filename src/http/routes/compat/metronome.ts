@@ -4,8 +4,7 @@
 
 import Type from 'typebox';
 import { BatchBodyInvalid } from '../../../domain/errors.js';
-import { parseIsoInstant } from '../../../domain/timestamps.js';
-import { toCaptureInput, type VendorEvent, type VendorFieldNames } from '../../../domain/vendor-events.js';
+import { RFC3339_RULE, rfc3339ToMillis } from '../../../domain/vendor-events.js';
 import { captureVendorBatch } from '../../../ingest/vendor-capture.js';
 import type { RoutePlugin } from '../../app-types.js';
 import type { CaptureAdmission } from '../../capture-admission.js';
@@ -15,46 +14,38 @@ import {
   documentOnly,
   type Failure,
   failureText,
+  isRecord,
+  mapEvents,
+  noRetryUnlessTransient,
   type Rendered,
   SMALL_BATCH_BODY_LIMIT,
+  type VendorPick,
   vendorErrorHandler,
+  withPropertiesBag,
+  missingFields,
 } from './vendor-http.js';
 
 export const METRONOME_PREFIX = '/compat/metronome/v1';
 /** Metronome takes at most 100 usage events per request. */
 export const METRONOME_BATCH_MAX = 100;
 
-const NAMES: VendorFieldNames = {
-  eventType: 'event_type',
-  customerId: 'customer_id',
-  id: 'transaction_id',
-  timestamp: 'timestamp',
-  bag: 'properties',
-  property: (p) => `properties.${p}`,
-};
+const NAMES = withPropertiesBag({ eventType: 'event_type', customerId: 'customer_id', id: 'transaction_id', timestamp: 'timestamp' });
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function usageEvent(raw: unknown): { event: VendorEvent; errors: string[] } {
-  const ev = isObject(raw) ? raw : {};
-  const errors: string[] = [];
-  if (typeof ev.transaction_id !== 'string' || ev.transaction_id === '') errors.push('transaction_id is required');
-  if (ev.timestamp === undefined || ev.timestamp === null || ev.timestamp === '') errors.push('timestamp is required');
-  const ts = ev.timestamp;
+const usageEvent: VendorPick = (raw) => {
+  const ev = isRecord(raw) ? raw : {};
+  const errors = missingFields(ev, ['transaction_id', 'timestamp']);
   return {
     errors,
     event: {
       eventType: ev.event_type,
       customerId: ev.customer_id,
       id: ev.transaction_id === '' ? undefined : ev.transaction_id,
-      timestamp: ts === undefined || ts === null || ts === '' ? undefined : typeof ts === 'string' ? parseIsoInstant(ts) : Number.NaN,
-      timestampRule: 'must be an RFC 3339 date-time such as 2026-01-12T10:00:00Z',
+      timestamp: rfc3339ToMillis(ev.timestamp),
+      timestampRule: RFC3339_RULE,
       properties: ev.properties,
     },
   };
-}
+};
 
 const Usage = Type.Object({
   transaction_id: Type.String({ description: "The event's id: a repeat with the same content is counted once" }),
@@ -71,7 +62,7 @@ function render(f: Failure): Rendered {
     f.conflicts.length > 0
       ? `transaction_id already used for an event with different content: ${f.conflicts.map((c) => c.id).join(', ')}`
       : failureText(f, 'usage', false);
-  return { status, headers: status < 500 && status !== 429 ? { 'x-should-retry': 'false' } : {}, body: { message } };
+  return { status, headers: noRetryUnlessTransient(status), body: { message } };
 }
 
 export const metronomeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (app, opts) => {
@@ -106,13 +97,7 @@ export const metronomeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
     },
     async (req, reply) => {
       if (!Array.isArray(req.body) || req.body.length === 0) throw new BatchBodyInvalid('Request body must be an array of events');
-      const mapped = req.body.map((raw) => {
-        const { event, errors } = usageEvent(raw);
-        const m = toCaptureInput(event, ctx.config, NAMES);
-        m.errors.unshift(...errors);
-        return m;
-      });
-      await captureVendorBatch(ctx, mapped, NAMES, METRONOME_BATCH_MAX);
+      await captureVendorBatch(ctx, mapEvents(req.body, usageEvent, ctx.config, NAMES), NAMES, METRONOME_BATCH_MAX);
       // No body at all: the schema's null documents it, and an undefined payload sends none.
       return reply.code(200).send(undefined as never);
     },

@@ -5,8 +5,7 @@
 
 import Type from 'typebox';
 import { BatchBodyInvalid } from '../../../domain/errors.js';
-import { parseIsoInstant } from '../../../domain/timestamps.js';
-import { toCaptureInput, type VendorEvent, type VendorFieldNames } from '../../../domain/vendor-events.js';
+import { RFC3339_RULE, rfc3339ToMillis, type VendorFieldNames } from '../../../domain/vendor-events.js';
 import { captureVendorBatch } from '../../../ingest/vendor-capture.js';
 import type { RoutePlugin } from '../../app-types.js';
 import type { CaptureAdmission } from '../../capture-admission.js';
@@ -14,11 +13,15 @@ import { MapOf } from '../../schemas/common.js';
 import {
   arrayLength,
   documentOnly,
-  failureText,
-  LARGE_BATCH_BODY_LIMIT,
   type Failure,
+  failureText,
+  isRecord,
+  LARGE_BATCH_BODY_LIMIT,
+  mapEvents,
   type Rendered,
+  type VendorPick,
   vendorErrorHandler,
+  missingFields,
 } from './vendor-http.js';
 
 export const OPENMETER_PREFIX = '/compat/openmeter';
@@ -32,10 +35,6 @@ const NAMES: VendorFieldNames = {
   property: (p) => `data.${p}`,
 };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * OpenMeter dedupes on (source, id): both go into meterhook's id, the source percent-encoded so that no two
  * pairs meet ("a/b" + "c" and "a" + "b/c" stay apart).
@@ -45,26 +44,22 @@ export function openMeterId(source: unknown, id: unknown): unknown {
   return `${encodeURIComponent(source)}/${id}`;
 }
 
-function cloudEvent(raw: unknown): { event: VendorEvent; errors: string[] } {
-  const ev = isObject(raw) ? raw : {};
-  const errors: string[] = [];
-  if (!isObject(raw)) errors.push('the event must be a CloudEvents JSON object');
-  if (typeof ev.id !== 'string' || ev.id === '') errors.push('id is required');
-  if (typeof ev.source !== 'string' || ev.source === '') errors.push('source is required');
+const cloudEvent: VendorPick = (raw) => {
+  const ev = isRecord(raw) ? raw : {};
+  const errors = isRecord(raw) ? missingFields(ev, ['id', 'source']) : ['the event must be a CloudEvents JSON object'];
   if (ev.specversion !== undefined && ev.specversion !== '1.0') errors.push('specversion must be "1.0"');
-  const time = ev.time;
   return {
     errors,
     event: {
       eventType: ev.type,
       customerId: ev.subject,
       id: openMeterId(ev.source, ev.id),
-      timestamp: time === undefined || time === null ? undefined : typeof time === 'string' ? parseIsoInstant(time) : Number.NaN,
-      timestampRule: 'must be an RFC 3339 date-time such as 2026-01-12T10:00:00Z',
+      timestamp: rfc3339ToMillis(ev.time),
+      timestampRule: RFC3339_RULE,
       properties: ev.data,
     },
   };
-}
+};
 
 const CloudEvent = Type.Object(
   {
@@ -149,13 +144,7 @@ export const openMeterRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
     async (req, reply) => {
       const list = Array.isArray(req.body) ? req.body : [req.body];
       if (list.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
-      const mapped = list.map((raw) => {
-        const { event, errors } = cloudEvent(raw);
-        const m = toCaptureInput(event, ctx.config, NAMES);
-        m.errors.unshift(...errors);
-        return m;
-      });
-      await captureVendorBatch(ctx, mapped, NAMES, ctx.config.maxBatchSize);
+      await captureVendorBatch(ctx, mapEvents(list, cloudEvent, ctx.config, NAMES), NAMES, ctx.config.maxBatchSize);
       return reply.code(204).send(null);
     },
   );

@@ -4,52 +4,54 @@
 
 import Type, { type Static } from 'typebox';
 import { BatchBodyInvalid } from '../../../domain/errors.js';
-import { parseIsoInstant } from '../../../domain/timestamps.js';
-import { toCaptureInput, type VendorEvent, type VendorFieldNames } from '../../../domain/vendor-events.js';
+import { rfc3339ToMillis } from '../../../domain/vendor-events.js';
 import { captureVendorEach } from '../../../ingest/vendor-capture.js';
 import type { RoutePlugin } from '../../app-types.js';
 import type { CaptureAdmission } from '../../capture-admission.js';
 import { MapOf } from '../../schemas/common.js';
-import { documentOnly, type Failure, LARGE_BATCH_BODY_LIMIT, type Rendered, vendorErrorHandler } from './vendor-http.js';
+import {
+  documentOnly,
+  type Failure,
+  isRecord,
+  LARGE_BATCH_BODY_LIMIT,
+  mapEvents,
+  noRetryUnlessTransient,
+  type Rendered,
+  type VendorPick,
+  vendorErrorHandler,
+  withPropertiesBag,
+  missingFields,
+} from './vendor-http.js';
 
 export const ORB_PREFIX = '/compat/orb/v1';
 /** Orb takes at most 500 events per ingest request. */
 export const ORB_BATCH_MAX = 500;
 
-const NAMES: VendorFieldNames = {
+const NAMES = withPropertiesBag({
   eventType: 'event_name',
   customerId: 'external_customer_id',
   id: 'idempotency_key',
   timestamp: 'timestamp',
-  bag: 'properties',
-  property: (p) => `properties.${p}`,
-};
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+});
 
 const present = (v: unknown) => v !== undefined && v !== null && v !== '';
 
-function orbEvent(raw: unknown): { event: VendorEvent; errors: string[] } {
-  const ev = isObject(raw) ? raw : {};
-  const errors: string[] = [];
-  if (!present(ev.idempotency_key)) errors.push('idempotency_key is required');
+const orbEvent: VendorPick = (raw) => {
+  const ev = isRecord(raw) ? raw : {};
+  const errors = missingFields(ev, ['idempotency_key', 'timestamp']);
   if (present(ev.customer_id) && present(ev.external_customer_id)) errors.push('give exactly one of customer_id and external_customer_id');
-  if (!present(ev.timestamp)) errors.push('timestamp is required');
-  const ts = ev.timestamp;
   return {
     errors,
     event: {
       eventType: ev.event_name,
       customerId: present(ev.external_customer_id) ? ev.external_customer_id : ev.customer_id,
       id: present(ev.idempotency_key) ? ev.idempotency_key : undefined,
-      timestamp: !present(ts) ? undefined : typeof ts === 'string' ? parseIsoInstant(ts) : Number.NaN,
+      timestamp: rfc3339ToMillis(ev.timestamp),
       timestampRule: 'must be an ISO 8601 date-time in UTC such as 2026-01-12T10:00:00Z',
       properties: ev.properties,
     },
   };
-}
+};
 
 const OrbEvent = Type.Object({
   idempotency_key: Type.String({ description: "The event's id: a repeat with the same content is counted once" }),
@@ -71,8 +73,7 @@ function render(f: Failure): Rendered {
   const detail = f.invalid.length > 0 ? f.invalid.flatMap((p) => p.errors.map((e) => `events[${p.index}]: ${e}`)).join('; ') : f.message;
   return {
     status,
-    // Stainless clients retry 408, 409, 429 and 5xx unless told not to: a refused request is not retried.
-    headers: status < 500 && status !== 429 ? { 'x-should-retry': 'false' } : {},
+    headers: noRetryUnlessTransient(status),
     body: { type: `https://docs.withorb.com/reference/error-responses#${status}`, status, title: f.code, detail },
   };
 }
@@ -80,7 +81,7 @@ function render(f: Failure): Rendered {
 export const orbRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (app, opts) => {
   const { deps, admission } = opts;
   const { ctx } = deps;
-  app.setErrorHandler(vendorErrorHandler(deps, render, (b) => (isObject(b) && Array.isArray(b.events) ? b.events.length : 1)));
+  app.setErrorHandler(vendorErrorHandler(deps, render, (b) => (isRecord(b) && Array.isArray(b.events) ? b.events.length : 1)));
   app.post(
     `${ORB_PREFIX}/ingest`,
     {
@@ -113,15 +114,9 @@ export const orbRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (ap
       validatorCompiler: documentOnly,
     },
     async (req, reply) => {
-      const list = isObject(req.body) ? req.body.events : undefined;
+      const list = isRecord(req.body) ? req.body.events : undefined;
       if (!Array.isArray(list) || list.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
-      const mapped = list.map((raw) => {
-        const { event, errors } = orbEvent(raw);
-        const m = toCaptureInput(event, ctx.config, NAMES);
-        m.errors.unshift(...errors);
-        return m;
-      });
-      const { stored, invalid } = await captureVendorEach(ctx, mapped, NAMES, ORB_BATCH_MAX);
+      const { stored, invalid } = await captureVendorEach(ctx, mapEvents(list, orbEvent, ctx.config, NAMES), NAMES, ORB_BATCH_MAX);
       const keyOf = (i: number) => {
         const k = (list[i] as Record<string, unknown> | undefined)?.idempotency_key;
         return typeof k === 'string' ? k : '';

@@ -53,48 +53,51 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
   await app.register(async (single) => {
     single.setErrorHandler(vendorErrorHandler(deps, renderStripe(null), () => 1));
 
-    single.post(
-      '/v1/billing/meter_events',
+    const meterEvents = [
       {
-        onRequest: admission.hook(SINGLE_BODY_LIMIT),
-        schema: {
-          tags: TAGS,
-          summary: 'Stripe: create a billing meter event',
-          description:
-            'stripe.billing.meterEvents.create: event_name is the event type, payload[stripe_customer_id] the customer, ' +
-            "the type's valueProperty (default payload[value]) the value, identifier the id, the other payload keys metadata.",
-          consumes: ['application/x-www-form-urlencoded'],
-          body: V1Body,
-          response: { 200: V1MeterEvent, ...stripeErrors() },
-        },
-        validatorCompiler: documentOnly,
+        version: 'v1' as const,
+        summary: 'Stripe: create a billing meter event',
+        description:
+          'stripe.billing.meterEvents.create: event_name is the event type, payload[stripe_customer_id] the customer, ' +
+          "the type's valueProperty (default payload[value]) the value, identifier the id, the other payload keys metadata.",
+        consumes: ['application/x-www-form-urlencoded'],
+        body: V1Body,
+        ok: V1MeterEvent,
+        answer: v1MeterEvent,
       },
-      async (req) => {
-        const raw = one(req.body);
-        const [r] = await captureVendorBatch(ctx, [toCaptureInput(stripeEvent(raw, 'v1'), ctx.config, STRIPE_NAMES)], STRIPE_NAMES, 1);
-        return v1MeterEvent(raw, r!.event, r!.eventId, ctx.clock.now());
-      },
-    );
-
-    single.post(
-      '/v2/billing/meter_events',
       {
-        onRequest: admission.hook(SINGLE_BODY_LIMIT),
-        schema: {
-          tags: TAGS,
-          summary: 'Stripe: create a meter event (v2)',
-          description: 'stripe.v2.billing.meterEvents.create, mapped as the v1 event; timestamp is RFC 3339.',
-          body: V2Body,
-          response: { 200: V2MeterEvent, ...stripeErrors() },
+        version: 'v2' as const,
+        summary: 'Stripe: create a meter event (v2)',
+        description: 'stripe.v2.billing.meterEvents.create, mapped as the v1 event; timestamp is RFC 3339.',
+        consumes: ['application/json'],
+        body: V2Body,
+        ok: V2MeterEvent,
+        answer: v2MeterEvent,
+      },
+    ];
+    for (const spec of meterEvents) {
+      single.post(
+        `/${spec.version}/billing/meter_events`,
+        {
+          onRequest: admission.hook(SINGLE_BODY_LIMIT),
+          schema: {
+            tags: TAGS,
+            summary: spec.summary,
+            description: spec.description,
+            consumes: spec.consumes,
+            body: spec.body,
+            response: { 200: spec.ok, ...stripeErrors() },
+          },
+          validatorCompiler: documentOnly,
         },
-        validatorCompiler: documentOnly,
-      },
-      async (req) => {
-        const raw = one(req.body);
-        const [r] = await captureVendorBatch(ctx, [toCaptureInput(stripeEvent(raw, 'v2'), ctx.config, STRIPE_NAMES)], STRIPE_NAMES, 1);
-        return v2MeterEvent(raw, r!.event, r!.eventId, ctx.clock.now());
-      },
-    );
+        async (req) => {
+          const raw = one(req.body);
+          const mapped = [toCaptureInput(stripeEvent(raw, spec.version), ctx.config, STRIPE_NAMES)];
+          const [r] = await captureVendorBatch(ctx, mapped, STRIPE_NAMES, 1);
+          return spec.answer(raw, r!.event, r!.eventId, ctx.clock.now());
+        },
+      );
+    }
 
     single.post(
       '/v2/billing/meter_event_session',

@@ -5,6 +5,13 @@
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BatchValidationFailed, DomainError, EventIdConflict, type ErrorCode } from '../../../domain/errors.js';
+import {
+  toCaptureInput,
+  type MappedEvent,
+  type VendorEvent,
+  type VendorFieldNames,
+  type VendorRules,
+} from '../../../domain/vendor-events.js';
 import type { AppDeps } from '../../app-types.js';
 import { HttpError, mapError } from '../../errors.js';
 
@@ -87,3 +94,35 @@ export const documentOnly = () => () => true;
 /** Body limits of the vendor surfaces: a 100-event batch fits in 1 MiB; the open-ended ones match /usagebatch. */
 export const SMALL_BATCH_BODY_LIMIT = 1024 * 1024;
 export const LARGE_BATCH_BODY_LIMIT = 16 * 1024 * 1024;
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The field names of a vendor whose events carry a `properties` bag (Lago, Orb, Metronome). */
+export function withPropertiesBag(names: Pick<VendorFieldNames, 'eventType' | 'customerId' | 'id' | 'timestamp'>): VendorFieldNames {
+  return { ...names, bag: 'properties', property: (p) => `properties.${p}` };
+}
+
+/** A vendor's event picked out of its body, with the problems only its own shape can have. */
+export type VendorPick = (raw: unknown) => { event: VendorEvent; errors: string[] };
+
+/** Maps a vendor's raw events through the shared mapping, its own problems listed first. */
+export function mapEvents(list: unknown[], pick: VendorPick, rules: VendorRules, names: VendorFieldNames): MappedEvent[] {
+  return list.map((raw) => {
+    const { event, errors } = pick(raw);
+    const m = toCaptureInput(event, rules, names);
+    m.errors.unshift(...errors);
+    return m;
+  });
+}
+
+/** Stainless clients (Orb, Metronome) retry 408, 409, 429 and 5xx unless told not to: a refused request is not retried. */
+export function noRetryUnlessTransient(status: number): Record<string, string> {
+  return status < 500 && status !== 429 ? { 'x-should-retry': 'false' } : {};
+}
+
+/** The vendor's required fields that capture leaves optional (an id, a timestamp): "transaction_id is required". */
+export function missingFields(ev: Record<string, unknown>, fields: readonly string[]): string[] {
+  return fields.filter((f) => ev[f] === undefined || ev[f] === null || ev[f] === '').map((f) => `${f} is required`);
+}
