@@ -30,8 +30,8 @@ export interface CompatServer {
   close(): Promise<void>;
 }
 
-export async function startCompatServer(opts: { config?: Record<string, unknown> } = {}): Promise<CompatServer> {
-  const t = await buildTestApp({ config: opts.config ?? COMPAT_CONFIG, now: COMPAT_NOW });
+export async function startCompatServer(opts: { config?: Record<string, unknown>; now?: number } = {}): Promise<CompatServer> {
+  const t = await buildTestApp({ config: opts.config ?? COMPAT_CONFIG, now: opts.now ?? COMPAT_NOW });
   await t.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = t.app.server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
