@@ -5,7 +5,13 @@
 
 import Type from 'typebox';
 import type { NewEvent } from '../../../domain/event-rules.js';
-import { unixSecondsToMillis, type VendorEvent, type VendorFieldNames } from '../../../domain/vendor-events.js';
+import {
+  RFC3339_RULE,
+  rfc3339ToMillis,
+  unixSecondsToMillis,
+  type VendorEvent,
+  type VendorFieldNames,
+} from '../../../domain/vendor-events.js';
 import { HttpError, Unauthorized } from '../../errors.js';
 import { MapOf } from '../../schemas/common.js';
 import { failureText, type Failure, type Rendered } from './vendor-http.js';
@@ -53,14 +59,14 @@ export function stripeEvent(raw: unknown, version: 'v1' | 'v2'): VendorEvent {
   const ts = ev.timestamp;
   let timestamp: number | undefined;
   if (ts !== undefined && ts !== null && ts !== '') {
-    timestamp = version === 'v1' ? unixSecondsToMillis(ts) : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+    timestamp = version === 'v1' ? unixSecondsToMillis(ts) : rfc3339ToMillis(ts);
   }
   return {
     eventType: ev.event_name,
     customerId: isObject(payload) ? payload.stripe_customer_id : undefined,
     id: ev.identifier,
     timestamp,
-    timestampRule: version === 'v1' ? 'must be a Unix timestamp in seconds' : 'must be an RFC 3339 date-time such as 2026-01-12T10:00:00Z',
+    timestampRule: version === 'v1' ? 'must be a Unix timestamp in seconds' : RFC3339_RULE,
     properties: payload,
     consumed: ['stripe_customer_id'],
   };
