@@ -144,25 +144,25 @@ export async function runB7(sc: ScenarioContext): Promise<ScenarioResult> {
   const runs: Array<Awaited<ReturnType<typeof runSurface>>[]> = [];
   for (let r = 0; r < rounds; r++) {
     const order = SURFACES.map((_, i) => SURFACES[(i + r) % SURFACES.length]!);
-    const round: Awaited<ReturnType<typeof runSurface>>[] = [];
-    for (const surface of order) round.push(await runSurface(sc, surface, connections));
-    runs.push(SURFACES.map((surface) => round.find((x) => x.surface === surface)!));
+    const set: Awaited<ReturnType<typeof runSurface>>[] = [];
+    for (const surface of order) set.push(await runSurface(sc, surface, connections));
+    runs.push(SURFACES.map((surface) => set.find((x) => x.surface === surface)!));
   }
   const notes: string[] = [];
-  for (const round of runs) {
-    for (const s of round) {
+  for (const set of runs) {
+    for (const s of set) {
       if (s.stored < s.acknowledged) notes.push(`DURABILITY PROBLEM: ${s.surface}: ${s.acknowledged} acknowledged, ${s.stored} stored`);
       if (s.non2xx > 0) notes.push(`B7: ${s.surface}: ${s.non2xx} non-2xx answers (${JSON.stringify(s.statusCodes)})`);
     }
     notes.push(
-      `B7 round: ${round.map((s) => `${s.surface} ${Math.round(s.eventsPerS)} ev/s (server ${s.serverCpuCores} cores)`).join(', ')}`,
+      `B7 round: ${set.map((s) => `${s.surface} ${Math.round(s.eventsPerS)} ev/s (server ${s.serverCpuCores} cores)`).join(', ')}`,
     );
   }
   const rows: Row[] = SURFACES.map((surface, i) => {
-    const sides = runs.map((round) => round[i]!);
+    const sides = runs.map((set) => set[i]!);
     const eventsPerS = median(sides.map((s) => s.eventsPerS));
-    const base = median(runs.map((round) => round[0]!.eventsPerS));
-    const ratio = median(runs.map((round) => round[i]!.eventsPerS / round[0]!.eventsPerS));
+    const base = median(runs.map((set) => set[0]!.eventsPerS));
+    const ratio = median(runs.map((set) => set[i]!.eventsPerS / set[0]!.eventsPerS));
     const last = sides[sides.length - 1]!;
     const isBase = i === 0;
     return {
