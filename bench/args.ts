@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6'] as const;
+export const SCENARIOS = ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6', 'B7'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -44,7 +44,7 @@ Options:
   --quick                 smoke run: tiny sizes, a few seconds per scenario; checks the harness, not speed.
                           Writes its JSON to a temp dir, never under bench/results.
   --store sqlite|postgres store to benchmark (default sqlite; postgres needs DATABASE_URL support in this build)
-  --scenario B1,B3        run only these scenarios (default: all of B1..B6)
+  --scenario B1,B3        run only these scenarios (default: all of B1..B7)
   --duration <s>          measured seconds for B1 and B2 (default 10; quick 1)
   --warmup <s>            warm-up seconds before B1 and B2 (default 2; quick 0.5)
   --connections <n>       connections for B1, B2 and B6 (default B1 8, B2 64, B6 8)

@@ -1,5 +1,5 @@
 // Entry point of `npm run bench`: parses flags, picks how meterhook servers run (compiled dist/ or
-// tsx), runs the scenarios B1–B6 of performance.md, prints a table and writes a JSON report.
+// tsx), runs the scenarios B1–B7 of performance.md, prints a table and writes a JSON report.
 // Must never leave a child process or a temp data dir behind, and never write under bench/results
 // in --quick mode (CI's smoke run leaves no files in the repo).
 
@@ -19,6 +19,7 @@ import { runB3 } from './scenarios/b3-close-periods.js';
 import { runB4, runB4G } from './scenarios/b4-current-usage.js';
 import { runB5 } from './scenarios/b5-webhook-delivery.js';
 import { runB6 } from './scenarios/b6-high-cardinality.js';
+import { runB7 } from './scenarios/b7-drop-in-ingest.js';
 import type { ScenarioContext } from './scenarios/context.js';
 import { REPO_ROOT, chooseRunner, killAllChildren } from './server-process.js';
 
@@ -31,6 +32,7 @@ const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResul
   B4G: runB4G,
   B5: runB5,
   B6: runB6,
+  B7: runB7,
 };
 const TITLES: Record<ScenarioId, string> = {
   B1: 'Batch ingest',
@@ -41,6 +43,7 @@ const TITLES: Record<ScenarioId, string> = {
   B4G: 'Current usage with groups',
   B5: 'Webhook delivery',
   B6: 'High-cardinality overload',
+  B7: 'Drop-in ingest',
 };
 
 /**

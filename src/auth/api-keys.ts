@@ -5,7 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { sortableId } from '../domain/ids.js';
 import type { ApiKeyRecord } from '../domain/records.js';
-import { canonicalScopes, type Scope } from '../domain/scopes.js';
+import { canonicalScopes, grants, type Scope } from '../domain/scopes.js';
 import type { KeyPort } from '../store/store.js';
 
 export const KEY_PREFIX = 'mh_';
@@ -99,6 +99,25 @@ export class ApiKeyVerifier {
     let found: KeyGrant | undefined;
     for (const k of this.known) if (timingSafeEqual(k.hash, candidate)) found = k.grant;
     return found;
+  }
+
+  /**
+   * Whether `test` holds for the hash of some known key that grants `need`: for credentials derived from a key (a
+   * Stripe meter event session token is signed with its key's hash), so a revoked key's tokens stop working with it.
+   * Tests every hash without stopping early; re-reads stored keys on a miss, as verify does.
+   */
+  async verifyDerived(test: (hash: Buffer) => boolean, need: Scope): Promise<boolean> {
+    const run = (): boolean => {
+      let found = false;
+      for (const k of this.known) found = (test(k.hash) && grants(k.grant.scopes, need)) || found;
+      return found;
+    };
+    if (run()) return true;
+    if (this.now() - this.loadedAt > 1_000) {
+      await this.reloadSoon();
+      return run();
+    }
+    return false;
   }
 
   /** The presented key's grant, or undefined when it is not a valid key. */

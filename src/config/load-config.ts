@@ -11,6 +11,7 @@ import {
   checkWebhookUrl,
   ConfigError,
   DEFAULTS,
+  DEFAULT_VALUE_PROPERTY,
   describeValue,
   EVENT_TYPE_PATTERN,
   formatPath,
@@ -98,6 +99,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
       }
     }
   }
+  const valueProperties = parseValueProperties(rawEvents, events, fail);
 
   const webhooks: WebhookEndpointConfig[] = [];
   const rawWebhooks = input.webhooks ?? [];
@@ -186,6 +188,7 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     periods,
     events,
     eventTypes,
+    valueProperties,
     webhooks,
     schedule,
     gracePeriodMs: gracePeriod.ms,
@@ -198,6 +201,28 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     effective,
     source,
   };
+}
+
+/**
+ * `events[type].valueProperty`: which property of a vendor's event (Stripe payload, OpenMeter data, Lago,
+ * Orb and Metronome properties) carries the value, default "value". A count type reads no value, so one set
+ * there would be silently unused: it is refused instead.
+ */
+function parseValueProperties(
+  rawEvents: unknown,
+  events: Record<string, EventMeter>,
+  fail: (segments: string[], text: string) => void,
+): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [name, { op }] of Object.entries(events)) {
+    const given = (rawEvents as Record<string, Record<string, unknown>>)[name]!.valueProperty;
+    if (given !== undefined && (op === 'count' || op === 'unique')) {
+      const what = op === 'count' ? 'a count type counts events' : 'a unique type counts the values of its field';
+      fail(['events', name, 'valueProperty'], `${what} and reads no value; remove valueProperty`);
+    }
+    out[name] = typeof given === 'string' && given !== '' ? given : DEFAULT_VALUE_PROPERTY;
+  }
+  return out;
 }
 
 /** `retention: { "events": "400d" }`; at least a day, so a typo like "40m" cannot wipe recent usage. */

@@ -42,6 +42,8 @@ export interface MeterhookConfig {
   eventTypes: string[];
   /** Most distinct groups per customer, event type and hour; later new groups of the hour fold into the overflow group. */
   maxGroupsPerHour: number;
+  /** Per configured type, the property that carries the value in a vendor's event (`events[type].valueProperty`, default "value"). */
+  valueProperties: Record<string, string>;
   webhooks: WebhookEndpointConfig[];
   schedule: string;
   gracePeriodMs: number;
@@ -72,6 +74,10 @@ export const DEFAULTS = {
 
 export const MAX_BATCH_SIZE_LIMIT = 10_000;
 export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** `events[type].valueProperty`: the vendor-event property read as the value (drop-in ingest); count types read none. */
+export const DEFAULT_VALUE_PROPERTY = 'value';
+const VALUE_PROPERTY_MAX = 128;
+const VALUE_PROPERTY_EXPECTED = `must be a property name: a string of 1 to ${VALUE_PROPERTY_MAX} characters such as "tokens"`;
 
 /** Every problem found in one config, reported together so a user fixes them in one pass. */
 export class ConfigError extends Error {
@@ -118,6 +124,7 @@ export const ConfigDocument = Type.Object(
             // Checked in load-config.ts, which names the rule each bad value breaks.
             groupBy: Type.Optional(Type.Unknown()),
             field: Type.Optional(Type.Unknown()),
+            valueProperty: Type.Optional(Type.String({ minLength: 1, maxLength: VALUE_PROPERTY_MAX, expected: VALUE_PROPERTY_EXPECTED })),
           },
           { expected: `must be an object such as { "op": "sum" }` },
         ),

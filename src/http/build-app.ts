@@ -11,6 +11,7 @@ import { DEFAULT_HTTP_LIMITS, type TrustProxy } from '../config/server-settings.
 import { createCaptureAdmission } from './capture-admission.js';
 import { limitConnections, serverOptions } from './connection-limits.js';
 import { Forbidden, HttpError, MalformedJson, NotFound, RateLimited, sendError, Unauthorized } from './errors.js';
+import { presentedKey } from './presented-key.js';
 import { assertDecodedQuery, parseQueryString, type DeclaredQuery } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
 import { captureRoutes } from './routes/capture.js';
@@ -21,9 +22,15 @@ import { eventRoutes } from './routes/events.js';
 import { metaRoutes } from './routes/meta.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { lagoRoutes } from './routes/compat/lago.js';
+import { metronomeRoutes } from './routes/compat/metronome.js';
+import { openMeterRoutes } from './routes/compat/openmeter.js';
+import { orbRoutes } from './routes/compat/orb.js';
+import { stripeRoutes } from './routes/compat/stripe.js';
 import { DOC_PATHS, registerOpenApi } from './openapi.js';
 
 export type { AppDeps } from './app-types.js';
+export { presentedKey } from './presented-key.js';
 
 const SINGLE_BODY_LIMIT = 64 * 1024;
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
@@ -59,17 +66,6 @@ function createFastify(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createFastify>;
-
-export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
-  const x = headers['x-apikey'];
-  if (typeof x === 'string' && x.length > 0) return x;
-  const auth = headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (m) return m[1];
-  }
-  return undefined;
-}
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = createFastify(deps);
@@ -148,5 +144,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(dashboardRoutes, { deps });
   await app.register(webhookRoutes, { deps });
   await app.register(metricsRoutes, { deps });
+  await app.register(stripeRoutes, { deps, admission });
+  await app.register(openMeterRoutes, { deps, admission });
+  await app.register(lagoRoutes, { deps, admission });
+  await app.register(orbRoutes, { deps, admission });
+  await app.register(metronomeRoutes, { deps, admission });
   return app;
 }

@@ -51,7 +51,7 @@ export interface CapturedBatch {
   replayed: boolean;
 }
 
-function eventContext(ctx: ServiceContext): EventContext {
+export function eventContext(ctx: ServiceContext): EventContext {
   return { now: ctx.clock.now(), config: ctx.config };
 }
 
@@ -65,7 +65,7 @@ export function assertEventType(ctx: ServiceContext, eventType: string): void {
 }
 
 /** Group-commits one unit and records what happened; an id conflict becomes EventIdConflict. */
-async function commit(ctx: IngestContext, unit: AppendUnit): Promise<Extract<AppendOutcome, { ok: true }>> {
+export async function commit(ctx: IngestContext, unit: AppendUnit): Promise<Extract<AppendOutcome, { ok: true }>> {
   const started = process.hrtime.bigint();
   const outcome = await ctx.committer.submit(unit);
   const m = ctx.metrics;

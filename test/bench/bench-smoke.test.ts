@@ -1,4 +1,4 @@
-// Smoke test of the benchmark harness: `npm run bench -- --quick` must run B1–B6 end to end and
+// Smoke test of the benchmark harness: `npm run bench -- --quick` must run B1–B7 end to end and
 // print a table row with numbers for each scenario. It checks that the harness works, never speed:
 // no figure is compared with a target here (performance.md: a benchmark is never a timed test in CI).
 
@@ -46,7 +46,7 @@ test('npm run bench -- --quick runs every scenario and prints numeric figures', 
   assert.equal(r.code, 0, context);
 
   const rows = r.stdout.split('\n').filter((l) => l.startsWith('|'));
-  for (const id of ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6']) {
+  for (const id of ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6', 'B7']) {
     const mine = rows.filter((l) => l.split('|')[1]?.trim() === id);
     assert.ok(mine.length > 0, `no table row for ${id}\n${context}`);
     for (const row of mine) {

@@ -71,3 +71,10 @@ export function validRequest(route: string, headers: Record<string, string>, que
     ? { method, url, headers }
     : { method, url, headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify(body) };
 }
+
+/**
+ * The drop-in vendor routes (Stripe at the root, the others under /compat/): they speak their vendor's wire
+ * format and errors, and are held to them by test/compat (each with the vendor's own SDK) and by the OpenAPI and
+ * response contracts; the sweeps of meterhook's own routes leave them out.
+ */
+export const isDropInRoute = (route: string): boolean => / \/(v1|v2)\/billing\/| \/compat\//.test(route);

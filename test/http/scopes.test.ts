@@ -36,6 +36,19 @@ const MATRIX: Record<string, RouteScope> = {
   'GET /metrics': 'admin',
 };
 
+/** The drop-in vendor routes: capture only; Stripe's stream checks its own credential (a session token or an ingest key). */
+const DROP_IN: Record<string, RouteScope> = {
+  'POST /v1/billing/meter_events': 'ingest',
+  'POST /v2/billing/meter_events': 'ingest',
+  'POST /v2/billing/meter_event_session': 'ingest',
+  'POST /v2/billing/meter_event_stream': 'public',
+  'POST /compat/openmeter/api/v1/events': 'ingest',
+  'POST /compat/lago/api/v1/events': 'ingest',
+  'POST /compat/lago/api/v1/events/batch': 'ingest',
+  'POST /compat/orb/v1/ingest': 'ingest',
+  'POST /compat/metronome/v1/ingest': 'ingest',
+};
+
 const KEY_SETS: Scope[][] = [['ingest'], ['read'], ['admin'], ['ingest', 'read']];
 
 describe('route × scope matrix', () => {
@@ -58,7 +71,23 @@ describe('route × scope matrix', () => {
         Object.entries(ops).map(([m, op]) => [`${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`, op['x-meterhook-scope']]),
       ),
     );
-    assert.deepEqual(declared, MATRIX);
+    assert.deepEqual(declared, { ...MATRIX, ...DROP_IN });
+  });
+
+  it('the drop-in routes refuse a key without the ingest scope, before the body, and let an ingest key through', async () => {
+    const readKey = keys.find((k) => k.scopes.length === 1 && k.scopes[0] === 'read')!.key;
+    const ingestKey = keys.find((k) => k.scopes.length === 1 && k.scopes[0] === 'ingest')!.key;
+    const wrong: string[] = [];
+    for (const route of Object.keys(DROP_IN)) {
+      const url = route.split(' ')[1]!;
+      const refused = await t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${readKey}` } });
+      if (refused.statusCode !== 403) wrong.push(`${route} with a read key: ${refused.statusCode} ${refused.body.slice(0, 120)}`);
+      const passed = await t.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${ingestKey}` } });
+      // No body: the request passes authentication and is refused by the route itself (or, for the session, served).
+      if ([401, 403, 429].includes(passed.statusCode))
+        wrong.push(`${route} with an ingest key: ${passed.statusCode} ${passed.body.slice(0, 120)}`);
+    }
+    assert.deepEqual(wrong, []);
   });
 
   for (const scopes of KEY_SETS) {

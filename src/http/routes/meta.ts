@@ -30,6 +30,15 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /webhooks/endpoints': 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
   'POST /webhooks/endpoints/:endpointId/enable': 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
   'GET /metrics': 'Prometheus metrics',
+  'POST /v1/billing/meter_events': 'Stripe drop-in: one meter event, form-encoded as stripe-node sends it',
+  'POST /v2/billing/meter_events': 'Stripe drop-in: one meter event (v2)',
+  'POST /v2/billing/meter_event_session': 'Stripe drop-in: a 15-minute token for the meter event stream',
+  'POST /v2/billing/meter_event_stream': 'Stripe drop-in: up to 100 meter events, with a session token',
+  'POST /compat/openmeter/api/v1/events': 'OpenMeter drop-in: one CloudEvent or a batch',
+  'POST /compat/lago/api/v1/events': 'Lago drop-in: one usage event',
+  'POST /compat/lago/api/v1/events/batch': 'Lago drop-in: up to 100 usage events',
+  'POST /compat/orb/v1/ingest': 'Orb drop-in: up to 500 events, per event',
+  'POST /compat/metronome/v1/ingest': 'Metronome drop-in: up to 100 usage events',
 };
 
 const Descriptor = Type.Object({
@@ -80,6 +89,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
         'HMAC-SHA256-signed webhooks (Standard Webhooks and legacy headers)',
         'webhook retries, replay, recovery and delivery log',
         'SSRF guard on outbound webhooks',
+        'drop-in ingest for the Stripe, OpenMeter, Lago, Orb and Metronome SDKs',
       ],
       endpoints: ENDPOINTS,
     }),
