@@ -59,8 +59,9 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 export class HourFold {
   private readonly states = new Map<string, Map<string, Map<number, RollupState>>>();
   private readonly raised = new Map<string, Map<Period, Map<number, number>>>();
-  private readonly groups = new Map<string, GroupHour>();
-  private readonly uniques = new Map<string, UniqueHour>();
+  /** Nested by customer, type and hour index like the states: no key strings to build per event. */
+  private readonly groups = new Map<string, Map<string, Map<number, GroupHour>>>();
+  private readonly uniques = new Map<string, Map<string, Map<number, UniqueHour>>>();
   private events = 0;
 
   /** Events folded so far. */
@@ -94,12 +95,12 @@ export class HourFold {
   }
 
   private addDimensions(e: FoldedEvent, hourIndex: number, periods: readonly Period[]): void {
-    const key = hourKey(e.customerId, e.eventType, hourIndex * HOUR_MS);
     const group = e.group ?? null;
     if (group !== null) {
-      let gh = this.groups.get(key);
+      const hours = nested(this.groups, e.customerId, e.eventType);
+      let gh = hours.get(hourIndex);
       if (!gh)
-        this.groups.set(key, (gh = { customerId: e.customerId, eventType: e.eventType, hour: hourIndex * HOUR_MS, groups: new Map() }));
+        hours.set(hourIndex, (gh = { customerId: e.customerId, eventType: e.eventType, hour: hourIndex * HOUR_MS, groups: new Map() }));
       const g = gh.groups.get(group);
       if (g) {
         addEventInto(g.state, e.ts, e.seq, e.value);
@@ -107,10 +108,11 @@ export class HourFold {
       } else gh.groups.set(group, { state: stateOfEvent(e.ts, e.seq, e.value), firstSeq: e.seq });
     }
     if ((e.unique ?? null) === null) return;
-    let uh = this.uniques.get(key);
+    const hours = nested(this.uniques, e.customerId, e.eventType);
+    let uh = hours.get(hourIndex);
     if (!uh) {
       const hour = hourIndex * HOUR_MS;
-      this.uniques.set(key, (uh = { customerId: e.customerId, eventType: e.eventType, hour, periods: new Set(), byGroup: new Map() }));
+      hours.set(hourIndex, (uh = { customerId: e.customerId, eventType: e.eventType, hour, periods: new Set(), byGroup: new Map() }));
     }
     for (const p of periods) (uh.periods as Set<Period>).add(p);
     const g = group ?? '';
@@ -121,17 +123,22 @@ export class HourFold {
 
   /** Whether the fold holds groups of this (customer, type, hour start). */
   hasGroups(customerId: string, eventType: string, hour: number): boolean {
-    return this.groups.has(hourKey(customerId, eventType, hour));
+    return (
+      this.groups
+        .get(customerId)
+        ?.get(eventType)
+        ?.has(hour / HOUR_MS) === true
+    );
   }
 
   /** The groups of each (customer, type, hour), in the same key order as forEachHour. */
   groupHours(): GroupHour[] {
-    return [...this.groups.values()].sort(byHourKey);
+    return flatten(this.groups).sort(byHourKey);
   }
 
   /** The unique values of each (customer, type, hour), in the same key order. */
   uniqueHours(): UniqueHour[] {
-    return [...this.uniques.values()].sort(byHourKey);
+    return flatten(this.uniques).sort(byHourKey);
   }
 
   /**
@@ -160,6 +167,20 @@ export class HourFold {
     }
     return out.sort((a, b) => compareText(a.period, b.period) || a.periodStart - b.periodStart || compareText(a.customerId, b.customerId));
   }
+}
+
+function nested<V>(m: Map<string, Map<string, Map<number, V>>>, c: string, t: string): Map<number, V> {
+  let types = m.get(c);
+  if (!types) m.set(c, (types = new Map()));
+  let hours = types.get(t);
+  if (!hours) types.set(t, (hours = new Map()));
+  return hours;
+}
+
+function flatten<V>(m: Map<string, Map<string, Map<number, V>>>): V[] {
+  const out: V[] = [];
+  for (const types of m.values()) for (const hours of types.values()) for (const v of hours.values()) out.push(v);
+  return out;
 }
 
 /** The key of one (customer, type, hour start) in maps of hours. */

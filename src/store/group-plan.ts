@@ -71,6 +71,12 @@ export function planGroups(hours: readonly GroupHour[], stored: ReadonlyMap<stri
     const map = new Map<string, string>();
     let room = limit - have.count;
     const fits = have.count + h.groups.size <= limit;
+    if (fits) {
+      // Every group fits: each is counted in itself (resolve's default), in key order.
+      for (const [g, fg] of [...h.groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
+        rows.push({ customerId: h.customerId, hour: h.hour, eventType: h.eventType, group: g, state: fg.state });
+      continue;
+    }
     const order = [...h.groups.entries()].sort((a, b) => a[1].firstSeq - b[1].firstSeq);
     let overflow: RollupState | undefined;
     const out: GroupRow[] = [];
