@@ -3,6 +3,7 @@
 
 import { computeValues, sameValues, type PeriodValues } from '../domain/aggregation.js';
 import type { GroupTotal } from '../domain/records.js';
+import { dimensionRuleOf } from '../domain/rules.js';
 import { displayEnd, periodInterval, periodKey, type Period } from '../domain/periods.js';
 import type { ServiceContext } from './context.js';
 
@@ -50,5 +51,5 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
 
 /** Whether any meter has groups or a unique count: only then are the dimension tables read. */
 function hasDimensions(config: ServiceContext['config']): boolean {
-  return config.eventTypes.some((t) => config.events[t]!.groupBy !== undefined || config.events[t]!.op === 'unique');
+  return config.eventTypes.some((t) => dimensionRuleOf(config.events[t]!) !== undefined);
 }
