@@ -34,3 +34,17 @@ export function attemptOutcome(
     reason: next.give_up === 'deadline' ? 'deadline passed' : 'retry schedule used up',
   };
 }
+
+/**
+ * How long an attempt may wait for its receiver: the endpoint's timeout, cut so the attempt ends and is
+ * recorded before its lease runs out. An attempt that outlived its lease would be sent again by whichever
+ * worker claims the delivery next. Null when too little lease is left to send at all: the attempt is
+ * skipped and the delivery is claimed again once the lease expires.
+ */
+export function attemptBudgetMs(o: { timeoutMs: number; leaseMs: number; leaseUntil: number | null; now: number }): number | null {
+  if (o.leaseUntil === null) return o.timeoutMs;
+  const margin = Math.max(250, Math.min(2000, Math.floor(o.leaseMs / 5)));
+  const left = o.leaseUntil - o.now - margin;
+  if (left < 100) return null;
+  return Math.min(o.timeoutMs, left);
+}

@@ -9,7 +9,7 @@ import { sortableId } from '../domain/ids.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClaimedDelivery, DeliveryRecord } from '../domain/deliveries.js';
 import type { DeliveryPort } from '../store/store.js';
-import { attemptOutcome } from './attempt-outcome.js';
+import { attemptBudgetMs, attemptOutcome } from './attempt-outcome.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { SendResult, Sender } from './sender.js';
 import { signedHeaders } from './signing.js';
@@ -151,6 +151,7 @@ export class Dispatcher {
     });
     if (!d) return undefined;
     const result = await this.attempt(d, true);
+    if (!result) return undefined;
     const after = await this.o.store.getDelivery(d.id);
     return { delivery: after!.delivery, result };
   }
@@ -159,11 +160,22 @@ export class Dispatcher {
     return this.o.config.webhooks.find((w) => w.id === id);
   }
 
-  private async attempt(d: ClaimedDelivery, manual: boolean): Promise<AttemptReport['result']> {
+  /** One attempt, recorded; undefined when the lease ran out before it could be sent. */
+  private async attempt(d: ClaimedDelivery, manual: boolean): Promise<AttemptReport['result'] | undefined> {
     const { store, clock, logger } = this.o;
     const attempt = d.attempts + 1;
     const endpoint = this.endpointOf(d.endpointId);
     const startedAt = clock.now();
+    const budgetMs = attemptBudgetMs({
+      timeoutMs: endpoint?.timeoutMs ?? 0,
+      leaseMs: this.o.config.webhookDelivery.leaseMs,
+      leaseUntil: d.leaseUntil,
+      now: startedAt,
+    });
+    if (endpoint && budgetMs === null) {
+      logger.warn({ deliveryId: d.id }, 'webhook lease ran out before the attempt could be sent; it is sent after the next claim');
+      return undefined;
+    }
     const timestamp = Math.floor(startedAt / 1000);
     let result: SendResult & { dryRun?: boolean };
     if (!endpoint) {
@@ -199,8 +211,9 @@ export class Dispatcher {
           dryRun: true,
         };
       } else {
-        result = await this.o.sender.send({ url: endpoint.url, headers, body: d.message.body, timeoutMs: endpoint.timeoutMs }, () =>
-          clock.now(),
+        result = await this.o.sender.send(
+          { url: endpoint.url, headers, body: d.message.body, timeoutMs: budgetMs ?? endpoint.timeoutMs },
+          () => clock.now(),
         );
       }
     }

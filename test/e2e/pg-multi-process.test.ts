@@ -93,7 +93,7 @@ describe('three meterhook processes on one PostgreSQL database', () => {
       ...REFERENCE_CONFIG,
       periods: ['hourly', 'daily'],
       webhooks: [{ id: 'rx', url: receiver.url, secret: SECRET }],
-      webhookDelivery: { allowCidrs: ['127.0.0.1/32'], pollInterval: '100ms', lease: '3s' },
+      webhookDelivery: { allowCidrs: ['127.0.0.1/32'], pollInterval: '100ms', lease: '30s' },
       schedule: '* * * * * *',
     };
     const started = await Promise.all([0, 1, 2].map(() => startServerProcess({ config, apiKey: API_KEY, env: { DATABASE_URL: url } })));

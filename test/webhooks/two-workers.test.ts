@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
 import type { AttemptRecord } from '../../src/domain/deliveries.js';
+import type { DeliveryPort } from '../../src/store/store.js';
 import { Dispatcher } from '../../src/webhooks/dispatcher.js';
 import { createSender, type SendRequest, type Sender } from '../../src/webhooks/sender.js';
 import { standardSecretForm } from '../../src/webhooks/signing.js';
@@ -98,18 +99,21 @@ interface Worker {
   sender: Sender;
   /** webhook-ids this worker handed to its sender. */
   sent: string[];
+  /** The timeout each of those requests was given. */
+  timeouts: number[];
   inFlight: number;
   maxInFlight: number;
 }
 
 /** Assembled like src/webhooks/create-dispatcher.ts, on the app's manual clock, with a sender that counts what it sends. */
-function makeWorker(t: TestApp, owner: string): Worker {
+function makeWorker(t: TestApp, owner: string, store: DeliveryPort = t.ctx.store): Worker {
   const { allowHttp, allowCidrs } = t.config.webhookDelivery;
   const real = createSender(createSsrfGuard({ allowHttp, allowCidrs }));
-  const w = { owner, sent: [] as string[], inFlight: 0, maxInFlight: 0 } as Worker;
+  const w = { owner, sent: [] as string[], timeouts: [] as number[], inFlight: 0, maxInFlight: 0 } as Worker;
   w.sender = {
     async send(req: SendRequest, now?: () => number) {
       w.sent.push(req.headers['webhook-id']!);
+      w.timeouts.push(req.timeoutMs);
       w.inFlight++;
       w.maxInFlight = Math.max(w.maxInFlight, w.inFlight);
       try {
@@ -121,7 +125,7 @@ function makeWorker(t: TestApp, owner: string): Worker {
     close: () => real.close(),
   };
   w.dispatcher = new Dispatcher({
-    store: t.ctx.store,
+    store,
     config: t.config,
     clock: t.clock,
     logger: pino({ level: 'silent' }),
@@ -367,6 +371,61 @@ describe('two dispatchers on one store (spec test 6)', () => {
     } finally {
       await live.dispatcher.stop();
       await live.sender.close();
+      await t.close();
+      await rx.close();
+    }
+  });
+
+  it('an attempt never outlives its lease: the receiver timeout is cut to what the lease leaves', async () => {
+    const rx = await startReceiver(0);
+    // A 5 s lease and the default 10 s endpoint timeout: left alone, a slow receiver would hold the attempt
+    // past the lease and another worker would send the message again.
+    const t = await buildTestApp({ config: config(rx.url, { lease: '5s' }), now: Date.now() });
+    const w = makeWorker(t, 'worker-a');
+    try {
+      await createMessages(t, 1);
+      await w.dispatcher.start();
+      await settle(w);
+      assert.equal(rx.arrivals.length, 1);
+      // The clock stood still, so the budget is the lease less the 1 s margin kept for recording.
+      assert.deepEqual(w.timeouts, [4000]);
+    } finally {
+      await w.dispatcher.stop();
+      await w.sender.close();
+      await t.close();
+      await rx.close();
+    }
+  });
+
+  it('a worker that stalls past its lease between claim and send sends nothing; the next claim sends once', async () => {
+    const rx = await startReceiver(0);
+    const t = await buildTestApp({ config: config(rx.url), now: Date.now() });
+    // The claim returns only once the whole lease has gone by, as after a long pause of the process.
+    let stalls = 1;
+    const stalling: DeliveryPort = Object.create(t.ctx.store) as DeliveryPort;
+    stalling.claimDeliveries = async (q) => {
+      const claimed = await t.ctx.store.claimDeliveries(q);
+      if (claimed.length > 0 && stalls-- > 0) t.clock.advance(LEASE_MS);
+      return claimed;
+    };
+    const w = makeWorker(t, 'worker-a', stalling);
+    try {
+      await createMessages(t, 1);
+      await w.dispatcher.start();
+      await settle(w);
+      // The stalled claim sends nothing; the lease has run out, so the worker's next pass claims it again and
+      // sends it once. Had the stalled attempt gone out, it could not be recorded and the message would go twice.
+      assert.equal(rx.arrivals.length, 1, 'the message reached the receiver once');
+      t.clock.advance(LEASE_MS + 1);
+      await claimPass(w);
+      assert.equal(rx.arrivals.length, 1, 'and never again');
+      const [held] = await t.store.listDeliveries({ limit: 10 });
+      const after = (await t.store.getDelivery(held!.id))!;
+      assert.equal(after.delivery.status, 'succeeded');
+      assert.equal(after.delivery.attempts, 1);
+    } finally {
+      await w.dispatcher.stop();
+      await w.sender.close();
       await t.close();
       await rx.close();
     }
