@@ -51,18 +51,25 @@ export interface MarkRaise {
 
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** One (customer, type, hour) of a fold: its total state and, for a type with groupBy, its groups. */
+interface HourEntry {
+  state: RollupState;
+  groups: GroupHour | null;
+}
+
 /**
  * Events folded per (customer, event type, hour) into mergeable states, and the periods they touch.
  * Nested maps keyed by the values themselves: no key strings to build (the largest cost of a fold),
- * and one map per customer and type rather than per customer and hour.
+ * and one map per customer and type rather than per customer and hour. An hour's groups live in the
+ * hour's own entry, so a grouped event costs no lookups beyond its hour's.
  */
 export class HourFold {
-  private readonly states = new Map<string, Map<string, Map<number, RollupState>>>();
+  private readonly states = new Map<string, Map<string, Map<number, HourEntry>>>();
   private readonly raised = new Map<string, Map<Period, Map<number, number>>>();
   /** Nested by customer, type and hour index like the states: no key strings to build per event. */
-  private readonly groups = new Map<string, Map<string, Map<number, GroupHour>>>();
   private readonly uniques = new Map<string, Map<string, Map<number, UniqueHour>>>();
   private events = 0;
+  private grouped = 0;
 
   /** Events folded so far. */
   get size(): number {
@@ -77,10 +84,12 @@ export class HourFold {
     if (!types) this.states.set(e.customerId, (types = new Map()));
     let hours = types.get(e.eventType);
     if (!hours) types.set(e.eventType, (hours = new Map()));
-    const st = hours.get(hourIndex);
-    if (st) addEventInto(st, e.ts, e.seq, e.value);
-    else hours.set(hourIndex, stateOfEvent(e.ts, e.seq, e.value));
-    if ((e.group ?? null) !== null || (e.unique ?? null) !== null) this.addDimensions(e, hourIndex, periods);
+    let entry = hours.get(hourIndex);
+    if (entry) addEventInto(entry.state, e.ts, e.seq, e.value);
+    else hours.set(hourIndex, (entry = { state: stateOfEvent(e.ts, e.seq, e.value), groups: null }));
+    const group = e.group ?? null;
+    if (group !== null) this.addGroup(entry, e, hourIndex, group);
+    if ((e.unique ?? null) !== null) this.addUnique(e, hourIndex, periods, group);
 
     let mine = this.raised.get(e.customerId);
     if (!mine) this.raised.set(e.customerId, (mine = new Map()));
@@ -94,20 +103,20 @@ export class HourFold {
     }
   }
 
-  private addDimensions(e: FoldedEvent, hourIndex: number, periods: readonly Period[]): void {
-    const group = e.group ?? null;
-    if (group !== null) {
-      const hours = nested(this.groups, e.customerId, e.eventType);
-      let gh = hours.get(hourIndex);
-      if (!gh)
-        hours.set(hourIndex, (gh = { customerId: e.customerId, eventType: e.eventType, hour: hourIndex * HOUR_MS, groups: new Map() }));
-      const g = gh.groups.get(group);
-      if (g) {
-        addEventInto(g.state, e.ts, e.seq, e.value);
-        if (e.seq < g.firstSeq) g.firstSeq = e.seq;
-      } else gh.groups.set(group, { state: stateOfEvent(e.ts, e.seq, e.value), firstSeq: e.seq });
+  private addGroup(entry: HourEntry, e: FoldedEvent, hourIndex: number, group: string): void {
+    let gh = entry.groups;
+    if (!gh) {
+      entry.groups = gh = { customerId: e.customerId, eventType: e.eventType, hour: hourIndex * HOUR_MS, groups: new Map() };
+      this.grouped++;
     }
-    if ((e.unique ?? null) === null) return;
+    const g = gh.groups.get(group);
+    if (g) {
+      addEventInto(g.state, e.ts, e.seq, e.value);
+      if (e.seq < g.firstSeq) g.firstSeq = e.seq;
+    } else gh.groups.set(group, { state: stateOfEvent(e.ts, e.seq, e.value), firstSeq: e.seq });
+  }
+
+  private addUnique(e: FoldedEvent, hourIndex: number, periods: readonly Period[], group: string | null): void {
     const hours = nested(this.uniques, e.customerId, e.eventType);
     let uh = hours.get(hourIndex);
     if (!uh) {
@@ -124,16 +133,21 @@ export class HourFold {
   /** Whether the fold holds groups of this (customer, type, hour start). */
   hasGroups(customerId: string, eventType: string, hour: number): boolean {
     return (
-      this.groups
+      (this.states
         .get(customerId)
         ?.get(eventType)
-        ?.has(hour / HOUR_MS) === true
+        ?.get(hour / HOUR_MS)?.groups ?? null) !== null
     );
   }
 
   /** The groups of each (customer, type, hour), in the same key order as forEachHour. */
   groupHours(): GroupHour[] {
-    return flatten(this.groups).sort(byHourKey);
+    const out: GroupHour[] = [];
+    if (this.grouped === 0) return out;
+    this.forEachHour((_c, _t, _h, _s, groups) => {
+      if (groups) out.push(groups);
+    });
+    return out;
   }
 
   /** The unique values of each (customer, type, hour), in the same key order. */
@@ -142,16 +156,19 @@ export class HourFold {
   }
 
   /**
-   * Each hour state in (customer, event type, hour) order. Every writer upserts in this one order, so
-   * concurrent writers lock rows alike and cannot deadlock, and a B-tree on customer first is walked
-   * once from left to right.
+   * Each hour state in (customer, event type, hour) order, with the hour's groups when its type has
+   * groupBy. Every writer upserts in this one order, so concurrent writers lock rows alike and cannot
+   * deadlock, and a B-tree on customer first is walked once from left to right.
    */
-  forEachHour(fn: (customerId: string, eventType: string, hour: number, state: RollupState) => void): void {
+  forEachHour(fn: (customerId: string, eventType: string, hour: number, state: RollupState, groups: GroupHour | null) => void): void {
     for (const c of [...this.states.keys()].sort(compareText)) {
       const types = this.states.get(c)!;
       for (const t of [...types.keys()].sort(compareText)) {
         const hours = types.get(t)!;
-        for (const h of [...hours.keys()].sort((a, b) => a - b)) fn(c, t, h * HOUR_MS, hours.get(h)!);
+        for (const h of [...hours.keys()].sort((a, b) => a - b)) {
+          const entry = hours.get(h)!;
+          fn(c, t, h * HOUR_MS, entry.state, entry.groups);
+        }
       }
     }
   }

@@ -8,7 +8,7 @@
 import type Database from 'better-sqlite3';
 import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
 import type { Period } from '../../domain/periods.js';
-import { HourFold, hourKey, periodStartMemoSize } from '../../domain/fold.js';
+import { HourFold, periodStartMemoSize, type GroupHour } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
 import { stateParams } from '../rows.js';
@@ -146,14 +146,13 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         fold.add(e, b.periods);
       }
     }
-    const totals = new Map<string, number>();
-    fold.forEachHour((c, t, hour, s) => {
-      const grouped = fold.hasGroups(c, t, hour);
+    const grouped: Array<{ hour: GroupHour; total: number }> = [];
+    fold.forEachHour((c, t, hour, s, groups) => {
       const values = [c, hour, t, ...stateParams(s)];
-      if (grouped) totals.set(hourKey(c, t, hour), upsertRollupCount.get(...values) as number);
+      if (groups) grouped.push({ hour: groups, total: upsertRollupCount.get(...values) as number });
       else upsertRollup.run(...values);
     });
-    groupsOverflowed += dimensionWriter.write(fold, dimensionRules.maxGroupsPerHour, totals);
+    groupsOverflowed += dimensionWriter.write(grouped, fold.uniqueHours(), dimensionRules.maxGroupsPerHour);
     stagedMarks = [];
     for (const m of fold.marks((period, customerId, start) => !knownMarks.has(period, customerId, start))) {
       upsertMark.run(m.period, m.periodStart, m.customerId, m.changeSeq);

@@ -3,8 +3,9 @@
 // Must never decide anything itself: group-plan.ts decides; SQLite has one writer, so what it reads is all committed.
 
 import type Database from 'better-sqlite3';
-import type { HourFold } from '../../domain/fold.js';
-import { hourKey, hoursNearBound, hoursToCount, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
+import type { GroupHour, UniqueHour } from '../../domain/fold.js';
+import type { RollupState } from '../../domain/rollup-state.js';
+import { hourKey, planGroups, planUniques, type GroupPlan } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, rollupUpsertSql, SQLITE_MERGE, UNIQUE_COLUMNS } from '../rollup-upsert.js';
@@ -21,33 +22,48 @@ export function createDimensionWriter(db: Database.Database) {
   const upsertGroup = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE, GROUP_ROLLUPS));
   const insertUnique = db.prepare(`INSERT OR IGNORE INTO unique_values (${UNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
 
+  const upsert = (h: GroupHour, group: string, state: RollupState): void => {
+    upsertGroup.run(h.customerId, h.hour, h.eventType, group, ...stateParams(state));
+  };
+
   return {
     /**
-     * Writes the fold's groups and unique values; returns how many new groups went to the overflow group.
-     * `totals` holds each grouped hour's event count after this fold's upsert of the hour totals.
+     * Writes a fold's groups and unique values; returns how many new groups went to the overflow group.
+     * `grouped` holds each grouped hour, in the fold's key order, with the hour's event count after this
+     * fold's upsert of the hour totals. An hour holds at most as many groups as events, so one whose count
+     * is within the bound is written straight away: only hours that could pass it read what is stored.
      */
-    write(fold: HourFold, maxGroupsPerHour: number, totals: ReadonlyMap<string, number>): number {
-      const hours = fold.groupHours();
-      const uniques = fold.uniqueHours();
-      if (hours.length === 0 && uniques.length === 0) return 0;
-      const counts = new Map<string, number>();
-      for (const h of hoursToCount(hours, totals, maxGroupsPerHour)) {
-        counts.set(hourKey(h.customerId, h.eventType, h.hour), countGroups.get(h.customerId, h.hour, h.eventType) as number);
+    write(grouped: ReadonlyArray<{ hour: GroupHour; total: number }>, uniques: readonly UniqueHour[], maxGroupsPerHour: number): number {
+      if (grouped.length === 0 && uniques.length === 0) return 0;
+      let overflowed = 0;
+      let plans: Map<string, GroupPlan> | undefined;
+      for (const { hour: h, total } of grouped) {
+        const count = total <= maxGroupsPerHour ? 0 : (countGroups.get(h.customerId, h.hour, h.eventType) as number);
+        if (count + h.groups.size <= maxGroupsPerHour) {
+          // Every group fits and is counted in itself, upserted in key order.
+          if (h.groups.size === 1) for (const [g, fg] of h.groups) upsert(h, g, fg.state);
+          else for (const g of [...h.groups.keys()].sort(compareText)) upsert(h, g, h.groups.get(g)!.state);
+          continue;
+        }
+        const key = hourKey(h.customerId, h.eventType, h.hour);
+        const known = new Set(knownGroups.all(h.customerId, h.hour, h.eventType) as string[]);
+        const plan = planGroups([h], new Map([[key, { count, known }]]), maxGroupsPerHour);
+        for (const r of plan.rows) upsert(h, r.group, r.state);
+        overflowed += plan.overflowed;
+        (plans ??= new Map()).set(key, plan);
       }
-      const stored = new Map<string, StoredGroups>();
-      for (const [k, count] of counts) stored.set(k, { count });
-      for (const h of hoursNearBound(hours, counts, maxGroupsPerHour)) {
-        const k = hourKey(h.customerId, h.eventType, h.hour);
-        stored.set(k, { count: counts.get(k)!, known: new Set(knownGroups.all(h.customerId, h.hour, h.eventType) as string[]) });
+      if (uniques.length > 0) {
+        const resolve = (c: string, t: string, hour: number, g: string): string =>
+          plans?.get(hourKey(c, t, hour))?.resolve(c, t, hour, g) ?? g;
+        for (const u of planUniques(uniques, resolve))
+          insertUnique.run(u.customerId, u.period, u.periodStart, u.eventType, u.group, u.token);
       }
-      const plan = planGroups(hours, stored, maxGroupsPerHour);
-      for (const r of plan.rows) upsertGroup.run(r.customerId, r.hour, r.eventType, r.group, ...stateParams(r.state));
-      for (const u of planUniques(uniques, plan.resolve))
-        insertUnique.run(u.customerId, u.period, u.periodStart, u.eventType, u.group, u.token);
-      return plan.overflowed;
+      return overflowed;
     },
   };
 }
+
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The reads of the dimension tables (the store brings derived state up to date before each). */
 export function createDimensionReads(db: Database.Database) {
