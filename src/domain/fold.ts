@@ -49,7 +49,8 @@ export interface MarkRaise {
   changeSeq: number;
 }
 
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** Code-unit order of two strings: the one key order every writer sorts by. */
+export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** One (customer, type, hour) of a fold: its total state and, for a type with groupBy, its groups. */
 interface HourEntry {

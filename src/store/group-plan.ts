@@ -4,7 +4,7 @@
 // the same transaction that upserts the hour's total (whose row lock orders concurrent writers), and write the plan.
 
 import { ALL_GROUPS, OVERFLOW_GROUP } from '../domain/dimensions.js';
-import { hourKey, periodStartOf, type GroupHour, type UniqueHour } from '../domain/fold.js';
+import { compareText, hourKey, periodStartOf, type GroupHour, type UniqueHour } from '../domain/fold.js';
 import type { Period } from '../domain/periods.js';
 import { mergeInto, type RollupState } from '../domain/rollup-state.js';
 
@@ -73,7 +73,7 @@ export function planGroups(hours: readonly GroupHour[], stored: ReadonlyMap<stri
     const fits = have.count + h.groups.size <= limit;
     if (fits) {
       // Every group fits: each is counted in itself (resolve's default), in key order.
-      for (const [g, fg] of [...h.groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
+      for (const [g, fg] of [...h.groups.entries()].sort((a, b) => compareText(a[0], b[0])))
         rows.push({ customerId: h.customerId, hour: h.hour, eventType: h.eventType, group: g, state: fg.state });
       continue;
     }
@@ -97,7 +97,7 @@ export function planGroups(hours: readonly GroupHour[], stored: ReadonlyMap<stri
     }
     if (overflow) out.push({ customerId: h.customerId, hour: h.hour, eventType: h.eventType, group: OVERFLOW_GROUP, state: overflow });
     // Upserted in (customer, hour, type, group) order: the same lock order for every writer.
-    out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    out.sort((a, b) => compareText(a.group, b.group));
     rows.push(...out);
     sent.set(key, map);
   }
@@ -135,7 +135,7 @@ export function planUniques(hours: readonly UniqueHour[], resolve: GroupPlan['re
       }
     }
   }
-  const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  const cmp = compareText;
   return out.sort(
     (a, b) =>
       cmp(a.customerId, b.customerId) ||

@@ -3,7 +3,7 @@
 // Must never decide anything itself: group-plan.ts decides; SQLite has one writer, so what it reads is all committed.
 
 import type Database from 'better-sqlite3';
-import type { GroupHour, UniqueHour } from '../../domain/fold.js';
+import { compareText, type GroupHour, type UniqueHour } from '../../domain/fold.js';
 import type { RollupState } from '../../domain/rollup-state.js';
 import { hourKey, planGroups, planUniques, type GroupPlan } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
@@ -62,8 +62,6 @@ export function createDimensionWriter(db: Database.Database) {
     },
   };
 }
-
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The reads of the dimension tables (the store brings derived state up to date before each). */
 export function createDimensionReads(db: Database.Database) {
