@@ -52,10 +52,19 @@ export interface MarkRaise {
 /** Code-unit order of two strings: the one key order every writer sorts by. */
 export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** One (customer, type, hour) of a fold: its total state and, for a type with groupBy, its groups. */
+/**
+ * One (customer, type, hour) of a fold: its total state and, for a type with groupBy, its groups. While every
+ * event of the hour is in one group (`sole`), that group's state is the total's, so none is kept apart: most
+ * hours of a slice hold one event, and a second state, map and entry per event would live until the slice's
+ * commit. The groups are kept apart (`groups`) from the first event that differs.
+ */
 interface HourEntry {
   state: RollupState;
   groups: GroupHour | null;
+  /** The one group of every event so far (null: none, or `groups` holds them). */
+  sole: string | null;
+  /** The first seq of the sole group. */
+  soleFirstSeq: number;
 }
 
 /**
@@ -85,11 +94,20 @@ export class HourFold {
     if (!types) this.states.set(e.customerId, (types = new Map()));
     let hours = types.get(e.eventType);
     if (!hours) types.set(e.eventType, (hours = new Map()));
-    let entry = hours.get(hourIndex);
-    if (entry) addEventInto(entry.state, e.ts, e.seq, e.value);
-    else hours.set(hourIndex, (entry = { state: stateOfEvent(e.ts, e.seq, e.value), groups: null }));
     const group = e.group ?? null;
-    if (group !== null) this.addGroup(entry, e, hourIndex, group);
+    let entry = hours.get(hourIndex);
+    if (!entry) {
+      hours.set(hourIndex, (entry = { state: stateOfEvent(e.ts, e.seq, e.value), groups: null, sole: group, soleFirstSeq: e.seq }));
+      if (group !== null) this.grouped++;
+    } else {
+      if (entry.sole !== null && entry.sole !== group) this.keepGroupsApart(entry, e.customerId, e.eventType, hourIndex);
+      if (group === null) {
+        // no group: the total only
+      } else if (entry.sole === group) {
+        if (e.seq < entry.soleFirstSeq) entry.soleFirstSeq = e.seq;
+      } else this.addGroup(entry, e, hourIndex, group);
+      addEventInto(entry.state, e.ts, e.seq, e.value);
+    }
     if ((e.unique ?? null) !== null) this.addUnique(e, hourIndex, periods, group);
 
     let mine = this.raised.get(e.customerId);
@@ -102,6 +120,13 @@ export class HourFold {
       const seq = starts.get(start);
       if (seq === undefined || seq < e.seq) starts.set(start, e.seq);
     }
+  }
+
+  /** The hour's sole group gets a state of its own (a copy of the total's, before the event that differs). */
+  private keepGroupsApart(entry: HourEntry, customerId: string, eventType: string, hourIndex: number): void {
+    const groups = new Map<string, FoldedGroup>([[entry.sole!, { state: { ...entry.state }, firstSeq: entry.soleFirstSeq }]]);
+    entry.groups = { customerId, eventType, hour: hourIndex * HOUR_MS, groups };
+    entry.sole = null;
   }
 
   private addGroup(entry: HourEntry, e: FoldedEvent, hourIndex: number, group: string): void {
@@ -133,12 +158,11 @@ export class HourFold {
 
   /** Whether the fold holds groups of this (customer, type, hour start). */
   hasGroups(customerId: string, eventType: string, hour: number): boolean {
-    return (
-      (this.states
-        .get(customerId)
-        ?.get(eventType)
-        ?.get(hour / HOUR_MS)?.groups ?? null) !== null
-    );
+    const entry = this.states
+      .get(customerId)
+      ?.get(eventType)
+      ?.get(hour / HOUR_MS);
+    return entry !== undefined && (entry.groups !== null || entry.sole !== null);
   }
 
   /** The groups of each (customer, type, hour), in the same key order as forEachHour. */
@@ -168,7 +192,7 @@ export class HourFold {
         const hours = types.get(t)!;
         for (const h of [...hours.keys()].sort((a, b) => a - b)) {
           const entry = hours.get(h)!;
-          fn(c, t, h * HOUR_MS, entry.state, entry.groups);
+          fn(c, t, h * HOUR_MS, entry.state, entry.groups ?? soleGroupHour(c, t, h * HOUR_MS, entry));
         }
       }
     }
@@ -185,6 +209,12 @@ export class HourFold {
     }
     return out.sort((a, b) => compareText(a.period, b.period) || a.periodStart - b.periodStart || compareText(a.customerId, b.customerId));
   }
+}
+
+/** The groups of an hour whose events are all in one group: that group, with a copy of the total's state. */
+function soleGroupHour(customerId: string, eventType: string, hour: number, entry: HourEntry): GroupHour | null {
+  if (entry.sole === null) return null;
+  return { customerId, eventType, hour, groups: new Map([[entry.sole, { state: { ...entry.state }, firstSeq: entry.soleFirstSeq }]]) };
 }
 
 function nested<V>(m: Map<string, Map<string, Map<number, V>>>, c: string, t: string): Map<number, V> {

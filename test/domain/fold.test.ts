@@ -90,6 +90,54 @@ describe('HourFold', () => {
     );
   });
 
+  it("gives the oracle's groups per hour, with each group's first seq, whether an hour holds one group or several", () => {
+    // Few customers and hours, so hours hold one group, several, or groups and ungrouped events together.
+    const grouped = fc
+      .array(
+        fc.record({
+          customerId: fc.constantFrom('a', 'b'),
+          eventType: fc.constantFrom('t', 'u'),
+          ts: fc.integer({ min: T0, max: T0 + 3 * HOUR_MS - 1 }),
+          value: fc.integer({ min: -50, max: 50 }),
+          group: fc.constantFrom<string | null>('g1', 'g2', 'g3', null),
+        }),
+        { minLength: 1, maxLength: 40 },
+      )
+      .map((evs) => evs.map((e, i) => ({ ...e, seq: i + 1 })));
+    fc.assert(
+      fc.property(grouped, fc.boolean(), (evs, reverse) => {
+        const fold = new HourFold();
+        for (const e of reverse ? [...evs].reverse() : evs) fold.add(e, ['hourly']);
+        assert.deepEqual(foldedHours(fold).hours, oracleHours(evs));
+        const got = new Map<string, { state: RollupState; firstSeq: number }>();
+        const hoursWithGroups = new Set<string>();
+        fold.forEachHour((c, t, h, _s, groups) => {
+          assert.equal(fold.hasGroups(c, t, h), groups !== null);
+          if (!groups) return;
+          assert.deepEqual([groups.customerId, groups.eventType, groups.hour], [c, t, h]);
+          hoursWithGroups.add(JSON.stringify([c, t, h]));
+          for (const [g, fg] of groups.groups) got.set(JSON.stringify([c, t, h, g]), { state: { ...fg.state }, firstSeq: fg.firstSeq });
+        });
+        const want = new Map<string, { state: RollupState; firstSeq: number }>();
+        const withGroup = evs.filter((e) => e.group !== null);
+        for (const [k, state] of oracleHours(withGroup.map((e) => ({ ...e, customerId: JSON.stringify([e.customerId, e.group]) })))) {
+          const [ck, t, h] = JSON.parse(k) as [string, string, number];
+          const [c, g] = JSON.parse(ck) as [string, string];
+          const firstSeq = Math.min(
+            ...withGroup
+              .filter((e) => e.customerId === c && e.eventType === t && e.group === g && Math.floor(e.ts / HOUR_MS) * HOUR_MS === h)
+              .map((e) => e.seq),
+          );
+          want.set(JSON.stringify([c, t, h, g]), { state, firstSeq });
+        }
+        assert.deepEqual(got, want);
+        assert.deepEqual(hoursWithGroups, new Set([...want.keys()].map((k) => JSON.stringify((JSON.parse(k) as unknown[]).slice(0, 3)))));
+        assert.equal(fold.groupHours().length, hoursWithGroups.size);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('visits hours in (customer, type, hour) order and lists marks in (period, start, customer) order', () => {
     fc.assert(
       fc.property(eventsArb, periodsArb, (evs, periods) => {
