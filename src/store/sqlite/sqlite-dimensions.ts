@@ -10,7 +10,8 @@ import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, rollupUpsertSql, SQLITE_MERGE, UNIQUE_COLUMNS } from '../rollup-upsert.js';
 import { stateParams, toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
-import { MERGED_GROUPS_SQL, UNIQUE_COUNTS_OVER_SQL, UNIQUE_COUNTS_SQL } from './sqlite-sql.js';
+import { exactMergedRead } from './exact-sum.js';
+import { MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL, UNIQUE_COUNTS_OVER_SQL, UNIQUE_COUNTS_SQL } from './sqlite-sql.js';
 
 export function createDimensionWriter(db: Database.Database) {
   const countGroups = db
@@ -65,14 +66,13 @@ export function createDimensionWriter(db: Database.Database) {
 
 /** The reads of the dimension tables (the store brings derived state up to date before each). */
 export function createDimensionReads(db: Database.Database) {
-  const merged = db.prepare(MERGED_GROUPS_SQL);
   const hours = db.prepare('SELECT * FROM group_rollups WHERE customer_id = ? AND hour >= ? AND hour < ? AND event_type = ?');
   const uniques = db.prepare(UNIQUE_COUNTS_SQL);
   const uniquesOver = db.prepare(UNIQUE_COUNTS_OVER_SQL);
   type GroupRow = Parameters<typeof toGroupState>[0];
+  const merged = exactMergedRead<GroupRow>(db, MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL);
   return {
-    merged: (customerId: string, from: number, to: number): GroupState[] =>
-      (merged.all({ c: customerId, from, to }) as GroupRow[]).map(toGroupState),
+    merged: (customerId: string, from: number, to: number): GroupState[] => merged({ c: customerId, from, to }).map(toGroupState),
     hours: (customerId: string, eventType: string, from: number, to: number): Array<GroupState & { hour: number }> =>
       (hours.all(customerId, from, to, eventType) as GroupRow[]).map(toGroupState),
     uniques: (customerId: string, period: Period, periodStart: number): UniqueCount[] =>

@@ -4,21 +4,26 @@
 
 import type Database from 'better-sqlite3';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
+import type { RollupTableRow } from '../rows.js';
 import { type EventColumns, sqlStringList } from '../sql-where.js';
+import { EXACT_SUM_COLUMNS, EXACT_SUM_OUT, exactMergedRead, UDF_SUM_COLUMNS } from './exact-sum.js';
 
 // Merging in SQL returns one row per event type instead of one per hour, in one pass over the
 // range. Hours partition time, so a type's first event is in its earliest hour's row and its
-// last in its latest: two primary-key lookups fetch them, with no per-row key building.
-export const MERGED_ROLLUPS_SQL = `
-        WITH a AS (SELECT event_type, sum(count) AS count, meterhook_dec_sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
+// last in its latest: two primary-key lookups fetch them, with no per-row key building. Totals are
+// summed exactly in SQLite's integers (exact-sum.ts); the *_UDF_SQL forms sum through JavaScript.
+const mergedRollupsSql = (sums: string, sumOut: string) => `
+        WITH a AS (SELECT event_type, sum(count) AS count, ${sums}, min(vmin) AS vmin, max(vmax) AS vmax,
                           min(hour) AS first_hour, max(hour) AS last_hour
                    FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to GROUP BY event_type)
-        SELECT a.event_type, @from AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+        SELECT a.event_type, @from AS hour, a.count, ${sumOut}, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
                l.last_ts, l.last_seq, l.last_value
         FROM a
         -- CROSS JOIN fixes the order: one row per type from a, then a primary-key lookup each.
         CROSS JOIN rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type
         CROSS JOIN rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type`;
+export const MERGED_ROLLUPS_SQL = mergedRollupsSql(EXACT_SUM_COLUMNS, EXACT_SUM_OUT);
+export const MERGED_ROLLUPS_UDF_SQL = mergedRollupsSql(UDF_SUM_COLUMNS, 'a.sum');
 
 /** GET /events walks a derived index `i` (customer or time) and filters the type on the event `e` it joins. */
 export const INDEXED_EVENT_COLUMNS: EventColumns = { customerId: 'i.customer_id', eventType: 'e.event_type', ts: 'i.ts', seq: 'i.seq' };
@@ -27,15 +32,17 @@ export const OLDEST_UNDELIVERED_SQL = `SELECT min(created_at) AS t FROM deliveri
   WHERE status IN (${sqlStringList(UNDELIVERED_STATUSES)})`;
 
 // The same merge for the groups of meters with groupBy: one row per (type, group), two primary-key lookups each.
-export const MERGED_GROUPS_SQL = `
-        WITH a AS (SELECT event_type, grp, sum(count) AS count, meterhook_dec_sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax,
+const mergedGroupsSql = (sums: string, sumOut: string) => `
+        WITH a AS (SELECT event_type, grp, sum(count) AS count, ${sums}, min(vmin) AS vmin, max(vmax) AS vmax,
                           min(hour) AS first_hour, max(hour) AS last_hour
                    FROM group_rollups WHERE customer_id = @c AND hour >= @from AND hour < @to GROUP BY event_type, grp)
-        SELECT a.event_type, a.grp, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+        SELECT a.event_type, a.grp, a.count, ${sumOut}, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
                l.last_ts, l.last_seq, l.last_value
         FROM a
         CROSS JOIN group_rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type AND f.grp = a.grp
         CROSS JOIN group_rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type AND l.grp = a.grp`;
+export const MERGED_GROUPS_SQL = mergedGroupsSql(EXACT_SUM_COLUMNS, EXACT_SUM_OUT);
+export const MERGED_GROUPS_UDF_SQL = mergedGroupsSql(UDF_SUM_COLUMNS, 'a.sum');
 
 /** Distinct values per unique meter and group in one period: a range of the primary key. */
 export const UNIQUE_COUNTS_SQL = `SELECT event_type, grp, count(*) AS n FROM unique_values
@@ -49,7 +56,7 @@ export const UNIQUE_COUNTS_OVER_SQL = `SELECT period_start, event_type, grp, cou
 export function prepareUsageStatements(db: Database.Database) {
   return {
     rollups: db.prepare('SELECT * FROM rollups WHERE customer_id = ? AND hour >= ? AND hour < ?'),
-    merged: db.prepare(MERGED_ROLLUPS_SQL),
+    merged: exactMergedRead<RollupTableRow>(db, MERGED_ROLLUPS_SQL, MERGED_ROLLUPS_UDF_SQL),
 
     dueMarks: db.prepare(
       `SELECT period, period_start, customer_id, change_seq FROM dirty_periods

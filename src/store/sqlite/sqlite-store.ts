@@ -245,7 +245,7 @@ export class SqliteStore implements Store {
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    return (this.stmt.merged.all({ c: customerId, from, to }) as Parameters<typeof toRollup>[0][]).map(toRollup);
+    return this.stmt.merged({ c: customerId, from, to }).map(toRollup);
   }
 
   async mergedGroups(customerId: string, from: number, to: number): Promise<GroupState[]> {
