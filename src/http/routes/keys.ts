@@ -25,9 +25,9 @@ const CreateBody = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 128 }),
     scopes: Type.Array(Type.Enum([...SCOPES]), { minItems: 1, maxItems: SCOPES.length }),
     customerId: Type.Optional(
-      Nullable(Type.String({ minLength: 1, maxLength: 256 }), 'Confine the key to this customer (ingest and read only, never admin)'),
+      Type.String({ minLength: 1, maxLength: 256, description: 'Confine the key to this customer (ingest and read only, never admin)' }),
     ),
-    expiresAt: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64 }), 'ISO-8601 instant after which the key answers 401')),
+    expiresAt: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'ISO-8601 instant after which the key answers 401' })),
     rateLimit: Type.Optional(Nullable(RateLimit)),
   },
   { additionalProperties: false },
@@ -90,13 +90,14 @@ export const keyRoutes: RoutePlugin = async (app, { deps }) => {
     async (req, reply) => {
       const b = req.body;
       const customerId = b.customerId ?? null;
+      if (b.customerId === '') throw invalid('customerId must not be empty');
       if (customerId !== null) {
         const problem = customerIdProblem(customerId);
         if (problem !== undefined) throw invalid(problem);
         if (b.scopes.includes('admin')) throw invalid('A customer key may not have the admin scope: give it ingest and/or read');
       }
       let expiresAt: number | null = null;
-      if (b.expiresAt !== undefined && b.expiresAt !== null) {
+      if (b.expiresAt !== undefined) {
         expiresAt = /^\d{4}-\d{2}-\d{2}T/.test(b.expiresAt) ? Date.parse(b.expiresAt) : Number.NaN;
         if (!Number.isFinite(expiresAt)) throw invalid('expiresAt must be an ISO-8601 instant, such as 2027-01-01T00:00:00Z');
         if (expiresAt <= clock.now()) throw invalid('expiresAt must be in the future');
