@@ -107,6 +107,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       dryRun: settings.dryRun,
       http: settings.http,
       authThrottle: settings.authThrottle,
+      keyRateLimit: settings.keyRateLimit,
       trustProxy: settings.trustProxy,
     });
     const { app, apiKeys } = services;

@@ -4,7 +4,7 @@
 // with it. Must never put a key or a key's hash in a token, nor accept a token past its expiry.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyVerifier } from './api-keys.js';
+import type { ApiKeyVerifier, KeyGrant } from './api-keys.js';
 import { hashKey } from './api-keys.js';
 
 export const SESSION_TOKEN_PREFIX = 'mhes_';
@@ -28,13 +28,18 @@ export function looksLikeSessionToken(credential: string): boolean {
 
 export type SessionCheck = 'valid' | 'expired' | 'invalid';
 
-/** Checks a token's signature against every known key, then its expiry. */
-export async function checkSessionToken(token: string, keys: ApiKeyVerifier, now: number): Promise<SessionCheck> {
+/** Checks a token's signature against every known key, then its expiry; a valid token carries its key's grant. */
+export async function checkSessionToken(
+  token: string,
+  keys: ApiKeyVerifier,
+  now: number,
+): Promise<{ check: SessionCheck; grant?: KeyGrant }> {
   const m = /^mhes_([0-9a-z]{1,12})_([A-Za-z0-9_-]{43})$/.exec(token);
-  if (!m) return 'invalid';
+  if (!m) return { check: 'invalid' };
   const expiresAt = Number.parseInt(m[1]!, 36);
   const presented = Buffer.from(m[2]!, 'base64url');
   const signed = await keys.verifyDerived((hash) => timingSafeEqual(mac(hash, expiresAt), presented), 'ingest');
-  if (!signed) return 'invalid';
-  return now < expiresAt ? 'valid' : 'expired';
+  if (!signed) return { check: 'invalid' };
+  if (signed.expiresAt !== null && now >= signed.expiresAt) return { check: 'invalid' };
+  return now < expiresAt ? { check: 'valid', grant: signed } : { check: 'expired' };
 }

@@ -51,6 +51,8 @@ export interface ServerSettings {
   dryRun: boolean;
   http: HttpLimits;
   authThrottle: AuthThrottleSettings;
+  /** The default per-key rate limit (METERHOOK_KEY_RATE_LIMIT / METERHOOK_KEY_RATE_BURST); null: off. */
+  keyRateLimit: { requestsPerSecond: number; burst: number } | null;
   /** Which proxies' X-Forwarded-For names the client (METERHOOK_TRUST_PROXY); default none. */
   trustProxy: TrustProxy;
 }
@@ -77,6 +79,8 @@ export const SERVER_ENV = [
   'METERHOOK_AUTH_FAILURE_LIMIT',
   'METERHOOK_AUTH_FAILURE_WINDOW',
   'METERHOOK_TRUST_PROXY',
+  'METERHOOK_KEY_RATE_LIMIT',
+  'METERHOOK_KEY_RATE_BURST',
 ] as const;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -150,6 +154,9 @@ export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerS
     windowMs: duration('METERHOOK_AUTH_FAILURE_WINDOW', DEFAULT_AUTH_THROTTLE.windowMs, 1_000, 86_400_000),
   };
   const trustProxy = parseTrustProxy(get('METERHOOK_TRUST_PROXY'), problems);
+  const rps = integer('METERHOOK_KEY_RATE_LIMIT', 0, 0, 1_000_000);
+  const burst = integer('METERHOOK_KEY_RATE_BURST', Math.max(1, rps), 1, 1_000_000);
+  const keyRateLimit = rps > 0 ? { requestsPerSecond: rps, burst } : null;
 
   if (problems.length > 0) throw new ConfigError('environment', problems);
 
@@ -167,6 +174,7 @@ export function readServerSettings(env: NodeJS.ProcessEnv, cwd: string): ServerS
     dryRun: /^(?:true|1)$/i.test(get('DRY_RUN') ?? ''),
     http,
     authThrottle,
+    keyRateLimit,
     trustProxy,
   };
 }

@@ -27,6 +27,7 @@ export const REQUEST_ERROR_CODES = [
   'rate_limited',
   'not_found',
   'delivery_busy',
+  'last_admin_key',
   'malformed_json',
   'invalid_request',
   'bad_request',

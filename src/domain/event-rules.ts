@@ -44,6 +44,16 @@ export interface EventContext {
 
 export type Checked = { ok: true; event: NewEvent } | { ok: false; errors: string[] };
 
+/** What is wrong with a customer id (as capture checks it), or undefined when it is a valid one. */
+export function customerIdProblem(customerId: unknown): string | undefined {
+  if (customerId === undefined || customerId === null || customerId === '') return 'customerId is required';
+  if (typeof customerId !== 'string') return 'customerId must be a string';
+  if (customerId.length > LIMITS.customerIdMax) return `customerId must be at most ${LIMITS.customerIdMax} characters`;
+  if (customerId.includes('\u0000')) return 'customerId must not contain the NUL character (U+0000)';
+  if (!isWellFormed(customerId)) return 'customerId must not contain lone UTF-16 surrogates';
+  return undefined;
+}
+
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -83,17 +93,8 @@ export function checkEventFields(body: Record<string, unknown>, eventType: strin
   const errors: string[] = [];
   const { customerId, value, metadata, timestamp } = body;
 
-  if (customerId === undefined || customerId === null || customerId === '') {
-    errors.push('customerId is required');
-  } else if (typeof customerId !== 'string') {
-    errors.push('customerId must be a string');
-  } else if (customerId.length > LIMITS.customerIdMax) {
-    errors.push(`customerId must be at most ${LIMITS.customerIdMax} characters`);
-  } else if (customerId.includes('\u0000')) {
-    errors.push('customerId must not contain the NUL character (U+0000)');
-  } else if (!isWellFormed(customerId)) {
-    errors.push('customerId must not contain lone UTF-16 surrogates');
-  }
+  const customerProblem = customerIdProblem(customerId);
+  if (customerProblem !== undefined) errors.push(customerProblem);
 
   if (value === undefined || value === null) {
     errors.push('value is required');

@@ -115,4 +115,16 @@ export interface ApiKeyRecord {
   scopes: Scope[];
   createdAt: number;
   revokedAt: number | null;
+  /** A customer-restricted key sees and stores only this customer's data; null for an unrestricted key. */
+  customerId?: string | null;
+  /** After this instant (ms) the key answers 401; null for a key that does not expire. */
+  expiresAt?: number | null;
+  /** The key's own token bucket; null to use the server default. */
+  rateLimit?: KeyRateLimit | null;
+}
+
+/** A token bucket: `burst` requests at once, refilled at `requestsPerSecond`. */
+export interface KeyRateLimit {
+  requestsPerSecond: number;
+  burst: number;
 }

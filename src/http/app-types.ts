@@ -5,8 +5,9 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EventPageOptions } from '../aggregate/event-listing.js';
-import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import type { AuthThrottle } from '../auth/auth-throttle.js';
+import type { KeyRateLimiter } from '../auth/key-rate-limit.js';
+import type { ApiKeyVerifier, KeyGrant } from '../auth/api-keys.js';
 import type { HttpLimits, TrustProxy } from '../config/server-settings.js';
 import type { RouteScope } from '../domain/scopes.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   http?: HttpLimits;
   /** Throttles addresses that fail authentication (default: none). */
   authThrottle?: AuthThrottle;
+  /** Per-key token buckets (default: none, no key is rate limited). */
+  keyRateLimiter?: KeyRateLimiter;
   /** Which proxies' X-Forwarded-For names the client (default: none; the socket's address is the client). */
   trustProxy?: TrustProxy;
 }
@@ -37,6 +40,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the route needs: a key scope, any valid key, or none (public). Every route declares one. */
     scope?: RouteScope;
+    /** Whether a customer-restricted key may call the route (default false: it is answered 403). */
+    customerKeys?: boolean;
+  }
+  interface FastifyRequest {
+    /** The verified key of the request (undefined on public routes). */
+    keyGrant?: KeyGrant;
   }
 }
 

@@ -4,14 +4,16 @@
 import Fastify, { LogController } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DomainError } from '../domain/errors.js';
-import { grants, ROUTE_SCOPES, type RouteScope } from '../domain/scopes.js';
+import { ROUTE_SCOPES, type RouteScope } from '../domain/scopes.js';
 import { requestId } from '../domain/ids.js';
 import type { AppDeps } from './app-types.js';
 import { DEFAULT_HTTP_LIMITS, type TrustProxy } from '../config/server-settings.js';
 import { createCaptureAdmission } from './capture-admission.js';
 import { limitConnections, serverOptions } from './connection-limits.js';
-import { Forbidden, HttpError, MalformedJson, NotFound, RateLimited, sendError, Unauthorized } from './errors.js';
+import { HttpError, MalformedJson, NotFound, RateLimited, sendError, Unauthorized } from './errors.js';
 import { presentedKey } from './presented-key.js';
+import { admitGrant } from './restriction.js';
+import { keyRoutes } from './routes/keys.js';
 import { assertDecodedQuery, parseQueryString, type DeclaredQuery } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
 import { captureRoutes } from './routes/capture.js';
@@ -92,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       throw new Error(`route ${String(route.method)} ${route.url} declares no scope (config.scope: ${ROUTE_SCOPES.join(' | ')})`);
     }
   });
+  app.decorateRequest('keyGrant', undefined);
   const throttle = deps.authThrottle;
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -112,7 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       throttle?.fail(req.ip);
       throw new Unauthorized('Invalid API key');
     }
-    if (!grants(grant.scopes, need)) throw new Forbidden(`This API key may not call this route: it needs the ${need} scope`);
+    admitGrant(req, deps, grant, need);
   });
 
   // After authentication, before any schema or route looks at the query.
@@ -144,6 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(dashboardRoutes, { deps });
   await app.register(webhookRoutes, { deps });
   await app.register(metricsRoutes, { deps });
+  await app.register(keyRoutes, { deps });
   await app.register(stripeRoutes, { deps, admission });
   await app.register(openMeterRoutes, { deps, admission });
   await app.register(lagoRoutes, { deps, admission });

@@ -27,6 +27,7 @@ export const codeToStatus = {
   rate_limited: 429,
   not_found: 404,
   delivery_busy: 409,
+  last_admin_key: 409,
   malformed_json: 400,
   invalid_request: 400,
   // A framework 4xx the table does not know keeps the framework's own status (see mapError).
@@ -89,11 +90,21 @@ export class Forbidden extends HttpError {
   }
 }
 
-/** Too many failed authentications from one address: refused, key unchecked, until Retry-After. */
+/** Too many failed authentications from one address, or a key over its rate limit: refused until Retry-After. */
 export class RateLimited extends HttpError {
   constructor(message: string, retryAfterSeconds: number) {
     super('rate_limited', message);
     this.headers = { 'retry-after': String(retryAfterSeconds) };
+  }
+}
+
+/** Revoking this key would leave no admin key at all (none from the environment either). */
+export class LastAdminKey extends HttpError {
+  constructor() {
+    super(
+      'last_admin_key',
+      'This is the last active admin key and no key comes from METERHOOK_API_KEYS: create another admin key before revoking it',
+    );
   }
 }
 

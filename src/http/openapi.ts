@@ -18,7 +18,8 @@ export async function registerOpenApi(app: AppInstance, version: string): Promis
         description:
           'Usage metering: capture events, aggregate them over calendar periods, deliver signed webhooks. ' +
           'Every route except /healthz, /readyz and the documentation takes an API key (x-apikey header or Authorization: Bearer); ' +
-          'x-meterhook-scope names the key scope each operation needs (ingest, read or admin; any: every valid key).',
+          'x-meterhook-scope names the key scope each operation needs (ingest, read or admin; any: every valid key); ' +
+          'x-meterhook-customer-keys: true marks the operations a customer-restricted key may call (every other one answers it 403).',
       },
       components: {
         securitySchemes: {
@@ -29,7 +30,14 @@ export async function registerOpenApi(app: AppInstance, version: string): Promis
       security: [{ apiKey: [] }, { bearer: [] }],
     },
     // Each operation names the key scope it needs (ingest, read, admin; any: every valid key; public: no key).
-    transform: ({ schema, url, route }) => ({ schema: { ...schema, 'x-meterhook-scope': route.config?.scope } as typeof schema, url }),
+    transform: ({ schema, url, route }) => ({
+      schema: {
+        ...schema,
+        'x-meterhook-scope': route.config?.scope,
+        'x-meterhook-customer-keys': route.config?.customerKeys === true,
+      } as typeof schema,
+      url,
+    }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -32,6 +32,12 @@ export function createMetrics(o: {
       labelNames: ['reason'] as const,
       registers,
     }),
+    rateLimited: new Counter({
+      name: 'meterhook_rate_limited_total',
+      help: "Requests refused by their API key's rate limit, by the scope the route needs",
+      labelNames: ['scope'] as const,
+      registers,
+    }),
     batchSize: new Histogram({
       name: 'meterhook_ingest_batch_size',
       help: 'Events per accepted capture request',

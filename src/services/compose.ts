@@ -10,6 +10,8 @@ import { applyRequestKeyRetention, applyRetention } from '../aggregate/retention
 import { Scheduler } from '../aggregate/scheduler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import { AuthThrottle, type AuthThrottleOptions } from '../auth/auth-throttle.js';
+import { KeyRateLimiter } from '../auth/key-rate-limit.js';
+import type { KeyRateLimit } from '../domain/records.js';
 import type { MeterhookConfig } from '../config/schema.js';
 import { DEFAULT_AUTH_THROTTLE, type HttpLimits, type TrustProxy } from '../config/server-settings.js';
 import { VERSION } from '../config/version.js';
@@ -48,6 +50,8 @@ export interface ComposeOptions {
   http?: HttpLimits;
   /** The failed-authentication throttle (default DEFAULT_AUTH_THROTTLE). */
   authThrottle?: AuthThrottleOptions;
+  /** The default per-key rate limit (default: off; a key's own limit still applies). */
+  keyRateLimit?: KeyRateLimit | null;
   trustProxy?: TrustProxy;
 }
 
@@ -77,6 +81,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
   const apiKeys = new ApiKeyVerifier(store, [...o.apiKeys], () => clock.now());
   await apiKeys.reload();
   const authThrottle = new AuthThrottle(o.authThrottle ?? DEFAULT_AUTH_THROTTLE, () => clock.now());
+  const keyRateLimiter = new KeyRateLimiter(o.keyRateLimit ?? null, () => clock.now());
 
   const { allowHttp, allowCidrs } = config.webhookDelivery;
   const sender: Sender = createSender(createSsrfGuard({ allowHttp, allowCidrs }));
@@ -112,6 +117,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     eventListing: o.eventListing,
     http: o.http,
     authThrottle,
+    keyRateLimiter,
     trustProxy: o.trustProxy,
   });
 

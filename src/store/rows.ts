@@ -358,6 +358,10 @@ export interface ApiKeyRow {
   scopes: string;
   created_at: Int;
   revoked_at: IntOrNull;
+  customer_id?: string | null;
+  expires_at?: IntOrNull;
+  rate_rps?: number | string | null;
+  rate_burst?: IntOrNull;
 }
 
 export const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({
@@ -369,11 +373,27 @@ export const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({
   scopes: parseScopes(r.scopes).scopes,
   createdAt: int(r.created_at),
   revokedAt: intOrNull(r.revoked_at),
+  customerId: r.customer_id ?? null,
+  expiresAt: intOrNull(r.expires_at),
+  rateLimit:
+    r.rate_rps === null || r.rate_rps === undefined ? null : { requestsPerSecond: Number(r.rate_rps), burst: int(r.rate_burst ?? 1) },
 });
 
 /** The api_keys columns both adapters insert, and the values of a record in that order. */
-export const API_KEY_COLUMNS = 'id, hash, prefix, name, scopes, created_at, revoked_at';
-export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [k.id, k.hash, k.prefix, k.name, k.scopes.join(','), k.createdAt, k.revokedAt];
+export const API_KEY_COLUMNS = 'id, hash, prefix, name, scopes, created_at, revoked_at, customer_id, expires_at, rate_rps, rate_burst';
+export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [
+  k.id,
+  k.hash,
+  k.prefix,
+  k.name,
+  k.scopes.join(','),
+  k.createdAt,
+  k.revokedAt,
+  k.customerId ?? null,
+  k.expiresAt ?? null,
+  k.rateLimit?.requestsPerSecond ?? null,
+  k.rateLimit?.burst ?? null,
+];
 
 /** Rows of values turned into one array per column (PostgreSQL's unnest() parameters). */
 function columnsOf(rows: unknown[][], width: number): unknown[][] {

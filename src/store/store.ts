@@ -225,6 +225,8 @@ export interface KeyPort {
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   revokeApiKey(idOrPrefix: string, at: number): Promise<boolean>;
+  /** A counter bumped by every key insert and revocation, so other processes notice a change cheaply. */
+  keyVersion(): Promise<number>;
 }
 
 /**

@@ -63,8 +63,15 @@ describe('readServerSettings', () => {
       dryRun: false,
       http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024, maxConnectionsPerAddress: 256 },
       authThrottle: { failures: 10, windowMs: 60_000 },
+      keyRateLimit: null,
       trustProxy: false,
     });
+  });
+
+  it('reads the default per-key rate limit', () => {
+    const s = readServerSettings({ METERHOOK_KEY_RATE_LIMIT: '5', METERHOOK_KEY_RATE_BURST: '20' }, '/srv');
+    assert.deepEqual(s.keyRateLimit, { requestsPerSecond: 5, burst: 20 });
+    assert.deepEqual(readServerSettings({ METERHOOK_KEY_RATE_LIMIT: '3' }, '/srv').keyRateLimit, { requestsPerSecond: 3, burst: 3 });
   });
 
   it('reads every variable', () => {
@@ -85,6 +92,8 @@ describe('readServerSettings', () => {
         METERHOOK_AUTH_FAILURE_LIMIT: '3',
         METERHOOK_AUTH_FAILURE_WINDOW: '10m',
         METERHOOK_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+        METERHOOK_KEY_RATE_LIMIT: '50',
+        METERHOOK_KEY_RATE_BURST: '100',
       },
       '/srv/app',
     );
@@ -99,6 +108,7 @@ describe('readServerSettings', () => {
       dryRun: true,
       http: { headersTimeoutMs: 5_000, requestTimeoutMs: 60_000, maxConnections: 500, maxConnectionsPerAddress: 0 },
       authThrottle: { failures: 3, windowMs: 600_000 },
+      keyRateLimit: { requestsPerSecond: 50, burst: 100 },
       trustProxy: ['10.0.0.0/8', '127.0.0.1'],
     });
     assert.throws(

@@ -21,6 +21,7 @@ import { startPgCluster, type PgCluster } from './postgres-cluster.js';
 import type { Dispatcher } from '../../src/webhooks/dispatcher.js';
 import type { ApiKeyVerifier } from '../../src/auth/api-keys.js';
 import type { AuthThrottleOptions } from '../../src/auth/auth-throttle.js';
+import type { KeyRateLimit } from '../../src/domain/records.js';
 import type { HttpLimits } from '../../src/config/server-settings.js';
 import { composeServices } from '../../src/services/compose.js';
 
@@ -137,19 +138,26 @@ export async function buildTestApp(
      * address on a clock that stands still; test/http/abuse-limits.test.ts turns it on.
      */
     authThrottle?: AuthThrottleOptions;
+    /** Keys from the environment (default [TEST_KEY]). */
+    envKeys?: string[];
+    /** The default per-key rate limit (default off). */
+    keyRateLimit?: KeyRateLimit | null;
+    /** An open store to share (another app on the same database); the app's close leaves it open. */
+    store?: Store;
   } = {},
 ): Promise<TestApp> {
   const dir = tempDir();
   const config = parseConfig(opts.config ?? REFERENCE_CONFIG, { env: opts.env ?? {}, source: '<test>' });
   const clock = new ManualClock(typeof opts.now === 'string' ? Date.parse(opts.now) : (opts.now ?? Date.parse('2026-01-12T10:30:00Z')));
-  const store = await openTestStore(dir, { ...opts.sqlite, ...opts.limits?.sqlite });
+  const store = opts.store ?? (await openTestStore(dir, { ...opts.sqlite, ...opts.limits?.sqlite }));
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const services = await composeServices({
     store,
     config,
     clock,
     logger,
-    apiKeys: [TEST_KEY],
+    apiKeys: opts.envKeys ?? [TEST_KEY],
+    keyRateLimit: opts.keyRateLimit,
     dryRun: opts.dryRun ?? false,
     rng: opts.rng,
     version: '0.0.0-test',
@@ -175,7 +183,7 @@ export async function buildTestApp(
     apiKeys,
     async close() {
       await services.close();
-      await store.close();
+      if (!opts.store) await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 import { REFERENCE_CONFIG, type TestApp } from './app.js';
 
 /** One endpoint on a loopback port nothing listens on, so a manual retry fails fast without leaving the machine. */
@@ -28,11 +29,14 @@ export async function seedDelivery(t: TestApp): Promise<void> {
   const [delivery] = await t.ctx.store.listDeliveries({ limit: 1 });
   assert.ok(delivery, 'the close created a delivery');
   PARAM_SAMPLES.id = delivery.id;
+  // A spare key, for the key routes to look up and revoke (never the key the sweep itself uses).
+  PARAM_SAMPLES.keyId = (await createApiKey(t.ctx.store, t.ctx.clock, 'sample', ['read'])).record.id;
 }
 
 /**
  * Sample values for path parameters, by name. A route with a parameter not listed here fails the suite.
- * `id` (a delivery) is filled in by seedDelivery, once a finalized aggregation has produced one.
+ * `id` (a delivery) is filled in by seedDelivery, once a finalized aggregation has produced one; `keyId` (a spare
+ * read key) too.
  */
 export const PARAM_SAMPLES: Record<string, string> = { eventType: 'api.calls', customerId: 'cust_1', endpointId: 'billing' };
 
@@ -41,6 +45,7 @@ export const VALID_BODIES: Record<string, unknown> = {
   'POST /usage/:eventType': { customerId: 'cust_1', value: 1 },
   'POST /usagebatch': [{ eventType: 'api.calls', customerId: 'cust_1', value: 1 }],
   'POST /webhooks/recover': { since: '2026-01-01T00:00:00Z' },
+  'POST /keys': { name: 'sample', scopes: ['read'] },
 };
 
 export function paramNames(pattern: string): string[] {

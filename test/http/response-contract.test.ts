@@ -230,6 +230,23 @@ describe('response contract', () => {
     await post('/webhooks/endpoints/nope/enable', undefined, 404);
   });
 
+  it('holds for the key management routes', async () => {
+    const created = (await post(
+      '/keys',
+      { name: 'portal', scopes: ['read'], customerId: 'c1', rateLimit: { requestsPerSecond: 2, burst: 4 } },
+      201,
+    )) as {
+      id: string;
+    };
+    await post('/keys', { name: 'bad', scopes: ['admin'], customerId: 'c1' }, 400);
+    await post('/keys', { name: 'bad', scopes: [] }, 400);
+    await get('/keys');
+    await get(`/keys/${created.id}`);
+    await get('/keys/key_nope', 404);
+    await call({ method: 'DELETE', url: `/keys/${created.id}` }, 200);
+    await call({ method: 'DELETE', url: '/keys/key_nope' }, 404);
+  });
+
   it("holds for the drop-in vendor routes: stored, repeated and refused, each in its vendor's shape", async () => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const at = Date.parse('2026-01-12T10:00:00Z') / 1000;

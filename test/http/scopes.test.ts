@@ -34,6 +34,10 @@ const MATRIX: Record<string, RouteScope> = {
   'GET /webhooks/endpoints': 'admin',
   'POST /webhooks/endpoints/:endpointId/enable': 'admin',
   'GET /metrics': 'admin',
+  'POST /keys': 'admin',
+  'GET /keys': 'admin',
+  'GET /keys/:keyId': 'admin',
+  'DELETE /keys/:keyId': 'admin',
 };
 
 /** The drop-in vendor routes: capture only; Stripe's stream checks its own credential (a session token or an ingest key). */

@@ -57,6 +57,10 @@ const ROUTE_INPUTS: Record<string, { query: string[]; body: BodyPolicy }> = {
   'GET /webhooks/endpoints': { query: [], body: 'ignored' },
   'POST /webhooks/endpoints/:endpointId/enable': { query: [], body: 'any-json' },
   'GET /metrics': { query: [], body: 'ignored' },
+  'POST /keys': { query: [], body: 'object' },
+  'GET /keys': { query: [], body: 'ignored' },
+  'GET /keys/:keyId': { query: [], body: 'ignored' },
+  'DELETE /keys/:keyId': { query: [], body: 'any-json' },
 };
 
 /** Routes whose success answer is not JSON (their errors still are). */
@@ -356,8 +360,8 @@ describe('security: every route', () => {
           for (const bad of ['x'.repeat(1000), '%E0%A4%A', '%00', '..%2F..%2Fetc%2Fpasswd', 'constructor']) {
             // A path-like string is a legal (if odd) customer id; it must not break anything. NUL is refused in
             // every identifier (PostgreSQL text cannot hold it). Event types, deliveries and endpoints are
-            // looked up, so an unknown value is a 4xx (400 or 404).
-            const lookedUp = name === 'eventType' || name === 'id' || name === 'endpointId';
+            // and keys are looked up, so an unknown value is a 4xx (400 or 404).
+            const lookedUp = name === 'eventType' || name === 'id' || name === 'endpointId' || name === 'keyId';
             const reject = lookedUp || bad.length >= 1000 || bad === '%E0%A4%A' || bad === '%00';
             const label = `:${name}=${bad.slice(0, 20)}`;
             const opts = { ...validRequest(route, keyHeaders()), url: concrete(pattern, { [name]: bad }) };

@@ -58,24 +58,25 @@ export function registerServerCommands(program: Command): void {
     .description('Create an API key; it is printed once and only its hash is stored')
     .option('-n, --name <name>', 'a label for the key', 'cli')
     .option('-s, --scope <scopes>', 'what the key may do, comma-separated: ingest, read, admin', 'admin')
+    .option('--customer <customerId>', 'confine the key to one customer (ingest and read only)')
+    .option('--expires <instant>', 'ISO-8601 instant after which the key answers 401')
+    .option('--rate-limit <rps>', "the key's own rate limit, requests per second")
+    .option('--burst <n>', 'requests the key may send at once (with --rate-limit; default the rate)')
     .option('--json', 'machine-readable output')
-    .action(async (o: { name: string; scope: string; json?: boolean }) => {
-      const [{ createApiKey }, { systemClock }, { parseScopes, SCOPES }] = await Promise.all([
-        import('../../auth/api-keys.js'),
-        import('../../domain/clock.js'),
-        import('../../domain/scopes.js'),
-      ]);
-      const { scopes, unknown } = parseScopes(o.scope);
-      if (unknown.length > 0 || scopes.length === 0) {
-        const err = new Error(`--scope must name one or more of ${SCOPES.join(', ')} (got ${JSON.stringify(o.scope)})`);
-        fail(Object.assign(err, { name: 'UsageError' }));
-      }
+    .action(async (o: CreateKeyOptions) => {
+      const [{ createApiKey }, { systemClock }] = await Promise.all([import('../../auth/api-keys.js'), import('../../domain/clock.js')]);
+      const { scopes, restrictions } = await keyCreateArgs(o, Date.now());
       const store = await openLocalStore();
       try {
-        const { key, record } = await createApiKey(store, systemClock, o.name, scopes);
+        const { key, record } = await createApiKey(store, systemClock, o.name, scopes, restrictions);
         const { id, prefix, name } = record;
-        if (o.json) process.stdout.write(`${JSON.stringify({ key, id, prefix, name, scopes: record.scopes })}\n`);
-        else process.stdout.write(`${key}\n(id ${id}, scopes ${record.scopes.join(',')}; shown once, store it safely)\n`);
+        const shown = { key, id, prefix, name, scopes: record.scopes, customerId: record.customerId ?? null };
+        const more = { expiresAt: record.expiresAt ? new Date(record.expiresAt).toISOString() : null, rateLimit: record.rateLimit ?? null };
+        if (o.json) process.stdout.write(`${JSON.stringify({ ...shown, ...more })}\n`);
+        else {
+          const customer = record.customerId ? `, customer ${record.customerId}` : '';
+          process.stdout.write(`${key}\n(id ${id}, scopes ${record.scopes.join(',')}${customer}; shown once, store it safely)\n`);
+        }
       } finally {
         await store.close();
       }
@@ -91,14 +92,17 @@ export function registerServerCommands(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
         else
           for (const k of rows)
-            process.stdout.write(`${k.id}  ${k.prefix}…  ${k.name}  ${k.scopes.join(',')}  ${k.revokedAt ? 'revoked' : 'active'}\n`);
+            process.stdout.write(
+              `${k.id}  ${k.prefix}…  ${k.name}  ${k.scopes.join(',')}${k.customerId ? `  customer=${k.customerId}` : ''}  ` +
+                `${k.revokedAt ? 'revoked' : 'active'}\n`,
+            );
       } finally {
         await store.close();
       }
     });
   keys
     .command('revoke <idOrPrefix>')
-    .description('Revoke a key by id or prefix; running servers stop accepting it within 30 s')
+    .description('Revoke a key by id or prefix; running servers stop accepting it within a few seconds')
     .action(async (idOrPrefix: string) => {
       const store = await openLocalStore();
       try {
@@ -155,4 +159,45 @@ export function registerServerCommands(program: Command): void {
       process.on('SIGINT', close);
       process.on('SIGTERM', close);
     });
+}
+
+interface CreateKeyOptions {
+  name: string;
+  scope: string;
+  customer?: string;
+  expires?: string;
+  rateLimit?: string;
+  burst?: string;
+  json?: boolean;
+}
+
+/** The scopes and restrictions `keys create` was given, or a usage error naming what is wrong. */
+async function keyCreateArgs(o: CreateKeyOptions, now: number) {
+  const [{ parseScopes, SCOPES }, { customerIdProblem }] = await Promise.all([
+    import('../../domain/scopes.js'),
+    import('../../domain/event-rules.js'),
+  ]);
+  const usage = (message: string): never => fail(Object.assign(new Error(message), { name: 'UsageError' }));
+  const { scopes, unknown } = parseScopes(o.scope);
+  if (unknown.length > 0 || scopes.length === 0)
+    usage(`--scope must name one or more of ${SCOPES.join(', ')} (got ${JSON.stringify(o.scope)})`);
+  if (o.customer !== undefined) {
+    const problem = customerIdProblem(o.customer);
+    if (problem) usage(`--customer: ${problem}`);
+    if (scopes.includes('admin')) usage('--customer: a customer key may not have the admin scope (use --scope ingest,read)');
+  }
+  let expiresAt: number | null = null;
+  if (o.expires !== undefined) {
+    expiresAt = /^\d{4}-\d{2}-\d{2}T/.test(o.expires) ? Date.parse(o.expires) : Number.NaN;
+    if (!Number.isFinite(expiresAt) || expiresAt <= now)
+      usage(`--expires must be a future ISO-8601 instant (got ${JSON.stringify(o.expires)})`);
+  }
+  let rateLimit: { requestsPerSecond: number; burst: number } | null = null;
+  if (o.rateLimit !== undefined) {
+    const rps = Number(o.rateLimit);
+    const burst = o.burst === undefined ? Math.max(1, Math.ceil(rps)) : Number(o.burst);
+    if (!(rps > 0) || !Number.isInteger(burst) || burst < 1) usage('--rate-limit must be a positive number and --burst a positive integer');
+    rateLimit = { requestsPerSecond: rps, burst };
+  } else if (o.burst !== undefined) usage('--burst needs --rate-limit');
+  return { scopes, restrictions: { customerId: o.customer ?? null, expiresAt, rateLimit } };
 }

@@ -11,6 +11,7 @@ import { presentAggregation } from '../presenters.js';
 import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
 import { errorResponses, STORE, WITH_BODY } from '../schemas/common.js';
 import { Aggregation, TriggerNothing, TriggerQueued } from '../schemas/records.js';
+import { listCustomer } from '../restriction.js';
 
 const AggregationsQuery = Type.Object({
   customerId: Type.Optional(IdParam(256)),
@@ -27,12 +28,12 @@ export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/aggregations',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', customerKeys: true },
       schema: {
         summary: 'Aggregations, newest period first',
         description: 'The X-Next-Cursor header pages on.',
         querystring: AggregationsQuery,
-        response: { 200: Type.Array(Aggregation), ...errorResponses(400, ...STORE) },
+        response: { 200: Type.Array(Aggregation), ...errorResponses(400, 404, ...STORE) },
       },
     },
     async (req, reply) => {
@@ -40,7 +41,7 @@ export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
       const limit = limitOf(q.limit);
       const before = q.cursor ? decodeCursor(q.cursor, ['instant', 'id']) : undefined;
       const rows = await deps.ctx.store.listAggregations({
-        customerId: q.customerId,
+        customerId: listCustomer(req, q.customerId),
         period: q.period,
         periodKey: q.periodKey,
         final: q.final,

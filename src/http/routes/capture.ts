@@ -5,6 +5,7 @@ import Type from 'typebox';
 import { captureBatch, captureOne } from '../../ingest/ingest-service.js';
 import type { RoutePlugin } from '../app-types.js';
 import type { CaptureAdmission } from '../capture-admission.js';
+import { assertCapturableCustomers } from '../restriction.js';
 import { errorResponses, STORE, WITH_BODY } from '../schemas/common.js';
 import { BatchResult, CaptureResult } from '../schemas/records.js';
 
@@ -58,7 +59,7 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
   app.post(
     '/usage/:eventType',
     {
-      config: { scope: 'ingest' },
+      config: { scope: 'ingest', customerKeys: true },
       // Overload is answered before the body is read: a refused request costs no parsing.
       onRequest: opts.admission.hook(opts.singleBodyLimit),
       schema: {
@@ -74,6 +75,7 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
     async (req, reply) => {
       const header = req.headers['idempotency-key'];
       const idHeader = typeof header === 'string' ? header : undefined;
+      assertCapturableCustomers(req, [(req.body as { customerId?: unknown } | undefined)?.customerId]);
       const r = await captureOne(deps.ctx, req.params.eventType, req.body, idHeader);
       return reply.code(r.duplicate ? 200 : 201).send({
         message: 'Event captured',
@@ -91,7 +93,7 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
   app.post(
     '/usagebatch',
     {
-      config: { scope: 'ingest' },
+      config: { scope: 'ingest', customerKeys: true },
       bodyLimit: opts.batchBodyLimit,
       onRequest: opts.admission.hook(opts.batchBodyLimit),
       schema: {
@@ -122,6 +124,11 @@ export const captureRoutes: RoutePlugin<CaptureRouteOptions> = async (app, opts)
     },
     async (req, reply) => {
       const header = req.headers['idempotency-key'];
+      if (Array.isArray(req.body))
+        assertCapturableCustomers(
+          req,
+          (req.body as unknown[]).map((e) => (e as { customerId?: unknown } | null)?.customerId),
+        );
       const r = await captureBatch(deps.ctx, req.body, typeof header === 'string' ? header : undefined);
       if (r.replayed) void reply.header('idempotent-replayed', 'true');
       return reply.code(r.inserted > 0 ? 201 : 200).send({

@@ -18,6 +18,7 @@ import { EventTypeNotAllowed } from '../errors.js';
 import { CursorParam, IdParam, InstantParam, LimitParam, instantParam, limitOf } from '../query-params.js';
 import { errorBody, errorResponses, Nullable, STORE } from '../schemas/common.js';
 import { MAX_DIMENSION_KEY_LENGTH } from '../../domain/dimensions.js';
+import { assertReadableCustomer, restrictedCustomer } from '../restriction.js';
 
 const CustomersQuery = Type.Object({
   search: Type.Optional(
@@ -124,7 +125,7 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/customers',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', customerKeys: true },
       schema: {
         summary: 'Customers with usage, in id order',
         description: 'Prefix search on the customer id; the X-Next-Cursor header pages on.',
@@ -136,7 +137,14 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
       const q = req.query;
       const limit = limitOf(q.limit);
       const after = q.cursor ? decodeCursor(q.cursor, ['id'])[0] : undefined;
-      const rows = await ctx.store.listCustomers({ prefix: q.search || undefined, after, limit: limit + 1 });
+      const own = restrictedCustomer(req);
+      // A customer-restricted key lists its own customer only (when it has usage and matches the search).
+      const rows =
+        own === null
+          ? await ctx.store.listCustomers({ prefix: q.search || undefined, after, limit: limit + 1 })
+          : (await ctx.store.listCustomers({ prefix: own, after, limit: 1 })).filter(
+              (c) => c.customerId === own && own.startsWith(q.search ?? ''),
+            );
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       if (rows.length > limit && last) void reply.header('x-next-cursor', encodeCursor([last.customerId]));
@@ -147,7 +155,7 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/customers/:customerId/usage/series',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', customerKeys: true },
       schema: {
         summary: 'Usage of one event type over time, in hour or day buckets',
         description:
@@ -155,10 +163,11 @@ export const customerListRoutes: RoutePlugin = async (app, { deps }) => {
           `At most ${MAX_SERIES_BUCKETS.hour} hour buckets or ${MAX_SERIES_BUCKETS.day} day buckets per request.`,
         params: SeriesParams,
         querystring: SeriesQuery,
-        response: { 200: Series, 400: BadRequest, ...errorResponses(...STORE) },
+        response: { 200: Series, 400: BadRequest, ...errorResponses(404, ...STORE) },
       },
     },
     async (req) => {
+      assertReadableCustomer(req, req.params.customerId);
       const q = req.query;
       const eventType = q.eventType ?? ctx.config.eventTypes[0];
       if (eventType === undefined || !Object.hasOwn(ctx.config.events, eventType)) {

@@ -1,5 +1,6 @@
 // Owns GET /customers/:customerId/usage: real-time usage for the period containing an instant.
-// Must never 404 an unknown customer: no usage is an empty answer, not an error.
+// Must never 404 an unknown customer for an unrestricted key: no usage is an empty answer, not an error
+// (a customer-restricted key gets 404 for every customer but its own, see restriction.ts).
 
 import Type from 'typebox';
 import { currentUsage } from '../../aggregate/current-usage.js';
@@ -8,6 +9,7 @@ import type { RoutePlugin } from '../app-types.js';
 import { InstantParam, instantParam, IdParam } from '../query-params.js';
 import { errorResponses, STORE } from '../schemas/common.js';
 import { Usage } from '../schemas/records.js';
+import { assertReadableCustomer } from '../restriction.js';
 
 const UsageParams = Type.Object({ customerId: IdParam(256) });
 const UsageQuery = Type.Object({
@@ -19,15 +21,16 @@ export const customerRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/customers/:customerId/usage',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', customerKeys: true },
       schema: {
         summary: 'Real-time usage of one customer for the period containing an instant',
         params: UsageParams,
         querystring: UsageQuery,
-        response: { 200: Usage, ...errorResponses(400, ...STORE) },
+        response: { 200: Usage, ...errorResponses(400, 404, ...STORE) },
       },
     },
     async (req) => {
+      assertReadableCustomer(req, req.params.customerId);
       const at = instantParam('at', req.query.at) ?? deps.ctx.clock.now();
       return currentUsage(deps.ctx, req.params.customerId, req.query.period ?? 'monthly', at);
     },

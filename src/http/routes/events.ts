@@ -16,6 +16,7 @@ import { presentEvent } from '../presenters.js';
 import { CursorParam, InstantParam, LimitParam, instantParam, limitOf, IdParam } from '../query-params.js';
 import { errorResponses, STORE } from '../schemas/common.js';
 import { StoredEvent } from '../schemas/records.js';
+import { listCustomer } from '../restriction.js';
 
 const FILTER_DESCRIPTION =
   `metadata.<key>=<value>: only events whose metadata value at <key> has this string form (a string as it is, ` +
@@ -40,7 +41,7 @@ export const eventRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/events',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', customerKeys: true },
       schema: {
         summary: 'Raw events, newest first',
         description:
@@ -49,7 +50,7 @@ export const eventRoutes: RoutePlugin = async (app, { deps }) => {
           'or none, and still carry X-Next-Cursor; follow it until the header is absent. ' +
           FILTER_DESCRIPTION,
         querystring: EventsQuery,
-        response: { 200: Type.Array(StoredEvent), ...errorResponses(400, ...STORE) },
+        response: { 200: Type.Array(StoredEvent), ...errorResponses(400, 404, ...STORE) },
       },
     },
     async (req, reply) => {
@@ -59,7 +60,7 @@ export const eventRoutes: RoutePlugin = async (app, { deps }) => {
       const page = await listEventPage(
         deps.ctx.store,
         {
-          customerId: q.customerId,
+          customerId: listCustomer(req, q.customerId),
           eventType: q.eventType,
           from: instantParam('from', q.from),
           to: instantParam('to', q.to),

@@ -30,6 +30,10 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /webhooks/endpoints': 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
   'POST /webhooks/endpoints/:endpointId/enable': 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
   'GET /metrics': 'Prometheus metrics',
+  'POST /keys': 'Create an API key (shown once): {name, scopes, customerId?, expiresAt?, rateLimit?}',
+  'GET /keys': 'API keys, without key material',
+  'GET /keys/:keyId': 'One API key, without key material',
+  'DELETE /keys/:keyId': 'Revoke an API key at once (409 for the last admin key when no key comes from the environment)',
   'POST /v1/billing/meter_events': 'Stripe drop-in: one meter event, form-encoded as stripe-node sends it',
   'POST /v2/billing/meter_events': 'Stripe drop-in: one meter event (v2)',
   'POST /v2/billing/meter_event_session': 'Stripe drop-in: a 15-minute token for the meter event stream',
@@ -98,7 +102,7 @@ export const metaRoutes: RoutePlugin = async (app, { deps }) => {
   app.get(
     '/ping',
     {
-      config: { scope: 'any' },
+      config: { scope: 'any', customerKeys: true },
       schema: { summary: 'Liveness check with the server time', response: { 200: Ping, ...errorResponses(...AUTHENTICATED) } },
     },
     async () => ({ status: 'ok' as const, timestamp: new Date(ctx.clock.now()).toISOString() }),

@@ -56,7 +56,7 @@ const STATUS_TEXT = {
   413: 'Too large: the body (body_too_large) or the batch (batch_too_large)',
   415: 'Unsupported media type: send the body as application/json (code unsupported_media_type)',
   422: 'Events failed validation; nothing was stored',
-  429: 'Too many failed authentications from this address (code rate_limited); honour Retry-After',
+  429: "Too many failed authentications from this address, or the API key's rate limit is reached (code rate_limited); honour Retry-After",
   500: 'Internal error (code internal_error)',
   503:
     'Unavailable for now: the store is busy, full or unreachable (store_unavailable) or ingest is overloaded (overloaded); ' +

@@ -248,6 +248,20 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       ALTER TABLE api_keys ADD COLUMN scopes text NOT NULL DEFAULT 'admin';
     `,
   },
+  {
+    version: 7,
+    name: 'customer-keys-and-key-rate-limits',
+    // A key may be confined to one customer, expire, and carry its own token bucket; key_version is bumped
+    // by every key insert and revocation so every process sharing the database notices within its poll.
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN customer_id text;
+      ALTER TABLE api_keys ADD COLUMN expires_at bigint;
+      ALTER TABLE api_keys ADD COLUMN rate_rps double precision;
+      ALTER TABLE api_keys ADD COLUMN rate_burst integer;
+      CREATE TABLE key_version (id integer PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
+      INSERT INTO key_version (id, version) VALUES (1, 0);
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -452,7 +452,15 @@ export class PostgresStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    await this.q(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, apiKeyParams(k));
+    await this.q(
+      `WITH k AS (INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING 1)
+       UPDATE key_version SET version = version + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM k)`,
+      apiKeyParams(k),
+    );
+  }
+
+  async keyVersion(): Promise<number> {
+    return Number((await this.q('SELECT version FROM key_version WHERE id = 1')).rows[0]?.version ?? 0);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
@@ -460,8 +468,13 @@ export class PostgresStore implements Store {
   }
 
   async revokeApiKey(idOrPrefix: string, at: number): Promise<boolean> {
-    const r = await this.q('UPDATE api_keys SET revoked_at = $1 WHERE (id = $2 OR prefix = $2) AND revoked_at IS NULL', [at, idOrPrefix]);
-    return (r.rowCount ?? 0) > 0;
+    const r = await this.q(
+      `WITH k AS (UPDATE api_keys SET revoked_at = $1 WHERE (id = $2 OR prefix = $2) AND revoked_at IS NULL RETURNING 1),
+       b AS (UPDATE key_version SET version = version + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM k))
+       SELECT count(*)::int AS n FROM k`,
+      [at, idOrPrefix],
+    );
+    return Number(r.rows[0]?.n ?? 0) > 0;
   }
 
   async ping(): Promise<void> {

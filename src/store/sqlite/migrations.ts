@@ -319,6 +319,20 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'admin';
     `,
   },
+  {
+    version: 10,
+    name: 'customer-keys-and-key-rate-limits',
+    // A key may be confined to one customer, expire, and carry its own token bucket; key_version is bumped
+    // by every key insert and revocation so a verifier notices a change without reading every key.
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN customer_id TEXT;
+      ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+      ALTER TABLE api_keys ADD COLUMN rate_rps REAL;
+      ALTER TABLE api_keys ADD COLUMN rate_burst INTEGER;
+      CREATE TABLE key_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+      INSERT INTO key_version (id, version) VALUES (1, 0);
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

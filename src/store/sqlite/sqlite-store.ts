@@ -126,7 +126,9 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmt = {
       ...prepareUsageStatements(db),
-      insertKey: db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertKey: db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      bumpKeys: db.prepare('UPDATE key_version SET version = version + 1 WHERE id = 1'),
+      keyVersion: db.prepare('SELECT version FROM key_version WHERE id = 1'),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR prefix = ?) AND revoked_at IS NULL'),
     };
@@ -438,7 +440,14 @@ export class SqliteStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    this.stmt.insertKey.run(...apiKeyParams(k));
+    this.db.transaction(() => {
+      this.stmt.insertKey.run(...apiKeyParams(k));
+      this.stmt.bumpKeys.run();
+    })();
+  }
+
+  async keyVersion(): Promise<number> {
+    return Number((this.stmt.keyVersion.get() as { version: number } | undefined)?.version ?? 0);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
@@ -446,7 +455,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(idOrPrefix: string, at: number): Promise<boolean> {
-    return this.stmt.revokeKey.run(at, idOrPrefix, idOrPrefix).changes > 0;
+    return this.db.transaction(() => {
+      const changed = this.stmt.revokeKey.run(at, idOrPrefix, idOrPrefix).changes > 0;
+      if (changed) this.stmt.bumpKeys.run();
+      return changed;
+    })();
   }
 
   async ping(): Promise<void> {

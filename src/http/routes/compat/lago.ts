@@ -21,6 +21,7 @@ import {
   vendorErrorHandler,
   withPropertiesBag,
   missingFields,
+  confined,
 } from './vendor-http.js';
 
 export const LAGO_PREFIX = '/compat/lago/api/v1';
@@ -163,7 +164,7 @@ export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (a
     single.post(
       `${LAGO_PREFIX}/events`,
       {
-        config: { scope: 'ingest' },
+        config: { scope: 'ingest', customerKeys: true },
         onRequest: admission.hook(64 * 1024),
         schema: {
           tags: ['drop-in: Lago'],
@@ -180,7 +181,7 @@ export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (a
       async (req) => {
         const raw = field(req.body, 'event');
         if (!isRecord(raw)) throw new BatchBodyInvalid('Request body is required');
-        const [r] = await captureVendorBatch(ctx, mapEvents([raw], lagoEvent, ctx.config, NAMES), NAMES, 1);
+        const [r] = await captureVendorBatch(ctx, confined(req, mapEvents([raw], lagoEvent, ctx.config, NAMES)), NAMES, 1);
         return { event: eventObject(raw, r!, ctx.clock.now()) };
       },
     );
@@ -193,7 +194,7 @@ export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (a
     batch.post(
       `${LAGO_PREFIX}/events/batch`,
       {
-        config: { scope: 'ingest' },
+        config: { scope: 'ingest', customerKeys: true },
         bodyLimit: SMALL_BATCH_BODY_LIMIT,
         onRequest: admission.hook(SMALL_BATCH_BODY_LIMIT),
         schema: {
@@ -208,7 +209,7 @@ export const lagoRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (a
       async (req) => {
         const list = field(req.body, 'events');
         if (!Array.isArray(list) || list.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
-        const stored = await captureVendorBatch(ctx, mapEvents(list, lagoEvent, ctx.config, NAMES), NAMES, LAGO_BATCH_MAX);
+        const stored = await captureVendorBatch(ctx, confined(req, mapEvents(list, lagoEvent, ctx.config, NAMES)), NAMES, LAGO_BATCH_MAX);
         const now = ctx.clock.now();
         return { events: stored.map((r) => eventObject(list[r.index], r, now)) };
       },

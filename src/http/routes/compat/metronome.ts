@@ -23,6 +23,7 @@ import {
   vendorErrorHandler,
   withPropertiesBag,
   missingFields,
+  confined,
 } from './vendor-http.js';
 
 export const METRONOME_PREFIX = '/compat/metronome/v1';
@@ -72,7 +73,7 @@ export const metronomeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
   app.post(
     `${METRONOME_PREFIX}/ingest`,
     {
-      config: { scope: 'ingest' },
+      config: { scope: 'ingest', customerKeys: true },
       bodyLimit: SMALL_BATCH_BODY_LIMIT,
       onRequest: admission.hook(SMALL_BATCH_BODY_LIMIT),
       schema: {
@@ -100,7 +101,7 @@ export const metronomeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
     },
     async (req, reply) => {
       if (!Array.isArray(req.body) || req.body.length === 0) throw new BatchBodyInvalid('Request body must be an array of events');
-      await captureVendorBatch(ctx, mapEvents(req.body, usageEvent, ctx.config, NAMES), NAMES, METRONOME_BATCH_MAX);
+      await captureVendorBatch(ctx, confined(req, mapEvents(req.body, usageEvent, ctx.config, NAMES)), NAMES, METRONOME_BATCH_MAX);
       // No body at all: the schema's null documents it, and an undefined payload sends none.
       return reply.code(200).send(undefined as never);
     },

@@ -22,6 +22,7 @@ import {
   type VendorPick,
   vendorErrorHandler,
   missingFields,
+  confined,
 } from './vendor-http.js';
 
 export const OPENMETER_PREFIX = '/compat/openmeter';
@@ -118,7 +119,7 @@ export const openMeterRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
   app.post(
     `${OPENMETER_PREFIX}/api/v1/events`,
     {
-      config: { scope: 'ingest' },
+      config: { scope: 'ingest', customerKeys: true },
       bodyLimit: LARGE_BATCH_BODY_LIMIT,
       onRequest: admission.hook(LARGE_BATCH_BODY_LIMIT),
       schema: {
@@ -149,7 +150,7 @@ export const openMeterRoutes: RoutePlugin<{ admission: CaptureAdmission }> = asy
     async (req, reply) => {
       const list = Array.isArray(req.body) ? req.body : [req.body];
       if (list.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
-      await captureVendorBatch(ctx, mapEvents(list, cloudEvent, ctx.config, NAMES), NAMES, ctx.config.maxBatchSize);
+      await captureVendorBatch(ctx, confined(req, mapEvents(list, cloudEvent, ctx.config, NAMES)), NAMES, ctx.config.maxBatchSize);
       return reply.code(204).send(null);
     },
   );

@@ -21,6 +21,7 @@ import {
   vendorErrorHandler,
   withPropertiesBag,
   missingFields,
+  confined,
 } from './vendor-http.js';
 
 export const ORB_PREFIX = '/compat/orb/v1';
@@ -85,7 +86,7 @@ export const orbRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (ap
   app.post(
     `${ORB_PREFIX}/ingest`,
     {
-      config: { scope: 'ingest' },
+      config: { scope: 'ingest', customerKeys: true },
       bodyLimit: LARGE_BATCH_BODY_LIMIT,
       onRequest: admission.hook(LARGE_BATCH_BODY_LIMIT),
       schema: {
@@ -119,7 +120,12 @@ export const orbRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async (ap
     async (req, reply) => {
       const list = isRecord(req.body) ? req.body.events : undefined;
       if (!Array.isArray(list) || list.length === 0) throw new BatchBodyInvalid('Events array cannot be empty');
-      const { stored, invalid } = await captureVendorEach(ctx, mapEvents(list, orbEvent, ctx.config, NAMES), NAMES, ORB_BATCH_MAX);
+      const { stored, invalid } = await captureVendorEach(
+        ctx,
+        confined(req, mapEvents(list, orbEvent, ctx.config, NAMES)),
+        NAMES,
+        ORB_BATCH_MAX,
+      );
       const keyOf = (i: number) => {
         const k = (list[i] as Record<string, unknown> | undefined)?.idempotency_key;
         return typeof k === 'string' ? k : '';

@@ -8,8 +8,8 @@ import { toCaptureInput } from '../../../domain/vendor-events.js';
 import { captureVendorBatch } from '../../../ingest/vendor-capture.js';
 import type { RoutePlugin } from '../../app-types.js';
 import type { CaptureAdmission } from '../../capture-admission.js';
-import { Forbidden, RateLimited, Unauthorized } from '../../errors.js';
-import { grants } from '../../../domain/scopes.js';
+import { RateLimited, Unauthorized } from '../../errors.js';
+import { admitGrant, assertCapturableCustomers } from '../../restriction.js';
 import { presentedKey } from '../../presented-key.js';
 import {
   MeterEventSession,
@@ -80,7 +80,7 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
       single.post(
         `/${spec.version}/billing/meter_events`,
         {
-          config: { scope: 'ingest' },
+          config: { scope: 'ingest', customerKeys: true },
           onRequest: admission.hook(SINGLE_BODY_LIMIT),
           schema: {
             tags: TAGS,
@@ -95,6 +95,10 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
         async (req) => {
           const raw = one(req.body);
           const mapped = [toCaptureInput(stripeEvent(raw, spec.version), ctx.config, STRIPE_NAMES)];
+          assertCapturableCustomers(
+            req,
+            mapped.map((m) => m.element.customerId),
+          );
           const [r] = await captureVendorBatch(ctx, mapped, STRIPE_NAMES, 1);
           return spec.answer(raw, r!.event, r!.eventId, ctx.clock.now());
         },
@@ -104,7 +108,7 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
     single.post(
       '/v2/billing/meter_event_session',
       {
-        config: { scope: 'ingest' },
+        config: { scope: 'ingest', customerKeys: true },
         schema: {
           tags: TAGS,
           summary: 'Stripe: create a meter event session',
@@ -133,7 +137,7 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
       STRIPE_STREAM_PATH,
       {
         // The stream checks its credential itself: a session token, or a key with the ingest scope.
-        config: { scope: 'public' },
+        config: { scope: 'public', customerKeys: true },
         bodyLimit: SMALL_BATCH_BODY_LIMIT,
         onRequest: [
           async (req) => {
@@ -148,13 +152,15 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
               throw err;
             };
             if (looksLikeSessionToken(credential)) {
-              const check = await checkSessionToken(credential, deps.apiKeys, ctx.clock.now());
+              const { check, grant } = await checkSessionToken(credential, deps.apiKeys, ctx.clock.now());
               if (check === 'expired') throw new SessionExpired();
-              if (check === 'invalid') refuse(new Unauthorized('Invalid meter event session token'));
+              if (check === 'invalid' || !grant) refuse(new Unauthorized('Invalid meter event session token'));
+              // A session carries its key: the key's customer restriction and rate limit apply to the stream.
+              admitGrant(req, deps, grant!, 'ingest');
             } else {
               const grant = await deps.apiKeys.verify(credential);
               if (!grant) refuse(new Unauthorized('Invalid API key'));
-              if (!grants(grant!.scopes, 'ingest')) throw new Forbidden('This API key may not call this route: it needs the ingest scope');
+              admitGrant(req, deps, grant!, 'ingest');
             }
           },
           admission.hook(SMALL_BATCH_BODY_LIMIT),
@@ -174,6 +180,10 @@ export const stripeRoutes: RoutePlugin<{ admission: CaptureAdmission }> = async 
         const list = events(req.body);
         if (list.length === 0) throw new StripeBodyInvalid('events must be a non-empty array of meter events');
         const mapped = list.map((e) => toCaptureInput(stripeEvent(e, 'v2'), ctx.config, STRIPE_NAMES));
+        assertCapturableCustomers(
+          req,
+          mapped.map((m) => m.element.customerId),
+        );
         await captureVendorBatch(ctx, mapped, STRIPE_NAMES, STRIPE_STREAM_MAX);
         return {};
       },

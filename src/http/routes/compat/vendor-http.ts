@@ -14,6 +14,16 @@ import {
 } from '../../../domain/vendor-events.js';
 import type { AppDeps } from '../../app-types.js';
 import { HttpError, mapError } from '../../errors.js';
+import { assertCapturableCustomers } from '../../restriction.js';
+
+/** The mapped events, once a customer-restricted key is known to send only for its own customer (403 otherwise). */
+export function confined(req: FastifyRequest, mapped: MappedEvent[]): MappedEvent[] {
+  assertCapturableCustomers(
+    req,
+    mapped.map((m) => m.element.customerId),
+  );
+  return mapped;
+}
 
 /** A failure as every vendor surface sees it, before it is put in the vendor's words and shape. */
 export interface Failure {
