@@ -5,9 +5,10 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EventPageOptions } from '../aggregate/event-listing.js';
-import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import type { ApiKeyVerifier, KeyGrant } from '../auth/api-keys.js';
 import type { AuthThrottle } from '../auth/auth-throttle.js';
 import type { HttpLimits, TrustProxy } from '../config/server-settings.js';
+import type { AuditAction } from '../domain/audit.js';
 import type { RouteScope } from '../domain/scopes.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
@@ -37,6 +38,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the route needs: a key scope, any valid key, or none (public). Every route declares one. */
     scope?: RouteScope;
+    /** An admin action: every answer of the route to a verified key leaves one audit record (src/http/audit-hook.ts). */
+    audit?: AuditAction;
+  }
+  interface FastifyRequest {
+    /** What the presented key may do, set once the key verified (before its scope is checked). */
+    keyGrant?: KeyGrant;
   }
 }
 

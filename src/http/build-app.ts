@@ -7,6 +7,8 @@ import { DomainError } from '../domain/errors.js';
 import { grants, ROUTE_SCOPES, type RouteScope } from '../domain/scopes.js';
 import { requestId } from '../domain/ids.js';
 import type { AppDeps } from './app-types.js';
+import { registerAuditHook } from './audit-hook.js';
+import { registerCors } from './cors.js';
 import { DEFAULT_HTTP_LIMITS, type TrustProxy } from '../config/server-settings.js';
 import { createCaptureAdmission } from './capture-admission.js';
 import { limitConnections, serverOptions } from './connection-limits.js';
@@ -14,6 +16,7 @@ import { Forbidden, HttpError, MalformedJson, NotFound, RateLimited, sendError, 
 import { presentedKey } from './presented-key.js';
 import { assertDecodedQuery, parseQueryString, type DeclaredQuery } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
+import { auditRoutes } from './routes/audit.js';
 import { captureRoutes } from './routes/capture.js';
 import { customerRoutes } from './routes/customers.js';
 import { customerListRoutes } from './routes/customers-list.js';
@@ -92,6 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       throw new Error(`route ${String(route.method)} ${route.url} declares no scope (config.scope: ${ROUTE_SCOPES.join(' | ')})`);
     }
   });
+  // Before the auth hook: a browser's preflight carries no key.
+  registerCors(app, deps.ctx.config.corsAllowedOrigins);
   const throttle = deps.authThrottle;
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -112,6 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       throttle?.fail(req.ip);
       throw new Unauthorized('Invalid API key');
     }
+    req.keyGrant = grant;
     if (!grants(grant.scopes, need)) throw new Forbidden(`This API key may not call this route: it needs the ${need} scope`);
   });
 
@@ -119,6 +125,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addHook('preValidation', async (req) => {
     assertDecodedQuery(req.query, req.routeOptions.schema?.querystring as DeclaredQuery | undefined);
   });
+
+  registerAuditHook(app, deps);
 
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
@@ -144,6 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(dashboardRoutes, { deps });
   await app.register(webhookRoutes, { deps });
   await app.register(metricsRoutes, { deps });
+  await app.register(auditRoutes, { deps });
   await app.register(stripeRoutes, { deps, admission });
   await app.register(openMeterRoutes, { deps, admission });
   await app.register(lagoRoutes, { deps, admission });

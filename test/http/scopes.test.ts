@@ -34,6 +34,8 @@ const MATRIX: Record<string, RouteScope> = {
   'GET /webhooks/endpoints': 'admin',
   'POST /webhooks/endpoints/:endpointId/enable': 'admin',
   'GET /metrics': 'admin',
+  'GET /session': 'any',
+  'GET /audit': 'admin',
 };
 
 /** The drop-in vendor routes: capture only; Stripe's stream checks its own credential (a session token or an ingest key). */

@@ -57,6 +57,8 @@ const ROUTE_INPUTS: Record<string, { query: string[]; body: BodyPolicy }> = {
   'GET /webhooks/endpoints': { query: [], body: 'ignored' },
   'POST /webhooks/endpoints/:endpointId/enable': { query: [], body: 'any-json' },
   'GET /metrics': { query: [], body: 'ignored' },
+  'GET /session': { query: [], body: 'ignored' },
+  'GET /audit': { query: ['action', 'keyId', 'from', 'to', 'limit', 'cursor'], body: 'ignored' },
 };
 
 /** Routes whose success answer is not JSON (their errors still are). */

@@ -30,6 +30,8 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /webhooks/endpoints': 'Configured endpoints with health, filters and the whsec_ form of plain secrets',
   'POST /webhooks/endpoints/:endpointId/enable': 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
   'GET /metrics': 'Prometheus metrics',
+  'GET /session': 'What the presented key may do: {keyId, scopes, customerId, admin}',
+  'GET /audit': 'Admin actions on record, newest first (action, keyId, from, to, limit, cursor)',
   'POST /v1/billing/meter_events': 'Stripe drop-in: one meter event, form-encoded as stripe-node sends it',
   'POST /v2/billing/meter_events': 'Stripe drop-in: one meter event (v2)',
   'POST /v2/billing/meter_event_session': 'Stripe drop-in: a 15-minute token for the meter event stream',
