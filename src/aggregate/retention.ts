@@ -1,6 +1,6 @@
 // Owns the retention policy for raw events (delete what is older than retention.events, but never
-// anything inside a period that is not final yet) and for request keys (kept for maxEventAge).
-// Must never touch rollups or aggregations.
+// anything inside a period that is not final yet), for request keys (kept for maxEventAge) and for audit
+// records (kept for retention.audit). Must never touch rollups or aggregations.
 
 import type { ServiceContext } from './context.js';
 
@@ -18,6 +18,14 @@ export async function applyRequestKeyRetention(ctx: ServiceContext, now = ctx.cl
   const cutoff = now - ctx.config.maxEventAgeMs;
   const deleted = await ctx.store.deleteRequestKeysBefore(cutoff);
   if (deleted > 0) ctx.logger.info({ cutoff: new Date(cutoff).toISOString(), deleted }, 'retention: old request keys deleted');
+  return { cutoff, deleted };
+}
+
+/** Deletes audit records older than retention.audit (default 90 days). */
+export async function applyAuditRetention(ctx: ServiceContext, now = ctx.clock.now()): Promise<{ cutoff: number; deleted: number }> {
+  const cutoff = now - ctx.config.retentionAuditMs;
+  const deleted = await ctx.store.audit.deleteAuditBefore(cutoff);
+  if (deleted > 0) ctx.logger.info({ cutoff: new Date(cutoff).toISOString(), deleted }, 'retention: old audit records deleted');
   return { cutoff, deleted };
 }
 

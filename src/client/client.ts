@@ -8,6 +8,8 @@ import { Transport, instantText, type QueryValue } from './transport.js';
 import type {
   Aggregation,
   AggregationQuery,
+  AuditEntry,
+  AuditQuery,
   BatchEvent,
   BatchResult,
   CaptureResult,
@@ -23,6 +25,7 @@ import type {
   TriggerResult,
   Usage,
   UsageQuery,
+  Session,
 } from './types.js';
 import { assertEventText, assertParamText, eventTextProblems } from './validate.js';
 import type { MeterhookClientOptions, SendBatchReport, TrackedEvent, TrackResult } from './options.js';
@@ -439,6 +442,16 @@ export class MeterhookClient {
   /** Finalizes due periods and computes provisional documents for open ones, before answering. */
   async trigger(): Promise<TriggerResult> {
     return (await this.transport.request<TriggerResult>('POST', 'aggregations/trigger')).body;
+  }
+
+  /** What this client's key may do: its id, scopes and customer restriction. */
+  async session(): Promise<Session> {
+    return (await this.transport.request<Session>('GET', 'session')).body;
+  }
+
+  /** Admin actions on record, newest first (admin keys). Await it for one page, or `for await` it for all. */
+  audit(q: AuditQuery = {}): PageRequest<AuditEntry> {
+    return this.paged<AuditEntry>('audit', q);
   }
 
   /** Configured webhook endpoints with their health. */

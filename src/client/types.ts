@@ -265,3 +265,38 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+
+/** GET /session: what the client's key may do. */
+export interface Session {
+  /** The stored key's id, or "env" for a key from METERHOOK_API_KEYS. */
+  keyId: string;
+  scopes: Array<'ingest' | 'read' | 'admin'>;
+  /** The customer the key is restricted to; null: every customer. */
+  customerId: string | null;
+  admin: boolean;
+}
+
+export type AuditAction = 'delivery.retry' | 'delivery.recover' | 'endpoint.enable' | 'aggregation.trigger' | 'key.create' | 'key.revoke';
+
+/** One admin action on record (GET /audit). */
+export interface AuditEntry {
+  id: string;
+  action: AuditAction;
+  keyId: string;
+  at: string;
+  method: string;
+  route: string;
+  target: Record<string, string>;
+  status: number;
+  errorCode: string | null;
+  requestId: string;
+}
+
+export interface AuditQuery {
+  action?: AuditAction;
+  keyId?: string;
+  from?: Instant;
+  to?: Instant;
+  limit?: number;
+  cursor?: string;
+}

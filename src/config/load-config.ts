@@ -166,7 +166,8 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
   const maxBatchSize = typeof input.maxBatchSize === 'number' ? input.maxBatchSize : DEFAULTS.maxBatchSize;
   const maxGroupsPerHour = typeof input.maxGroupsPerHour === 'number' ? input.maxGroupsPerHour : DEFAULTS.maxGroupsPerHour;
   const webhookDelivery = parseWebhookDelivery(input.webhookDelivery, fail);
-  const retentionEventsMs = parseRetention(input.retention, fail);
+  const retention = parseRetention(input.retention, fail);
+  const corsAllowedOrigins = parseCors(input.cors, fail);
 
   if (problems.length > 0) throw new ConfigError(source, orderProblems(problems));
 
@@ -197,7 +198,9 @@ export function parseConfig(doc: unknown, opts: { env?: NodeJS.ProcessEnv; sourc
     maxBatchSize,
     maxGroupsPerHour,
     webhookDelivery,
-    retentionEventsMs,
+    retentionEventsMs: retention.events,
+    retentionAuditMs: retention.audit,
+    corsAllowedOrigins,
     effective,
     source,
   };
@@ -225,27 +228,60 @@ function parseValueProperties(
   return out;
 }
 
-/** `retention: { "events": "400d" }`; at least a day, so a typo like "40m" cannot wipe recent usage. */
-function parseRetention(raw: unknown, fail: (segments: string[], text: string) => void): number | null {
-  if (raw === undefined) return null;
+const DEFAULT_AUDIT_RETENTION = '90d';
+
+/**
+ * `retention: { "events": "400d", "audit": "90d" }`; each at least a day, so a typo like "40m" cannot wipe recent usage
+ * or the record of admin actions. Events are kept forever unless told; audit records for 90 days.
+ */
+function parseRetention(raw: unknown, fail: (segments: string[], text: string) => void): { events: number | null; audit: number } {
+  const audit = parseDuration(DEFAULT_AUDIT_RETENTION);
+  if (raw === undefined) return { events: null, audit };
   if (!isPlainObject(raw)) {
     fail(['retention'], 'must be an object such as { "events": "400d" }');
-    return null;
+    return { events: null, audit };
   }
-  if (raw.events === undefined) return null;
-  if (typeof raw.events !== 'string') {
-    fail(['retention', 'events'], 'must be a duration string such as "400d"');
-    return null;
+  const one = (key: 'events' | 'audit'): number | null => {
+    const given = raw[key];
+    if (given === undefined) return null;
+    if (typeof given !== 'string') {
+      fail(['retention', key], 'must be a duration string such as "400d"');
+      return null;
+    }
+    try {
+      const ms = parseDuration(given);
+      if (ms < 86_400_000) fail(['retention', key], `must be at least 1d (got "${given}")`);
+      return ms;
+    } catch (err) {
+      if (!(err instanceof DurationError)) throw err;
+      fail(['retention', key], err.message);
+      return null;
+    }
+  };
+  return { events: one('events'), audit: one('audit') ?? audit };
+}
+
+const ORIGIN = /^https?:\/\/[^/?#\s]+$/;
+
+/** `cors: { "allowedOrigins": ["https://portal.example.com"] }`: exact origins (scheme, host, port), no paths. */
+function parseCors(raw: unknown, fail: (segments: string[], text: string) => void): string[] {
+  if (raw === undefined) return [];
+  if (!isPlainObject(raw)) {
+    fail(['cors'], 'must be an object such as { "allowedOrigins": ["https://portal.example.com"] }');
+    return [];
   }
-  try {
-    const ms = parseDuration(raw.events);
-    if (ms < 86_400_000) fail(['retention', 'events'], `must be at least 1d (got "${raw.events}")`);
-    return ms;
-  } catch (err) {
-    if (!(err instanceof DurationError)) throw err;
-    fail(['retention', 'events'], err.message);
-    return null;
+  const list = raw.allowedOrigins;
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) {
+    fail(['cors', 'allowedOrigins'], 'must be an array of origins such as "https://portal.example.com"');
+    return [];
   }
+  const out: string[] = [];
+  list.forEach((o, i) => {
+    if (typeof o === 'string' && ORIGIN.test(o) && URL.canParse(o) && new URL(o).origin === o) out.push(o);
+    else fail(['cors', 'allowedOrigins', String(i)], `must be an origin: scheme, host and port only, such as "https://portal.example.com"`);
+  });
+  return out;
 }
 
 /**

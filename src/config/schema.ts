@@ -53,6 +53,10 @@ export interface MeterhookConfig {
   webhookDelivery: WebhookDeliveryConfig;
   /** retention.events: raw events older than this are deleted (rollups and aggregations are kept); null keeps all. */
   retentionEventsMs: number | null;
+  /** retention.audit: audit records older than this are deleted (default 90 days). */
+  retentionAuditMs: number;
+  /** cors.allowedOrigins: browser origins that may call the read routes and GET /session (default none). */
+  corsAllowedOrigins: string[];
   /**
    * The effective document in file format with defaults filled in (durations as the strings given or defaulted).
    * Secrets NOT redacted here.
@@ -259,6 +263,7 @@ const SECTION_ORDER = [
   'webhooks',
   'webhookDelivery',
   'retention',
+  'cors',
   'schedule',
   'gracePeriod',
   'maxEventAge',

@@ -9,6 +9,7 @@ import type { AuthThrottle } from '../auth/auth-throttle.js';
 import type { KeyRateLimiter } from '../auth/key-rate-limit.js';
 import type { ApiKeyVerifier, KeyGrant } from '../auth/api-keys.js';
 import type { HttpLimits, TrustProxy } from '../config/server-settings.js';
+import type { AuditAction } from '../domain/audit.js';
 import type { RouteScope } from '../domain/scopes.js';
 import type { IngestContext } from '../ingest/ingest-service.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
@@ -42,6 +43,8 @@ declare module 'fastify' {
     scope?: RouteScope;
     /** Whether a customer-restricted key may call the route (default false: it is answered 403). */
     customerKeys?: boolean;
+    /** An admin action: every answer of the route to a verified key leaves one audit record (src/http/audit-hook.ts). */
+    audit?: AuditAction;
   }
   interface FastifyRequest {
     /** The verified key of the request (undefined on public routes). */

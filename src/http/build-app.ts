@@ -7,6 +7,8 @@ import { DomainError } from '../domain/errors.js';
 import { ROUTE_SCOPES, type RouteScope } from '../domain/scopes.js';
 import { requestId } from '../domain/ids.js';
 import type { AppDeps } from './app-types.js';
+import { registerAuditHook } from './audit-hook.js';
+import { registerCors } from './cors.js';
 import { DEFAULT_HTTP_LIMITS, type TrustProxy } from '../config/server-settings.js';
 import { createCaptureAdmission } from './capture-admission.js';
 import { limitConnections, serverOptions } from './connection-limits.js';
@@ -16,6 +18,7 @@ import { admitGrant } from './restriction.js';
 import { keyRoutes } from './routes/keys.js';
 import { assertDecodedQuery, parseQueryString, type DeclaredQuery } from './query-string.js';
 import { aggregationRoutes } from './routes/aggregations.js';
+import { auditRoutes } from './routes/audit.js';
 import { captureRoutes } from './routes/capture.js';
 import { customerRoutes } from './routes/customers.js';
 import { customerListRoutes } from './routes/customers-list.js';
@@ -95,6 +98,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
   });
   app.decorateRequest('keyGrant', undefined);
+  // Before the auth hook: a browser's preflight carries no key.
+  registerCors(app, deps.ctx.config.corsAllowedOrigins);
   const throttle = deps.authThrottle;
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -123,6 +128,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     assertDecodedQuery(req.query, req.routeOptions.schema?.querystring as DeclaredQuery | undefined);
   });
 
+  registerAuditHook(app, deps);
+
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
@@ -148,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(webhookRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(keyRoutes, { deps });
+  await app.register(auditRoutes, { deps });
   await app.register(stripeRoutes, { deps, admission });
   await app.register(openMeterRoutes, { deps, admission });
   await app.register(lagoRoutes, { deps, admission });

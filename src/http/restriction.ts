@@ -14,8 +14,9 @@ import { Forbidden, NotFound, RateLimited, Unauthorized } from './errors.js';
  */
 export function admitGrant(req: FastifyRequest, deps: AppDeps, grant: KeyGrant, need: RouteScope): void {
   if (grant.expiresAt !== null && deps.ctx.clock.now() >= grant.expiresAt) throw new Unauthorized('This API key has expired');
-  if (!grants(grant.scopes, need)) throw new Forbidden(`This API key may not call this route: it needs the ${need} scope`);
+  // Set before the scope check: a refused call by a valid key is still that key's call (the audit log records it).
   req.keyGrant = grant;
+  if (!grants(grant.scopes, need)) throw new Forbidden(`This API key may not call this route: it needs the ${need} scope`);
   assertCustomerKeyAllowed(req);
   const wait = deps.keyRateLimiter?.take(grant.id ?? 'env', grant.rateLimit) ?? 0;
   if (wait > 0) {

@@ -62,6 +62,11 @@ export function createMetrics(o: {
       labelNames: ['outcome', 'error_class'] as const,
       registers,
     }),
+    auditWriteFailures: new Counter({
+      name: 'meterhook_audit_write_failures_total',
+      help: 'Admin actions whose audit record could not be written (the action itself was answered)',
+      registers,
+    }),
   };
 
   new Gauge({

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { dimensionRulesOf } from '../domain/rules.js';
 import { closeDuePeriods, type CloseSummary } from '../aggregate/close-due-periods.js';
 import type { EventPageOptions } from '../aggregate/event-listing.js';
-import { applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
+import { applyAuditRetention, applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
 import { Scheduler } from '../aggregate/scheduler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import { AuthThrottle, type AuthThrottleOptions } from '../auth/auth-throttle.js';
@@ -104,6 +104,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     const closed = await closeDuePeriods(ctx);
     await applyRetention(ctx);
     await applyRequestKeyRetention(ctx);
+    await applyAuditRetention(ctx);
     return closed;
   };
   const scheduler = new Scheduler({ schedule: config.schedule, logger, clock, run: tick });

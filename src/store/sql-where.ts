@@ -2,6 +2,7 @@
 // which column each filter hits, inclusive from/to, the newest-first keyset cursor, the limit. Must never know
 // a table's joins or indexes: an adapter names the columns, this only writes the clause after FROM.
 
+import type { AuditQuery } from '../domain/audit.js';
 import type { AggregationQuery, DeliveryQuery, EventQuery } from './store.js';
 
 /** How an adapter's driver takes parameters. */
@@ -91,6 +92,16 @@ export function deliveryListSql(q: DeliveryQuery, style: SqlStyle): ListSql {
   w.cmp('created_at', '>=', q.from);
   w.cmp('created_at', '<=', q.to);
   return w.finish('created_at', 'id', q.before && [q.before.createdAt, q.before.id], q.limit);
+}
+
+/** GET /audit: by action and key, `from <= at <= to`, newest first. */
+export function auditListSql(q: AuditQuery, style: SqlStyle): ListSql {
+  const w = new Clause(style);
+  w.cmp('action', '=', q.action);
+  w.cmp('key_id', '=', q.keyId);
+  w.cmp('at', '>=', q.from);
+  w.cmp('at', '<=', q.to);
+  return w.finish('at', 'id', q.before && [q.before.at, q.before.id], q.limit);
 }
 
 /** A constant list of SQL string literals, for `IN (…)`: only for the code's own constants, never for input. */

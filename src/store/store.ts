@@ -1,6 +1,7 @@
 // Owns the storage port: the only way services read or write durable state, identical for SQLite and
 // PostgreSQL. Must never leak SQL dialect or driver types to callers; transactions stay inside adapters.
 
+import type { AuditQuery, AuditRecord } from '../domain/audit.js';
 import type { StoreUnavailable } from '../domain/errors.js';
 import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
@@ -229,6 +230,14 @@ export interface KeyPort {
   keyVersion(): Promise<number>;
 }
 
+/** The append-only audit log: records are added and, past their retention, deleted; never changed. */
+export interface AuditPort {
+  appendAudit(r: AuditRecord): Promise<void>;
+  listAudit(q: AuditQuery): Promise<AuditRecord[]>;
+  /** Deletes records older than `cutoff`; returns how many. */
+  deleteAuditBefore(cutoff: number): Promise<number>;
+}
+
 /**
  * What every adapter does beside its records: take the store into service, upkeep on each scheduler
  * tick, figures for metrics, readiness and fault classification. The composition and the metrics use
@@ -279,7 +288,9 @@ export interface StoreStats {
 }
 
 /** The whole port: each service takes only the parts it uses. */
-export interface Store extends EventPort, UsagePort, DeliveryPort, KeyPort, StoreLifecycle {}
+export interface Store extends EventPort, UsagePort, DeliveryPort, KeyPort, StoreLifecycle {
+  readonly audit: AuditPort;
+}
 
 /**
  * Every UsagePort method, for adapters that must bring derived state up to date before any of them

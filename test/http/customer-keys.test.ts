@@ -18,6 +18,7 @@ const admin = { 'x-apikey': TEST_KEY };
 /** Every route a customer key may call, and a request of it reaching the handler for the key's own customer. */
 const CUSTOMER_ROUTES: Record<string, { url: string; payload?: unknown; form?: boolean; status: number }> = {
   'GET /ping': { url: '/ping', status: 200 },
+  'GET /session': { url: '/session', status: 200 },
   'GET /events': { url: '/events', status: 200 },
   'GET /aggregations': { url: '/aggregations', status: 200 },
   'GET /customers': { url: '/customers', status: 200 },

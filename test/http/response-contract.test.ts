@@ -247,6 +247,15 @@ describe('response contract', () => {
     await call({ method: 'DELETE', url: '/keys/key_nope' }, 404);
   });
 
+  it('holds for the session and the audit log', async () => {
+    await get('/session');
+    await get('/session', 401, null);
+    const records = (await get('/audit?limit=1')) as unknown[];
+    assert.equal(records.length, 1, 'the webhook operations above were recorded');
+    await get('/audit?action=delivery.retry&keyId=env');
+    await get('/audit?action=nope', 400);
+  });
+
   it("holds for the drop-in vendor routes: stored, repeated and refused, each in its vendor's shape", async () => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const at = Date.parse('2026-01-12T10:00:00Z') / 1000;

@@ -38,6 +38,8 @@ const MATRIX: Record<string, RouteScope> = {
   'GET /keys': 'admin',
   'GET /keys/:keyId': 'admin',
   'DELETE /keys/:keyId': 'admin',
+  'GET /session': 'any',
+  'GET /audit': 'admin',
 };
 
 /** The drop-in vendor routes: capture only; Stripe's stream checks its own credential (a session token or an ingest key). */

@@ -61,6 +61,8 @@ const ROUTE_INPUTS: Record<string, { query: string[]; body: BodyPolicy }> = {
   'GET /keys': { query: [], body: 'ignored' },
   'GET /keys/:keyId': { query: [], body: 'ignored' },
   'DELETE /keys/:keyId': { query: [], body: 'any-json' },
+  'GET /session': { query: [], body: 'ignored' },
+  'GET /audit': { query: ['action', 'keyId', 'from', 'to', 'limit', 'cursor'], body: 'ignored' },
 };
 
 /** Routes whose success answer is not JSON (their errors still are). */

@@ -61,7 +61,7 @@ export const aggregationRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/aggregations/trigger',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', audit: 'aggregation.trigger' },
       schema: {
         summary: 'Finalize due periods and compute open ones, now',
         response: { 200: TriggerNothing, 202: TriggerQueued, ...errorResponses(...WITH_BODY, ...STORE) },

@@ -77,7 +77,7 @@ export const keyRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/keys',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', audit: 'key.create' },
       schema: {
         summary: 'Create an API key',
         description:
@@ -136,7 +136,7 @@ export const keyRoutes: RoutePlugin = async (app, { deps }) => {
   app.delete(
     '/keys/:keyId',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', audit: 'key.revoke' },
       schema: {
         summary: 'Revoke an API key',
         description:

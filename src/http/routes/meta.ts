@@ -34,6 +34,8 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /keys': 'API keys, without key material',
   'GET /keys/:keyId': 'One API key, without key material',
   'DELETE /keys/:keyId': 'Revoke an API key at once (409 for the last admin key when no key comes from the environment)',
+  'GET /session': 'What the presented key may do: {keyId, scopes, customerId, admin}',
+  'GET /audit': 'Admin actions on record, newest first (action, keyId, from, to, limit, cursor)',
   'POST /v1/billing/meter_events': 'Stripe drop-in: one meter event, form-encoded as stripe-node sends it',
   'POST /v2/billing/meter_events': 'Stripe drop-in: one meter event (v2)',
   'POST /v2/billing/meter_event_session': 'Stripe drop-in: a 15-minute token for the meter event stream',

@@ -86,7 +86,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/deliveries/:id/retry',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', audit: 'delivery.retry' },
       schema: {
         summary: 'Make one new, re-signed attempt of a delivery now',
         params: DeliveryParams,
@@ -114,7 +114,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/recover',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', audit: 'delivery.recover' },
       schema: {
         summary: 'Re-queue failed or held deliveries created since an instant',
         body: RecoverBody,
@@ -172,7 +172,7 @@ export const webhookRoutes: RoutePlugin = async (app, { deps }) => {
   app.post(
     '/webhooks/endpoints/:endpointId/enable',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', audit: 'endpoint.enable' },
       schema: {
         summary: 'Re-enable an endpoint disabled by a 410 and release its held deliveries',
         params: EndpointParams,

@@ -262,6 +262,30 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       INSERT INTO key_version (id, version) VALUES (1, 0);
     `,
   },
+  {
+    version: 8,
+    name: 'audit-log',
+    // Admin actions, append-only: a record is never changed (the trigger refuses), only deleted past retention.
+    sql: `
+      CREATE TABLE audit_log (
+        id          text    PRIMARY KEY,
+        action      text    NOT NULL,
+        key_id      text    NOT NULL,
+        at          bigint  NOT NULL,
+        method      text    NOT NULL,
+        route       text    NOT NULL,
+        target      text    NOT NULL,
+        status      integer NOT NULL,
+        error_code  text,
+        request_id  text    NOT NULL
+      );
+      CREATE INDEX audit_log_at ON audit_log (at, id);
+      CREATE FUNCTION audit_log_refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+      CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_update();
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -36,6 +36,7 @@ import { withClient } from './with-client.js';
 import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
+import { pgAudit } from './pg-audit.js';
 import {
   aggregationColumns,
   messageColumns,
@@ -153,6 +154,7 @@ export class PostgresStore implements Store {
   private groupsOverflowed = 0;
   /** The pool behind the fault guard, for the reads written as functions of a query runner. */
   private readonly db = { query: (sql: string, params: unknown[]) => this.q(sql, params) };
+  readonly audit = pgAudit(this.db);
 
   async start(): Promise<void> {}
 

@@ -333,6 +333,28 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       INSERT INTO key_version (id, version) VALUES (1, 0);
     `,
   },
+  {
+    version: 11,
+    name: 'audit-log',
+    // Admin actions, append-only: a record is never changed (the trigger refuses), only deleted past retention.
+    sql: `
+      CREATE TABLE audit_log (
+        id          TEXT    PRIMARY KEY,
+        action      TEXT    NOT NULL,
+        key_id      TEXT    NOT NULL,
+        at          INTEGER NOT NULL,
+        method      TEXT    NOT NULL,
+        route       TEXT    NOT NULL,
+        target      TEXT    NOT NULL,
+        status      INTEGER NOT NULL,
+        error_code  TEXT,
+        request_id  TEXT    NOT NULL
+      );
+      CREATE INDEX audit_log_at ON audit_log (at, id);
+      CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

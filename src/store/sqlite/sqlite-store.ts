@@ -15,6 +15,7 @@ import {
   type AggregationQuery,
   type AppendOutcome,
   type AppendUnit,
+  type AuditPort,
   type ClaimOptions,
   type CloseResult,
   type DeliveryQuery,
@@ -51,6 +52,7 @@ import { createDerivedState, type DerivedOptions } from './sqlite-derived.js';
 import { createListingIndex, type ListingIndexOptions } from './sqlite-listing-index.js';
 import { createWriteProbe, sqliteFault } from './sqlite-faults.js';
 import { createRetention } from './sqlite-retention.js';
+import { createAuditLog } from './sqlite-audit.js';
 import { INDEXED_EVENT_COLUMNS, OLDEST_UNDELIVERED_SQL, prepareUsageStatements } from './sqlite-sql.js';
 import { createDimensionReads } from './sqlite-dimensions.js';
 import {
@@ -99,6 +101,7 @@ export class SqliteStore implements Store {
   private readonly probe: () => void;
   private readonly retention: ReturnType<typeof createRetention>;
   private readonly dims: ReturnType<typeof createDimensionReads>;
+  readonly audit: AuditPort;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -122,6 +125,7 @@ export class SqliteStore implements Store {
     this.probe = createWriteProbe(this.db);
     this.deliveries = createDeliveryStore(this.db);
     this.retention = createRetention(this.db);
+    this.audit = createAuditLog(this.db);
     this.dims = createDimensionReads(this.db);
     const db = this.db;
     this.stmt = {
