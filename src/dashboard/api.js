@@ -2,6 +2,7 @@
 // Must never send the key anywhere but this origin's x-apikey header, nor keep it anywhere but sessionStorage.
 // @ts-check
 
+/** @typedef {import('./types.js').ApiKeyInfo} ApiKeyInfo */
 /** @typedef {import('./types.js').Aggregation} Aggregation */
 /** @typedef {import('./types.js').CustomerRow} CustomerRow */
 /** @typedef {import('./types.js').DashboardConfig} DashboardConfig */
@@ -229,3 +230,31 @@ export const delivery = (id) => data(`/webhooks/deliveries/${enc(id)}`);
  * @returns {Promise<DeliveryRetryResult>}
  */
 export const retryDelivery = (id) => data(`/webhooks/deliveries/${enc(id)}/retry`, { method: 'POST' });
+
+/**
+ * What POST /keys takes.
+ * @typedef {object} NewKey
+ * @property {string} name
+ * @property {Array<'ingest' | 'read' | 'admin'>} scopes
+ * @property {string} [customerId]
+ * @property {string} [expiresAt]
+ * @property {{ requestsPerSecond: number, burst: number }} [rateLimit]
+ */
+
+/** @returns {Promise<ApiKeyInfo[]>} the stored keys, without their material */
+export const keys = () => data('/keys');
+
+/**
+ * Creates a key; the answer holds the key itself, once.
+ * @param {NewKey} body
+ * @returns {Promise<ApiKeyInfo & { key: string }>}
+ */
+export const createKey = (body) => data('/keys', { method: 'POST', body });
+
+/**
+ * @param {string} id
+ * @returns {Promise<void>}
+ */
+export const revokeKey = async (id) => {
+  await request(`/keys/${enc(id)}`, { method: 'DELETE' });
+};

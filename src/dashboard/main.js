@@ -10,6 +10,7 @@ import { customersView } from './customers.js';
 import { deliveriesView } from './deliveries.js';
 import { deliveryView } from './delivery.js';
 import { $, messageOf } from './dom.js';
+import { keysView } from './keys.js';
 import { overviewView } from './overview.js';
 
 /** @typedef {import('./types.js').ViewContext} ViewContext */
@@ -77,7 +78,7 @@ async function start() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Routing: #/overview, #/customers, #/customers/<id>, #/deliveries, #/deliveries/<id>, #/config
+// Routing: #/overview, #/customers, #/customers/<id>, #/deliveries, #/deliveries/<id>, #/config, #/keys
 // ------------------------------------------------------------------------------------------
 
 /** @returns {{ segments: string[], query: URLSearchParams }} */
@@ -115,6 +116,8 @@ function route() {
       return id === undefined || id === '' ? deliveriesView(ctx, query) : deliveryView(ctx, id);
     case 'config':
       return configView(ctx);
+    case 'keys':
+      return keysView(ctx);
     default:
       return overviewView(ctx);
   }

@@ -95,3 +95,17 @@
  */
 
 export {};
+
+/**
+ * One stored API key, as GET /keys lists it: never its material, only the prefix it starts with.
+ * @typedef {object} ApiKeyInfo
+ * @property {string} id
+ * @property {string} name
+ * @property {string} prefix
+ * @property {Array<'ingest' | 'read' | 'admin'>} scopes
+ * @property {string | null} customerId
+ * @property {string | null} expiresAt
+ * @property {{ requestsPerSecond: number, burst: number } | null} rateLimit
+ * @property {string} createdAt
+ * @property {string | null} revokedAt
+ */
