@@ -18,8 +18,13 @@ const ODD =
   `(sum GLOB '*[^0-9.-]*' OR (${DOT} > 0 AND length(sum) - ${DOT} > ${DECIMAL_PLACES}) ` +
   `OR (CASE WHEN ${DOT} > 0 THEN ${DOT} - 1 ELSE length(sum) END) > 18)`;
 
-/** The aggregate columns of an exact sum of `sum` (text): sum_int, sum_frac and sum_odd, for exactRows. */
-export const EXACT_SUM_COLUMNS = `CAST(sum(CAST(sum AS INTEGER)) AS TEXT) AS sum_int, CAST(sum(${FRACTION}) AS TEXT) AS sum_frac, max(${ODD}) AS sum_odd`;
+const WHOLE = 'CAST(sum AS INTEGER)';
+/** The aggregate columns of an exact sum of `sum` (text): sum_int, sum_frac and sum_odd, for exactMergedRead. */
+export const EXACT_SUM_COLUMNS = [
+  `CAST(sum(${WHOLE}) AS TEXT) AS sum_int`,
+  `CAST(sum(${FRACTION}) AS TEXT) AS sum_frac`,
+  `max(${ODD}) AS sum_odd`,
+].join(', ');
 /** What the outer select of a merged read takes of the exact-sum columns. */
 export const EXACT_SUM_OUT = 'a.sum_int, a.sum_frac, a.sum_odd';
 /** The same result through the JavaScript aggregate, for what the native sum cannot take. */
