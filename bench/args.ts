@@ -57,9 +57,9 @@ Options:
                           cluster (initdb/pg_ctl; fsync and synchronous_commit on, default shared_buffers)
   --own-cluster           with --store postgres: start the throwaway cluster even when DATABASE_URL is set
   --scenario B1,B3        run only these scenarios (default: all of B1..B7, plus BPG with --store postgres)
-  --duration <s>          measured seconds for B1 and B2 (default 10; quick 1)
-  --warmup <s>            warm-up seconds before B1 and B2 (default 2; quick 0.5)
-  --connections <n>       connections for B1, B2 and B6 (default B1 8, B2 64, B6 8)
+  --duration <s>          measured seconds for B1, B2 and BPG (default 10; quick 1)
+  --warmup <s>            warm-up seconds before B1, B2 and BPG (default 2; quick 0.5)
+  --connections <n>       connections for B1, B2, B6 and BPG (default B1 8, B2 64, B6 8, BPG 8 in all)
   --b6-duration <s>       B6 seconds of full-speed load, every event a new customer (default 60; quick 2)
   --events <n>            B3 events in the first run; the second run uses 2x (default 1000000; quick 20000)
   --stored <n>            B4 stored events (default 10000000; quick 50000)
