@@ -3,7 +3,14 @@
 
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6', 'B7'] as const;
+export const SCENARIOS = ['B1', 'B1G', 'B2', 'B3', 'B4', 'B4G', 'B5', 'B6', 'B7', 'BPG'] as const;
+/** Scenarios that only measure the PostgreSQL store; a SQLite run leaves them out unless asked for. */
+export const POSTGRES_ONLY: readonly ScenarioId[] = ['BPG'];
+
+/** What runs without --scenario: everything the store can run. */
+export function defaultScenarios(store: StoreKind): ScenarioId[] {
+  return SCENARIOS.filter((s) => store === 'postgres' || !POSTGRES_ONLY.includes(s));
+}
 export type ScenarioId = (typeof SCENARIOS)[number];
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -30,6 +37,8 @@ export interface BenchOptions {
   cpuProf: boolean;
   /** Build dist/ with tsc when it is older than src/ (default on in full runs, off in --quick). */
   build: boolean;
+  /** --store postgres: start a throwaway durable cluster even when DATABASE_URL is set. */
+  ownCluster: boolean;
   /** Where result JSON goes: null means the default (bench/results, or a temp dir for --quick). */
   out: string | undefined;
   explicit: Set<string>;
@@ -43,11 +52,14 @@ server processes on loopback, and prints a table plus a JSON report.
 Options:
   --quick                 smoke run: tiny sizes, a few seconds per scenario; checks the harness, not speed.
                           Writes its JSON to a temp dir, never under bench/results.
-  --store sqlite|postgres store to benchmark (default sqlite; postgres needs DATABASE_URL support in this build)
-  --scenario B1,B3        run only these scenarios (default: all of B1..B7)
-  --duration <s>          measured seconds for B1 and B2 (default 10; quick 1)
-  --warmup <s>            warm-up seconds before B1 and B2 (default 2; quick 0.5)
-  --connections <n>       connections for B1, B2 and B6 (default B1 8, B2 64, B6 8)
+  --store sqlite|postgres store to benchmark (default sqlite). postgres uses the server DATABASE_URL points at
+                          (a role that may CREATE DATABASE) or, without it, starts its own throwaway durable
+                          cluster (initdb/pg_ctl; fsync and synchronous_commit on, default shared_buffers)
+  --own-cluster           with --store postgres: start the throwaway cluster even when DATABASE_URL is set
+  --scenario B1,B3        run only these scenarios (default: all of B1..B7, plus BPG with --store postgres)
+  --duration <s>          measured seconds for B1, B2 and BPG (default 10; quick 1)
+  --warmup <s>            warm-up seconds before B1, B2 and BPG (default 2; quick 0.5)
+  --connections <n>       connections for B1, B2, B6 and BPG (default B1 8, B2 64, B6 8, BPG 8 in all)
   --b6-duration <s>       B6 seconds of full-speed load, every event a new customer (default 60; quick 2)
   --events <n>            B3 events in the first run; the second run uses 2x (default 1000000; quick 20000)
   --stored <n>            B4 stored events (default 10000000; quick 50000)
@@ -92,6 +104,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
           'cpu-prof': { type: 'boolean' },
           build: { type: 'boolean' },
           'no-build': { type: 'boolean' },
+          'own-cluster': { type: 'boolean' },
           out: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -107,8 +120,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   const store = (v.store ?? 'sqlite').toLowerCase();
   if (store !== 'sqlite' && store !== 'postgres')
     throw new UsageError(`--store must be sqlite or postgres (got ${JSON.stringify(v.store)})`);
+  if (v['own-cluster'] && store !== 'postgres') throw new UsageError('--own-cluster needs --store postgres');
 
-  let scenarios: ScenarioId[] = [...SCENARIOS];
+  let scenarios = defaultScenarios(store);
   if (v.scenario !== undefined) {
     const wanted = v.scenario
       .split(',')
@@ -136,6 +150,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     messages: positiveNumber('messages', v.messages, true) ?? (quick ? 200 : 10_000),
     usageRequests: positiveNumber('requests', v.requests, true) ?? (quick ? 200 : 2_000),
     cpuProf: v['cpu-prof'] === true,
+    ownCluster: v['own-cluster'] === true,
     build: v.build === true ? true : v['no-build'] === true ? false : !quick,
     out: v.out,
     explicit,

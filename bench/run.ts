@@ -9,9 +9,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { readServerSettings } from '../src/config/server-settings.js';
 import { openStore } from '../src/main.js';
-import { parseBenchArgs, SCENARIOS, USAGE, UsageError, type BenchOptions, type ScenarioId } from './args.js';
+import { defaultScenarios, parseBenchArgs, USAGE, UsageError, type BenchOptions, type ScenarioId } from './args.js';
 import { runNonce } from './bodies.js';
 import { machineInfo } from './machine.js';
+import { formatSettings, serverSettings, startBenchCluster, type BenchCluster } from './pg-cluster.js';
 import { progress, renderTable, writeJson, type ScenarioResult } from './report.js';
 import { runB1, runB1G } from './scenarios/b1-batch-ingest.js';
 import { runB2 } from './scenarios/b2-single-ingest.js';
@@ -20,6 +21,7 @@ import { runB4, runB4G } from './scenarios/b4-current-usage.js';
 import { runB5 } from './scenarios/b5-webhook-delivery.js';
 import { runB6 } from './scenarios/b6-high-cardinality.js';
 import { runB7 } from './scenarios/b7-drop-in-ingest.js';
+import { runBPG } from './scenarios/bpg-scaling.js';
 import type { ScenarioContext } from './scenarios/context.js';
 import { REPO_ROOT, chooseRunner, killAllChildren } from './server-process.js';
 
@@ -33,6 +35,7 @@ const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResul
   B5: runB5,
   B6: runB6,
   B7: runB7,
+  BPG: runBPG,
 };
 const TITLES: Record<ScenarioId, string> = {
   B1: 'Batch ingest',
@@ -44,6 +47,7 @@ const TITLES: Record<ScenarioId, string> = {
   B5: 'Webhook delivery',
   B6: 'High-cardinality overload',
   B7: 'Drop-in ingest',
+  BPG: 'PostgreSQL ingest against processes',
 };
 
 /**
@@ -86,7 +90,7 @@ function resultFile(opts: BenchOptions): string {
   if (opts.out) return path.resolve(opts.out);
   if (opts.quick) return path.join(os.tmpdir(), `meterhook-bench-quick-${opts.store}.json`);
   const date = new Date().toISOString().slice(0, 10);
-  const subset = opts.scenarios.length === SCENARIOS.length ? '' : `-${opts.scenarios.join('-').toLowerCase()}`;
+  const subset = opts.scenarios.length === defaultScenarios(opts.store).length ? '' : `-${opts.scenarios.join('-').toLowerCase()}`;
   return path.join(REPO_ROOT, 'bench', 'results', `${date}-${opts.store}${subset}.json`);
 }
 
@@ -106,6 +110,8 @@ async function main(): Promise<number> {
   }
 
   let adminDatabaseUrl: string | undefined;
+  let cluster: BenchCluster | undefined;
+  let pgSettings: Record<string, string> | undefined;
   if (opts.store === 'postgres') {
     const support = await postgresSupport();
     if (!support.ok) {
@@ -113,25 +119,38 @@ async function main(): Promise<number> {
       return 2;
     }
     const url = process.env.DATABASE_URL;
-    if (!url || !/^postgres(ql)?:\/\//i.test(url)) {
-      process.stderr.write(
-        'bench: --store postgres needs DATABASE_URL=postgres://user@host:port/db for a role that may CREATE DATABASE: ' +
-          'each run gets its own database, dropped afterwards\n',
-      );
-      return 2;
+    if (opts.ownCluster || !url) {
+      progress('starting a throwaway durable PostgreSQL cluster (fsync on, synchronous_commit on, default shared_buffers)');
+      try {
+        cluster = await startBenchCluster();
+      } catch (err) {
+        process.stderr.write(`bench: cannot start a PostgreSQL cluster: ${(err as Error).message}\n`);
+        return 2;
+      }
+      adminDatabaseUrl = cluster.url;
+    } else {
+      if (!/^postgres(ql)?:\/\//i.test(url)) {
+        process.stderr.write(
+          'bench: --store postgres needs DATABASE_URL=postgres://user@host:port/db for a role that may CREATE DATABASE ' +
+            '(each run gets its own database, dropped afterwards), or no DATABASE_URL for a throwaway cluster\n',
+        );
+        return 2;
+      }
+      const problem = await checkAdminUrl(url);
+      if (problem) {
+        process.stderr.write(`bench: cannot use DATABASE_URL: ${problem}\n`);
+        return 2;
+      }
+      adminDatabaseUrl = url;
     }
-    const problem = await checkAdminUrl(url);
-    if (problem) {
-      process.stderr.write(`bench: cannot use DATABASE_URL: ${problem}\n`);
-      return 2;
-    }
-    adminDatabaseUrl = url;
+    pgSettings = await serverSettings(adminDatabaseUrl);
   }
 
   const runner = chooseRunner(opts.build, progress);
   const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-bench-'));
   const cleanup = () => {
     killAllChildren();
+    cluster?.stop();
     if (opts.cpuProf) {
       // Keep the profiles; drop the (possibly multi-GB) data dirs.
       for (const name of fs.readdirSync(tmpRoot))
@@ -160,6 +179,10 @@ async function main(): Promise<number> {
       `load avg ${machine.loadAverage.join(' ')}\n`,
   );
   out.write(`server: ${runner.description}\n`);
+  if (pgSettings)
+    out.write(
+      `postgres: ${cluster ? 'throwaway cluster started by the benchmark' : 'the server of DATABASE_URL'}; ${formatSettings(pgSettings)}\n`,
+    );
   out.write(
     `note: autocannon runs in this harness process and competes with the server for the ${machine.cores} cores; ` +
       'meterhook and the baseline are single-threaded, so one core each for server and load generator is the intended split ' +
@@ -199,6 +222,7 @@ async function main(): Promise<number> {
     quick: opts.quick,
     machine,
     server: runner.description,
+    ...(pgSettings ? { postgres: { cluster: cluster ? 'throwaway' : 'DATABASE_URL', settings: pgSettings } } : {}),
     options: { ...opts, explicit: [...opts.explicit] },
     results,
   });
