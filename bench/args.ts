@@ -39,6 +39,8 @@ export interface BenchOptions {
   build: boolean;
   /** --store postgres: start a throwaway durable cluster even when DATABASE_URL is set. */
   ownCluster: boolean;
+  /** Requests/s of the per-key rate limit the servers run with (METERHOOK_KEY_RATE_LIMIT); undefined: off. */
+  keyRateLimit: number | undefined;
   /** Where result JSON goes: null means the default (bench/results, or a temp dir for --quick). */
   out: string | undefined;
   explicit: Set<string>;
@@ -66,6 +68,8 @@ Options:
   --messages <n>          B5 webhook messages (default 10000; quick 200)
   --requests <n>          B4 sequential usage requests timed (default 2000; quick 200)
   --cpu-prof              run meterhook servers with --cpu-prof and print the hottest functions
+  --key-rate-limit <n>    run meterhook servers with a per-key rate limit of n requests/s and burst n
+                          (METERHOOK_KEY_RATE_LIMIT/BURST), to measure what the token bucket costs (default off)
   --build / --no-build    compile dist/ with tsc when stale (default: build in full runs, not in --quick)
   --out <file>            write the JSON report here instead of the default location
   -h, --help              show this help
@@ -105,6 +109,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
           build: { type: 'boolean' },
           'no-build': { type: 'boolean' },
           'own-cluster': { type: 'boolean' },
+          'key-rate-limit': { type: 'string' },
           out: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -151,6 +156,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     usageRequests: positiveNumber('requests', v.requests, true) ?? (quick ? 200 : 2_000),
     cpuProf: v['cpu-prof'] === true,
     ownCluster: v['own-cluster'] === true,
+    keyRateLimit: positiveNumber('key-rate-limit', v['key-rate-limit'], true),
     build: v.build === true ? true : v['no-build'] === true ? false : !quick,
     out: v.out,
     explicit,

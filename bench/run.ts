@@ -23,7 +23,7 @@ import { runB6 } from './scenarios/b6-high-cardinality.js';
 import { runB7 } from './scenarios/b7-drop-in-ingest.js';
 import { runBPG } from './scenarios/bpg-scaling.js';
 import type { ScenarioContext } from './scenarios/context.js';
-import { REPO_ROOT, chooseRunner, killAllChildren } from './server-process.js';
+import { REPO_ROOT, RUN_SERVER_ENV, chooseRunner, killAllChildren } from './server-process.js';
 
 const RUNNERS: Record<ScenarioId, (sc: ScenarioContext) => Promise<ScenarioResult>> = {
   B1: runB1,
@@ -146,6 +146,10 @@ async function main(): Promise<number> {
     pgSettings = await serverSettings(adminDatabaseUrl);
   }
 
+  if (opts.keyRateLimit !== undefined) {
+    RUN_SERVER_ENV.METERHOOK_KEY_RATE_LIMIT = String(opts.keyRateLimit);
+    RUN_SERVER_ENV.METERHOOK_KEY_RATE_BURST = String(opts.keyRateLimit);
+  }
   const runner = chooseRunner(opts.build, progress);
   const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'meterhook-bench-'));
   const cleanup = () => {
@@ -179,6 +183,8 @@ async function main(): Promise<number> {
       `load avg ${machine.loadAverage.join(' ')}\n`,
   );
   out.write(`server: ${runner.description}\n`);
+  if (opts.keyRateLimit !== undefined)
+    out.write(`server: per-key rate limit ${opts.keyRateLimit} requests/s, burst ${opts.keyRateLimit}\n`);
   if (pgSettings)
     out.write(
       `postgres: ${cluster ? 'throwaway cluster started by the benchmark' : 'the server of DATABASE_URL'}; ${formatSettings(pgSettings)}\n`,
@@ -219,6 +225,7 @@ async function main(): Promise<number> {
     date: started.toISOString(),
     finishedAt: new Date().toISOString(),
     store: opts.store,
+    keyRateLimit: opts.keyRateLimit ?? null,
     quick: opts.quick,
     machine,
     server: runner.description,

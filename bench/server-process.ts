@@ -281,6 +281,9 @@ export function startScriptNodeFlags(): string[] {
   return m[1]!.trim().split(/\s+/).filter(Boolean);
 }
 
+/** Environment every meterhook server of this run gets (set once from the command line, e.g. --key-rate-limit). */
+export const RUN_SERVER_ENV: Record<string, string> = {};
+
 export async function startMeterhook(o: MeterhookServerOptions): Promise<Child> {
   const port = await freePort();
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
@@ -293,6 +296,7 @@ export async function startMeterhook(o: MeterhookServerOptions): Promise<Child> 
       METERHOOK_DATA_DIR: o.dataDir,
       METERHOOK_API_KEYS: o.apiKey,
       LOG_LEVEL: 'warn',
+      ...RUN_SERVER_ENV,
       ...(o.env ?? {}),
     },
     port,
