@@ -8,6 +8,7 @@ import type { Static } from 'typebox';
 import type { MeterhookClient } from '../../src/client/client.js';
 import type * as Wire from '../../src/client/types.js';
 import type * as Schemas from '../../src/http/schemas/records.js';
+import type * as KeySchemas from '../../src/http/routes/keys.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 // biome-ignore lint/complexity/noBannedTypes: {} extends Pick<T, K> is how an optional key is told apart
@@ -59,6 +60,8 @@ export type Checks = [
   Expect<Fits<Static<typeof Schemas.RecoverResult>, Answer<MeterhookClient['deliveries']['recover']>>>,
   Expect<Fits<Static<typeof Schemas.Endpoint>, Wire.Endpoint>>,
   Expect<Fits<Static<typeof Schemas.EndpointEnabled>, Answer<MeterhookClient['enableEndpoint']>>>,
+  Expect<Fits<Static<typeof KeySchemas.ApiKey>, Wire.ApiKey>>,
+  Expect<Fits<Static<typeof KeySchemas.CreatedKey>, Wire.CreatedApiKey>>,
   Expect<Equal<Static<typeof Schemas.Aggregation>['period'], Wire.Period>>,
   Expect<Equal<Static<typeof Schemas.Delivery>['status'], Wire.DeliveryStatus>>,
 ];
