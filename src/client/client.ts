@@ -6,6 +6,9 @@ import { MeterhookClosedError, MeterhookError, MeterhookFlushError, MeterhookVal
 import { PageRequest } from './paginate.js';
 import { Transport, instantText, type QueryValue } from './transport.js';
 import type {
+  ApiKey,
+  CreatedApiKey,
+  CreateKeyInput,
   Aggregation,
   AggregationQuery,
   AuditEntry,
@@ -45,6 +48,11 @@ const USER_AGENT = 'meterhook-client';
 /** A random UUID from the global Web Crypto (Node 19+, browsers, Deno, Bun): no import needed. */
 function newId(): string {
   return globalThis.crypto.randomUUID();
+}
+
+/** An instant as ISO-8601 text: a Date or epoch milliseconds converted, text sent as given. */
+function isoInstant(v: Date | string | number): string {
+  return typeof v === 'string' ? v : new Date(v).toISOString();
 }
 
 function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
@@ -99,6 +107,14 @@ export class MeterhookClient {
     recover(since: Date | string | number): Promise<{ requeued: number; since: string }>;
   };
 
+  /** API keys (an admin key): create (the key is shown once), list, get and revoke. */
+  readonly keys: {
+    create(input: CreateKeyInput): Promise<CreatedApiKey>;
+    list(): Promise<ApiKey[]>;
+    get(id: string): Promise<ApiKey>;
+    revoke(id: string): Promise<ApiKey>;
+  };
+
   constructor(opts: MeterhookClientOptions) {
     if (!opts?.url) throw new TypeError('MeterhookClient: url is required');
     if (!opts.apiKey) throw new TypeError('MeterhookClient: apiKey is required');
@@ -143,6 +159,22 @@ export class MeterhookClient {
             body: { since: since instanceof Date ? since.toISOString() : since },
           })
         ).body,
+    };
+    this.keys = {
+      // Creating a key is not idempotent: only retried when the connection was refused.
+      create: async (input: CreateKeyInput) =>
+        (
+          await t.request<CreatedApiKey>('POST', 'keys', {
+            retry: 'refused',
+            body: {
+              ...input,
+              ...(input.expiresAt === undefined ? {} : { expiresAt: isoInstant(input.expiresAt) }),
+            },
+          })
+        ).body,
+      list: async () => (await t.request<ApiKey[]>('GET', 'keys')).body,
+      get: async (id: string) => (await t.request<ApiKey>('GET', `keys/${segment('id', id)}`)).body,
+      revoke: async (id: string) => (await t.request<ApiKey>('DELETE', `keys/${segment('id', id)}`)).body,
     };
   }
 

@@ -119,7 +119,7 @@ export class Transport {
   }
 
   async request<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     opts: { query?: Record<string, QueryValue>; body?: unknown; retry?: RetryMode } = {},
   ): Promise<HttpResponse<T>> {

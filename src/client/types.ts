@@ -300,3 +300,40 @@ export interface AuditQuery {
   limit?: number;
   cursor?: string;
 }
+
+export type KeyScope = 'ingest' | 'read' | 'admin';
+
+/** A key's own token bucket: `burst` requests at once, refilled at `requestsPerSecond`. */
+export interface KeyRateLimit {
+  requestsPerSecond: number;
+  burst: number;
+}
+
+/** An API key as GET /keys shows it: no key material beyond a prefix. */
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: KeyScope[];
+  /** The customer the key is confined to; null: unrestricted. */
+  customerId: string | null;
+  expiresAt: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+  rateLimit: KeyRateLimit | null;
+}
+
+/** A new key: the key itself is in this answer only. */
+export interface CreatedApiKey extends ApiKey {
+  key: string;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  scopes: KeyScope[];
+  /** Confine the key to one customer (ingest and read only). */
+  customerId?: string;
+  /** When the key stops working. */
+  expiresAt?: Instant;
+  rateLimit?: KeyRateLimit | null;
+}

@@ -9,6 +9,7 @@ import type { MeterhookClient } from '../../src/client/client.js';
 import type * as Wire from '../../src/client/types.js';
 import type * as Schemas from '../../src/http/schemas/records.js';
 import type * as Access from '../../src/http/schemas/access.js';
+import type * as KeySchemas from '../../src/http/routes/keys.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 // biome-ignore lint/complexity/noBannedTypes: {} extends Pick<T, K> is how an optional key is told apart
@@ -63,6 +64,8 @@ export type Checks = [
   Expect<Fits<Static<typeof Access.Session>, Wire.Session>>,
   Expect<Fits<Static<typeof Access.AuditEntry>, Wire.AuditEntry>>,
   Expect<Equal<Static<typeof Access.AuditEntry>['action'], Wire.AuditAction>>,
+  Expect<Fits<Static<typeof KeySchemas.ApiKey>, Wire.ApiKey>>,
+  Expect<Fits<Static<typeof KeySchemas.CreatedKey>, Wire.CreatedApiKey>>,
   Expect<Equal<Static<typeof Schemas.Aggregation>['period'], Wire.Period>>,
   Expect<Equal<Static<typeof Schemas.Delivery>['status'], Wire.DeliveryStatus>>,
 ];

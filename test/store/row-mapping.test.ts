@@ -173,7 +173,9 @@ describe('row mapping: records read back exactly as written', () => {
         },
       ]);
 
-      // API keys: revoked_at null, then a number; scopes as a list in canonical order.
+      // API keys: revoked_at null, then a number; scopes as a list in canonical order; no restriction read as
+      // nulls, a customer, an expiry and a fractional rate read back exactly; every insert and revocation moves
+      // the key version.
       const key: ApiKeyRecord = {
         id: 'key_1',
         hash: 'h'.repeat(64),
@@ -182,11 +184,27 @@ describe('row mapping: records read back exactly as written', () => {
         scopes: ['ingest', 'read'],
         createdAt: T0,
         revokedAt: null,
+        customerId: null,
+        expiresAt: null,
+        rateLimit: null,
       };
+      const v0 = await store.keyVersion();
       await store.insertApiKey(key);
       assert.deepStrictEqual(await store.listApiKeys(), [key]);
       assert.equal(await store.revokeApiKey('key_1', at), true);
       assert.deepStrictEqual(await store.listApiKeys(), [{ ...key, revokedAt: at }]);
+      assert.equal(await store.revokeApiKey('key_1', at), false);
+      const portal: ApiKeyRecord = {
+        ...key,
+        id: 'key_2',
+        hash: 'p'.repeat(64),
+        customerId: 'cust_ü',
+        expiresAt: T0 + 86_400_000,
+        rateLimit: { requestsPerSecond: 0.5, burst: 3 },
+      };
+      await store.insertApiKey(portal);
+      assert.deepStrictEqual((await store.listApiKeys())[1], portal);
+      assert.equal(await store.keyVersion(), v0 + 3);
     });
   });
 });

@@ -44,8 +44,8 @@ const KeyFields = {
   revokedAt: Nullable(Type.String()),
   rateLimit: Nullable(RateLimit, "The key's own rate limit; null: the server default (METERHOOK_KEY_RATE_LIMIT)"),
 };
-const ApiKey = Type.Object(KeyFields, { description: 'An API key, without key material' });
-const CreatedKey = Type.Object({ ...KeyFields, key: Type.String({ description: 'The key itself: shown in this answer only' }) });
+export const ApiKey = Type.Object(KeyFields, { description: 'An API key, without key material' });
+export const CreatedKey = Type.Object({ ...KeyFields, key: Type.String({ description: 'The key itself: shown in this answer only' }) });
 const KeyParams = Type.Object({ keyId: IdParam(64) });
 
 const iso = (t: number | null | undefined) => (t === null || t === undefined ? null : new Date(t).toISOString());
