@@ -11,6 +11,7 @@ import { deliveriesView } from './deliveries.js';
 import { deliveryView } from './delivery.js';
 import { $, messageOf } from './dom.js';
 import { overviewView } from './overview.js';
+import { auditView } from './audit.js';
 
 /** @typedef {import('./types.js').ViewContext} ViewContext */
 
@@ -64,6 +65,15 @@ async function onSignIn(ev) {
 }
 
 async function start() {
+  try {
+    await api.loadSession();
+  } catch (err) {
+    return showSignIn(messageOf(err));
+  }
+  // Admin pages (deliveries, configuration, audit) are not offered to a key that may not open them.
+  for (const a of document.querySelectorAll('#nav a[data-admin]')) {
+    if (a instanceof HTMLElement) a.hidden = !api.isAdmin();
+  }
   $('#nav').hidden = false;
   $('#sign-out').hidden = false;
   $('#view').hidden = false;
@@ -77,7 +87,7 @@ async function start() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Routing: #/overview, #/customers, #/customers/<id>, #/deliveries, #/deliveries/<id>, #/config
+// Routing: #/overview, #/customers, #/customers/<id>, #/deliveries, #/deliveries/<id>, #/config, #/audit
 // ------------------------------------------------------------------------------------------
 
 /** @returns {{ segments: string[], query: URLSearchParams }} */
@@ -115,6 +125,8 @@ function route() {
       return id === undefined || id === '' ? deliveriesView(ctx, query) : deliveryView(ctx, id);
     case 'config':
       return configView(ctx);
+    case 'audit':
+      return auditView(ctx);
     default:
       return overviewView(ctx);
   }
