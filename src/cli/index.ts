@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `meterhook` command: serve, and local administration of keys and configuration; and client
 // commands that talk to a running server over HTTP (send, import, trigger, usage, aggregations,
-// deliveries). Must never print a secret except a newly created API key, exactly once.
+// deliveries, audit). Must never print a secret except a newly created API key, exactly once.
 // Exit codes: 0 ok, 1 failure (HTTP error, rejected rows, failed attempt), 2 usage or configuration
 // error, 3 server unreachable.
 
@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
 import { registerImport } from './commands/import.js';
 import { registerAggregations, registerDeliveries, registerTrigger, registerUsage } from './commands/reads.js';
+import { registerAudit } from './commands/audit.js';
 import { registerSend } from './commands/send.js';
 import { registerServerCommands } from './commands/server.js';
 import { EXIT, failWith } from './commands/shared.js';
@@ -35,6 +36,7 @@ registerTrigger(program);
 registerAggregations(program);
 registerUsage(program);
 registerDeliveries(program);
+registerAudit(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);

@@ -13,6 +13,8 @@
 /** @typedef {import('./types.js').ServerInfo} ServerInfo */
 /** @typedef {import('./types.js').Stats} Stats */
 /** @typedef {import('./types.js').Usage} Usage */
+/** @typedef {import('./types.js').Session} Session */
+/** @typedef {import('./types.js').AuditEntry} AuditEntry */
 /** @typedef {import('./types.js').UsageSeries} UsageSeries */
 /** @template T @typedef {import('./types.js').Page<T>} Page */
 
@@ -21,6 +23,8 @@ const KEY_STORAGE = 'meterhook.apiKey';
 let apiKey = sessionStorage.getItem(KEY_STORAGE);
 /** @type {DashboardConfig | null} GET /config, loaded once per sign-in */
 let config = null;
+/** @type {Session | null} GET /session, loaded once per sign-in */
+let session = null;
 /** @type {(message: string) => void} */
 let onRejected = () => undefined;
 
@@ -57,6 +61,7 @@ export function keepKey(key) {
 export function forgetKey() {
   apiKey = null;
   config = null;
+  session = null;
   sessionStorage.removeItem(KEY_STORAGE);
 }
 
@@ -170,6 +175,11 @@ export const serverInfo = () => data('/');
  */
 export async function loadConfig(opts) {
   if (opts?.fresh) config = null;
+  // GET /config is for admin keys; a read key learns the meters and their operators from GET /stats.
+  if (!config && !isAdmin()) {
+    const s = await stats();
+    config = { events: Object.fromEntries(Object.entries(s.eventTypes).map(([t, op]) => [t, { op }])) };
+  }
   if (!config) config = await data('/config');
   return /** @type {DashboardConfig} */ (config);
 }
@@ -258,3 +268,21 @@ export const createKey = (body) => data('/keys', { method: 'POST', body });
 export const revokeKey = async (id) => {
   await request(`/keys/${enc(id)}`, { method: 'DELETE' });
 };
+
+/**
+ * What the kept key may do (GET /session), loaded once per sign-in.
+ * @returns {Promise<Session>}
+ */
+export async function loadSession() {
+  if (!session) session = /** @type {Session} */ (await data('/session'));
+  return session;
+}
+
+/** @returns {boolean} whether the kept key may call the admin routes (false until loadSession answered) */
+export const isAdmin = () => session?.admin === true;
+
+/**
+ * @param {{ action: string, limit: number, cursor: string | null }} q
+ * @returns {Promise<Page<AuditEntry>>}
+ */
+export const audit = (q) => page(`/audit${qs(q)}`);

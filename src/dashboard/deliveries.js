@@ -30,9 +30,10 @@ export function canRetry(d) {
  * @param {ViewContext} ctx
  * @param {Pick<Delivery, 'id'>} d
  * @param {(updated: Delivery) => void} onDone
- * @returns {HTMLButtonElement}
+ * @returns {HTMLButtonElement | null} null for a key that may not retry (no admin scope)
  */
 export function retryButton(ctx, d, onDone) {
+  if (!api.isAdmin()) return null;
   const b = h('button', { class: 'button small primary', type: 'button', text: 'Retry', 'data-action': 'retry' });
   b.addEventListener('click', async () => {
     b.disabled = true;

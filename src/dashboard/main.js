@@ -12,6 +12,7 @@ import { deliveryView } from './delivery.js';
 import { $, messageOf } from './dom.js';
 import { keysView } from './keys.js';
 import { overviewView } from './overview.js';
+import { auditView } from './audit.js';
 
 /** @typedef {import('./types.js').ViewContext} ViewContext */
 
@@ -65,6 +66,15 @@ async function onSignIn(ev) {
 }
 
 async function start() {
+  try {
+    await api.loadSession();
+  } catch (err) {
+    return showSignIn(messageOf(err));
+  }
+  // Admin pages (deliveries, configuration, audit) are not offered to a key that may not open them.
+  for (const a of document.querySelectorAll('#nav a[data-admin]')) {
+    if (a instanceof HTMLElement) a.hidden = !api.isAdmin();
+  }
   $('#nav').hidden = false;
   $('#sign-out').hidden = false;
   $('#view').hidden = false;
@@ -78,7 +88,7 @@ async function start() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Routing: #/overview, #/customers, #/customers/<id>, #/deliveries, #/deliveries/<id>, #/config, #/keys
+// Routing: #/overview, #/customers, #/customers/<id>, #/deliveries, #/deliveries/<id>, #/config, #/keys, #/audit
 // ------------------------------------------------------------------------------------------
 
 /** @returns {{ segments: string[], query: URLSearchParams }} */
@@ -118,6 +128,8 @@ function route() {
       return configView(ctx);
     case 'keys':
       return keysView(ctx);
+    case 'audit':
+      return auditView(ctx);
     default:
       return overviewView(ctx);
   }

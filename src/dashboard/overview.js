@@ -38,7 +38,7 @@ export async function overviewView(ctx) {
   /** @type {Endpoint[]} */
   let endpoints;
   try {
-    [stats, endpoints] = await Promise.all([api.stats(), api.endpoints()]);
+    [stats, endpoints] = await Promise.all([api.stats(), api.isAdmin() ? api.endpoints() : Promise.resolve([])]);
   } catch (err) {
     if (ctx.current()) view.replaceChildren(h('h1', { text: 'Overview' }), errorBox(err));
     return;
@@ -143,6 +143,8 @@ export async function overviewView(ctx) {
   );
   view.append(grid);
 
+  // Endpoints and their Enable button are for admin keys only.
+  if (!api.isAdmin()) return;
   view.append(
     h(
       'section',

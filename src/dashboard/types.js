@@ -11,6 +11,8 @@
 /** @typedef {import('../client/types.js').GroupTotal} GroupTotal */
 /** @typedef {import('../client/types.js').Usage} Usage */
 /** @typedef {import('../client/types.js').WebhookStatus} WebhookStatus */
+/** @typedef {import('../client/types.js').Session} Session */
+/** @typedef {import('../client/types.js').AuditEntry} AuditEntry */
 /** @template T @typedef {import('../client/types.js').Page<T>} Page */
 
 /** GET / (the service descriptor). */

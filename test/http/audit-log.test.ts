@@ -194,7 +194,7 @@ describe('audit log', () => {
       const metrics = await t.app.inject({ method: 'GET', url: '/metrics', headers: { 'x-apikey': TEST_KEY } });
       assert.match(metrics.body, /^meterhook_audit_write_failures_total 1$/m);
     } finally {
-      await exec('DROP TRIGGER refuse_audit' + (c ? ' ON audit_log' : ''));
+      await exec(`DROP TRIGGER refuse_audit${c ? ' ON audit_log' : ''}`);
       await c?.end();
     }
   });
