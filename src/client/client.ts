@@ -30,7 +30,8 @@ import type {
   UsageQuery,
   Session,
 } from './types.js';
-import { assertEventText, assertParamText, eventTextProblems } from './validate.js';
+import { assertEventText, eventTextProblems } from './validate.js';
+import { keysApi, segment } from './keys-api.js';
 import type { MeterhookClientOptions, SendBatchReport, TrackedEvent, TrackResult } from './options.js';
 
 export type { MeterhookClientOptions, SendBatchReport, TrackedEvent, TrackResult } from './options.js';
@@ -50,21 +51,10 @@ function newId(): string {
   return globalThis.crypto.randomUUID();
 }
 
-/** An instant as ISO-8601 text: a Date or epoch milliseconds converted, text sent as given. */
-function isoInstant(v: Date | string | number): string {
-  return typeof v === 'string' ? v : new Date(v).toISOString();
-}
-
 function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
   if (!Number.isFinite(v) || v < min) throw new RangeError(`${name} must be a number ≥ ${min} (got ${v})`);
   return v;
-}
-
-/** A path segment, percent-encoded; a lone surrogate (which encodeURIComponent cannot encode) is a MeterhookValidationError. */
-function segment(name: string, v: string): string {
-  assertParamText(name, v);
-  return encodeURIComponent(v);
 }
 
 /** A metadata filter as query parameters `metadata.<key>`; a value that has no string form on the server is a TypeError. */
@@ -160,22 +150,7 @@ export class MeterhookClient {
           })
         ).body,
     };
-    this.keys = {
-      // Creating a key is not idempotent: only retried when the connection was refused.
-      create: async (input: CreateKeyInput) =>
-        (
-          await t.request<CreatedApiKey>('POST', 'keys', {
-            retry: 'refused',
-            body: {
-              ...input,
-              ...(input.expiresAt === undefined ? {} : { expiresAt: isoInstant(input.expiresAt) }),
-            },
-          })
-        ).body,
-      list: async () => (await t.request<ApiKey[]>('GET', 'keys')).body,
-      get: async (id: string) => (await t.request<ApiKey>('GET', `keys/${segment('id', id)}`)).body,
-      revoke: async (id: string) => (await t.request<ApiKey>('DELETE', `keys/${segment('id', id)}`)).body,
-    };
+    this.keys = keysApi(t);
   }
 
   /** The server's base URL, as the client uses it. */
