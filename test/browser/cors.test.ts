@@ -1,8 +1,8 @@
 // CORS in a real headless Chromium: a page served from another loopback origin (127.0.0.2) that is listed in
-// cors.allowedOrigins fetches a customer's usage and its session from the API (127.0.0.1) with a read key and
-// reads the answers; the same page served from an origin not listed (127.0.0.3) is refused by the browser,
-// and so is the allowed page calling an admin route. Chromium must be installed (.ci/install-chromium.sh);
-// without it this test fails, it never skips.
+// cors.allowedOrigins fetches its customer's usage and its session from the API (127.0.0.1) with a portal key
+// (read scope, one customer) and reads the answers, another customer's usage a 404; the same page served from
+// an origin not listed (127.0.0.3) is refused by the browser, and so is the allowed page calling an admin route.
+// Chromium must be installed (.ci/install-chromium.sh); without it this test fails, it never skips.
 // store-contract: sqlite — what the browser enforces does not depend on the store; test/http/cors.test.ts runs on both
 
 import assert from 'node:assert/strict';
@@ -58,7 +58,8 @@ describe('CORS in a browser', () => {
     t = await buildTestApp({ config: { ...REFERENCE_CONFIG, cors: { allowedOrigins: [allowed.origin] } } });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     api = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    readKey = (await createApiKey(t.store, t.clock, 'portal', ['read'])).key;
+    // A portal key: read scope, confined to one customer.
+    readKey = (await createApiKey(t.store, t.clock, 'portal', ['read'], { customerId: 'cust_1' })).key;
     await t.apiKeys.reload();
     const res = await t.app.inject({
       method: 'POST',
@@ -83,7 +84,7 @@ describe('CORS in a browser', () => {
     return { page, problems };
   };
 
-  it('a page from an allowed origin reads usage and its session with a read key', async () => {
+  it("a page from an allowed origin reads its customer's usage and its session with a portal key", async () => {
     const { page } = await open(allowed.origin);
     const usage = await fetchFrom(page, `${api}/customers/cust_1/usage?period=daily`, readKey);
     assert.ok(usage.ok, JSON.stringify(usage));
@@ -94,6 +95,11 @@ describe('CORS in a browser', () => {
     const session = await fetchFrom(page, `${api}/session`, readKey);
     assert.ok(session.ok && session.status === 200, JSON.stringify(session));
     assert.deepEqual(session.body.scopes, ['read']);
+    assert.equal(session.body.customerId, 'cust_1');
+    // Another customer's usage: the same 404 as a customer that does not exist, readable by the page.
+    const foreign = await fetchFrom(page, `${api}/customers/cust_2/usage?period=daily`, readKey);
+    assert.ok(foreign.ok, JSON.stringify(foreign));
+    assert.equal(foreign.status, 404);
   });
 
   it('the allowed page cannot call an admin route, and a page from another origin cannot read anything', async () => {
