@@ -69,7 +69,7 @@ describe('dashboard access by key scope', () => {
 
   it('an admin key sees the Audit page listing GET /audit, and the Retry buttons', async () => {
     const { page, problems } = await signIn(TEST_KEY);
-    assert.deepEqual(await visibleNav(page), ['overview', 'customers', 'deliveries', 'config', 'audit']);
+    assert.deepEqual(await visibleNav(page), ['overview', 'customers', 'deliveries', 'config', 'keys', 'audit']);
     await page.click('#nav a[data-section="audit"]');
     await page.waitForSelector('#audit tbody tr');
     const rows = await page.evaluate(() =>
