@@ -129,6 +129,22 @@ describe('the last admin key', () => {
     const ok = await t.app.inject({ method: 'DELETE', url: `/keys/${first.record.id}`, headers: { 'x-apikey': second.key } });
     assert.equal(ok.statusCode, 200, ok.body);
   });
+
+  it('two revocations at once of the only two admin keys: one is revoked, the other refused with 409', async () => {
+    const a = await createApiKey(t.store, t.clock, 'a', ['admin']);
+    const b = await createApiKey(t.store, t.clock, 'b', ['admin']);
+    await t.apiKeys.reload();
+    for (const k of (await t.store.listApiKeys()).filter((r) => r.revokedAt === null && r.id !== a.record.id && r.id !== b.record.id)) {
+      await t.store.revokeApiKey(k.id, t.clock.now());
+    }
+    await t.apiKeys.reload();
+    const both = await Promise.all(
+      [a, b].map((k) => t.app.inject({ method: 'DELETE', url: `/keys/${k.record.id}`, headers: { 'x-apikey': k.key } })),
+    );
+    assert.deepEqual(both.map((r) => r.statusCode).sort(), [200, 409], both.map((r) => r.body).join(' | '));
+    const active = (await t.store.listApiKeys()).filter((r) => r.revokedAt === null && r.scopes.includes('admin'));
+    assert.equal(active.length, 1, 'one admin key is left');
+  });
 });
 
 describe('revocation across apps sharing one database', { skip: TEST_STORE !== 'postgres' && 'PostgreSQL only' }, () => {

@@ -67,6 +67,15 @@ export function presentKey(k: ApiKeyRecord): Static<typeof ApiKey> {
 const invalid = (message: string) => new HttpError('invalid_request', message);
 
 export const keyRoutes: RoutePlugin = async (app, { deps }) => {
+  // Revocations in this process run one at a time: two at once could each count the other's key as the admin
+  // key that remains, and revoke the last two together.
+  let revoking: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = revoking.then(fn, fn);
+    revoking = run.catch(() => undefined);
+    return run;
+  };
+
   const { store, clock } = deps.ctx;
   const find = async (id: string) => {
     const k = (await store.listApiKeys()).find((r) => r.id === id);
@@ -146,18 +155,19 @@ export const keyRoutes: RoutePlugin = async (app, { deps }) => {
         response: { 200: ApiKey, ...errorResponses(400, 404, 409, ...STORE) },
       },
     },
-    async (req) => {
-      const k = await find(req.params.keyId);
-      if (k.revokedAt !== null) return presentKey(k);
-      const now = clock.now();
-      const activeAdmin = (r: ApiKeyRecord) => r.revokedAt === null && r.scopes.includes('admin') && (r.expiresAt ?? Infinity) > now;
-      if (activeAdmin(k) && deps.apiKeys.envKeyCount === 0) {
-        const others = (await store.listApiKeys()).filter((r) => r.id !== k.id && activeAdmin(r));
-        if (others.length === 0) throw new LastAdminKey();
-      }
-      await store.revokeApiKey(k.id, now);
-      await deps.apiKeys.reload();
-      return presentKey(await find(k.id));
-    },
+    async (req) =>
+      oneAtATime(async () => {
+        const k = await find(req.params.keyId);
+        if (k.revokedAt !== null) return presentKey(k);
+        const now = clock.now();
+        const activeAdmin = (r: ApiKeyRecord) => r.revokedAt === null && r.scopes.includes('admin') && (r.expiresAt ?? Infinity) > now;
+        if (activeAdmin(k) && deps.apiKeys.envKeyCount === 0) {
+          const others = (await store.listApiKeys()).filter((r) => r.id !== k.id && activeAdmin(r));
+          if (others.length === 0) throw new LastAdminKey();
+        }
+        await store.revokeApiKey(k.id, now);
+        await deps.apiKeys.reload();
+        return presentKey(await find(k.id));
+      }),
   );
 };
