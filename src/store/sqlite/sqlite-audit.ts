@@ -6,10 +6,13 @@ import type { AuditQuery, AuditRecord } from '../../domain/audit.js';
 import { AUDIT_COLUMNS, auditParams, toAuditRecord, type AuditRow } from '../audit-rows.js';
 import { auditListSql, SQLITE_STYLE } from '../sql-where.js';
 import type { AuditPort } from '../store.js';
+import { deleteInChunks, RETENTION_CHUNK } from './sqlite-retention.js';
 
 export function createAuditLog(db: Database.Database): AuditPort {
   const insert = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const chunk = db.prepare('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT 5000)');
+  const chunk = db.prepare(
+    `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ${RETENTION_CHUNK})`,
+  );
   return {
     async appendAudit(r: AuditRecord): Promise<void> {
       insert.run(...auditParams(r));
@@ -19,14 +22,7 @@ export function createAuditLog(db: Database.Database): AuditPort {
       return (db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ${sql}`).all(...params) as AuditRow[]).map(toAuditRecord);
     },
     async deleteAuditBefore(cutoff: number): Promise<number> {
-      let deleted = 0;
-      for (;;) {
-        const n = chunk.run(cutoff).changes;
-        deleted += n;
-        if (n < 5000) return deleted;
-        // Chunks keep each write short, so ingest is never blocked for long.
-        await new Promise((r) => setImmediate(r));
-      }
+      return deleteInChunks(() => chunk.run(cutoff).changes);
     },
   };
 }

@@ -5,6 +5,21 @@
 import type Database from 'better-sqlite3';
 import { eventKeyHash } from './event-hash.js';
 
+/** Rows per retention chunk: each chunk is one short write, and ingest runs between chunks. */
+export const RETENTION_CHUNK = 5000;
+
+/** Runs `chunk` (it deletes at most RETENTION_CHUNK rows) until a chunk comes back short; returns the total. */
+export async function deleteInChunks(chunk: () => number): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const n = chunk();
+    deleted += n;
+    if (n < RETENTION_CHUNK) return deleted;
+    // Chunks keep each write transaction short, so ingest is never blocked for long.
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 export function createRetention(db: Database.Database) {
   return {
     /** Deletes events older than `cutoff`; `beforeChunk` brings derived state and indexes up to date first. */
@@ -14,7 +29,7 @@ export function createRetention(db: Database.Database) {
          CROSS JOIN events e ON e.seq = i.seq WHERE i.ts < ?
            -- An event set aside because its fold failed is kept until it is folded.
            AND NOT EXISTS (SELECT 1 FROM derived_quarantine q WHERE q.seq = e.seq)
-         ORDER BY i.ts, i.seq LIMIT 5000`,
+         ORDER BY i.ts, i.seq LIMIT ${RETENTION_CHUNK}`,
       );
       const del = {
         event: db.prepare('DELETE FROM events WHERE seq = ?'),
@@ -38,32 +53,19 @@ export function createRetention(db: Database.Database) {
         }
         return rows.length;
       });
-      let deleted = 0;
-      for (;;) {
+      return deleteInChunks(() => {
         beforeChunk();
-        const n = chunk.immediate();
-        deleted += n;
-        if (n < 5000) break;
-        // Chunks keep each write transaction short, so ingest is never blocked for long.
-        await new Promise((r) => setImmediate(r));
-      }
-      return deleted;
+        return chunk.immediate();
+      });
     },
 
     /** Deletes request keys recorded before `cutoff`; returns how many. */
     async deleteRequestKeysBefore(cutoff: number): Promise<number> {
       const chunk = db.prepare(
         `DELETE FROM request_keys WHERE request_key IN
-           (SELECT request_key FROM request_keys WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
+           (SELECT request_key FROM request_keys WHERE created_at < ? ORDER BY created_at LIMIT ${RETENTION_CHUNK})`,
       );
-      let deleted = 0;
-      for (;;) {
-        const n = chunk.run(cutoff).changes;
-        deleted += n;
-        if (n < 5000) return deleted;
-        // Chunks keep each write short, so ingest is never blocked for long.
-        await new Promise((r) => setImmediate(r));
-      }
+      return deleteInChunks(() => chunk.run(cutoff).changes);
     },
   };
 }
