@@ -118,11 +118,23 @@ export function createMetrics(o: {
       name: 'meterhook_store_deferred_events',
       help:
         'Committed events whose derived state is not written yet, by stage ' +
-        '(SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes)',
+        '(SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes; ' +
+        'PostgreSQL: derived = hour states, marks and dimensions, over all processes)',
       labelNames: ['stage'] as const,
       registers,
       collect() {
         for (const [stage, n] of Object.entries(store.stats().deferred)) this.set({ stage }, n);
+      },
+    });
+  }
+  if (o.store.stats().deferredAgeSeconds !== undefined) {
+    const store = o.store;
+    new Gauge({
+      name: 'meterhook_store_deferred_age_seconds',
+      help: 'How long the oldest committed event whose derived state is not written yet has waited (PostgreSQL: the derive queue)',
+      registers,
+      collect() {
+        this.set(store.stats().deferredAgeSeconds ?? 0);
       },
     });
   }

@@ -283,6 +283,11 @@ export interface StoreStats {
    * store is asked (empty for a store that defers nothing); readers never see deferred work missing.
    */
   deferred: Record<string, number>;
+  /**
+   * How long the oldest of that work has waited, in seconds (0 when none); given by a store whose
+   * deferred work several processes share (PostgreSQL's derive queue, by the database's clock).
+   */
+  deferredAgeSeconds?: number;
   /** New groups this process counted in an overflow group because their hour held maxGroupsPerHour groups. */
   groupsOverflowed: number;
 }

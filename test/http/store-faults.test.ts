@@ -313,6 +313,8 @@ describe('SQLite faults', { skip: TEST_STORE !== 'sqlite' && 'SQLite only' }, ()
 async function waitingBackend(side: pg.Client): Promise<number> {
   // Bounded by the capture's own lock_timeout (2 s): it is found within a few queries.
   for (let i = 0; i < 5_000; i++) {
+    // Inside side's transaction the activity view is a snapshot taken once: take a new one each time.
+    await side.query('SELECT pg_stat_clear_snapshot()');
     const r = await side.query('SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))');
     if (r.rows[0]) return Number(r.rows[0].pid);
   }
@@ -326,9 +328,9 @@ describe('PostgreSQL faults', { skip: TEST_STORE !== 'postgres' && 'PostgreSQL o
     const ledger = new Ledger(['cust_a', 'cust_b']);
     try {
       assert.equal((await ledger.batch(t, ledger.make(20))).status, 201);
-      // SHARE blocks writers of rollups, not readers.
+      // SHARE blocks writers of events, not readers.
       await side.query('BEGIN');
-      await side.query('LOCK TABLE rollups IN SHARE MODE');
+      await side.query('LOCK TABLE events IN SHARE MODE');
       const refused = ledger.make(5);
       try {
         assertUnavailable(await ledger.batch(t, refused), 'POST /usagebatch', /lock could not be taken/, '1');
@@ -348,6 +350,32 @@ describe('PostgreSQL faults', { skip: TEST_STORE !== 'postgres' && 'PostgreSQL o
     }
   });
 
+  it('hour states locked by another connection: capture is acknowledged; usage and readyz answer 503 until derivation runs', async () => {
+    const t = await buildTestApp({ config: CONFIG });
+    const side = await pgSideConnection(t.store);
+    const ledger = new Ledger(['cust_a', 'cust_b']);
+    try {
+      assert.equal((await ledger.batch(t, ledger.make(20))).status, 201);
+      assert.equal((await call(t, 'GET', '/customers/cust_a/usage')).status, 200);
+      // SHARE blocks the derivation's upserts of hour states, not the ingest transaction.
+      await side.query('BEGIN');
+      await side.query('LOCK TABLE rollups IN SHARE MODE');
+      try {
+        assert.equal((await ledger.batch(t, ledger.make(6))).status, 201, 'acknowledged: its events are durable');
+        // A read must not answer without those events: it waits for their derivation, then gives up.
+        assertUnavailable(await call(t, 'GET', '/customers/cust_a/usage'), 'usage', /lock could not be taken/, '1');
+        await assertNotReady(t, /lock could not be taken/);
+      } finally {
+        await side.query('COMMIT');
+      }
+      await assertReady(t);
+      await ledger.assertExactlyOnce(t);
+    } finally {
+      await side.end();
+      await t.close();
+    }
+  });
+
   it('a statement canceled (57014) or a backend terminated (57P01) mid-capture: 503, and the next capture succeeds', async () => {
     const t = await buildTestApp({ config: CONFIG });
     const side = await pgSideConnection(t.store);
@@ -357,7 +385,7 @@ describe('PostgreSQL faults', { skip: TEST_STORE !== 'postgres' && 'PostgreSQL o
       const canceled = ledger.make(3);
       const terminated = ledger.make(3);
       await side.query('BEGIN');
-      await side.query('LOCK TABLE rollups IN SHARE MODE');
+      await side.query('LOCK TABLE events IN SHARE MODE');
       try {
         const first = ledger.batch(t, canceled);
         await side.query('SELECT pg_cancel_backend($1)', [await waitingBackend(side)]);

@@ -286,6 +286,26 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
         FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_update();
     `,
   },
+  {
+    version: 9,
+    name: 'derive_queue',
+    sql: `
+      -- One row per ingest transaction that stored new events: which events (their ts and seq) still
+      -- need their hour states, marks and dimensions, and the rules (periods, groupBy) they were
+      -- captured under. Any process claims rows (SKIP LOCKED), derives them and deletes them, in one
+      -- transaction; reads of usage and the close first derive every row they can see.
+      CREATE TABLE derive_queue (
+        id          bigserial PRIMARY KEY,
+        created_at  bigint    NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+        events      integer   NOT NULL,
+        rules       text      NOT NULL,
+        tss         bigint[]  NOT NULL,
+        seqs        bigint[]  NOT NULL
+      );
+      -- Nothing looks events up by seq alone, and every event paid for this index on insert.
+      DROP INDEX IF EXISTS events_seq_idx;
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -1,17 +1,15 @@
 // Owns the PostgreSQL ingest path: one transaction per group commit, set-based statements (unnest)
-// for ids, events, rollups and dirty marks, and each unit's request key (Idempotency-Key) in the
-// unit's savepoint. Must never commit a unit that has an id conflict, nor its key without its events.
+// for ids and events, each unit's request key (Idempotency-Key) in the unit's savepoint, and one
+// derive-queue row naming the new events, whose hour states and marks are derived after the commit
+// (pg-deriver.ts). Must never commit a unit that has an id conflict, nor its key without its events,
+// nor new events without their queue row.
 
 import type pg from 'pg';
 import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import type { Period } from '../../domain/periods.js';
-import { formatFixed } from '../../domain/decimal.js';
 import { deriveFromText } from '../../domain/dimensions.js';
-import { HourFold, hourKey } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
-import { writeDimensionsPg } from './pg-dimensions.js';
-import { markUpsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
-import type { RollupState } from '../../domain/rollup-state.js';
+import { QUEUE_INSERT_SQL, storedRules, type QueueItem } from './pg-derived.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 
 interface Seqd {
@@ -124,8 +122,8 @@ export async function appendEventsPg(
   units: AppendUnit[],
   periods: readonly Period[],
   dimensions: DimensionRules,
-  /** Set to the new groups this transaction counted in an overflow group (the caller counts the committed one). */
-  figures: { groupsOverflowed: number } = { groupsOverflowed: 0 },
+  /** Receives the queue item of this transaction's new events, to derive once it has committed. */
+  derive: QueueItem[],
 ): Promise<AppendOutcome[]> {
   const total = units.reduce((n, u) => n + u.events.length, 0);
   const seqRows = await client.query("SELECT nextval('events_seq') AS s FROM generate_series(1, $1)", [total]);
@@ -192,49 +190,18 @@ export async function appendEventsPg(
     ],
   );
 
-  const fold = new HourFold();
-  for (const { e, seq } of fresh) {
-    const d =
-      e.group !== undefined ? { group: e.group, unique: e.unique ?? null } : deriveFromText(e.metadata, dimensions.types[e.eventType]);
-    fold.add({ customerId: e.customerId, eventType: e.eventType, ts: e.ts, seq, value: e.value, ...d }, periods);
-  }
-  // Marks before rollups, both in the fold's key order: concurrent groups lock rows in one order (no
-  // deadlock), and a close skipping marks held here never reads half of this group's rollups.
-  const m = fold.marks();
-  await client.query(markUpsertSql('SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])', POSTGRES_MERGE), [
-    m.map((x) => x.period),
-    m.map((x) => x.periodStart),
-    m.map((x) => x.customerId),
-    m.map((x) => x.changeSeq),
-  ]);
-  const r: Array<{ c: string; t: string; h: number; s: RollupState }> = [];
-  fold.forEachHour((c, t, h, st) => void r.push({ c, t, h, s: st }));
-  // With groups, the totals' counts after the upsert bound how many groups each hour can hold.
-  const grouped = fold.groupHours().length > 0;
-  const upserted = await client.query(
-    rollupUpsertSql(
-      `SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[],
-        $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])`,
-      POSTGRES_MERGE,
-    ) + (grouped ? ' RETURNING customer_id, hour, event_type, count' : ''),
-    [
-      r.map((x) => x.c),
-      r.map((x) => x.h),
-      r.map((x) => x.t),
-      r.map((x) => x.s.count),
-      r.map((x) => formatFixed(x.s.sum)),
-      r.map((x) => x.s.min),
-      r.map((x) => x.s.max),
-      r.map((x) => x.s.firstTs),
-      r.map((x) => x.s.firstSeq),
-      r.map((x) => x.s.firstValue),
-      r.map((x) => x.s.lastTs),
-      r.map((x) => x.s.lastSeq),
-      r.map((x) => x.s.lastValue),
-    ],
-  );
-  const totals = new Map<string, number>();
-  if (grouped) for (const x of upserted.rows) totals.set(hourKey(x.customer_id, x.event_type, Number(x.hour)), Number(x.count));
-  figures.groupsOverflowed = await writeDimensionsPg(client, fold, dimensions.maxGroupsPerHour, totals);
+  // The derived state (marks, hour totals, dimensions) waits for a derivation after the commit; this
+  // row says which events it needs and is deleted by the transaction that derives them.
+  const rules = storedRules(periods, dimensions);
+  const q = await client.query(QUEUE_INSERT_SQL, [fresh.length, rules, fresh.map((x) => x.e.ts), fresh.map((x) => x.seq)]);
+  const events = fresh.map(({ e, seq }) => ({
+    customerId: e.customerId,
+    eventType: e.eventType,
+    ts: e.ts,
+    seq,
+    value: e.value,
+    ...(e.group !== undefined ? { group: e.group, unique: e.unique ?? null } : deriveFromText(e.metadata, dimensions.types[e.eventType])),
+  }));
+  derive.push({ id: Number(q.rows[0].id), rules: { periods, dimensions }, events });
   return outcomes;
 }

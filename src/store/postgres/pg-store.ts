@@ -1,6 +1,7 @@
 // Owns the PostgreSQL adapter of the store port: a pg pool, transactions, and row locks that let
 // several meterhook processes share one database, behind its fault boundary (every error through
-// pgFault). Must never let two processes close the same mark.
+// pgFault); ingest commits events, and derived state follows (pg-deriver.ts) before any usage read.
+// Must never let two processes close the same mark.
 
 import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import pg from 'pg';
@@ -17,6 +18,7 @@ import type {
   Store,
   StoreStats,
 } from '../store.js';
+import { USAGE_PORT_METHODS } from '../store.js';
 import type {
   AggregationRecord,
   ApiKeyRecord,
@@ -29,8 +31,11 @@ import type {
   StoredEvent,
 } from '../../domain/records.js';
 import type { OutboxMessage } from '../../domain/deliveries.js';
-import { ensurePartitions, migratePg, partitionsBefore, RETENTION_LOCK } from './migrations.js';
+import { ensurePartitions, migratePg } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
+import type { QueueItem } from './pg-derived.js';
+import { createPgDeriver, type DeriverOptions, type PgDeriver } from './pg-deriver.js';
+import { deleteEventsBeforePg } from './pg-retention.js';
 import { mergedGroupsPg, readGroupsPg, uniqueCountsOverPg, uniqueCountsPg } from './pg-dimensions.js';
 import { withClient } from './with-client.js';
 import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
@@ -66,6 +71,8 @@ export interface PostgresStoreOptions {
   /** How long a request waits for a connection before answering 503. */
   connectTimeoutMs?: number;
   onPoolError?: (err: Error) => void;
+  /** When and how derived state is written after ingest commits. */
+  derive?: DeriverOptions;
 }
 
 type MarkKey = { period: Period; periodStart: number; customerId: string };
@@ -75,6 +82,7 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   private readonly d: ReturnType<typeof pgDeliveries>;
   private readonly health = new WriteHealth();
+  private readonly deriver: PgDeriver;
 
   private constructor(opts: PostgresStoreOptions) {
     this.pool = new pg.Pool({
@@ -87,7 +95,27 @@ export class PostgresStore implements Store {
     // An idle client losing its connection (database restart) must not crash the process.
     this.pool.on('error', (err) => opts.onPoolError?.(err));
     this.d = pgDeliveries(this.pool, (fn) => this.tx(fn));
+    this.deriver = createPgDeriver(
+      (sql, params) => this.q(sql, params),
+      (fn) => this.tx(fn),
+      this.health,
+      pgFault,
+      opts.derive,
+    );
     installFaultBoundary(this, PostgresStore.prototype, pgFault, this.health);
+    // Every usage read and the close see all acknowledged events: the queue rows committed before
+    // them are derived first, here, for each UsagePort method, so no read has to remember to.
+    for (const name of USAGE_PORT_METHODS) {
+      const method = (this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]!;
+      Object.defineProperty(this, name, {
+        configurable: true,
+        writable: true,
+        value: async (...args: unknown[]) => {
+          await this.deriver.barrier();
+          return method.apply(this, args);
+        },
+      });
+    }
   }
 
   /** Connects, migrates (one process at a time) and creates the event partitions around now. */
@@ -151,12 +179,14 @@ export class PostgresStore implements Store {
     return this.guard(() => this.pool.query(sql, params));
   }
 
-  private groupsOverflowed = 0;
   /** The pool behind the fault guard, for the reads written as functions of a query runner. */
   private readonly db = { query: (sql: string, params: unknown[]) => this.q(sql, params) };
   readonly audit = pgAudit(this.db);
 
-  async start(): Promise<void> {}
+  /** Starts the deriver's sweep: it polls the backlog and derives rows that processes which died left queued. */
+  async start(): Promise<void> {
+    this.deriver.start();
+  }
 
   /** Keeps monthly event partitions from a month back to a quarter ahead; cheap when they exist. */
   async maintain(now: number): Promise<void> {
@@ -164,12 +194,13 @@ export class PostgresStore implements Store {
   }
 
   stats(): StoreStats {
-    return { adapter: 'postgres', deferred: {}, groupsOverflowed: this.groupsOverflowed };
+    const d = this.deriver.stats();
+    return { adapter: 'postgres', deferred: { derived: d.events }, deferredAgeSeconds: d.ageSeconds, groupsOverflowed: d.groupsOverflowed };
   }
 
-  /** Nothing is held in memory after a commit, so appends never wait for a backlog. */
+  /** Past the deriver's bound (this process's events not yet derived, or the shared queue), appends wait. */
   backlogRetryAfter(): number {
-    return 0;
+    return this.deriver.backlogRetryAfter();
   }
 
   async ensurePartitions(from: number, to: number): Promise<string[]> {
@@ -181,14 +212,15 @@ export class PostgresStore implements Store {
     periods: readonly Period[],
     dimensions: DimensionRules = NO_DIMENSIONS,
   ): Promise<AppendOutcome[]> {
-    const figures = { groupsOverflowed: 0 };
+    let derive: QueueItem[] = [];
     const out = await this.tx(async (c) => {
       // A capture never waits long on a lock: past this it answers 503 and the client retries.
       await c.query("SET LOCAL lock_timeout = '2s'");
-      return appendEventsPg(c, units, periods, dimensions, figures);
+      derive = [];
+      return appendEventsPg(c, units, periods, dimensions, derive);
     });
-    // The figures of the attempt that committed (a retried transaction sets them again).
-    this.groupsOverflowed += figures.groupsOverflowed;
+    // Only the attempt that committed: a retried transaction filled its own list.
+    this.deriver.committed(derive);
     return out;
   }
 
@@ -393,46 +425,8 @@ export class PostgresStore implements Store {
     return r.rows[0]?.s === null || r.rows[0]?.s === undefined ? null : Number(r.rows[0].s);
   }
 
-  async deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
-    return this.guard(() =>
-      withClient(this.pool, async (c) => {
-        try {
-          // One process applies retention at a time; the others skip this round.
-          const got = (await c.query('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK])).rows[0]?.ok === true;
-          if (!got) return { deleted: 0, partitionsDropped: [] };
-          try {
-            const dropped: string[] = [];
-            let deleted = 0;
-            for (const part of await partitionsBefore(this.pool, cutoff)) {
-              deleted += Number((await c.query(`SELECT count(*) AS n FROM ${part.name}`)).rows[0].n);
-              await c.query('BEGIN');
-              await c.query(`DROP TABLE ${part.name}`);
-              await c.query('DELETE FROM event_keys WHERE ts >= $1 AND ts < $2', [part.start, part.end]);
-              await c.query('COMMIT');
-              dropped.push(part.name);
-            }
-            // Stragglers that landed in the default partition go row by row, in chunks.
-            for (;;) {
-              const r = await c.query(
-                `WITH d AS (DELETE FROM events_default WHERE (ts, seq) IN (SELECT ts, seq FROM events_default WHERE ts < $1 LIMIT 5000)
-                          RETURNING ts, seq)
-               DELETE FROM event_keys k USING d WHERE k.ts = d.ts AND k.seq = d.seq RETURNING 1`,
-                [cutoff],
-              );
-              const n = (await c.query('SELECT count(*) AS n FROM events_default WHERE ts < $1', [cutoff])).rows[0].n;
-              deleted += r.rowCount ?? 0;
-              if (Number(n) === 0) break;
-            }
-            return { deleted, partitionsDropped: dropped };
-          } finally {
-            await c.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]).catch(() => undefined);
-          }
-        } catch (err) {
-          await c.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-      }),
-    );
+  deleteEventsBefore(cutoff: number): Promise<{ deleted: number; partitionsDropped: string[] }> {
+    return this.guard(() => deleteEventsBeforePg(this.pool, cutoff));
   }
 
   async requestKeyHash(key: string): Promise<string | undefined> {
@@ -485,8 +479,9 @@ export class PostgresStore implements Store {
 
   async checkWrites(): Promise<void> {
     if (this.health.ok) return;
-    await this.tx(writeProbe);
+    if (this.health.has('write')) await this.tx(writeProbe);
     this.health.clear('write');
+    if (this.health.has('derived')) await this.deriver.drain();
   }
 
   classifyError(err: unknown): StoreUnavailable | undefined {
@@ -494,6 +489,8 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (!this.pool.ended) await this.pool.end();
+    if (this.pool.ended) return;
+    await this.deriver.stop();
+    await this.pool.end();
   }
 }

@@ -1,0 +1,226 @@
+// Owns when PostgreSQL's derived state is written: each process derives the queue rows it committed,
+// in the background and in slices, right after their commits; every read of usage first derives every
+// row it can see (the read barrier); and a periodic sweep derives rows whose process died, and polls the
+// backlog for metrics and overload. Its memory (the events of rows not yet derived) is bounded: past
+// the bound, appends are refused until derivation catches up.
+// Must never let a read of derived state start before every queue row committed before it is derived.
+
+import type pg from 'pg';
+import { MEMORY_BUDGET } from '../../config/memory-budget.js';
+import type { StoreUnavailable } from '../../domain/errors.js';
+import type { WriteHealth } from '../fault-boundary.js';
+import { claimQueueRows, deriveItems, type QueueItem } from './pg-derived.js';
+
+export interface DeriverOptions {
+  /** Derive this process's commits in the background (default true); false leaves them to reads and sweeps. */
+  auto?: boolean;
+  /** Events derived in one transaction, at most (whole queue rows; default 50,000). */
+  sliceEvents?: number;
+  /** How often the backlog is polled and rows of dead processes are swept, in ms (default 1,000). */
+  pollMs?: number;
+  /** A queue row this old (by the database's clock) is swept by any process (default 5,000 ms). */
+  orphanAfterMs?: number;
+  /** Past this many events of this process not yet derived, appends are refused (default: the memory budget). */
+  maxPendingEvents?: number;
+  /** Past this many events in the shared queue, appends are refused (default 10× maxPendingEvents). */
+  maxQueuedEvents?: number;
+  /** Told about a derivation that failed; its rows stay queued and are retried. */
+  onError?: (err: unknown) => void;
+}
+
+type Query = (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
+type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+
+const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+
+export function createPgDeriver(
+  query: Query,
+  tx: Tx,
+  health: WriteHealth,
+  classify: (err: unknown) => StoreUnavailable | undefined,
+  o: DeriverOptions = {},
+) {
+  const auto = o.auto ?? true;
+  const sliceEvents = o.sliceEvents ?? 50_000;
+  const pollMs = o.pollMs ?? 1_000;
+  const orphanAfterMs = o.orphanAfterMs ?? 5_000;
+  const maxPending = o.maxPendingEvents ?? MEMORY_BUDGET.pendingEvents;
+  const maxQueued = o.maxQueuedEvents ?? 10 * maxPending;
+  const onError = o.onError ?? ((err: unknown) => console.error('meterhook: deriving PostgreSQL state failed; will retry', err));
+  // A derivation never waits long on a lock (a close holding marks, another derivation): past this it
+  // fails and is retried, and a read waiting on it answers 503 rather than hanging.
+  const deriveTx = <T>(fn: (c: pg.PoolClient) => Promise<T>) =>
+    tx(async (c) => {
+      await c.query("SET LOCAL lock_timeout = '2s'");
+      return fn(c);
+    });
+
+  /** Rows this process committed and has not derived, with their events: derived from memory, never read back. */
+  const local = new Map<number, QueueItem>();
+  let localEvents = 0;
+  let running: Promise<void> | null = null;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let pollTimer: NodeJS.Timeout | null = null;
+  let backoffMs = 0;
+  let stopped = false;
+  let groupsOverflowed = 0;
+  /** The shared queue as last polled. */
+  let queued = { events: 0, ageMs: 0 };
+
+  const forget = (id: number) => {
+    const it = local.get(id);
+    if (!it) return;
+    local.delete(id);
+    localEvents -= it.events.length;
+  };
+
+  const failed = (err: unknown) => {
+    const fault = classify(err);
+    if (fault) health.fail('derived', fault);
+    onError(err);
+  };
+
+  /** Derives one slice of this process's rows; a row another transaction holds is that one's to derive. */
+  async function deriveSlice(): Promise<void> {
+    const take: number[] = [];
+    let n = 0;
+    for (const [id, it] of local) {
+      if (take.length > 0 && n + it.events.length > sliceEvents) break;
+      take.push(id);
+      n += it.events.length;
+    }
+    if (take.length === 0) return;
+    groupsOverflowed += await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, take, local, { wait: false, readBack: false })));
+    // Rows not claimed were derived already, or are being derived by another transaction.
+    for (const id of take) forget(id);
+    health.clear('derived');
+    backoffMs = 0;
+  }
+
+  async function deriveLocal(): Promise<void> {
+    while (local.size > 0) await deriveSlice();
+  }
+
+  function kick(): void {
+    if (!auto || stopped || running || retryTimer || local.size === 0) return;
+    running = deriveSlice()
+      .catch((err) => {
+        failed(err);
+        backoffMs = Math.min(5_000, Math.max(100, backoffMs * 2));
+        retryTimer = setTimeout(() => {
+          retryTimer = null;
+          kick();
+        }, backoffMs);
+        retryTimer.unref();
+      })
+      .finally(() => {
+        running = null;
+        if (local.size > 0) setImmediate(kick);
+      });
+  }
+
+  /** Derives every queue row visible now, waiting for rows other transactions hold. */
+  async function barrierOnce(): Promise<void> {
+    // The slice in flight (one transaction) counts before the barrier returns, its figures included.
+    if (running) await running;
+    const rows = (await query('SELECT id, events FROM derive_queue ORDER BY id')).rows as Array<{ id: string; events: number }>;
+    for (let i = 0; i < rows.length; ) {
+      const chunk: number[] = [];
+      let n = 0;
+      for (; i < rows.length && (chunk.length === 0 || n + rows[i]!.events <= sliceEvents); i++) {
+        chunk.push(Number(rows[i]!.id));
+        n += rows[i]!.events;
+      }
+      groupsOverflowed += await deriveTx(async (c) =>
+        deriveItems(c, await claimQueueRows(c, chunk, local, { wait: true, readBack: true })),
+      );
+      for (const id of chunk) forget(id);
+    }
+    // A background slice whose commit a claim above waited for may not have counted its figures yet.
+    if (running) await running;
+  }
+
+  // Callers that arrive while a barrier runs share the next one, which starts after they arrived.
+  let current: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  function barrier(): Promise<void> {
+    if (!current) {
+      current = barrierOnce()
+        .catch((err) => {
+          // Readiness retries derivation until it works again.
+          const fault = classify(err);
+          if (fault) health.fail('derived', fault);
+          throw err;
+        })
+        .finally(() => {
+          current = null;
+        });
+      return current;
+    }
+    next ??= current
+      .catch(() => undefined)
+      .then(() => {
+        next = null;
+        return barrier();
+      });
+    return next;
+  }
+
+  /** Polls the shared backlog and derives rows old enough that their process has likely died. */
+  async function poll(): Promise<void> {
+    const r = (await query(`SELECT coalesce(sum(events), 0)::bigint AS events, ${NOW_MS} - min(created_at) AS age FROM derive_queue`))
+      .rows[0] as { events: string; age: string | null };
+    queued = { events: Number(r.events), ageMs: r.age === null ? 0 : Math.max(0, Number(r.age)) };
+    if (queued.ageMs < orphanAfterMs) return;
+    const old = (
+      await query(`SELECT id FROM derive_queue WHERE created_at < ${NOW_MS} - $1 ORDER BY id LIMIT 100`, [orphanAfterMs])
+    ).rows.map((x) => Number(x.id));
+    const orphans = old.filter((id) => !local.has(id));
+    if (orphans.length === 0) return;
+    groupsOverflowed += await deriveTx(async (c) =>
+      deriveItems(c, await claimQueueRows(c, orphans, local, { wait: false, readBack: true })),
+    );
+  }
+
+  return {
+    /** The queue rows of a transaction that just committed. */
+    committed(items: readonly QueueItem[]): void {
+      for (const it of items) {
+        local.set(it.id, it);
+        localEvents += it.events.length;
+      }
+      kick();
+    },
+    barrier,
+    /** Derives every queued row now (readiness after a failure); throws while that still fails. */
+    async drain(): Promise<void> {
+      await barrier();
+      health.clear('derived');
+    },
+    start(): void {
+      if (pollTimer || stopped) return;
+      pollTimer = setInterval(() => {
+        poll().catch((err) => onError(err));
+      }, pollMs);
+      pollTimer.unref();
+    },
+    /** Stops the timers and derives what this process still holds (best effort: what fails stays queued). */
+    async stop(): Promise<void> {
+      stopped = true;
+      if (pollTimer) clearInterval(pollTimer);
+      if (retryTimer) clearTimeout(retryTimer);
+      pollTimer = retryTimer = null;
+      while (running) await running;
+      if (auto) await deriveLocal().catch(() => undefined);
+    },
+    /** Seconds to wait before appending again, or 0: this process's or the shared backlog is at its bound. */
+    backlogRetryAfter(): number {
+      return localEvents >= maxPending || queued.events >= maxQueued ? 1 : 0;
+    },
+    stats(): { events: number; ageSeconds: number; groupsOverflowed: number } {
+      return { events: Math.max(localEvents, queued.events), ageSeconds: queued.ageMs / 1000, groupsOverflowed };
+    },
+  };
+}
+
+export type PgDeriver = ReturnType<typeof createPgDeriver>;
