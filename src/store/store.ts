@@ -299,7 +299,8 @@ export interface Store extends EventPort, UsagePort, DeliveryPort, KeyPort, Stor
 
 /**
  * Every UsagePort method, for adapters that must bring derived state up to date before any of them
- * (SQLite). Compiling fails when a UsagePort method is missing here, so a new read cannot skip it.
+ * (both: SQLite's pending slices, PostgreSQL's derive queue). Compiling fails when a UsagePort method
+ * is missing here, so a new read cannot skip it.
  */
 export const USAGE_PORT_METHODS = [
   'readRollups',
@@ -320,3 +321,19 @@ export const USAGE_PORT_METHODS = [
 ] as const satisfies ReadonlyArray<keyof UsagePort>;
 type Unlisted = Exclude<keyof UsagePort, (typeof USAGE_PORT_METHODS)[number]>;
 export const USAGE_PORT_METHODS_COMPLETE: [Unlisted] extends [never] ? true : Unlisted = true;
+
+/** Makes each UsagePort method of `store` run `catchUp` first (the read barrier of derived state). */
+export function installReadBarrier(store: object, catchUp: () => void | Promise<void>): void {
+  for (const name of USAGE_PORT_METHODS) {
+    const method = (store as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]!;
+    Object.defineProperty(store, name, {
+      configurable: true,
+      writable: true,
+      value: async (...args: unknown[]) => {
+        const pending = catchUp();
+        if (pending) await pending;
+        return method.apply(store, args);
+      },
+    });
+  }
+}

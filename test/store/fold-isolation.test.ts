@@ -1,6 +1,7 @@
 // No input can block the store: an event whose fold fails (forced here by a real SQLite trigger or a
 // PostgreSQL constraint on the rollups of one customer, and by a stored value no fold can read) never
-// stops other customers, reads, closes or a restart, and is counted once it can be folded.
+// stops other customers, reads, closes or a restart, and is counted once it can be folded. On
+// PostgreSQL what is set aside is the event's derive-queue row (its ingest transaction).
 // store-contract: self — opens a SQLite store and a PostgreSQL store on its own cluster itself
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -136,6 +137,60 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
   });
 });
 
+describe('PostgreSQL: a queue row that cannot be derived is set aside, never blocking anyone', () => {
+  let cluster: PgCluster | undefined;
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('other customers, reads and closes go on; once it derives it is counted exactly once', async () => {
+    cluster = await startPgCluster();
+    const url = await cluster.createDatabase('mh_aside');
+    const errors: unknown[] = [];
+    const store = await PostgresStore.open({
+      url,
+      poolSize: 3,
+      derive: { onError: (err) => void errors.push(err) },
+      partitionsFrom: Date.UTC(2026, 0, 1),
+      partitionsTo: Date.UTC(2027, 0, 1),
+    });
+    const pg = (await import('pg')).default;
+    const side = new pg.Client({ connectionString: url });
+    await side.connect();
+    try {
+      await side.query(`ALTER TABLE rollups ADD CONSTRAINT poison CHECK (customer_id <> 'poison')`);
+      // Three transactions: the poison customer's events commit in their own, between two healthy ones.
+      for (const events of [
+        [ev('a', 0.1, 'a1'), ev('a', 0.2, 'a2')],
+        [ev('poison', 5, 'p1'), ev('poison', 7, null)],
+        [ev('b', 1.5, 'b1')],
+      ]) {
+        const [out] = await store.appendEvents([{ receivedAt: T0, events }], PERIODS);
+        assert.ok(out?.ok);
+      }
+      assert.equal(await sumOf(store, 'a'), '0.3');
+      assert.equal(await sumOf(store, 'b'), '1.5');
+      assert.equal(await sumOf(store, 'poison'), '0');
+      assert.equal(store.stats().deferred.quarantined, 1, 'one queue row set aside');
+      assert.ok(errors.length >= 1, 'the failure is reported');
+      assert.deepEqual(await closeAll(store, T0 + 2 * HOUR), ['a', 'b']);
+      const [again] = await store.appendEvents([{ receivedAt: T0, events: [ev('poison', 5, 'p1')] }], PERIODS);
+      assert.ok(again?.ok && again.results[0]!.duplicate, 'a retry is still a duplicate');
+
+      await side.query('ALTER TABLE rollups DROP CONSTRAINT poison');
+      (store as unknown as { deriver: { retrySetAside(): void } }).deriver.retrySetAside();
+      assert.equal(await sumOf(store, 'poison'), '12');
+      assert.equal(store.stats().deferred.quarantined, 0);
+      assert.deepEqual(await closeAll(store, T0 + 3 * HOUR), ['poison']);
+      assert.equal(await sumOf(store, 'a'), '0.3', 'nothing counted twice');
+      assert.equal(Number((await side.query('SELECT count(*) AS n FROM derive_queue')).rows[0].n), 0);
+    } finally {
+      await side.end();
+      await store.close();
+    }
+  });
+});
+
 describe('group commit: a unit that fails does not fail the others in its transaction', () => {
   let cluster: PgCluster | undefined;
   after(async () => {
@@ -185,7 +240,8 @@ describe('group commit: a unit that fails does not fail the others in its transa
         const pg = (await import('pg')).default;
         const c = new pg.Client({ connectionString: url });
         await c.connect();
-        await c.query(`ALTER TABLE rollups ADD CONSTRAINT poison CHECK (customer_id <> 'poison')`);
+        // The ingest transaction writes events (hour states are derived after it commits).
+        await c.query(`ALTER TABLE events ADD CONSTRAINT poison CHECK (customer_id <> 'poison')`);
         await c.end();
       });
     } finally {

@@ -26,6 +26,8 @@ export interface DeriverOptions {
   maxQueuedEvents?: number;
   /** Told about a derivation that failed; its rows stay queued and are retried. */
   onError?: (err: unknown) => void;
+  /** How long a queue row whose derivation failed for a reason tied to its events is set aside (default 60 s). */
+  setAsideMs?: number;
 }
 
 type Query = (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
@@ -64,6 +66,18 @@ export function createPgDeriver(
   let backoffMs = 0;
   let stopped = false;
   let groupsOverflowed = 0;
+  /**
+   * Rows whose derivation failed alone for a reason other than the store being unavailable (tied to
+   * what they hold): left out of reads and slices until their retry time, so they block no one.
+   */
+  const setAside = new Map<number, number>();
+  const setAsideMs = o.setAsideMs ?? 60_000;
+  const usable = (ids: number[]) => {
+    if (setAside.size === 0) return ids;
+    const now = Date.now();
+    for (const [id, until] of setAside) if (until <= now) setAside.delete(id);
+    return ids.filter((id) => !setAside.has(id));
+  };
   /** The shared queue as last polled. */
   let queued = { events: 0, ageMs: 0 };
 
@@ -80,6 +94,24 @@ export function createPgDeriver(
     onError(err);
   };
 
+  /**
+   * Derives the rows `ids` in one transaction. A failure that is no store fault is tied to what some
+   * row holds: each row is tried alone, and the ones that fail alone are set aside (and reported).
+   */
+  async function deriveRows(ids: number[], mode: { wait: boolean; readBack: boolean }): Promise<void> {
+    try {
+      groupsOverflowed += await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, ids, local, mode)));
+    } catch (err) {
+      if (classify(err)) throw err;
+      if (ids.length === 1) {
+        setAside.set(ids[0]!, Date.now() + setAsideMs);
+        onError(err);
+        return;
+      }
+      for (const id of ids) await deriveRows([id], mode);
+    }
+  }
+
   /** Derives one slice of this process's rows; a row another transaction holds is that one's to derive. */
   async function deriveSlice(): Promise<void> {
     const take: number[] = [];
@@ -90,8 +122,9 @@ export function createPgDeriver(
       n += it.events.length;
     }
     if (take.length === 0) return;
-    groupsOverflowed += await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, take, local, { wait: false, readBack: false })));
-    // Rows not claimed were derived already, or are being derived by another transaction.
+    await deriveRows(take, { wait: false, readBack: false });
+    // Rows not claimed were derived already or are another transaction's; rows set aside are left
+    // to a read or the sweep once they can be derived.
     for (const id of take) forget(id);
     health.clear('derived');
     backoffMs = 0;
@@ -123,7 +156,9 @@ export function createPgDeriver(
   async function barrierOnce(): Promise<void> {
     // The slice in flight (one transaction) counts before the barrier returns, its figures included.
     if (running) await running;
-    const rows = (await query('SELECT id, events FROM derive_queue ORDER BY id')).rows as Array<{ id: string; events: number }>;
+    const all = (await query('SELECT id, events FROM derive_queue ORDER BY id')).rows as Array<{ id: string; events: number }>;
+    const keep = new Set(usable(all.map((r) => Number(r.id))));
+    const rows = all.filter((r) => keep.has(Number(r.id)));
     for (let i = 0; i < rows.length; ) {
       const chunk: number[] = [];
       let n = 0;
@@ -131,9 +166,7 @@ export function createPgDeriver(
         chunk.push(Number(rows[i]!.id));
         n += rows[i]!.events;
       }
-      groupsOverflowed += await deriveTx(async (c) =>
-        deriveItems(c, await claimQueueRows(c, chunk, local, { wait: true, readBack: true })),
-      );
+      await deriveRows(chunk, { wait: true, readBack: true });
       for (const id of chunk) forget(id);
     }
     // A background slice whose commit a claim above waited for may not have counted its figures yet.
@@ -175,11 +208,9 @@ export function createPgDeriver(
     const old = (
       await query(`SELECT id FROM derive_queue WHERE created_at < ${NOW_MS} - $1 ORDER BY id LIMIT 100`, [orphanAfterMs])
     ).rows.map((x) => Number(x.id));
-    const orphans = old.filter((id) => !local.has(id));
+    const orphans = usable(old.filter((id) => !local.has(id)));
     if (orphans.length === 0) return;
-    groupsOverflowed += await deriveTx(async (c) =>
-      deriveItems(c, await claimQueueRows(c, orphans, local, { wait: false, readBack: true })),
-    );
+    await deriveRows(orphans, { wait: false, readBack: true });
   }
 
   return {
@@ -217,8 +248,12 @@ export function createPgDeriver(
     backlogRetryAfter(): number {
       return localEvents >= maxPending || queued.events >= maxQueued ? 1 : 0;
     },
-    stats(): { events: number; ageSeconds: number; groupsOverflowed: number } {
-      return { events: Math.max(localEvents, queued.events), ageSeconds: queued.ageMs / 1000, groupsOverflowed };
+    stats(): { events: number; setAside: number; ageSeconds: number; groupsOverflowed: number } {
+      return { events: Math.max(localEvents, queued.events), setAside: setAside.size, ageSeconds: queued.ageMs / 1000, groupsOverflowed };
+    },
+    /** Retries the rows set aside at the next read or sweep, instead of at their retry time. */
+    retrySetAside(): void {
+      setAside.clear();
     },
   };
 }

@@ -18,7 +18,7 @@ import type {
   Store,
   StoreStats,
 } from '../store.js';
-import { USAGE_PORT_METHODS } from '../store.js';
+import { installReadBarrier } from '../store.js';
 import type {
   AggregationRecord,
   ApiKeyRecord,
@@ -105,17 +105,7 @@ export class PostgresStore implements Store {
     installFaultBoundary(this, PostgresStore.prototype, pgFault, this.health);
     // Every usage read and the close see all acknowledged events: the queue rows committed before
     // them are derived first, here, for each UsagePort method, so no read has to remember to.
-    for (const name of USAGE_PORT_METHODS) {
-      const method = (this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]!;
-      Object.defineProperty(this, name, {
-        configurable: true,
-        writable: true,
-        value: async (...args: unknown[]) => {
-          await this.deriver.barrier();
-          return method.apply(this, args);
-        },
-      });
-    }
+    installReadBarrier(this, () => this.deriver.barrier());
   }
 
   /** Connects, migrates (one process at a time) and creates the event partitions around now. */
@@ -195,7 +185,12 @@ export class PostgresStore implements Store {
 
   stats(): StoreStats {
     const d = this.deriver.stats();
-    return { adapter: 'postgres', deferred: { derived: d.events }, deferredAgeSeconds: d.ageSeconds, groupsOverflowed: d.groupsOverflowed };
+    return {
+      adapter: 'postgres',
+      deferred: { derived: d.events, quarantined: d.setAside },
+      deferredAgeSeconds: d.ageSeconds,
+      groupsOverflowed: d.groupsOverflowed,
+    };
   }
 
   /** Past the deriver's bound (this process's events not yet derived, or the shared queue), appends wait. */

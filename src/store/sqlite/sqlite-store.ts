@@ -11,7 +11,7 @@ import { periodInterval, type Period } from '../../domain/periods.js';
 import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
 import {
-  USAGE_PORT_METHODS,
+  installReadBarrier,
   type AggregationQuery,
   type AppendOutcome,
   type AppendUnit,
@@ -139,17 +139,7 @@ export class SqliteStore implements Store {
     installFaultBoundary(this, SqliteStore.prototype, sqliteFault, this.health);
     // Every usage read and the close see all committed events: derived state is brought up to date
     // first, here, for each UsagePort method, so no read has to remember to.
-    for (const name of USAGE_PORT_METHODS) {
-      const method = (this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]!;
-      Object.defineProperty(this, name, {
-        configurable: true,
-        writable: true,
-        value: async (...args: unknown[]) => {
-          this.applyDerived();
-          return method.apply(this, args);
-        },
-      });
-    }
+    installReadBarrier(this, () => this.applyDerived());
   }
 
   private noteFault(work: WriteWork, err: unknown): StoreUnavailable | undefined {
