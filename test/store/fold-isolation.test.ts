@@ -1,7 +1,7 @@
 // No input can block the store: an event whose fold fails (forced here by a real SQLite trigger or a
 // PostgreSQL constraint on the rollups of one customer, and by a stored value no fold can read) never
 // stops other customers, reads, closes or a restart, and is counted once it can be folded. On
-// PostgreSQL what is set aside is the event's derive-queue row (its ingest transaction).
+// PostgreSQL the events that fail alone stay in their derive-queue row, set aside; the rest is derived.
 // store-contract: self — opens a SQLite store and a PostgreSQL store on its own cluster itself
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -159,19 +159,26 @@ describe('PostgreSQL: a queue row that cannot be derived is set aside, never blo
     await side.connect();
     try {
       await side.query(`ALTER TABLE rollups ADD CONSTRAINT poison CHECK (customer_id <> 'poison')`);
-      // Three transactions: the poison customer's events commit in their own, between two healthy ones.
-      for (const events of [
-        [ev('a', 0.1, 'a1'), ev('a', 0.2, 'a2')],
-        [ev('poison', 5, 'p1'), ev('poison', 7, null)],
-        [ev('b', 1.5, 'b1')],
-      ]) {
-        const [out] = await store.appendEvents([{ receivedAt: T0, events }], PERIODS);
-        assert.ok(out?.ok);
-      }
+      // One group, one transaction, one queue row: the poison customer's events sit between two healthy customers'.
+      const out = await store.appendEvents(
+        [
+          { receivedAt: T0, events: [ev('a', 0.1, 'a1'), ev('a', 0.2, 'a2')] },
+          { receivedAt: T0, events: [ev('poison', 5, 'p1'), ev('poison', 7, null)] },
+          { receivedAt: T0, events: [ev('b', 1.5, 'b1')] },
+        ],
+        PERIODS,
+      );
+      assert.ok(out.every((o) => o.ok));
       assert.equal(await sumOf(store, 'a'), '0.3');
       assert.equal(await sumOf(store, 'b'), '1.5');
       assert.equal(await sumOf(store, 'poison'), '0');
       assert.equal(store.stats().deferred.quarantined, 1, 'one queue row set aside');
+      const left = await side.query('SELECT events, cardinality(seqs) AS n FROM derive_queue');
+      assert.deepEqual(
+        left.rows.map((r) => [r.events, r.n]),
+        [[2, 2]],
+        'the row holds only the two events that cannot be derived',
+      );
       assert.ok(errors.length >= 1, 'the failure is reported');
       assert.deepEqual(await closeAll(store, T0 + 2 * HOUR), ['a', 'b']);
       const [again] = await store.appendEvents([{ receivedAt: T0, events: [ev('poison', 5, 'p1')] }], PERIODS);

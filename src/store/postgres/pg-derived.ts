@@ -135,6 +135,51 @@ export async function deriveItems(c: pg.PoolClient, items: readonly QueueItem[])
   return overflowed;
 }
 
+/**
+ * Derives one queue row whose derivation failed for a reason tied to its events: halves of its events
+ * are tried in savepoints until the events that fail alone are found. The others are derived; the row
+ * is left holding only those (or deleted when none failed this time). Returns them and the overflow count.
+ * `isFault` tells a store fault (rethrown: the whole transaction is retried later) from the events' own.
+ */
+export async function deriveIsolating(
+  c: pg.PoolClient,
+  item: QueueItem,
+  isFault: (err: unknown) => boolean,
+): Promise<{ failed: FoldedEvent[]; overflowed: number }> {
+  const failed: FoldedEvent[] = [];
+  let overflowed = 0;
+  const attempt = async (events: FoldedEvent[]): Promise<void> => {
+    await c.query('SAVEPOINT isolate');
+    try {
+      const fold = new HourFold();
+      for (const e of events) fold.add(e, item.rules.periods);
+      overflowed += await writeFold(c, fold, item.rules.dimensions.maxGroupsPerHour);
+      await c.query('RELEASE SAVEPOINT isolate');
+    } catch (err) {
+      if (isFault(err)) throw err;
+      await c.query('ROLLBACK TO SAVEPOINT isolate');
+      await c.query('RELEASE SAVEPOINT isolate');
+      if (events.length === 1) {
+        failed.push(events[0]!);
+        return;
+      }
+      const half = Math.ceil(events.length / 2);
+      await attempt(events.slice(0, half));
+      await attempt(events.slice(half));
+    }
+  };
+  if (item.events.length > 0) await attempt(item.events);
+  if (failed.length === 0) await c.query('DELETE FROM derive_queue WHERE id = $1', [item.id]);
+  else
+    await c.query('UPDATE derive_queue SET events = $2, tss = $3::bigint[], seqs = $4::bigint[] WHERE id = $1', [
+      item.id,
+      failed.length,
+      failed.map((e) => e.ts),
+      failed.map((e) => e.seq),
+    ]);
+  return { failed, overflowed };
+}
+
 async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: number): Promise<number> {
   // Marks before rollups, both in the fold's key order: concurrent derivations lock rows in one order
   // (no deadlock), and a close skipping marks held here never reads half of this derivation's rollups.

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { MEMORY_BUDGET } from '../../config/memory-budget.js';
 import type { StoreUnavailable } from '../../domain/errors.js';
 import type { WriteHealth } from '../fault-boundary.js';
-import { claimQueueRows, deriveItems, type QueueItem } from './pg-derived.js';
+import { claimQueueRows, deriveIsolating, deriveItems, type QueueItem } from './pg-derived.js';
 
 export interface DeriverOptions {
   /** Derive this process's commits in the background (default true); false leaves them to reads and sweeps. */
@@ -67,8 +67,9 @@ export function createPgDeriver(
   let stopped = false;
   let groupsOverflowed = 0;
   /**
-   * Rows whose derivation failed alone for a reason other than the store being unavailable (tied to
-   * what they hold): left out of reads and slices until their retry time, so they block no one.
+   * Rows left holding only events whose derivation failed alone, for a reason other than the store
+   * being unavailable (tied to what they hold): left out of reads and slices until their retry time,
+   * so they block no one. The row's other events were derived.
    */
   const setAside = new Map<number, number>();
   const setAsideMs = o.setAsideMs ?? 60_000;
@@ -96,19 +97,33 @@ export function createPgDeriver(
 
   /**
    * Derives the rows `ids` in one transaction. A failure that is no store fault is tied to what some
-   * row holds: each row is tried alone, and the ones that fail alone are set aside (and reported).
+   * row holds: each row is tried alone, and in a row that fails alone the events that fail alone are
+   * found; the rest is derived, and the row, holding only those, is set aside (and reported).
    */
   async function deriveRows(ids: number[], mode: { wait: boolean; readBack: boolean }): Promise<void> {
     try {
       groupsOverflowed += await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, ids, local, mode)));
     } catch (err) {
       if (classify(err)) throw err;
-      if (ids.length === 1) {
-        setAside.set(ids[0]!, Date.now() + setAsideMs);
-        onError(err);
+      if (ids.length > 1) {
+        for (const id of ids) await deriveRows([id], mode);
         return;
       }
-      for (const id of ids) await deriveRows([id], mode);
+      // One row: derive what of it can be, and set aside only the events that fail alone.
+      onError(err);
+      const out = await deriveTx(async (c) => {
+        const [item] = await claimQueueRows(c, ids, local, mode);
+        return item ? deriveIsolating(c, item, (e) => classify(e) !== undefined) : { failed: [], overflowed: 0 };
+      });
+      groupsOverflowed += out.overflowed;
+      const kept = local.get(ids[0]!);
+      if (out.failed.length === 0) return;
+      setAside.set(ids[0]!, Date.now() + setAsideMs);
+      // Later attempts derive only what is left in the row.
+      if (kept) {
+        localEvents -= kept.events.length - out.failed.length;
+        kept.events = out.failed;
+      }
     }
   }
 
