@@ -31,13 +31,10 @@ async function insertKeys(
   bySeq: Map<number, Seqd>,
 ): Promise<Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>> {
   // Key order: concurrent groups then lock index entries in one order and cannot deadlock each other.
-  const withId = events
-    .filter((x) => x.e.id !== null)
-    .sort((a, b) => {
-      const ka = keyOf(a.e);
-      const kb = keyOf(b.e);
-      return ka < kb ? -1 : ka > kb ? 1 : a.seq - b.seq;
-    });
+  // Each key built once, not twice per comparison.
+  const keyed = events.filter((x) => x.e.id !== null).map((x) => ({ x, k: keyOf(x.e) }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.x.seq - b.x.seq));
+  const withId = keyed.map((y) => y.x);
   const result = new Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>();
   for (const x of events) if (x.e.id === null) result.set(x.seq, { stored: null });
   if (withId.length === 0) return result;

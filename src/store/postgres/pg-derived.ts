@@ -153,7 +153,8 @@ export async function deriveIsolating(
     try {
       const fold = new HourFold();
       for (const e of events) fold.add(e, item.rules.periods);
-      overflowed += await writeFold(c, fold, item.rules.dimensions.maxGroupsPerHour);
+      const n = await writeFold(c, fold, item.rules.dimensions.maxGroupsPerHour);
+      overflowed += n;
       await c.query('RELEASE SAVEPOINT isolate');
     } catch (err) {
       if (isFault(err)) throw err;

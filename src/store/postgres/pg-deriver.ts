@@ -102,7 +102,9 @@ export function createPgDeriver(
    */
   async function deriveRows(ids: number[], mode: { wait: boolean; readBack: boolean }): Promise<void> {
     try {
-      groupsOverflowed += await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, ids, local, mode)));
+      // Awaited first: `x += await y` reads x before the await and loses a concurrent derivation's count.
+      const overflowed = await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, ids, local, mode)));
+      groupsOverflowed += overflowed;
     } catch (err) {
       if (classify(err)) throw err;
       if (ids.length > 1) {
