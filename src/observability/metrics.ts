@@ -119,7 +119,8 @@ export function createMetrics(o: {
       help:
         'Committed events whose derived state is not written yet, by stage ' +
         '(SQLite: derived = hour states, marks and idempotency keys; listing_index = GET /events indexes; ' +
-        'PostgreSQL: derived = hour states, marks and dimensions, over all processes)',
+        'PostgreSQL: derived = hour states, marks and dimensions, over all processes; ' +
+        'quarantined = queue rows this process set aside because they could not be derived)',
       labelNames: ['stage'] as const,
       registers,
       collect() {

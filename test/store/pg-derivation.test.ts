@@ -239,6 +239,23 @@ describe('PostgreSQL derivation after the commit', () => {
     assert.equal(await queued(schema), 0);
   });
 
+  it('a row another process derived in part is not derived again from the committing process’s memory', async () => {
+    const [a, b, schema] = await twoStores({ auto: false, onError: () => undefined }, { auto: false, onError: () => undefined });
+    await sql(schema, `ALTER TABLE rollups ADD CONSTRAINT poison CHECK (customer_id <> 'poison')`);
+    const stored = await append(a, [[event('good', 'api.calls', T0 + 1, 1), event('poison', 'api.calls', T0 + 2, 1)]]);
+    // B derives what it can of A's row: the good event; the row keeps the poison one, set aside.
+    assert.equal((await b.readRollups('good', T0, T0 + HOUR))[0]!.count, 1);
+    assert.deepEqual((await sql(schema, 'SELECT events FROM derive_queue')).rows, [{ events: 1 }]);
+    // A still holds both events in memory; its read must go by what the row holds now.
+    assert.equal((await a.readRollups('good', T0, T0 + HOUR))[0]!.count, 1);
+    await sql(schema, 'ALTER TABLE rollups DROP CONSTRAINT poison');
+    for (const s of [a, b]) (s as unknown as { deriver: { retrySetAside(): void } }).deriver.retrySetAside();
+    assert.equal((await a.readRollups('poison', T0, T0 + HOUR))[0]!.count, 1);
+    assert.equal((await b.readRollups('good', T0, T0 + HOUR))[0]!.count, 1, 'counted once');
+    assert.equal(stored.length, 2);
+    assert.equal(await queued(schema), 0);
+  });
+
   it('sequence numbers that commit out of order are all derived, first and last by (ts, seq)', async () => {
     const [a, b, schema] = await twoStores();
     // A's transaction takes its seqs, then waits on an id another transaction holds.

@@ -50,6 +50,7 @@ function parseRules(text: string): DeriveRules {
 
 interface QueueRow {
   id: string;
+  events: number;
   rules: string;
   tss: string[];
   seqs: string[];
@@ -57,7 +58,8 @@ interface QueueRow {
 
 /**
  * Locks the queue rows among `ids` (in id order) and returns them with their events: from `known` for
- * the rows this process committed, read back from `events` for the others when `readBack` is set.
+ * the rows this process committed and that still hold what it committed, read back from `events` for
+ * the others when `readBack` is set (a row another process derived in part holds fewer events).
  * `wait` false skips rows another transaction holds; true waits for it (which either derives and
  * deletes them, or dies and leaves them here).
  */
@@ -70,7 +72,7 @@ export async function claimQueueRows(
   const arrays = mode.readBack ? 'tss, seqs' : "'{}'::bigint[] AS tss, '{}'::bigint[] AS seqs";
   const rows = (
     await c.query(
-      `SELECT id, rules, ${arrays} FROM derive_queue
+      `SELECT id, events, rules, ${arrays} FROM derive_queue
        WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE${mode.wait ? '' : ' SKIP LOCKED'}`,
       [ids],
     )
@@ -80,7 +82,7 @@ export async function claimQueueRows(
   for (const r of rows) {
     const id = Number(r.id);
     const mine = known.get(id);
-    if (mine) out.push(mine);
+    if (mine && mine.events.length === Number(r.events)) out.push(mine);
     else if (mode.readBack) unknown.push({ id, rules: parseRules(r.rules), tss: r.tss, seqs: r.seqs });
   }
   if (unknown.length > 0) out.push(...(await readBack(c, unknown)));
@@ -141,6 +143,8 @@ export async function deriveItems(c: pg.PoolClient, items: readonly QueueItem[])
  * is left holding only those (or deleted when none failed this time). Returns them and the overflow count.
  * `isFault` tells a store fault (rethrown: the whole transaction is retried later) from the events' own.
  */
+const ISOLATION_ATTEMPTS = 256;
+
 export async function deriveIsolating(
   c: pg.PoolClient,
   item: QueueItem,
@@ -148,7 +152,13 @@ export async function deriveIsolating(
 ): Promise<{ failed: FoldedEvent[]; overflowed: number }> {
   const failed: FoldedEvent[] = [];
   let overflowed = 0;
+  // Bounded: past this many attempts the events still in question stay in the row, set aside whole.
+  let budget = ISOLATION_ATTEMPTS;
   const attempt = async (events: FoldedEvent[]): Promise<void> => {
+    if (budget-- <= 0) {
+      failed.push(...events);
+      return;
+    }
     await c.query('SAVEPOINT isolate');
     try {
       const fold = new HourFold();

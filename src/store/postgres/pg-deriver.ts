@@ -63,6 +63,7 @@ export function createPgDeriver(
   let running: Promise<void> | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
   let pollTimer: NodeJS.Timeout | null = null;
+  let polling: Promise<void> | null = null;
   let backoffMs = 0;
   let stopped = false;
   let groupsOverflowed = 0;
@@ -73,10 +74,14 @@ export function createPgDeriver(
    */
   const setAside = new Map<number, number>();
   const setAsideMs = o.setAsideMs ?? 60_000;
-  const usable = (ids: number[]) => {
-    if (setAside.size === 0) return ids;
+  /** Rows whose retry time has come are tried again. */
+  const expireSetAside = () => {
     const now = Date.now();
     for (const [id, until] of setAside) if (until <= now) setAside.delete(id);
+  };
+  const usable = (ids: number[]) => {
+    if (setAside.size === 0) return ids;
+    expireSetAside();
     return ids.filter((id) => !setAside.has(id));
   };
   /** The shared queue as last polled. */
@@ -113,10 +118,19 @@ export function createPgDeriver(
       }
       // One row: derive what of it can be, and set aside only the events that fail alone.
       onError(err);
-      const out = await deriveTx(async (c) => {
-        const [item] = await claimQueueRows(c, ids, local, mode);
-        return item ? deriveIsolating(c, item, (e) => classify(e) !== undefined) : { failed: [], overflowed: 0 };
-      });
+      let out: { failed: unknown[]; overflowed: number };
+      try {
+        out = await deriveTx(async (c) => {
+          const [item] = await claimQueueRows(c, ids, local, { ...mode, readBack: true });
+          return item ? deriveIsolating(c, item, (e) => classify(e) !== undefined) : { failed: [], overflowed: 0 };
+        });
+      } catch (again) {
+        if (classify(again)) throw again;
+        // Not even its events can be read or isolated (a damaged row): the whole row waits.
+        onError(again);
+        setAside.set(ids[0]!, Date.now() + setAsideMs);
+        return;
+      }
       groupsOverflowed += out.overflowed;
       const kept = local.get(ids[0]!);
       if (out.failed.length === 0) return;
@@ -124,7 +138,7 @@ export function createPgDeriver(
       // Later attempts derive only what is left in the row.
       if (kept) {
         localEvents -= kept.events.length - out.failed.length;
-        kept.events = out.failed;
+        kept.events = out.failed as QueueItem['events'];
       }
     }
   }
@@ -157,6 +171,7 @@ export function createPgDeriver(
       .catch((err) => {
         failed(err);
         backoffMs = Math.min(5_000, Math.max(100, backoffMs * 2));
+        if (stopped) return;
         retryTimer = setTimeout(() => {
           retryTimer = null;
           kick();
@@ -222,10 +237,22 @@ export function createPgDeriver(
       .rows[0] as { events: string; age: string | null };
     queued = { events: Number(r.events), ageMs: r.age === null ? 0 : Math.max(0, Number(r.age)) };
     if (queued.ageMs < orphanAfterMs) return;
+    expireSetAside();
+    const skip = [...local.keys(), ...setAside.keys()];
     const old = (
-      await query(`SELECT id FROM derive_queue WHERE created_at < ${NOW_MS} - $1 ORDER BY id LIMIT 100`, [orphanAfterMs])
-    ).rows.map((x) => Number(x.id));
-    const orphans = usable(old.filter((id) => !local.has(id)));
+      await query(
+        `SELECT id, events FROM derive_queue WHERE created_at < ${NOW_MS} - $1 AND id <> ALL($2::bigint[]) ORDER BY id LIMIT 1000`,
+        [orphanAfterMs, skip],
+      )
+    ).rows as Array<{ id: string; events: number }>;
+    // One slice's worth of events per sweep, like every other derivation.
+    const orphans: number[] = [];
+    let n = 0;
+    for (const r of old) {
+      if (orphans.length > 0 && n + r.events > sliceEvents) break;
+      orphans.push(Number(r.id));
+      n += r.events;
+    }
     if (orphans.length === 0) return;
     await deriveRows(orphans, { wait: false, readBack: true });
   }
@@ -248,7 +275,12 @@ export function createPgDeriver(
     start(): void {
       if (pollTimer || stopped) return;
       pollTimer = setInterval(() => {
-        poll().catch((err) => onError(err));
+        if (polling || stopped) return;
+        polling = poll()
+          .catch((err) => onError(err))
+          .finally(() => {
+            polling = null;
+          });
       }, pollMs);
       pollTimer.unref();
     },
@@ -258,6 +290,8 @@ export function createPgDeriver(
       if (pollTimer) clearInterval(pollTimer);
       if (retryTimer) clearTimeout(retryTimer);
       pollTimer = retryTimer = null;
+      // The pool ends after this: let the sweep, a barrier and the slice in flight finish first.
+      await Promise.allSettled([polling, current, next, running]);
       while (running) await running;
       if (auto) await deriveLocal().catch(() => undefined);
     },
