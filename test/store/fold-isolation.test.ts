@@ -47,6 +47,22 @@ async function closeAll(store: Store, now: number): Promise<string[]> {
   return marks.map((m) => m.customerId).sort();
 }
 
+/** One group: the poison customer's events sit between two healthy customers'; the healthy ones are counted. */
+async function appendAroundPoison(store: Store): Promise<void> {
+  const out = await store.appendEvents(
+    [
+      { receivedAt: T0, events: [ev('a', 0.1, 'a1'), ev('a', 0.2, 'a2')] },
+      { receivedAt: T0, events: [ev('poison', 5, 'p1'), ev('poison', 7, null)] },
+      { receivedAt: T0, events: [ev('b', 1.5, 'b1')] },
+    ],
+    PERIODS,
+  );
+  assert.ok(out.every((o) => o.ok));
+  assert.equal(await sumOf(store, 'a'), '0.3');
+  assert.equal(await sumOf(store, 'b'), '1.5');
+  assert.equal(await sumOf(store, 'poison'), '0');
+}
+
 const POISON_TRIGGER = `CREATE TRIGGER poison BEFORE INSERT ON rollups WHEN NEW.customer_id = 'poison'
   BEGIN SELECT RAISE(ABORT, 'rollup rejected for poison'); END`;
 
@@ -59,20 +75,8 @@ describe('SQLite: an event that cannot be folded is set aside, never blocking an
     const side = new Database(file);
     try {
       side.exec(POISON_TRIGGER);
-      // One group, one slice: the poison customer's events sit between two healthy customers'.
-      const out = await store.appendEvents(
-        [
-          { receivedAt: T0, events: [ev('a', 0.1, 'a1'), ev('a', 0.2, 'a2')] },
-          { receivedAt: T0, events: [ev('poison', 5, 'p1'), ev('poison', 7, null)] },
-          { receivedAt: T0, events: [ev('b', 1.5, 'b1')] },
-        ],
-        PERIODS,
-      );
-      assert.ok(out.every((o) => o.ok));
-      // Readers are not blocked: the slice runs, the two poison events are set aside, the rest is folded.
-      assert.equal(await sumOf(store, 'a'), '0.3');
-      assert.equal(await sumOf(store, 'b'), '1.5');
-      assert.equal(await sumOf(store, 'poison'), '0');
+      // One group, one slice. Readers are not blocked: the slice runs, the two poison events are set aside, the rest is folded.
+      await appendAroundPoison(store);
       assert.deepEqual(
         quarantined.map(([, c]) => c),
         ['poison', 'poison'],
@@ -159,19 +163,8 @@ describe('PostgreSQL: a queue row that cannot be derived is set aside, never blo
     await side.connect();
     try {
       await side.query(`ALTER TABLE rollups ADD CONSTRAINT poison CHECK (customer_id <> 'poison')`);
-      // One group, one transaction, one queue row: the poison customer's events sit between two healthy customers'.
-      const out = await store.appendEvents(
-        [
-          { receivedAt: T0, events: [ev('a', 0.1, 'a1'), ev('a', 0.2, 'a2')] },
-          { receivedAt: T0, events: [ev('poison', 5, 'p1'), ev('poison', 7, null)] },
-          { receivedAt: T0, events: [ev('b', 1.5, 'b1')] },
-        ],
-        PERIODS,
-      );
-      assert.ok(out.every((o) => o.ok));
-      assert.equal(await sumOf(store, 'a'), '0.3');
-      assert.equal(await sumOf(store, 'b'), '1.5');
-      assert.equal(await sumOf(store, 'poison'), '0');
+      // One group, one transaction, one queue row.
+      await appendAroundPoison(store);
       assert.equal(store.stats().deferred.quarantined, 1, 'one queue row set aside');
       const left = await side.query('SELECT events, cardinality(seqs) AS n FROM derive_queue');
       assert.deepEqual(
