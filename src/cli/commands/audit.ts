@@ -3,16 +3,11 @@
 
 import type { Command } from 'commander';
 import type { AuditAction, AuditEntry } from '../../client/index.js';
+import { AUDIT_ACTIONS } from '../../domain/audit.js';
 import { type ClientFlags, UsageError, clientCommand, instantFlag, intFlag, makeClient, out, printJson, run, table } from './shared.js';
 
-const ACTIONS: readonly AuditAction[] = [
-  'delivery.retry',
-  'delivery.recover',
-  'endpoint.enable',
-  'aggregation.trigger',
-  'key.create',
-  'key.revoke',
-];
+/** The domain's list of recorded actions, so the flag's choices cannot drift from what is recorded. */
+const ACTIONS: readonly AuditAction[] = AUDIT_ACTIONS;
 
 interface AuditFlags extends ClientFlags {
   action?: string;

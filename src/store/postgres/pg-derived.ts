@@ -5,7 +5,7 @@
 // without deleting its queue row in the same transaction, nor lock queue rows after derived rows.
 
 import type pg from 'pg';
-import { formatFixed } from '../../domain/decimal.js';
+import { stateArrays } from './pg-upserts.js';
 import { deriveFromText } from '../../domain/dimensions.js';
 import { HourFold, hourKey, type FoldedEvent } from '../../domain/fold.js';
 import type { Period } from '../../domain/periods.js';
@@ -211,21 +211,7 @@ async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: num
         $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])`,
       POSTGRES_MERGE,
     ) + (grouped ? ' RETURNING customer_id, hour, event_type, count' : ''),
-    [
-      r.map((x) => x.c),
-      r.map((x) => x.h),
-      r.map((x) => x.t),
-      r.map((x) => x.s.count),
-      r.map((x) => formatFixed(x.s.sum)),
-      r.map((x) => x.s.min),
-      r.map((x) => x.s.max),
-      r.map((x) => x.s.firstTs),
-      r.map((x) => x.s.firstSeq),
-      r.map((x) => x.s.firstValue),
-      r.map((x) => x.s.lastTs),
-      r.map((x) => x.s.lastSeq),
-      r.map((x) => x.s.lastValue),
-    ],
+    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), ...stateArrays(r.map((x) => x.s))],
   );
   const totals = new Map<string, number>();
   if (grouped) for (const x of upserted.rows) totals.set(hourKey(x.customer_id, x.event_type, Number(x.hour)), Number(x.count));

@@ -4,7 +4,7 @@
 // the group counts read here include every group committed by another writer of that hour.
 
 import type pg from 'pg';
-import { formatFixed } from '../../domain/decimal.js';
+import { stateArrays } from './pg-upserts.js';
 import type { HourFold } from '../../domain/fold.js';
 import { hourKey, hoursNearBound, hoursToCount, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
@@ -79,16 +79,7 @@ export async function writeDimensionsPg(
         r.map((x) => x.hour),
         r.map((x) => x.eventType),
         r.map((x) => x.group),
-        r.map((x) => x.state.count),
-        r.map((x) => formatFixed(x.state.sum)),
-        r.map((x) => x.state.min),
-        r.map((x) => x.state.max),
-        r.map((x) => x.state.firstTs),
-        r.map((x) => x.state.firstSeq),
-        r.map((x) => x.state.firstValue),
-        r.map((x) => x.state.lastTs),
-        r.map((x) => x.state.lastSeq),
-        r.map((x) => x.state.lastValue),
+        ...stateArrays(r.map((x) => x.state)),
       ],
     );
   }

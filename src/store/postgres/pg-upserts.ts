@@ -1,5 +1,9 @@
 // Owns the PostgreSQL statements that write many aggregation documents or outbox messages at once from
-// unnest() column arrays (see aggregationColumns and messageColumns). Must never map rows: rows.ts does.
+// unnest() column arrays (see aggregationColumns and messageColumns), and the hour-state column arrays
+// that the rollup and group upserts share. Must never map rows read back: rows.ts does.
+
+import { formatFixed } from '../../domain/decimal.js';
+import type { RollupState } from '../../domain/rollup-state.js';
 
 export const UPSERT_AGGREGATIONS = `
   INSERT INTO aggregations AS a (id, customer_id, period, period_key, period_start, period_end, events, event_counts,
@@ -16,3 +20,19 @@ export const INSERT_MESSAGES = `
   INSERT INTO messages (id, aggregation_id, revision, type, customer_id, period, created_at, body)
   SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
   ON CONFLICT DO NOTHING RETURNING id`;
+
+/** The ten hour-state columns of `states` as unnest arrays, in the order of STATE_COLUMNS (rollup-upsert.ts). */
+export function stateArrays(states: readonly RollupState[]): unknown[][] {
+  return [
+    states.map((s) => s.count),
+    states.map((s) => formatFixed(s.sum)),
+    states.map((s) => s.min),
+    states.map((s) => s.max),
+    states.map((s) => s.firstTs),
+    states.map((s) => s.firstSeq),
+    states.map((s) => s.firstValue),
+    states.map((s) => s.lastTs),
+    states.map((s) => s.lastSeq),
+    states.map((s) => s.lastValue),
+  ];
+}
