@@ -7,12 +7,13 @@ import {
   type AggregationRecord,
   type CloseDecider,
   type DirtyMark,
+  type GroupState,
   type GroupTotal,
   type PeriodDimensions,
   type ProvisionalDecider,
   type RollupRow,
 } from './records.js';
-import { ALL_GROUPS, compareGroupKeys, dimensionsOf } from './dimensions.js';
+import { ALL_GROUPS, sortByGroupKey } from './dimensions.js';
 import type { NewDelivery, OutboxMessage } from './deliveries.js';
 import { fixedToNumber, formatFixed, parseFixed } from './decimal.js';
 import { timedDeterministicId } from './ids.js';
@@ -64,6 +65,12 @@ export function computeValues(
   for (const u of dimensions.uniques) distinct.set(`${u.eventType}\u0000${u.group}`, u.count);
   const distinctOf = (t: string, g: string): number => distinct.get(`${t}\u0000${g}`) ?? 0;
   let groups: Record<string, GroupTotal[]> | undefined;
+  const groupsByType = new Map<string, GroupState[]>();
+  for (const g of dimensions.groups) {
+    const list = groupsByType.get(g.eventType);
+    if (list) list.push(g);
+    else groupsByType.set(g.eventType, [g]);
+  }
   for (const t of [...byType.keys()].sort()) {
     const s = byType.get(t)!;
     const meter = config.events[t]!;
@@ -72,11 +79,10 @@ export function computeValues(
     events[t] = fixedToNumber(exact);
     eventCounts[t] = s.count;
     if (!meter.groupBy) continue;
-    const mine = dimensions.groups.filter((g) => g.eventType === t).sort((a, b) => compareGroupKeys(a.group, b.group));
+    const mine = sortByGroupKey(groupsByType.get(t) ?? [], (g) => g.group);
     groups ??= {};
-    groups[t] = mine.map((g) => {
+    groups[t] = mine.map(({ item: g, group: { dimensions: dims } }) => {
       const v = operatorValue(meter.op, g, distinctOf(t, g.group));
-      const dims = dimensionsOf(g.group);
       const total: GroupTotal = { dimensions: dims ?? {}, value: fixedToNumber(v), valueDecimal: formatFixed(v), count: g.count };
       if (dims === null) total.overflow = true;
       return total;

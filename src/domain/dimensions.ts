@@ -49,9 +49,50 @@ const own = (metadata: Record<string, unknown> | null, key: string): unknown =>
 /**
  * The stored group key of an event: the JSON object of its dimension values in `groupBy` order, such as
  * `{"model":"gpt-4o","region":null}`. Equal keys are equal groups; the text is the group's identity.
+ * Keys of short values are interned per `groupBy` (KEY_MEMO_LIMIT each): capture derives one per event, and
+ * the events of a slice then share a few strings instead of holding one each until the slice commits.
  */
 export function groupKey(metadata: Record<string, unknown> | null, groupBy: readonly string[]): string {
-  // Built as text (the hot path of capture): the same JSON as the object, with the keys in groupBy order.
+  let memo = keyMemos.get(groupBy);
+  if (!memo) keyMemos.set(groupBy, (memo = { size: 0, root: new Map() }));
+  let level: Map<string | null, unknown> = memo.root;
+  for (let i = 0; i < groupBy.length; i++) {
+    const v = dimensionValue(own(metadata, groupBy[i]!));
+    if (v !== null && v.length > MEMO_VALUE_LENGTH) return buildGroupKey(metadata, groupBy);
+    const last = i === groupBy.length - 1;
+    const next = level.get(v);
+    if (next !== undefined) {
+      if (last) return next as string;
+      level = next as Map<string | null, unknown>;
+      continue;
+    }
+    if (memo.size >= KEY_MEMO_LIMIT) {
+      memo.root.clear();
+      memo.size = 0;
+      return buildGroupKey(metadata, groupBy);
+    }
+    if (last) {
+      const key = buildGroupKey(metadata, groupBy);
+      level.set(v, key);
+      memo.size++;
+      return key;
+    }
+    const child = new Map<string | null, unknown>();
+    level.set(v, child);
+    level = child;
+  }
+  return buildGroupKey(metadata, groupBy);
+}
+
+/** Interned keys per groupBy array (the config's own, so a reload starts afresh): a tree by dimension value. */
+const keyMemos = new WeakMap<readonly string[], { size: number; root: Map<string | null, unknown> }>();
+/** Most interned keys per groupBy; past it the memo starts again, so a high-cardinality dimension costs no memory. */
+export const KEY_MEMO_LIMIT = 4096;
+/** Values longer than this are never interned: the memo holds at most KEY_MEMO_LIMIT keys of short values. */
+const MEMO_VALUE_LENGTH = 64;
+
+function buildGroupKey(metadata: Record<string, unknown> | null, groupBy: readonly string[]): string {
+  // Built as text: the same JSON as the object, with the keys in groupBy order.
   let out = '{';
   for (let i = 0; i < groupBy.length; i++) {
     const k = groupBy[i]!;
@@ -106,11 +147,33 @@ export function deriveFromText(metadata: string | null, rule: DimensionRule | un
 
 /** Orders group keys for output: by each dimension in `groupBy` order, null first; the overflow group last. */
 export function compareGroupKeys(a: string, b: string): number {
-  if (a === b) return 0;
-  if (a === OVERFLOW_GROUP) return 1;
-  if (b === OVERFLOW_GROUP) return -1;
-  const da = Object.values(JSON.parse(a) as Record<string, string | null>);
-  const db = Object.values(JSON.parse(b) as Record<string, string | null>);
+  return compareParsedGroups(parsedGroup(a), parsedGroup(b));
+}
+
+/** A group key with its dimension values parsed once, for sorting many keys (sortByGroupKey). */
+export interface ParsedGroup {
+  key: string;
+  /** The dimensions of the key, null for the overflow group. */
+  dimensions: Record<string, string | null> | null;
+  values: ReadonlyArray<string | null>;
+}
+
+export function parsedGroup(key: string): ParsedGroup {
+  const dimensions = dimensionsOf(key);
+  return { key, dimensions, values: dimensions === null ? [] : Object.values(dimensions) };
+}
+
+/** Items in compareGroupKeys order of their keys, each with its parsed key: each key is parsed once. */
+export function sortByGroupKey<T>(items: readonly T[], keyOf: (item: T) => string): Array<{ item: T; group: ParsedGroup }> {
+  return items.map((item) => ({ item, group: parsedGroup(keyOf(item)) })).sort((x, y) => compareParsedGroups(x.group, y.group));
+}
+
+function compareParsedGroups(a: ParsedGroup, b: ParsedGroup): number {
+  if (a.key === b.key) return 0;
+  if (a.dimensions === null) return 1;
+  if (b.dimensions === null) return -1;
+  const da = a.values;
+  const db = b.values;
   for (let i = 0; i < Math.max(da.length, db.length); i++) {
     const x = da[i] ?? null;
     const y = db[i] ?? null;
@@ -119,5 +182,5 @@ export function compareGroupKeys(a: string, b: string): number {
     if (y === null) return 1;
     return x < y ? -1 : 1;
   }
-  return a < b ? -1 : 1;
+  return a.key < b.key ? -1 : 1;
 }

@@ -183,16 +183,38 @@ export class HourFold {
   /**
    * Each hour state in (customer, event type, hour) order, with the hour's groups when its type has
    * groupBy. Every writer upserts in this one order, so concurrent writers lock rows alike and cannot
-   * deadlock, and a B-tree on customer first is walked once from left to right.
+   * deadlock, and a B-tree on customer first is walked once from left to right. States are read-only
+   * to the callback: an hour whose events are all in one group shares its state with that group.
    */
   forEachHour(fn: (customerId: string, eventType: string, hour: number, state: RollupState, groups: GroupHour | null) => void): void {
+    this.forEachHourOrSole((c, t, hour, state, groups, sole, soleFirstSeq) =>
+      fn(c, t, hour, state, groups ?? (sole === null ? null : soleGroupHour(c, t, hour, state, sole, soleFirstSeq))),
+    );
+  }
+
+  /**
+   * forEachHour without building the groups of an hour whose events are all in one group (most hours of a
+   * slice): `sole` names that group, whose state is the hour's own, `soleFirstSeq` is the first seq that
+   * brought it, and `groups` is null.
+   */
+  forEachHourOrSole(
+    fn: (
+      customerId: string,
+      eventType: string,
+      hour: number,
+      state: RollupState,
+      groups: GroupHour | null,
+      sole: string | null,
+      soleFirstSeq: number,
+    ) => void,
+  ): void {
     for (const c of [...this.states.keys()].sort(compareText)) {
       const types = this.states.get(c)!;
       for (const t of [...types.keys()].sort(compareText)) {
         const hours = types.get(t)!;
         for (const h of [...hours.keys()].sort((a, b) => a - b)) {
           const entry = hours.get(h)!;
-          fn(c, t, h * HOUR_MS, entry.state, entry.groups ?? soleGroupHour(c, t, h * HOUR_MS, entry));
+          fn(c, t, h * HOUR_MS, entry.state, entry.groups, entry.groups ? null : entry.sole, entry.soleFirstSeq);
         }
       }
     }
@@ -211,10 +233,16 @@ export class HourFold {
   }
 }
 
-/** The groups of an hour whose events are all in one group: that group, with a copy of the total's state. */
-function soleGroupHour(customerId: string, eventType: string, hour: number, entry: HourEntry): GroupHour | null {
-  if (entry.sole === null) return null;
-  return { customerId, eventType, hour, groups: new Map([[entry.sole, { state: { ...entry.state }, firstSeq: entry.soleFirstSeq }]]) };
+/** The groups of an hour whose events are all in one group: that group, sharing the hour's state. */
+export function soleGroupHour(
+  customerId: string,
+  eventType: string,
+  hour: number,
+  state: RollupState,
+  sole: string,
+  firstSeq: number,
+): GroupHour {
+  return { customerId, eventType, hour, groups: new Map([[sole, { state, firstSeq }]]) };
 }
 
 function nested<V>(m: Map<string, Map<string, Map<number, V>>>, c: string, t: string): Map<number, V> {

@@ -133,6 +133,15 @@ describe('HourFold', () => {
         assert.deepEqual(got, want);
         assert.deepEqual(hoursWithGroups, new Set([...want.keys()].map((k) => JSON.stringify((JSON.parse(k) as unknown[]).slice(0, 3)))));
         assert.equal(fold.groupHours().length, hoursWithGroups.size);
+        // The writers' walk gives the same groups: an hour of one group by its key, sharing the hour's state.
+        const viaSole = new Map<string, { state: RollupState; firstSeq: number }>();
+        fold.forEachHourOrSole((c, t, h, s, groups, sole, soleFirstSeq) => {
+          assert.ok(groups === null || sole === null, 'an hour gives its groups or its sole group, never both');
+          if (sole !== null) viaSole.set(JSON.stringify([c, t, h, sole]), { state: { ...s }, firstSeq: soleFirstSeq });
+          for (const [g, fg] of groups?.groups ?? [])
+            viaSole.set(JSON.stringify([c, t, h, g]), { state: { ...fg.state }, firstSeq: fg.firstSeq });
+        });
+        assert.deepEqual(viaSole, want);
       }),
       { numRuns: 500 },
     );

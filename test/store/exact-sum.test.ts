@@ -10,7 +10,14 @@ import fc from 'fast-check';
 import { formatFixed, parseFixed } from '../../src/domain/decimal.js';
 import { exactMergedRead } from '../../src/store/sqlite/exact-sum.js';
 import { migrate } from '../../src/store/sqlite/migrations.js';
-import { MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL, MERGED_ROLLUPS_SQL, MERGED_ROLLUPS_UDF_SQL } from '../../src/store/sqlite/sqlite-sql.js';
+import {
+  MERGED_GROUPS_SQL,
+  MERGED_GROUPS_UDF_SQL,
+  MERGED_ROLLUPS_SQL,
+  MERGED_ROLLUPS_UDF_SQL,
+  MERGED_SOLE_GROUPS_SQL,
+  MERGED_SOLE_GROUPS_UDF_SQL,
+} from '../../src/store/sqlite/sqlite-sql.js';
 
 const HOUR = 3_600_000;
 
@@ -24,11 +31,13 @@ const canonical = fc
     return formatFixed(neg ? -v : v);
   });
 
-function dbWith(table: 'rollups' | 'group_rollups', sums: readonly string[]): Database.Database {
+/** Rows of hour totals, of groups, or of totals that keep their hour's one group (sole_grp). */
+function dbWith(kind: 'rollups' | 'group_rollups' | 'sole groups', sums: readonly string[]): Database.Database {
   const db = new Database(':memory:');
   migrate(db);
-  const cols = table === 'rollups' ? '' : ', grp';
-  const vals = table === 'rollups' ? '' : ", 'g'";
+  const table = kind === 'sole groups' ? 'rollups' : kind;
+  const cols = kind === 'rollups' ? '' : kind === 'group_rollups' ? ', grp' : ', sole_grp';
+  const vals = kind === 'rollups' ? '' : ", 'g'";
   const ins = db.prepare(
     `INSERT INTO ${table} (customer_id, hour, event_type${cols}, count, sum, vmin, vmax, first_ts, first_seq, first_value,
        last_ts, last_seq, last_value) VALUES ('c', ?, 't'${vals}, 1, ?, 0, 0, ?, ?, 0, ?, ?, 0)`,
@@ -44,6 +53,7 @@ describe('exact sums in merged reads (SQLite)', () => {
   for (const [table, native, udf] of [
     ['rollups', MERGED_ROLLUPS_SQL, MERGED_ROLLUPS_UDF_SQL],
     ['group_rollups', MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL],
+    ['sole groups', MERGED_SOLE_GROUPS_SQL, MERGED_SOLE_GROUPS_UDF_SQL],
   ] as const) {
     it(`${table}: equals the BigInt sum of the stored text, native or through the fallback`, () => {
       fc.assert(

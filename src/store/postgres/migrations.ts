@@ -306,6 +306,28 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
       DROP INDEX IF EXISTS events_seq_idx;
     `,
   },
+  {
+    version: 10,
+    name: 'sole-groups',
+    sql: `
+      -- An hour whose events are all in one group keeps that group in its total's row (sole_grp) instead
+      -- of a group_rollups row of the same state: one row write per grouped event, not two. When the hour
+      -- gets a second group (or an event of no group), the upsert sets sole_grp to null and this trigger
+      -- writes the group's row from the total as it was, under the total's row lock. Rows stored before
+      -- keep null: their groups are in group_rollups.
+      ALTER TABLE rollups ADD COLUMN sole_grp text;
+      CREATE FUNCTION meterhook_sole_group_split() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO group_rollups (customer_id, hour, event_type, grp, count, sum, vmin, vmax,
+                                   first_ts, first_seq, first_value, last_ts, last_seq, last_value)
+        VALUES (OLD.customer_id, OLD.hour, OLD.event_type, OLD.sole_grp, OLD.count, OLD.sum, OLD.vmin, OLD.vmax,
+                OLD.first_ts, OLD.first_seq, OLD.first_value, OLD.last_ts, OLD.last_seq, OLD.last_value);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER rollups_sole_group_split AFTER UPDATE OF sole_grp ON rollups FOR EACH ROW
+        WHEN (OLD.sole_grp IS NOT NULL AND NEW.sole_grp IS NULL) EXECUTE FUNCTION meterhook_sole_group_split();
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

@@ -201,19 +201,29 @@ async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: num
     m.map((x) => x.customerId),
     m.map((x) => x.changeSeq),
   ]);
-  const r: Array<{ c: string; t: string; h: number; s: RollupState }> = [];
-  fold.forEachHour((cu, t, h, st) => void r.push({ c: cu, t, h, s: st }));
-  // With groups, the totals' counts after the upsert bound how many groups each hour can hold.
-  const grouped = fold.groupHours().length > 0;
+  const r: Array<{ c: string; t: string; h: number; s: RollupState; sole: string | null }> = [];
+  let grouped = false;
+  fold.forEachHourOrSole((cu, t, h, st, groups, sole) => {
+    r.push({ c: cu, t, h, s: st, sole });
+    if (groups || sole !== null) grouped = true;
+  });
+  // With groups, the totals' counts after the upsert bound how many groups each hour can hold, and an hour
+  // whose total still keeps its sole group has no group row to write.
   const upserted = await c.query(
     rollupUpsertSql(
       `SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[],
-        $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[])`,
+        $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[], $14::text[])`,
       POSTGRES_MERGE,
-    ) + (grouped ? ' RETURNING customer_id, hour, event_type, count' : ''),
-    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), ...stateArrays(r.map((x) => x.s))],
+    ) + (grouped ? ' RETURNING customer_id, hour, event_type, count, sole_grp' : ''),
+    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), ...stateArrays(r.map((x) => x.s)), r.map((x) => x.sole)],
   );
   const totals = new Map<string, number>();
-  if (grouped) for (const x of upserted.rows) totals.set(hourKey(x.customer_id, x.event_type, Number(x.hour)), Number(x.count));
-  return writeDimensionsPg(c, fold, maxGroupsPerHour, totals);
+  const soleKept = new Set<string>();
+  if (grouped)
+    for (const x of upserted.rows) {
+      const k = hourKey(x.customer_id, x.event_type, Number(x.hour));
+      totals.set(k, Number(x.count));
+      if (x.sole_grp !== null) soleKept.add(k);
+    }
+  return writeDimensionsPg(c, fold, maxGroupsPerHour, totals, soleKept);
 }

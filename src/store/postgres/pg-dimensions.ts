@@ -21,8 +21,11 @@ export async function writeDimensionsPg(
   maxGroupsPerHour: number,
   /** Each grouped hour's event count after this transaction's upsert of the hour totals. */
   totals: ReadonlyMap<string, number>,
+  /** The hours (hourKey) whose total keeps their one group (sole_grp): none of their groups is written here. */
+  soleKept: ReadonlySet<string> = new Set(),
 ): Promise<number> {
-  const hours = fold.groupHours();
+  const all = fold.groupHours();
+  const hours = soleKept.size === 0 ? all : all.filter((h) => !soleKept.has(hourKey(h.customerId, h.eventType, h.hour)));
   const uniques = fold.uniqueHours();
   if (hours.length === 0 && uniques.length === 0) return 0;
   const stored = new Map<string, StoredGroups>();
@@ -106,13 +109,19 @@ interface Queryable {
   query(sql: string, params: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
+const STATE = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+
 /**
- * The groups of each range, merged per (type, group): `ranges[i]` is [customer, from, to); rows come back
+ * The groups of each range, merged per (type, group), from group_rollups and from the hours that keep their one
+ * group in their total's row (sole_grp): `ranges[i]` is [customer, from, to); rows come back
  * tagged with the range's 1-based index `i`. First and last are the earliest and the latest (time, seq).
  */
 const MERGED_GROUPS = `
   WITH m AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m(c, s, e, i)),
-  r AS (SELECT m.i, g.* FROM m JOIN group_rollups g ON g.customer_id = m.c AND g.hour >= m.s AND g.hour < m.e),
+  r AS (SELECT m.i, g.event_type, g.grp, ${STATE} FROM m JOIN group_rollups g ON g.customer_id = m.c AND g.hour >= m.s AND g.hour < m.e
+        UNION ALL
+        SELECT m.i, t.event_type, t.sole_grp, ${STATE} FROM m JOIN rollups t ON t.customer_id = m.c AND t.hour >= m.s AND t.hour < m.e
+        WHERE t.sole_grp IS NOT NULL),
   a AS (SELECT i, event_type, grp, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY 1, 2, 3),
   f AS (SELECT DISTINCT ON (i, event_type, grp) i, event_type, grp, first_ts, first_seq, first_value FROM r
         ORDER BY i, event_type, grp, first_ts, first_seq),
@@ -151,12 +160,14 @@ export async function uniqueCountsPg(
 }
 
 export async function readGroupsPg(db: Queryable, customerId: string, eventType: string, from: number, to: number) {
-  const r = await db.query('SELECT * FROM group_rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3 AND event_type = $4', [
-    customerId,
-    from,
-    to,
-    eventType,
-  ]);
+  const r = await db.query(
+    `SELECT customer_id, hour, event_type, grp, ${STATE} FROM group_rollups
+     WHERE customer_id = $1 AND hour >= $2 AND hour < $3 AND event_type = $4
+     UNION ALL
+     SELECT customer_id, hour, event_type, sole_grp, ${STATE} FROM rollups
+     WHERE customer_id = $1 AND hour >= $2 AND hour < $3 AND event_type = $4 AND sole_grp IS NOT NULL`,
+    [customerId, from, to, eventType],
+  );
   return r.rows.map((row) => toGroupState(row as Parameters<typeof toGroupState>[0]));
 }
 

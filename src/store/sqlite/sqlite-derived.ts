@@ -8,12 +8,12 @@
 import type Database from 'better-sqlite3';
 import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes } from '../../config/memory-budget.js';
 import type { Period } from '../../domain/periods.js';
-import { HourFold, periodStartMemoSize, type GroupHour } from '../../domain/fold.js';
+import { HourFold, periodStartMemoSize } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
 import { stateParams } from '../rows.js';
 import { sqliteFault } from './sqlite-faults.js';
-import { createDimensionWriter } from './sqlite-dimensions.js';
+import { createDimensionWriter, type GroupedHour } from './sqlite-dimensions.js';
 import { createMarkCache } from './sqlite-mark-cache.js';
 import { EVENT_ROW_COLUMNS, pendingOf, type EventRow, type PendingBatch, type PendingEvent } from './sqlite-pending.js';
 import { createQuarantine } from './sqlite-quarantine.js';
@@ -62,6 +62,12 @@ export interface DerivedOptions {
  */
 const isTransientSqliteError = (err: unknown): boolean => sqliteFault(err) !== undefined;
 
+/** An hour total after its upsert: its event count, and its sole group while it still has one. */
+interface TotalAfter {
+  count: number;
+  sole_grp: string | null;
+}
+
 export function createDerivedState(db: Database.Database, opts: DerivedOptions = {}) {
   const minSlice = opts.minSlice ?? 500;
   const maxSlice = opts.maxSlice ?? 100_000;
@@ -85,11 +91,12 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
    */
   const sliceCap = () => Math.min(maxSlice, Math.max(minSlice, Math.round(unitsPerSlice * unitEstimate)));
 
-  const upsertRollup = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE));
-  // For hours with groups: the total's count after the upsert bounds how many groups the hour can hold.
-  const upsertRollupCount = db
-    .prepare(`${rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE)} RETURNING count`)
-    .pluck();
+  const upsertRollup = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE));
+  // For hours with groups: the total's count after the upsert bounds how many groups the hour can hold, and a
+  // sole group still set means the total's row holds the hour's one group, so no group row is written.
+  const upsertRollupCount = db.prepare(
+    `${rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE)} RETURNING count, sole_grp`,
+  );
   const upsertMark = db.prepare(markUpsertSql('VALUES (?, ?, ?, ?)', SQLITE_MERGE));
   // OR IGNORE: a set-aside event's key is written when it is set aside, and again when it is folded.
   const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
@@ -146,11 +153,18 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
         fold.add(e, b.periods);
       }
     }
-    const grouped: Array<{ hour: GroupHour; total: number }> = [];
-    fold.forEachHour((c, t, hour, s, groups) => {
-      const values = [c, hour, t, ...stateParams(s)];
-      if (groups) grouped.push({ hour: groups, total: upsertRollupCount.get(...values) as number });
-      else upsertRollup.run(...values);
+    const grouped: GroupedHour[] = [];
+    fold.forEachHourOrSole((c, t, hour, s, groups, sole, soleFirstSeq) => {
+      const params = stateParams(s);
+      if (groups) grouped.push({ hour: groups, total: (upsertRollupCount.get(c, hour, t, params, null) as TotalAfter).count });
+      else if (sole !== null) {
+        const after = upsertRollupCount.get(c, hour, t, params, sole) as TotalAfter;
+        if (after.sole_grp === null)
+          grouped.push({
+            sole: { customerId: c, eventType: t, hour, group: sole, firstSeq: soleFirstSeq, state: s, params },
+            total: after.count,
+          });
+      } else upsertRollup.run(c, hour, t, params, null);
     });
     groupsOverflowed += dimensionWriter.write(grouped, fold.uniqueHours(), dimensionRules.maxGroupsPerHour);
     stagedMarks = [];

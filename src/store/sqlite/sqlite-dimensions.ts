@@ -3,15 +3,35 @@
 // Must never decide anything itself: group-plan.ts decides; SQLite has one writer, so what it reads is all committed.
 
 import type Database from 'better-sqlite3';
-import { compareText, type GroupHour, type UniqueHour } from '../../domain/fold.js';
-import type { RollupState } from '../../domain/rollup-state.js';
+import { compareText, soleGroupHour, type GroupHour, type UniqueHour } from '../../domain/fold.js';
+import { mergeInto, type RollupState } from '../../domain/rollup-state.js';
 import { hourKey, planGroups, planUniques, type GroupPlan } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, rollupUpsertSql, SQLITE_MERGE, UNIQUE_COLUMNS } from '../rollup-upsert.js';
 import { stateParams, toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
 import { exactMergedRead } from './exact-sum.js';
-import { MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL, UNIQUE_COUNTS_OVER_SQL, UNIQUE_COUNTS_SQL } from './sqlite-sql.js';
+import {
+  GROUP_HOURS_SQL,
+  MERGED_GROUPS_SQL,
+  MERGED_GROUPS_UDF_SQL,
+  MERGED_SOLE_GROUPS_SQL,
+  MERGED_SOLE_GROUPS_UDF_SQL,
+  UNIQUE_COUNTS_OVER_SQL,
+  UNIQUE_COUNTS_SQL,
+} from './sqlite-sql.js';
+
+/**
+ * An hour of a fold with groups, and its event count after the fold's upsert of the hour totals. An hour whose
+ * events are all in one group (`sole`) comes with that group's key and the bound parameters of its state (the
+ * hour's own), so the common case builds nothing more.
+ */
+export type GroupedHour =
+  | { hour: GroupHour; total: number }
+  | {
+      sole: { customerId: string; eventType: string; hour: number; group: string; firstSeq: number; state: RollupState; params: unknown[] };
+      total: number;
+    };
 
 export function createDimensionWriter(db: Database.Database) {
   const countGroups = db
@@ -24,7 +44,7 @@ export function createDimensionWriter(db: Database.Database) {
   const insertUnique = db.prepare(`INSERT OR IGNORE INTO unique_values (${UNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
 
   const upsert = (h: GroupHour, group: string, state: RollupState): void => {
-    upsertGroup.run(h.customerId, h.hour, h.eventType, group, ...stateParams(state));
+    upsertGroup.run(h.customerId, h.hour, h.eventType, group, stateParams(state));
   };
 
   return {
@@ -34,11 +54,23 @@ export function createDimensionWriter(db: Database.Database) {
      * fold's upsert of the hour totals. An hour holds at most as many groups as events, so one whose count
      * is within the bound is written straight away: only hours that could pass it read what is stored.
      */
-    write(grouped: ReadonlyArray<{ hour: GroupHour; total: number }>, uniques: readonly UniqueHour[], maxGroupsPerHour: number): number {
+    write(grouped: readonly GroupedHour[], uniques: readonly UniqueHour[], maxGroupsPerHour: number): number {
       if (grouped.length === 0 && uniques.length === 0) return 0;
       let overflowed = 0;
       let plans: Map<string, GroupPlan> | undefined;
-      for (const { hour: h, total } of grouped) {
+      for (const g of grouped) {
+        const total = g.total;
+        if ('sole' in g) {
+          const o = g.sole;
+          if (total <= maxGroupsPerHour) {
+            upsertGroup.run(o.customerId, o.hour, o.eventType, o.group, o.params);
+            continue;
+          }
+        }
+        const h =
+          'sole' in g
+            ? soleGroupHour(g.sole.customerId, g.sole.eventType, g.sole.hour, g.sole.state, g.sole.group, g.sole.firstSeq)
+            : g.hour;
         const count = total <= maxGroupsPerHour ? 0 : (countGroups.get(h.customerId, h.hour, h.eventType) as number);
         if (count + h.groups.size <= maxGroupsPerHour) {
           // Every group fits and is counted in itself, upserted in key order.
@@ -66,15 +98,30 @@ export function createDimensionWriter(db: Database.Database) {
 
 /** The reads of the dimension tables (the store brings derived state up to date before each). */
 export function createDimensionReads(db: Database.Database) {
-  const hours = db.prepare('SELECT * FROM group_rollups WHERE customer_id = ? AND hour >= ? AND hour < ? AND event_type = ?');
+  const hours = db.prepare(GROUP_HOURS_SQL);
   const uniques = db.prepare(UNIQUE_COUNTS_SQL);
   const uniquesOver = db.prepare(UNIQUE_COUNTS_OVER_SQL);
   type GroupRow = Parameters<typeof toGroupState>[0];
   const merged = exactMergedRead<GroupRow>(db, MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL);
+  const mergedSole = exactMergedRead<GroupRow>(db, MERGED_SOLE_GROUPS_SQL, MERGED_SOLE_GROUPS_UDF_SQL);
   return {
-    merged: (customerId: string, from: number, to: number): GroupState[] => merged({ c: customerId, from, to }).map(toGroupState),
+    /** Each (type, group) of the range merged: from group_rollups and from the hours that keep one group in their total. */
+    merged: (customerId: string, from: number, to: number): GroupState[] => {
+      const params = { c: customerId, from, to };
+      const out = merged(params).map(toGroupState);
+      const sole = mergedSole(params);
+      if (sole.length === 0) return out;
+      const index = new Map(out.map((g) => [`${g.eventType}\u0000${g.group}`, g]));
+      for (const row of sole) {
+        const g = toGroupState(row);
+        const same = index.get(`${g.eventType}\u0000${g.group}`);
+        if (same) mergeInto(same, g);
+        else out.push(g);
+      }
+      return out;
+    },
     hours: (customerId: string, eventType: string, from: number, to: number): Array<GroupState & { hour: number }> =>
-      (hours.all(customerId, from, to, eventType) as GroupRow[]).map(toGroupState),
+      (hours.all({ c: customerId, from, to, t: eventType }) as GroupRow[]).map(toGroupState),
     uniques: (customerId: string, period: Period, periodStart: number): UniqueCount[] =>
       (uniques.all(customerId, period, periodStart) as UniqueCountRow[]).map(toUniqueCount),
     uniquesOver: (customerId: string, eventType: string, period: Period, from: number, to: number) =>

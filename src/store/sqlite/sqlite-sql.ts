@@ -44,6 +44,30 @@ const mergedGroupsSql = (sums: string, sumOut: string) => `
 export const MERGED_GROUPS_SQL = mergedGroupsSql(EXACT_SUM_COLUMNS, EXACT_SUM_OUT);
 export const MERGED_GROUPS_UDF_SQL = mergedGroupsSql(UDF_SUM_COLUMNS, 'a.sum');
 
+// The groups that hours keep in their totals' rows (sole_grp), merged the same way: a (type, hour) has one
+// total row, so the lookups need no group. The store merges these with the rows of group_rollups.
+const mergedSoleGroupsSql = (sums: string, sumOut: string) => `
+        WITH a AS (SELECT event_type, sole_grp AS grp, sum(count) AS count, ${sums}, min(vmin) AS vmin, max(vmax) AS vmax,
+                          min(hour) AS first_hour, max(hour) AS last_hour
+                   FROM rollups WHERE customer_id = @c AND hour >= @from AND hour < @to AND sole_grp IS NOT NULL
+                   GROUP BY event_type, sole_grp)
+        SELECT a.event_type, a.grp, a.count, ${sumOut}, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
+               l.last_ts, l.last_seq, l.last_value
+        FROM a
+        CROSS JOIN rollups f ON f.customer_id = @c AND f.hour = a.first_hour AND f.event_type = a.event_type
+        CROSS JOIN rollups l ON l.customer_id = @c AND l.hour = a.last_hour AND l.event_type = a.event_type`;
+export const MERGED_SOLE_GROUPS_SQL = mergedSoleGroupsSql(EXACT_SUM_COLUMNS, EXACT_SUM_OUT);
+export const MERGED_SOLE_GROUPS_UDF_SQL = mergedSoleGroupsSql(UDF_SUM_COLUMNS, 'a.sum');
+
+const GROUP_STATE_COLUMNS = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+/** One type's group states per hour: the rows of group_rollups and the sole groups of the totals' rows. */
+export const GROUP_HOURS_SQL = `
+        SELECT customer_id, hour, event_type, grp, ${GROUP_STATE_COLUMNS} FROM group_rollups
+        WHERE customer_id = @c AND hour >= @from AND hour < @to AND event_type = @t
+        UNION ALL
+        SELECT customer_id, hour, event_type, sole_grp AS grp, ${GROUP_STATE_COLUMNS} FROM rollups
+        WHERE customer_id = @c AND hour >= @from AND hour < @to AND event_type = @t AND sole_grp IS NOT NULL`;
+
 /** Distinct values per unique meter and group in one period: a range of the primary key. */
 export const UNIQUE_COUNTS_SQL = `SELECT event_type, grp, count(*) AS n FROM unique_values
   WHERE customer_id = ? AND period = ? AND period_start = ? GROUP BY event_type, grp`;
