@@ -55,10 +55,14 @@ const own = (metadata: Record<string, unknown> | null, key: string): unknown =>
 export function groupKey(metadata: Record<string, unknown> | null, groupBy: readonly string[]): string {
   let memo = keyMemos.get(groupBy);
   if (!memo) keyMemos.set(groupBy, (memo = { size: 0, root: new Map() }));
-  let level: Map<string | null, unknown> = memo.root;
+  // A long value anywhere: not interned, and no node of the memo made for it.
   for (let i = 0; i < groupBy.length; i++) {
     const v = dimensionValue(own(metadata, groupBy[i]!));
     if (v !== null && v.length > MEMO_VALUE_LENGTH) return buildGroupKey(metadata, groupBy);
+  }
+  let level: Map<string | null, unknown> = memo.root;
+  for (let i = 0; i < groupBy.length; i++) {
+    const v = dimensionValue(own(metadata, groupBy[i]!));
     const last = i === groupBy.length - 1;
     const next = level.get(v);
     if (next !== undefined) {

@@ -104,22 +104,23 @@ export function createDimensionReads(db: Database.Database) {
   type GroupRow = Parameters<typeof toGroupState>[0];
   const merged = exactMergedRead<GroupRow>(db, MERGED_GROUPS_SQL, MERGED_GROUPS_UDF_SQL);
   const mergedSole = exactMergedRead<GroupRow>(db, MERGED_SOLE_GROUPS_SQL, MERGED_SOLE_GROUPS_UDF_SQL);
+  /** Both queries in one read transaction: one snapshot, even while another process derives on the same file. */
+  const readBoth = db.transaction((params: { c: string; from: number; to: number }): GroupState[] => {
+    const out = merged(params).map(toGroupState);
+    const sole = mergedSole(params);
+    if (sole.length === 0) return out;
+    const index = new Map(out.map((g) => [`${g.eventType}\u0000${g.group}`, g]));
+    for (const row of sole) {
+      const g = toGroupState(row);
+      const same = index.get(`${g.eventType}\u0000${g.group}`);
+      if (same) mergeInto(same, g);
+      else out.push(g);
+    }
+    return out;
+  });
   return {
     /** Each (type, group) of the range merged: from group_rollups and from the hours that keep one group in their total. */
-    merged: (customerId: string, from: number, to: number): GroupState[] => {
-      const params = { c: customerId, from, to };
-      const out = merged(params).map(toGroupState);
-      const sole = mergedSole(params);
-      if (sole.length === 0) return out;
-      const index = new Map(out.map((g) => [`${g.eventType}\u0000${g.group}`, g]));
-      for (const row of sole) {
-        const g = toGroupState(row);
-        const same = index.get(`${g.eventType}\u0000${g.group}`);
-        if (same) mergeInto(same, g);
-        else out.push(g);
-      }
-      return out;
-    },
+    merged: (customerId: string, from: number, to: number): GroupState[] => readBoth({ c: customerId, from, to }),
     hours: (customerId: string, eventType: string, from: number, to: number): Array<GroupState & { hour: number }> =>
       (hours.all({ c: customerId, from, to, t: eventType }) as GroupRow[]).map(toGroupState),
     uniques: (customerId: string, period: Period, periodStart: number): UniqueCount[] =>
