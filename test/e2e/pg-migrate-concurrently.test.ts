@@ -1,12 +1,13 @@
 // Three real `meterhook serve` processes started at the same instant against one EMPTY PostgreSQL
 // database: the advisory lock lets one migrate while the others wait, so all become ready, each
 // migration is recorded once, nothing is logged as an error, and the monthly event partitions exist.
+// A database whose schema is newer than this code knows is refused.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { MIGRATION_LOCK, partitionName, PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { MIGRATION_LOCK, migratePg, partitionName, PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { REFERENCE_CONFIG } from '../helpers/app.js';
 import type { PgCluster } from '../helpers/postgres-cluster.js';
 import { http, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -135,4 +136,23 @@ describe('three processes migrate one empty PostgreSQL database at the same inst
       for (const s of mine) await s.kill('SIGKILL');
     });
   }
+
+  it('an older meterhook refuses a database written by a newer one, and leaves its lock free', async () => {
+    const url = await cluster!.createDatabase('mh_migrate_newer');
+    const db = new pg.Pool({ connectionString: url, max: 2 });
+    pools.push(db);
+    await migratePg(db);
+    const known = Math.max(...PG_MIGRATIONS.map((m) => m.version));
+    await db.query(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from a newer meterhook', 0)`);
+    await assert.rejects(migratePg(db), (err: Error) => {
+      assert.match(err.message, /schema version 999, written by a newer meterhook; this version knows up to (\d+)/);
+      assert.equal(err.message.match(/knows up to (\d+)/)?.[1], String(known));
+      return true;
+    });
+    const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => Number(r.version));
+    assert.deepEqual(versions, [...PG_MIGRATIONS.map((m) => m.version), 999], 'the refusal wrote nothing');
+    // The advisory lock was released: once the newer row is gone, migrating succeeds at once.
+    await db.query('DELETE FROM schema_migrations WHERE version = 999');
+    await migratePg(db);
+  });
 });

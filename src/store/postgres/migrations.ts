@@ -338,6 +338,13 @@ export async function migratePg(pool: pg.Pool): Promise<void> {
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
       const done = new Set((await client.query('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
+      const newest = Math.max(0, ...done);
+      const known = Math.max(...PG_MIGRATIONS.map((m) => m.version));
+      // An older meterhook would run on a newer schema without knowing its rules (e.g. that events are
+      // derived from derive_queue), silently missing or corrupting usage: refuse instead.
+      if (newest > known) {
+        throw new Error(`this database has schema version ${newest}, written by a newer meterhook; this version knows up to ${known}`);
+      }
       for (const m of PG_MIGRATIONS) {
         if (done.has(m.version)) continue;
         await client.query('BEGIN');
