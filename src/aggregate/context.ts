@@ -14,6 +14,8 @@ export interface ServiceContext {
   logger: Logger;
   /** Told when a close wrote webhook messages, so delivery starts without waiting for a poll. */
   onMessages?: () => void;
+  /** Running merges of groups that reads found stale, for the next tick to rebuild (group-merges.ts). */
+  staleMerges?: Set<string>;
   /** Prometheus counters; absent in contexts that do not export metrics. */
   metrics?: Metrics;
 }

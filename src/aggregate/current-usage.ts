@@ -1,11 +1,13 @@
 // Owns real-time usage for one customer and period, computed from hour rollups.
-// Must never read raw events: its cost depends on hours in the period, not on event count.
+// Must never read raw events: its cost depends on hours in the period, not on event count (and, for groups, on
+// the hours since the period's running merge, group-merges.ts).
 
 import { computeValues, sameValues, type PeriodValues } from '../domain/aggregation.js';
-import type { GroupTotal } from '../domain/records.js';
+import type { GroupTotal, PeriodDimensions, RollupRow } from '../domain/records.js';
 import { dimensionRuleOf } from '../domain/rules.js';
 import { displayEnd, periodInterval, periodKey, type Period } from '../domain/periods.js';
 import type { ServiceContext } from './context.js';
+import { noteStaleMerge } from './group-merges.js';
 
 export interface CurrentUsage {
   customerId: string;
@@ -24,14 +26,18 @@ export interface CurrentUsage {
 
 export async function currentUsage(ctx: ServiceContext, customerId: string, period: Period, at: number): Promise<CurrentUsage> {
   const iv = periodInterval(period, at);
-  // One pre-merged row per event type: the cost no longer grows with the hours in the period.
-  const rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
-  const dims = hasDimensions(ctx.config)
-    ? {
-        groups: await ctx.store.mergedGroups(customerId, iv.start, iv.end),
-        uniques: await ctx.store.uniqueCounts(customerId, period, iv.start),
-      }
-    : undefined;
+  // One pre-merged row per event type: the cost no longer grows with the hours in the period. With groups, the
+  // totals and groups come from one snapshot, the groups through the period's running merge while it is current.
+  let rollups: RollupRow[];
+  let dims: PeriodDimensions | undefined;
+  if (hasDimensions(ctx.config)) {
+    const merged = await ctx.store.mergedPeriod(customerId, period, iv.start, iv.end);
+    if (merged.merge === 'stale') noteStaleMerge(ctx, customerId, period, iv.start);
+    rollups = merged.rollups;
+    dims = { groups: merged.groups, uniques: await ctx.store.uniqueCounts(customerId, period, iv.start) };
+  } else {
+    rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
+  }
   const values: PeriodValues = computeValues(rollups, ctx.config, dims) ?? { events: {}, eventsDecimal: {}, eventCounts: {} };
   const agg = await ctx.store.getAggregation(customerId, period, iv.start);
   return {

@@ -83,7 +83,9 @@ export function computeValues(
     groups ??= {};
     groups[t] = mine.map(({ item: g, group: { dimensions: dims } }) => {
       const v = operatorValue(meter.op, g, distinctOf(t, g.group));
-      const total: GroupTotal = { dimensions: dims ?? {}, value: fixedToNumber(v), valueDecimal: formatFixed(v), count: g.count };
+      const text = formatFixed(v);
+      // fixedToNumber(v) is Number(formatFixed(v)): format once.
+      const total: GroupTotal = { dimensions: dims ?? {}, value: Number(text), valueDecimal: text, count: g.count };
       if (dims === null) total.overflow = true;
       return total;
     });

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { dimensionRulesOf } from '../domain/rules.js';
 import { closeDuePeriods, type CloseSummary } from '../aggregate/close-due-periods.js';
 import type { EventPageOptions } from '../aggregate/event-listing.js';
+import { advanceGroupMerges } from '../aggregate/group-merges.js';
 import { applyAuditRetention, applyRequestKeyRetention, applyRetention } from '../aggregate/retention.js';
 import { Scheduler } from '../aggregate/scheduler.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
@@ -64,7 +65,7 @@ export interface Services {
   /** Runs `tick` on the configured cron schedule once started. */
   scheduler: Scheduler;
   app: App;
-  /** One scheduler tick's work now: store upkeep, the close of due periods, then retention. */
+  /** One scheduler tick's work now: store upkeep, the close of due periods, retention, then the running merges of groups. */
   tick(): Promise<CloseSummary>;
   /** Stops the scheduler, the app and the delivery engine, and drains group commit; the store stays open. */
   close(): Promise<void>;
@@ -75,7 +76,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
   const dimensions = dimensionRulesOf(config);
   const committer = new GroupCommitter(store, () => config.periods, { dimensions: () => dimensions, ...o.committer });
   const admission = createCaptureAdmission(committer, o.admission);
-  const ctx: IngestContext = { store, clock, config, logger, committer };
+  const ctx: IngestContext = { store, clock, config, logger, committer, staleMerges: new Set() };
   ctx.metrics = createMetrics({ store, config, clock });
 
   const apiKeys = new ApiKeyVerifier(store, [...o.apiKeys], () => clock.now());
@@ -105,6 +106,7 @@ export async function composeServices(o: ComposeOptions): Promise<Services> {
     await applyRetention(ctx);
     await applyRequestKeyRetention(ctx);
     await applyAuditRetention(ctx);
+    await advanceGroupMerges(ctx);
     return closed;
   };
   const scheduler = new Scheduler({ schedule: config.schedule, logger, clock, run: tick });

@@ -14,6 +14,8 @@ export const WRITE_METHODS = [
   'appendEvents',
   'closePeriods',
   'writeProvisional',
+  'advanceGroupMerges',
+  'dropGroupMerges',
   'syncEndpoints',
   'enableEndpoint',
   'claimDeliveries',

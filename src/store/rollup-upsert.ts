@@ -30,6 +30,8 @@ export interface StateTable {
 }
 export const ROLLUPS: StateTable = { table: 'rollups', keys: 'customer_id, hour, event_type', sole: true };
 export const GROUP_ROLLUPS: StateTable = { table: 'group_rollups', keys: 'customer_id, hour, event_type, grp', sole: false };
+/** The running merges of open periods' groups (group-merge-plan.ts): one state per period, type and group. */
+export const GROUP_MERGES: StateTable = { table: 'group_merges', keys: 'customer_id, period, period_start, event_type, grp', sole: false };
 
 /** Keeps the stored sole group only while the rows merged bring that same group (CASE without ELSE: null). */
 const SOLE_SET = `sole_grp = CASE WHEN t.sole_grp = excluded.sole_grp THEN t.sole_grp END,

@@ -100,6 +100,25 @@ export const toGroupState = (r: Omit<RollupTableRow, 'hour'> & { grp: string; ho
 });
 
 /** A hour state's columns after its key, in table order (count … last_value), as both drivers bind them. */
+/**
+ * A merged group row read as an array (better-sqlite3's raw mode, which skips building an object per row):
+ * event_type, grp, then the state columns in table order (count … last_value).
+ */
+export const groupStateOfColumns = (r: readonly unknown[]): GroupState => ({
+  eventType: r[0] as string,
+  group: r[1] as string,
+  count: Number(r[2]),
+  sum: parseFixed(String(r[3])),
+  min: Number(r[4]),
+  max: Number(r[5]),
+  firstTs: Number(r[6]),
+  firstSeq: Number(r[7]),
+  firstValue: Number(r[8]),
+  lastTs: Number(r[9]),
+  lastSeq: Number(r[10]),
+  lastValue: Number(r[11]),
+});
+
 export const stateParams = (s: RollupState): unknown[] => [
   s.count,
   formatFixed(s.sum),

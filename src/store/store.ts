@@ -7,6 +7,7 @@ import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
 import type { RequestKey } from '../domain/request-keys.js';
 import type { DimensionRules } from '../domain/rules.js';
+import type { PeriodMerge } from './group-merge-plan.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
@@ -150,6 +151,20 @@ export interface UsagePort {
   mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]>;
   /** The groups of meters with groupBy over [from, to), merged per (event type, group) in the database. */
   mergedGroups(customerId: string, from: number, to: number): Promise<GroupState[]>;
+  /**
+   * One period's totals and groups over [from, to), `from` being its start, read in one snapshot: the groups
+   * come from the period's running merge while it is current (group-merge-plan.ts), else merged from the hours.
+   */
+  mergedPeriod(customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge>;
+  /** Extends (or rebuilds) each customer's running merge of one open period up to the hour `through`. */
+  advanceGroupMerges(
+    period: Period,
+    periodStart: number,
+    through: number,
+    customers: ReadonlyArray<{ customerId: string; recheck: boolean }>,
+  ): Promise<{ advanced: number; rebuilt: number }>;
+  /** Deletes the running merges of periods of kind `period` that started before `beforeStart`; returns how many. */
+  dropGroupMerges(period: Period, beforeStart: number): Promise<number>;
   /** The hour states of one meter's groups over [from, to), one row per hour and group (usage series). */
   readGroups(customerId: string, eventType: string, from: number, to: number): Promise<Array<GroupState & { hour: number }>>;
   /** How many distinct values each `unique` meter holds in a period, per group ('' for the whole set). */
@@ -306,6 +321,9 @@ export const USAGE_PORT_METHODS = [
   'readRollups',
   'mergedRollups',
   'mergedGroups',
+  'mergedPeriod',
+  'advanceGroupMerges',
+  'dropGroupMerges',
   'readGroups',
   'uniqueCounts',
   'uniqueCountsOver',

@@ -1,13 +1,16 @@
 // Groups and unique counts against a brute-force oracle: random metadata (missing keys, nulls, numbers, booleans,
-// nested values), ISO-week and year edges, duplicates, random batch splits and late events after a first close.
+// nested values), ISO-week and year edges, duplicates, random batch splits and late events after a first close;
+// and the current usage of the open week, month and year through their running merges, current and stale.
 // store-contract: sqlite, postgres
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
+import { currentUsage } from '../../src/aggregate/current-usage.js';
+import { advanceGroupMerges } from '../../src/aggregate/group-merges.js';
 import type { Operator } from '../../src/config/schema.js';
-import type { Period } from '../../src/domain/periods.js';
+import { periodInterval, type Period } from '../../src/domain/periods.js';
 import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
 import {
   docKey,
@@ -165,6 +168,44 @@ function assertMatches(docs: Doc[], oracle: Map<string, OracleDoc>): void {
   }
 }
 
+/** The instants of the two advances, inside the open ISO week of 2026-01-05 and the open January. */
+const ADVANCES = [T('2026-01-05T10:30:00Z'), T('2026-01-09T12:00:00Z')] as const;
+const THROUGH = T('2026-01-09T12:00:00Z');
+const OPEN: Array<[Period, number]> = [
+  ['weekly', ADVANCES[1]],
+  ['monthly', ADVANCES[1]],
+  ['yearly', ADVANCES[1]],
+];
+
+/**
+ * Current usage of each open period equals the oracle's document for it, and the store answered through a
+ * current merge for each customer with usage in `merged` (what the last advance saw), or past a stale one
+ * exactly for those with a new `late` event since (not a replay of a stored id) in the hours the merge covers.
+ */
+async function assertUsage(t: TestApp, oracle: Map<string, OracleDoc>, merged: readonly Wire[], late: readonly Wire[]): Promise<void> {
+  for (const [period, at] of OPEN) {
+    const iv = periodInterval(period, at);
+    for (const c of ['c0', 'c1', 'c2']) {
+      const u = await currentUsage(t.ctx, c, period, at);
+      const o = oracle.get(docKey(c, period, u.periodKey));
+      const where = `${c} ${period} ${u.periodKey}`;
+      assert.deepEqual(u.eventsDecimal, o?.eventsDecimal ?? {}, where);
+      assert.deepEqual(u.eventCounts, o?.eventCounts ?? {}, where);
+      const groups = u.groups && Object.fromEntries(Object.entries(u.groups).map(([k, gs]) => [k, gs.map(({ value: _v, ...g }) => g)]));
+      assert.deepEqual(groups, o?.groups, `${where} groups`);
+      const path = (await t.store.mergedPeriod(c, period, iv.start, iv.end)).merge;
+      const covered = (ts: number) => ts >= iv.start && ts < THROUGH;
+      // The last advance built a merge for each customer that had usage in the period by then (`merged`).
+      const built = merged.some((w) => w.customerId === c && w.timestamp >= iv.start && w.timestamp < iv.end);
+      const stored = new Set(merged.filter((w) => w.id !== undefined).map((w) => `${w.customerId} ${w.eventType} ${w.id}`));
+      const isNew = (w: Wire) => w.id === undefined || !stored.has(`${w.customerId} ${w.eventType} ${w.id}`);
+      const stale = late.some((w) => w.customerId === c && covered(w.timestamp) && isNew(w));
+      const expected = !built ? 'none' : stale ? 'stale' : 'current';
+      assert.equal(path, expected, `${where}: how the store read the groups`);
+    }
+  }
+}
+
 const toOracle = (send: readonly Wire[]): OracleEvent[] =>
   send.map((w) => ({
     customerId: w.customerId,
@@ -182,12 +223,23 @@ describe('groups and unique counts match a brute-force oracle (property)', () =>
         const t = await buildTestApp({ config: CONFIG, now: INGEST_NOW });
         try {
           await ingest(t, s.first, s.sizes);
+          // Running merges of the open week, month and year: built at the first advance, extended at the second.
+          for (const at of ADVANCES) await advanceGroupMerges(t.ctx, at);
+          const merged = oracleAggregations(toOracle(s.first), PERIODS, OPS, ORACLE_METERS);
+          await assertUsage(t, merged, s.first, []);
           t.clock.set(CLOSE_AT);
           await closeDuePeriods(t.ctx);
           assertMatches(await allDocs(t), oracleAggregations(toOracle(s.first), PERIODS, OPS, ORACLE_METERS));
           // Late events (the clock goes back to when they were sent, inside maxEventAge), then a second close.
           t.clock.set(INGEST_NOW);
           await ingest(t, s.late, s.sizes);
+          // A late event in hours a merge covers makes it stale: reads merge the hours themselves, and the next
+          // advance (at the same hour) rebuilds the merges those reads reported.
+          const withLate = oracleAggregations(toOracle([...s.first, ...s.late]), PERIODS, OPS, ORACLE_METERS);
+          await assertUsage(t, withLate, s.first, s.late);
+          const rebuilt = await advanceGroupMerges(t.ctx, ADVANCES[1]);
+          assert.equal(rebuilt.advanced, 0, 'nothing new to extend at the same hour');
+          await assertUsage(t, withLate, [...s.first, ...s.late], []);
           t.clock.set(CLOSE_AT + DAY);
           await closeDuePeriods(t.ctx);
           const docs = await allDocs(t);

@@ -328,6 +328,42 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
         WHEN (OLD.sole_grp IS NOT NULL AND NEW.sole_grp IS NULL) EXECUTE FUNCTION meterhook_sole_group_split();
     `,
   },
+  {
+    version: 11,
+    name: 'group-merges',
+    sql: `
+      -- The running merge of an open period's groups (group-merge-plan.ts): each group's state over the
+      -- hours [period_start, through), and the event count per type those hours held when it was built. A
+      -- read uses it only while the counts still match the hour totals, so no late event can make it wrong.
+      -- A later migration that rewrites hour states without changing their counts must empty it.
+      CREATE TABLE group_merges (
+        customer_id  text             NOT NULL,
+        period       text             NOT NULL,
+        period_start bigint           NOT NULL,
+        event_type   text             NOT NULL,
+        grp          text             NOT NULL,
+        count        bigint           NOT NULL,
+        sum          numeric          NOT NULL,
+        vmin         double precision NOT NULL,
+        vmax         double precision NOT NULL,
+        first_ts     bigint           NOT NULL,
+        first_seq    bigint           NOT NULL,
+        first_value  double precision NOT NULL,
+        last_ts      bigint           NOT NULL,
+        last_seq     bigint           NOT NULL,
+        last_value   double precision NOT NULL,
+        PRIMARY KEY (customer_id, period, period_start, event_type, grp)
+      );
+      CREATE TABLE group_merge_heads (
+        customer_id  text   NOT NULL,
+        period       text   NOT NULL,
+        period_start bigint NOT NULL,
+        through      bigint NOT NULL,
+        counts       text   NOT NULL,
+        PRIMARY KEY (customer_id, period, period_start)
+      );
+    `,
+  },
 ];
 
 export async function migratePg(pool: pg.Pool): Promise<void> {

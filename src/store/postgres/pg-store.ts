@@ -38,6 +38,9 @@ import { createPgDeriver, type DeriverOptions, type PgDeriver } from './pg-deriv
 import { deleteEventsBeforePg } from './pg-retention.js';
 import { mergedGroupsPg, readGroupsPg, uniqueCountsOverPg, uniqueCountsPg } from './pg-dimensions.js';
 import { withClient } from './with-client.js';
+import * as merges from './pg-group-merges.js';
+import type { PeriodMerge } from '../group-merge-plan.js';
+
 import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
 import { insertDeliveriesPg, pgDeliveries } from './pg-deliveries.js';
@@ -134,14 +137,14 @@ export class PostgresStore implements Store {
     }
   }
 
-  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     return this.guard(async () => {
       // A deadlock or serialization failure rolled the whole transaction back, so running it again
       // is safe; it is rare (lock order is fixed) but concurrent processes can still meet.
       for (let attempt = 1; ; attempt++) {
         try {
           return await withClient(this.pool, async (c) => {
-            await c.query('BEGIN');
+            await c.query(begin);
             try {
               const out = await fn(c);
               await c.query('COMMIT');
@@ -231,19 +234,19 @@ export class PostgresStore implements Store {
   }
 
   async mergedRollups(customerId: string, from: number, to: number): Promise<RollupRow[]> {
-    const r = await this.q(
-      `WITH r AS (SELECT * FROM rollups WHERE customer_id = $1 AND hour >= $2::bigint AND hour < $3),
-       a AS (SELECT event_type, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY event_type),
-       f AS (SELECT event_type, first_ts, first_seq, first_value,
-                    row_number() OVER (PARTITION BY event_type ORDER BY first_ts, first_seq) AS n FROM r),
-       l AS (SELECT event_type, last_ts, last_seq, last_value,
-                    row_number() OVER (PARTITION BY event_type ORDER BY last_ts DESC, last_seq DESC) AS n FROM r)
-  SELECT a.event_type, $2::bigint AS hour, a.count, a.sum, a.vmin, a.vmax, f.first_ts, f.first_seq, f.first_value,
-         l.last_ts, l.last_seq, l.last_value
-  FROM a JOIN f ON f.event_type = a.event_type AND f.n = 1 JOIN l ON l.event_type = a.event_type AND l.n = 1`,
-      [customerId, from, to],
-    );
-    return r.rows.map(toRollup);
+    return (await this.q(merges.MERGED_ROLLUPS_PG, [customerId, from, to])).rows.map(toRollup);
+  }
+
+  mergedPeriod(customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge> {
+    return this.tx((c) => merges.readPeriodPg(c, customerId, period, from, to), merges.REPEATABLE_READ_ONLY);
+  }
+
+  advanceGroupMerges(period: Period, start: number, through: number, customers: ReadonlyArray<{ customerId: string; recheck: boolean }>) {
+    return merges.advanceMergesPg((fn) => this.tx(fn, merges.REPEATABLE_READ), period, start, through, customers);
+  }
+
+  dropGroupMerges(period: Period, beforeStart: number): Promise<number> {
+    return this.tx((c) => merges.dropMergesPg(c, period, beforeStart));
   }
 
   readonly mergedGroups = async (customerId: string, from: number, to: number): Promise<GroupState[]> =>

@@ -375,6 +375,42 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
         END;
     `,
   },
+  {
+    version: 13,
+    name: 'group-merges',
+    // The running merge of an open period's groups (group-merge-plan.ts): each group's state over the hours
+    // [period_start, through), and the event count per type those hours held when it was built. A read
+    // uses it only while the counts still match the hour totals, so it is a cache that no late event can
+    // make wrong. A later migration that rewrites hour states without changing their counts must empty it.
+    sql: `
+      CREATE TABLE group_merges (
+        customer_id  TEXT    NOT NULL,
+        period       TEXT    NOT NULL,
+        period_start INTEGER NOT NULL,
+        event_type   TEXT    NOT NULL,
+        grp          TEXT    NOT NULL,
+        count        INTEGER NOT NULL,
+        sum          TEXT    NOT NULL,
+        vmin         REAL    NOT NULL,
+        vmax         REAL    NOT NULL,
+        first_ts     INTEGER NOT NULL,
+        first_seq    INTEGER NOT NULL,
+        first_value  REAL    NOT NULL,
+        last_ts      INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL,
+        last_value   REAL    NOT NULL,
+        PRIMARY KEY (customer_id, period, period_start, event_type, grp)
+      ) WITHOUT ROWID;
+      CREATE TABLE group_merge_heads (
+        customer_id  TEXT    NOT NULL,
+        period       TEXT    NOT NULL,
+        period_start INTEGER NOT NULL,
+        through      INTEGER NOT NULL,
+        counts       TEXT    NOT NULL,
+        PRIMARY KEY (customer_id, period, period_start)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

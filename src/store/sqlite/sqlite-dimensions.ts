@@ -1,5 +1,6 @@
 // Owns SQLite's tables of dimensions: the writes of a fold's dimensions, inside the slice transaction after the
-// hour totals (group states under the per-hour group bound, unique values per period), and their reads.
+// hour totals (group states under the per-hour group bound, unique values per period), and their reads,
+// with the running merges of open periods' groups (sqlite-group-merges.ts).
 // Must never decide anything itself: group-plan.ts decides; SQLite has one writer, so what it reads is all committed.
 
 import type Database from 'better-sqlite3';
@@ -9,12 +10,15 @@ import { hourKey, planGroups, planUniques, type GroupPlan } from '../group-plan.
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
 import { GROUP_ROLLUPS, rollupUpsertSql, SQLITE_MERGE, UNIQUE_COLUMNS } from '../rollup-upsert.js';
-import { stateParams, toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
+import { stateParams, toGroupState, toRollup, toUniqueCount, type RollupTableRow, type UniqueCountRow } from '../rows.js';
+import { createGroupMerges } from './sqlite-group-merges.js';
 import { exactMergedRead } from './exact-sum.js';
 import {
   GROUP_HOURS_SQL,
   MERGED_GROUPS_SQL,
   MERGED_GROUPS_UDF_SQL,
+  MERGED_ROLLUPS_SQL,
+  MERGED_ROLLUPS_UDF_SQL,
   MERGED_SOLE_GROUPS_SQL,
   MERGED_SOLE_GROUPS_UDF_SQL,
   UNIQUE_COUNTS_OVER_SQL,
@@ -118,9 +122,19 @@ export function createDimensionReads(db: Database.Database) {
     }
     return out;
   });
+  const totals = exactMergedRead<RollupTableRow>(db, MERGED_ROLLUPS_SQL, MERGED_ROLLUPS_UDF_SQL);
+  const merges = createGroupMerges(
+    db,
+    (c, from, to) => totals({ c, from, to }).map(toRollup),
+    (c, from, to) => readBoth({ c, from, to }),
+  );
   return {
     /** Each (type, group) of the range merged: from group_rollups and from the hours that keep one group in their total. */
     merged: (customerId: string, from: number, to: number): GroupState[] => readBoth({ c: customerId, from, to }),
+    /** A period's totals and groups in one snapshot, through its running merge while that is current. */
+    period: merges.read,
+    advance: merges.advance,
+    drop: merges.drop,
     hours: (customerId: string, eventType: string, from: number, to: number): Array<GroupState & { hour: number }> =>
       (hours.all({ c: customerId, from, to, t: eventType }) as GroupRow[]).map(toGroupState),
     uniques: (customerId: string, period: Period, periodStart: number): UniqueCount[] =>

@@ -55,6 +55,7 @@ import { createRetention } from './sqlite-retention.js';
 import { createAuditLog } from './sqlite-audit.js';
 import { INDEXED_EVENT_COLUMNS, OLDEST_UNDELIVERED_SQL, prepareUsageStatements } from './sqlite-sql.js';
 import { createDimensionReads } from './sqlite-dimensions.js';
+import type { PeriodMerge } from '../group-merge-plan.js';
 import {
   aggregationParams,
   messageParams,
@@ -74,6 +75,7 @@ import { aggregationListSql, eventListSql, SQLITE_STYLE } from '../sql-where.js'
 import { customerListSql, type CustomerListQuery } from '../customer-listing.js';
 
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
+type MarkKey = { periodStart: number; customerId: string };
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -248,6 +250,23 @@ export class SqliteStore implements Store {
     return this.dims.merged(customerId, from, to);
   }
 
+  async mergedPeriod(customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge> {
+    return this.dims.period(customerId, period, from, to);
+  }
+
+  async advanceGroupMerges(
+    period: Period,
+    start: number,
+    through: number,
+    customers: ReadonlyArray<{ customerId: string; recheck: boolean }>,
+  ) {
+    return this.dims.advance(period, start, through, customers);
+  }
+
+  async dropGroupMerges(period: Period, beforeStart: number): Promise<number> {
+    return this.dims.drop(period, beforeStart);
+  }
+
   async readGroups(customerId: string, eventType: string, from: number, to: number): Promise<Array<GroupState & { hour: number }>> {
     return this.dims.hours(customerId, eventType, from, to);
   }
@@ -271,21 +290,11 @@ export class SqliteStore implements Store {
     return rows.map(toMark);
   }
 
-  async listDueMarks(
-    period: Period,
-    beforeStart: number,
-    limit: number,
-    after?: { periodStart: number; customerId: string },
-  ): Promise<DirtyMark[]> {
+  async listDueMarks(period: Period, beforeStart: number, limit: number, after?: MarkKey): Promise<DirtyMark[]> {
     return this.marks(this.stmt.dueMarks, period, beforeStart, limit, after);
   }
 
-  async listOpenMarks(
-    period: Period,
-    fromStart: number,
-    limit: number,
-    after?: { periodStart: number; customerId: string },
-  ): Promise<DirtyMark[]> {
+  async listOpenMarks(period: Period, fromStart: number, limit: number, after?: MarkKey): Promise<DirtyMark[]> {
     return this.marks(this.stmt.openMarks, period, fromStart, limit, after);
   }
 

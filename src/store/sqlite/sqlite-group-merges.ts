@@ -1,0 +1,110 @@
+// Owns SQLite's running merges of open periods' groups (group_merges, group_merge_heads): the read of a
+// period's totals and groups that uses a merge while it is current, and the advance that extends or rebuilds one.
+// Must never decide whether a merge is current: group-merge-plan.ts does, over totals read in the same transaction.
+
+import type Database from 'better-sqlite3';
+import type { Period } from '../../domain/periods.js';
+import type { GroupState, RollupRow } from '../../domain/records.js';
+import {
+  advanceTarget,
+  combineGroups,
+  headCounts,
+  mergeIsCurrent,
+  parseHead,
+  type AdvanceOutcome,
+  type PeriodMerge,
+} from '../group-merge-plan.js';
+import { GROUP_MERGES, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
+import { groupStateOfColumns, stateParams } from '../rows.js';
+
+const STATE = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+const KEY = 'customer_id = ? AND period = ? AND period_start = ?';
+
+/** `totals` and `groups` merge [from, to) of one customer (the store's merged reads). */
+export function createGroupMerges(
+  db: Database.Database,
+  totals: (customerId: string, from: number, to: number) => RollupRow[],
+  groups: (customerId: string, from: number, to: number) => GroupState[],
+) {
+  const head = db.prepare(`SELECT through, counts FROM group_merge_heads WHERE ${KEY}`);
+  const cached = db.prepare(`SELECT event_type, grp, ${STATE} FROM group_merges WHERE ${KEY}`).raw(true);
+  const upsert = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE, GROUP_MERGES));
+  const clear = db.prepare(`DELETE FROM group_merges WHERE ${KEY}`);
+  const writeHead = db.prepare(
+    'INSERT OR REPLACE INTO group_merge_heads (customer_id, period, period_start, through, counts) VALUES (?, ?, ?, ?, ?)',
+  );
+  const oldHeads = db.prepare('SELECT customer_id, period_start FROM group_merge_heads WHERE period = ? AND period_start < ?');
+  const dropHead = db.prepare(`DELETE FROM group_merge_heads WHERE ${KEY}`);
+  type HeadRow = { through: number; counts: string };
+  const headOf = (c: string, period: Period, start: number) => {
+    const row = head.get(c, period, start) as HeadRow | undefined;
+    return row ? parseHead(row) : undefined;
+  };
+  const cachedOf = (c: string, period: Period, start: number): GroupState[] =>
+    (cached.all(c, period, start) as unknown[][]).map(groupStateOfColumns);
+  // The hours after a merge (an hour or two) are read row by row: cheaper than merging them in SQL.
+  const RANGE = 'customer_id = ? AND hour >= ? AND hour < ?';
+  const recentTotals = db.prepare(`SELECT event_type, sole_grp, ${STATE} FROM rollups WHERE ${RANGE}`).raw(true);
+  const recentGroups = db.prepare(`SELECT event_type, grp, ${STATE} FROM group_rollups WHERE ${RANGE}`).raw(true);
+
+  /** One snapshot (a read transaction), even while another process derives on the same file. */
+  const read = db.transaction((c: string, period: Period, from: number, to: number): PeriodMerge => {
+    const rollups = totals(c, from, to);
+    const h = headOf(c, period, from);
+    if (!h || h.through > to) return { rollups, groups: groups(c, from, to), merge: 'none' };
+    // Each hour's total as a group state whose group is the hour's sole group (null when it has none).
+    const recent = h.through < to ? (recentTotals.all(c, h.through, to) as unknown[][]).map(groupStateOfColumns) : [];
+    if (!mergeIsCurrent(h, rollups, recent)) return { rollups, groups: groups(c, from, to), merge: 'stale' };
+    const live = recent.filter((g) => g.group !== null);
+    if (h.through < to) for (const r of recentGroups.all(c, h.through, to) as unknown[][]) live.push(groupStateOfColumns(r));
+    return { rollups, groups: combineGroups(cachedOf(c, period, from), live), merge: 'current' };
+  });
+
+  const advanceOne = (c: string, period: Period, start: number, through: number, recheck: boolean): AdvanceOutcome => {
+    const h = headOf(c, period, start);
+    const target = advanceTarget(h, start, through, recheck);
+    if (target === undefined) return 'current';
+    const whole = totals(c, start, target);
+    const put = (g: GroupState) => upsert.run(c, period, start, g.eventType, g.group, stateParams(g));
+    let outcome: AdvanceOutcome;
+    if (h && mergeIsCurrent(h, whole, h.through < target ? totals(c, h.through, target) : [])) {
+      if (h.through === target) return 'current';
+      for (const g of groups(c, h.through, target)) put(g);
+      outcome = 'advanced';
+    } else {
+      clear.run(c, period, start);
+      for (const g of groups(c, start, target)) put(g);
+      outcome = 'rebuilt';
+    }
+    writeHead.run(c, period, start, target, headCounts(whole));
+    return outcome;
+  };
+
+  const advance = db.transaction(
+    (period: Period, periodStart: number, through: number, customers: ReadonlyArray<{ customerId: string; recheck: boolean }>) => {
+      const out = { advanced: 0, rebuilt: 0 };
+      for (const { customerId, recheck } of customers) {
+        const r = advanceOne(customerId, period, periodStart, through, recheck);
+        if (r !== 'current') out[r]++;
+      }
+      return out;
+    },
+  );
+  const drop = db.transaction((period: Period, beforeStart: number): number => {
+    const old = oldHeads.all(period, beforeStart) as Array<{ customer_id: string; period_start: number }>;
+    for (const o of old) {
+      clear.run(o.customer_id, period, o.period_start);
+      dropHead.run(o.customer_id, period, o.period_start);
+    }
+    return old.length;
+  });
+
+  return {
+    read: (c: string, period: Period, from: number, to: number): PeriodMerge => read(c, period, from, to),
+    /** Advances each customer's merge of one period to `through`, in one write transaction. */
+    advance: (period: Period, periodStart: number, through: number, customers: ReadonlyArray<{ customerId: string; recheck: boolean }>) =>
+      advance.immediate(period, periodStart, through, customers),
+    /** Drops the merges of periods of kind `period` that started before `beforeStart`; returns how many. */
+    drop: (period: Period, beforeStart: number): number => drop.immediate(period, beforeStart),
+  };
+}

@@ -1,0 +1,56 @@
+// The rules of the running merge, pure: when stored counts prove a merge current, how the hours after it are
+// combined with it (a group may come once per hour), and what an advance covers next.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { GroupState } from '../../src/domain/records.js';
+import { mergeAll, stateOfEvent } from '../../src/domain/rollup-state.js';
+import { advanceTarget, combineGroups, headCounts, mergeIsCurrent, parseHead } from '../../src/store/group-merge-plan.js';
+
+const counted = (eventType: string, count: number) => ({ eventType, count });
+const group = (eventType: string, g: string, ts: number, value: number): GroupState => ({
+  eventType,
+  group: g,
+  ...stateOfEvent(ts, ts, value),
+});
+
+describe('group merge plan', () => {
+  it('a merge is current only while every type holds the events it was built from', () => {
+    const head = { through: 10, counts: { a: 3, b: 1 } };
+    assert.equal(mergeIsCurrent(head, [counted('a', 5), counted('b', 1)], [counted('a', 1), counted('a', 1)]), true);
+    assert.equal(mergeIsCurrent(head, [counted('a', 6), counted('b', 1)], [counted('a', 2)]), false, 'a late event of a');
+    assert.equal(mergeIsCurrent(head, [counted('a', 3)], []), false, 'b lost: counts never shrink, so this is not it');
+    assert.equal(mergeIsCurrent(head, [counted('a', 3), counted('b', 1), counted('c', 1)], []), false, 'a late event of a new type');
+    assert.equal(mergeIsCurrent(head, [counted('a', 3), counted('b', 1), counted('c', 2)], [counted('c', 2)]), true, 'c only after');
+    assert.equal(mergeIsCurrent({ through: 10, counts: {} }, [], []), true);
+  });
+
+  it('heads store the counts of the totals they were built with', () => {
+    const text = headCounts([
+      { eventType: 'a', hour: 0, ...stateOfEvent(1, 1, 2) },
+      { eventType: 'b', hour: 0, ...mergeAll([stateOfEvent(1, 2, 1), stateOfEvent(2, 3, 1)])! },
+    ]);
+    assert.deepEqual(parseHead({ through: '7', counts: text }), { through: 7, counts: { a: 1, b: 2 } });
+  });
+
+  it('combines a group that comes once per hour into one state, new or cached', () => {
+    const cached = [group('t', 'x', 1, 1)];
+    const out = combineGroups(cached, [group('t', 'x', 5, 2), group('t', 'y', 6, 3), group('t', 'y', 9, 4), group('u', 'x', 7, 5)]);
+    assert.deepEqual(
+      out.map((g) => [g.eventType, g.group, g.count, g.sum, g.firstValue, g.lastValue]),
+      [
+        ['t', 'x', 2, 3_000_000_000_000n, 1, 2],
+        ['t', 'y', 2, 7_000_000_000_000n, 3, 4],
+        ['u', 'x', 1, 5_000_000_000_000n, 5, 5],
+      ],
+    );
+  });
+
+  it('an advance covers up to the hour, or rechecks a merge at the hour it reaches', () => {
+    assert.equal(advanceTarget(undefined, 0, 0, false), undefined, 'no complete hour yet');
+    assert.equal(advanceTarget(undefined, 0, 5, false), 5);
+    assert.equal(advanceTarget({ through: 5, counts: {} }, 0, 5, false), undefined);
+    assert.equal(advanceTarget({ through: 5, counts: {} }, 0, 5, true), 5);
+    assert.equal(advanceTarget({ through: 5, counts: {} }, 0, 8, false), 8);
+    assert.equal(advanceTarget({ through: 9, counts: {} }, 0, 8, true), 9, 'never moves back');
+  });
+});
