@@ -5,13 +5,18 @@
 // to hours, and a group row changes only in the transaction that changes its hour's total, so equal counts per
 // type mean the same events. Anything else falls back to the full merge, which is always right.
 
-import { mergeInto } from '../domain/rollup-state.js';
+import { formatFixed, parseFixed } from '../domain/decimal.js';
+import { mergeInto, type RollupState } from '../domain/rollup-state.js';
 import type { GroupState, RollupRow } from '../domain/records.js';
 
-/** A stored merge covers the hours [period start, through) and was built from `counts` events per type. */
+/**
+ * A stored merge covers the hours [period start, through): `totals` holds each type's total over them, merged
+ * like the groups, and so the event count per type it was built from.
+ */
 export interface MergeHead {
   through: number;
-  counts: Record<string, number>;
+  totals: RollupRow[];
+  counts: Map<string, number>;
 }
 
 /** How a read of a period's groups was answered: from a current merge, past a stale one, or with none stored. */
@@ -27,31 +32,76 @@ export interface PeriodMerge {
 /** What an advance did to one customer's merge. */
 export type AdvanceOutcome = 'current' | 'advanced' | 'rebuilt';
 
-export function parseHead(row: { through: unknown; counts: unknown }): MergeHead {
-  return { through: Number(row.through), counts: JSON.parse(String(row.counts)) as Record<string, number> };
+type StoredTotal = [string, number, string, number, number, number, number, number, number, number, number];
+
+/** A head as stored: `totals` is JSON, one array per type (exact sums as decimal text). */
+export function parseHead(row: { through: unknown; totals: unknown }): MergeHead {
+  const through = Number(row.through);
+  const totals = (JSON.parse(String(row.totals)) as StoredTotal[]).map(
+    ([eventType, count, sum, min, max, firstTs, firstSeq, firstValue, lastTs, lastSeq, lastValue]): RollupRow => ({
+      eventType,
+      hour: 0,
+      count,
+      sum: parseFixed(sum),
+      min,
+      max,
+      firstTs,
+      firstSeq,
+      firstValue,
+      lastTs,
+      lastSeq,
+      lastValue,
+    }),
+  );
+  return { through, totals, counts: new Map(totals.map((t) => [t.eventType, t.count])) };
 }
 
-/** The event count per type of merged totals, as a head stores it. */
-export function headCounts(rollups: readonly RollupRow[]): string {
-  const counts: Record<string, number> = {};
-  for (const r of rollups) if (r.count > 0) counts[r.eventType] = r.count;
-  return JSON.stringify(counts);
+/** The text of a head's totals: the period's totals merged over the hours the merge covers. */
+export function headTotals(rollups: readonly RollupRow[]): string {
+  const out: StoredTotal[] = rollups
+    .filter((r) => r.count > 0)
+    .map((r) => [
+      r.eventType,
+      r.count,
+      formatFixed(r.sum),
+      r.min,
+      r.max,
+      r.firstTs,
+      r.firstSeq,
+      r.firstValue,
+      r.lastTs,
+      r.lastSeq,
+      r.lastValue,
+    ]);
+  return JSON.stringify(out);
 }
 
-/** A type's event count: a merged total, or one hour's (`recent` may hold several rows of a type). */
+/** A type's event count: a merged total, or one hour's (either list may hold several rows of a type). */
 type Counted = Pick<RollupRow, 'eventType' | 'count'>;
 
 /**
- * Whether `head` still holds every event of the hours it covers: `whole` is the period's totals merged over
- * [start, to) and `recent` over [head.through, to), so their difference is what the covered hours hold now.
+ * Whether `head` still holds every event of the hours it covers: what those hours hold now is `whole` minus
+ * `recent` (e.g. the totals over [start, to) and over [through, to), or the covered hours' counts and nothing).
  */
 export function mergeIsCurrent(head: MergeHead, whole: readonly Counted[], recent: readonly Counted[]): boolean {
   const covered = new Map<string, number>();
-  for (const r of whole) covered.set(r.eventType, r.count);
+  for (const r of whole) covered.set(r.eventType, (covered.get(r.eventType) ?? 0) + r.count);
   for (const r of recent) covered.set(r.eventType, (covered.get(r.eventType) ?? 0) - r.count);
-  for (const [type, n] of covered) if (n !== (head.counts[type] ?? 0)) return false;
-  for (const [type, n] of Object.entries(head.counts)) if (n !== (covered.get(type) ?? 0)) return false;
+  for (const [type, n] of covered) if (n !== (head.counts.get(type) ?? 0)) return false;
+  for (const [type, n] of head.counts) if (n !== (covered.get(type) ?? 0)) return false;
   return true;
+}
+
+/** The head's totals with the hours after it (one row per hour and type), one row per type with `hour` = `from`. */
+export function combineTotals(head: MergeHead, recent: ReadonlyArray<RollupState & { eventType: string }>, from: number): RollupRow[] {
+  const byType = new Map<string, RollupRow>();
+  for (const t of head.totals) byType.set(t.eventType, { ...t, hour: from });
+  for (const r of recent) {
+    const same = byType.get(r.eventType);
+    if (same) mergeInto(same, r);
+    else byType.set(r.eventType, { ...stateOfRow(r), eventType: r.eventType, hour: from });
+  }
+  return [...byType.values()];
 }
 
 /**
@@ -82,4 +132,10 @@ export function advanceTarget(head: MergeHead | undefined, periodStart: number, 
   if (!head) return through > periodStart ? through : undefined;
   if (head.through >= through && !recheck) return undefined;
   return Math.max(through, head.through);
+}
+
+/** The state alone of a row (a group row read as an hour's total keeps no group key). */
+function stateOfRow(r: RollupState): RollupState {
+  const { count, sum, min, max, firstTs, firstSeq, firstValue, lastTs, lastSeq, lastValue } = r;
+  return { count, sum, min, max, firstTs, firstSeq, firstValue, lastTs, lastSeq, lastValue };
 }

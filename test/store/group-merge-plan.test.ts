@@ -2,11 +2,18 @@
 // combined with it (a group may come once per hour), and what an advance covers next.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { GroupState } from '../../src/domain/records.js';
+import type { GroupState, RollupRow } from '../../src/domain/records.js';
 import { mergeAll, stateOfEvent } from '../../src/domain/rollup-state.js';
-import { advanceTarget, combineGroups, headCounts, mergeIsCurrent, parseHead } from '../../src/store/group-merge-plan.js';
+import { advanceTarget, combineGroups, combineTotals, headTotals, mergeIsCurrent, parseHead } from '../../src/store/group-merge-plan.js';
 
 const counted = (eventType: string, count: number) => ({ eventType, count });
+/** A type's total of events of these values, at seqs from `at` on. */
+const total = (eventType: string, values: number[], at = 1): RollupRow => ({
+  eventType,
+  hour: 0,
+  ...mergeAll(values.map((v, i) => stateOfEvent(at + i, at + i, v)))!,
+});
+const headOf = (through: number, totals: RollupRow[]) => parseHead({ through, totals: headTotals(totals) });
 const group = (eventType: string, g: string, ts: number, value: number): GroupState => ({
   eventType,
   group: g,
@@ -15,21 +22,35 @@ const group = (eventType: string, g: string, ts: number, value: number): GroupSt
 
 describe('group merge plan', () => {
   it('a merge is current only while every type holds the events it was built from', () => {
-    const head = { through: 10, counts: { a: 3, b: 1 } };
+    const head = headOf(10, [total('a', [1, 2, 3]), total('b', [4])]);
     assert.equal(mergeIsCurrent(head, [counted('a', 5), counted('b', 1)], [counted('a', 1), counted('a', 1)]), true);
     assert.equal(mergeIsCurrent(head, [counted('a', 6), counted('b', 1)], [counted('a', 2)]), false, 'a late event of a');
     assert.equal(mergeIsCurrent(head, [counted('a', 3)], []), false, 'b lost: counts never shrink, so this is not it');
     assert.equal(mergeIsCurrent(head, [counted('a', 3), counted('b', 1), counted('c', 1)], []), false, 'a late event of a new type');
     assert.equal(mergeIsCurrent(head, [counted('a', 3), counted('b', 1), counted('c', 2)], [counted('c', 2)]), true, 'c only after');
-    assert.equal(mergeIsCurrent({ through: 10, counts: {} }, [], []), true);
+    assert.equal(mergeIsCurrent(head, [counted('a', 2), counted('a', 1), counted('b', 1)], []), true, 'one row per hour');
+    assert.equal(mergeIsCurrent(headOf(10, []), [], []), true);
   });
 
-  it('heads store the counts of the totals they were built with', () => {
-    const text = headCounts([
-      { eventType: 'a', hour: 0, ...stateOfEvent(1, 1, 2) },
-      { eventType: 'b', hour: 0, ...mergeAll([stateOfEvent(1, 2, 1), stateOfEvent(2, 3, 1)])! },
-    ]);
-    assert.deepEqual(parseHead({ through: '7', counts: text }), { through: 7, counts: { a: 1, b: 2 } });
+  it("a head keeps each type's exact total, and the hours after it merge into it", () => {
+    const head = headOf(7, [total('a', [0.1, 0.2]), total('b', [5])]);
+    assert.equal(head.through, 7);
+    assert.deepEqual(
+      [...head.counts],
+      [
+        ['a', 2],
+        ['b', 1],
+      ],
+    );
+    const out = combineTotals(head, [total('a', [0.3], 50), total('c', [-1], 60)], 99);
+    assert.deepEqual(
+      out.map((r) => [r.eventType, r.hour, r.count, r.sum, r.firstValue, r.lastValue]),
+      [
+        ['a', 99, 3, 600_000_000_000n, 0.1, 0.3],
+        ['b', 99, 1, 5_000_000_000_000n, 5, 5],
+        ['c', 99, 1, -1_000_000_000_000n, -1, -1],
+      ],
+    );
   });
 
   it('combines a group that comes once per hour into one state, new or cached', () => {
@@ -48,9 +69,9 @@ describe('group merge plan', () => {
   it('an advance covers up to the hour, or rechecks a merge at the hour it reaches', () => {
     assert.equal(advanceTarget(undefined, 0, 0, false), undefined, 'no complete hour yet');
     assert.equal(advanceTarget(undefined, 0, 5, false), 5);
-    assert.equal(advanceTarget({ through: 5, counts: {} }, 0, 5, false), undefined);
-    assert.equal(advanceTarget({ through: 5, counts: {} }, 0, 5, true), 5);
-    assert.equal(advanceTarget({ through: 5, counts: {} }, 0, 8, false), 8);
-    assert.equal(advanceTarget({ through: 9, counts: {} }, 0, 8, true), 9, 'never moves back');
+    assert.equal(advanceTarget(headOf(5, []), 0, 5, false), undefined);
+    assert.equal(advanceTarget(headOf(5, []), 0, 5, true), 5);
+    assert.equal(advanceTarget(headOf(5, []), 0, 8, false), 8);
+    assert.equal(advanceTarget(headOf(9, []), 0, 8, true), 9, 'never moves back');
   });
 });

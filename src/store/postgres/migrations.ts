@@ -333,7 +333,7 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
     name: 'group-merges',
     sql: `
       -- The running merge of an open period's groups (group-merge-plan.ts): each group's state over the
-      -- hours [period_start, through), and the event count per type those hours held when it was built. A
+      -- hours [period_start, through), and each type's total over them (so its event count) when it was built. A
       -- read uses it only while the counts still match the hour totals, so no late event can make it wrong.
       -- A later migration that rewrites hour states without changing their counts must empty it.
       CREATE TABLE group_merges (
@@ -359,7 +359,7 @@ export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }
         period       text   NOT NULL,
         period_start bigint NOT NULL,
         through      bigint NOT NULL,
-        counts       text   NOT NULL,
+        totals       text   NOT NULL,
         PRIMARY KEY (customer_id, period, period_start)
       );
     `,

@@ -9,10 +9,12 @@ import type { GroupState, RollupRow } from '../../domain/records.js';
 import {
   advanceTarget,
   combineGroups,
-  headCounts,
+  combineTotals,
+  headTotals,
   mergeIsCurrent,
   parseHead,
   type AdvanceOutcome,
+  type MergeUse,
   type PeriodMerge,
 } from '../group-merge-plan.js';
 import { GROUP_MERGES, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
@@ -49,21 +51,49 @@ const totals = async (c: pg.PoolClient, customerId: string, from: number, to: nu
 const groups = async (c: pg.PoolClient, customerId: string, from: number, to: number): Promise<GroupState[]> =>
   (await mergedGroupsPg(c, [{ customerId, from, to }]))[0]!;
 const headOf = async (c: pg.PoolClient, customerId: string, period: Period, start: number) => {
-  const r = await c.query(`SELECT through, counts FROM group_merge_heads WHERE ${KEY}`, [customerId, period, start]);
-  return r.rows[0] ? parseHead(r.rows[0] as { through: unknown; counts: unknown }) : undefined;
+  const r = await c.query(`SELECT through, totals FROM group_merge_heads WHERE ${KEY}`, [customerId, period, start]);
+  return r.rows[0] ? parseHead(r.rows[0] as { through: unknown; totals: unknown }) : undefined;
 };
 
 /** Read inside a REPEATABLE READ transaction (the caller's). */
 export async function readPeriodPg(c: pg.PoolClient, customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge> {
-  const rollups = await totals(c, customerId, from, to);
   const h = await headOf(c, customerId, period, from);
-  if (!h || h.through > to) return { rollups, groups: await groups(c, customerId, from, to), merge: 'none' };
-  const recent = h.through < to ? await totals(c, customerId, h.through, to) : [];
-  if (!mergeIsCurrent(h, rollups, recent)) return { rollups, groups: await groups(c, customerId, from, to), merge: 'stale' };
+  const full = async (merge: MergeUse): Promise<PeriodMerge> => ({
+    rollups: await totals(c, customerId, from, to),
+    groups: await groups(c, customerId, from, to),
+    merge,
+  });
+  if (!h || h.through > to) return full('none');
+  const covered = await c.query(
+    'SELECT event_type AS "eventType", sum(count)::bigint AS count FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1',
+    [customerId, from, h.through],
+  );
+  if (
+    !mergeIsCurrent(
+      h,
+      covered.rows.map((r) => ({ eventType: r.eventType as string, count: Number(r.count) })),
+      [],
+    )
+  )
+    return full('stale');
   const cached = await c.query(`SELECT event_type, grp, ${STATE} FROM group_merges WHERE ${KEY}`, [customerId, period, from]);
-  const live = h.through < to ? await groups(c, customerId, h.through, to) : [];
+  // The hours after the merge, row by row: each total with its sole group (null when the hour has none), and the group rows.
+  const recent = (
+    await c.query(`SELECT event_type, sole_grp AS grp, ${STATE} FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3`, [
+      customerId,
+      h.through,
+      to,
+    ])
+  ).rows.map((r) => toGroupState(r as Parameters<typeof toGroupState>[0]));
+  const live = recent.filter((g) => g.group !== null);
+  const rows = await c.query(`SELECT event_type, grp, ${STATE} FROM group_rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3`, [
+    customerId,
+    h.through,
+    to,
+  ]);
+  for (const r of rows.rows) live.push(toGroupState(r as Parameters<typeof toGroupState>[0]));
   return {
-    rollups,
+    rollups: combineTotals(h, recent, from),
     groups: combineGroups(
       cached.rows.map((r) => toGroupState(r as Parameters<typeof toGroupState>[0])),
       live,
@@ -118,9 +148,9 @@ async function advanceOnePg(
     outcome = 'rebuilt';
   }
   await c.query(
-    `INSERT INTO group_merge_heads (customer_id, period, period_start, through, counts) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (customer_id, period, period_start) DO UPDATE SET through = excluded.through, counts = excluded.counts`,
-    [customerId, period, start, target, headCounts(whole)],
+    `INSERT INTO group_merge_heads (customer_id, period, period_start, through, totals) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (customer_id, period, period_start) DO UPDATE SET through = excluded.through, totals = excluded.totals`,
+    [customerId, period, start, target, headTotals(whole)],
   );
   return outcome;
 }

@@ -379,7 +379,7 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
     version: 13,
     name: 'group-merges',
     // The running merge of an open period's groups (group-merge-plan.ts): each group's state over the hours
-    // [period_start, through), and the event count per type those hours held when it was built. A read
+    // [period_start, through), and each type's total over them (so its event count) when it was built. A read
     // uses it only while the counts still match the hour totals, so it is a cache that no late event can
     // make wrong. A later migration that rewrites hour states without changing their counts must empty it.
     sql: `
@@ -406,7 +406,7 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
         period       TEXT    NOT NULL,
         period_start INTEGER NOT NULL,
         through      INTEGER NOT NULL,
-        counts       TEXT    NOT NULL,
+        totals       TEXT    NOT NULL,
         PRIMARY KEY (customer_id, period, period_start)
       ) WITHOUT ROWID;
     `,

@@ -8,7 +8,8 @@ import type { GroupState, RollupRow } from '../../domain/records.js';
 import {
   advanceTarget,
   combineGroups,
-  headCounts,
+  combineTotals,
+  headTotals,
   mergeIsCurrent,
   parseHead,
   type AdvanceOutcome,
@@ -26,16 +27,16 @@ export function createGroupMerges(
   totals: (customerId: string, from: number, to: number) => RollupRow[],
   groups: (customerId: string, from: number, to: number) => GroupState[],
 ) {
-  const head = db.prepare(`SELECT through, counts FROM group_merge_heads WHERE ${KEY}`);
+  const head = db.prepare(`SELECT through, totals FROM group_merge_heads WHERE ${KEY}`);
   const cached = db.prepare(`SELECT event_type, grp, ${STATE} FROM group_merges WHERE ${KEY}`).raw(true);
   const upsert = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE, GROUP_MERGES));
   const clear = db.prepare(`DELETE FROM group_merges WHERE ${KEY}`);
   const writeHead = db.prepare(
-    'INSERT OR REPLACE INTO group_merge_heads (customer_id, period, period_start, through, counts) VALUES (?, ?, ?, ?, ?)',
+    'INSERT OR REPLACE INTO group_merge_heads (customer_id, period, period_start, through, totals) VALUES (?, ?, ?, ?, ?)',
   );
   const oldHeads = db.prepare('SELECT customer_id, period_start FROM group_merge_heads WHERE period = ? AND period_start < ?');
   const dropHead = db.prepare(`DELETE FROM group_merge_heads WHERE ${KEY}`);
-  type HeadRow = { through: number; counts: string };
+  type HeadRow = { through: number; totals: string };
   const headOf = (c: string, period: Period, start: number) => {
     const row = head.get(c, period, start) as HeadRow | undefined;
     return row ? parseHead(row) : undefined;
@@ -46,18 +47,20 @@ export function createGroupMerges(
   const RANGE = 'customer_id = ? AND hour >= ? AND hour < ?';
   const recentTotals = db.prepare(`SELECT event_type, sole_grp, ${STATE} FROM rollups WHERE ${RANGE}`).raw(true);
   const recentGroups = db.prepare(`SELECT event_type, grp, ${STATE} FROM group_rollups WHERE ${RANGE}`).raw(true);
+  // What the covered hours hold now, against the head's counts: a sum of integers, no decimal text.
+  const coveredCounts = db.prepare(`SELECT event_type AS eventType, sum(count) AS count FROM rollups WHERE ${RANGE} GROUP BY event_type`);
 
   /** One snapshot (a read transaction), even while another process derives on the same file. */
   const read = db.transaction((c: string, period: Period, from: number, to: number): PeriodMerge => {
-    const rollups = totals(c, from, to);
     const h = headOf(c, period, from);
-    if (!h || h.through > to) return { rollups, groups: groups(c, from, to), merge: 'none' };
+    if (!h || h.through > to) return { rollups: totals(c, from, to), groups: groups(c, from, to), merge: 'none' };
+    const covered = coveredCounts.all(c, from, h.through) as Array<{ eventType: string; count: number }>;
+    if (!mergeIsCurrent(h, covered, [])) return { rollups: totals(c, from, to), groups: groups(c, from, to), merge: 'stale' };
     // Each hour's total as a group state whose group is the hour's sole group (null when it has none).
     const recent = h.through < to ? (recentTotals.all(c, h.through, to) as unknown[][]).map(groupStateOfColumns) : [];
-    if (!mergeIsCurrent(h, rollups, recent)) return { rollups, groups: groups(c, from, to), merge: 'stale' };
     const live = recent.filter((g) => g.group !== null);
     if (h.through < to) for (const r of recentGroups.all(c, h.through, to) as unknown[][]) live.push(groupStateOfColumns(r));
-    return { rollups, groups: combineGroups(cachedOf(c, period, from), live), merge: 'current' };
+    return { rollups: combineTotals(h, recent, from), groups: combineGroups(cachedOf(c, period, from), live), merge: 'current' };
   });
 
   const advanceOne = (c: string, period: Period, start: number, through: number, recheck: boolean): AdvanceOutcome => {
@@ -76,7 +79,7 @@ export function createGroupMerges(
       for (const g of groups(c, start, target)) put(g);
       outcome = 'rebuilt';
     }
-    writeHead.run(c, period, start, target, headCounts(whole));
+    writeHead.run(c, period, start, target, headTotals(whole));
     return outcome;
   };
 
