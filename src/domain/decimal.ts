@@ -125,6 +125,11 @@ export function fixedOfNumber(v: number): Fixed {
 export function parseFixed(text: string): Fixed {
   // Canonical text of an integer: one bigint parse.
   if (/^-?\d{1,15}$/.test(text)) return BigInt(text) * UNIT;
+  // Canonical text with a fraction of at most 12 places (what both stores hand back): one bigint parse.
+  if (/^-?\d{1,18}\.\d{1,12}$/.test(text)) {
+    const point = text.indexOf('.');
+    return BigInt(text.slice(0, point) + text.slice(point + 1) + ZEROS[DECIMAL_PLACES - (text.length - point - 1)]!);
+  }
   const p = partsOf(text);
   if (!p) throw new RangeError(`not a decimal: ${JSON.stringify(text.slice(0, 40))}`);
   return scale(p, p.exponent + DECIMAL_PLACES);

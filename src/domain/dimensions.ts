@@ -162,9 +162,25 @@ export interface ParsedGroup {
   values: ReadonlyArray<string | null>;
 }
 
+/** Parsed keys by key text: a period's answer sorts the same few hundred keys each time. Frozen, so shared safely. */
+const parsedMemo = new Map<string, ParsedGroup>();
+/** Most keys kept parsed; past it the memo starts again, so high cardinality costs no memory. */
+const PARSED_MEMO_LIMIT = 4096;
+
 export function parsedGroup(key: string): ParsedGroup {
+  const known = parsedMemo.get(key);
+  if (known) return known;
   const dimensions = dimensionsOf(key);
-  return { key, dimensions, values: dimensions === null ? [] : Object.values(dimensions) };
+  const parsed: ParsedGroup = Object.freeze({
+    key,
+    dimensions: dimensions && Object.freeze(dimensions),
+    values: Object.freeze(dimensions === null ? [] : Object.values(dimensions)),
+  });
+  if (key.length <= MEMO_VALUE_LENGTH * 3 + 64) {
+    if (parsedMemo.size >= PARSED_MEMO_LIMIT) parsedMemo.clear();
+    parsedMemo.set(key, parsed);
+  }
+  return parsed;
 }
 
 /** Items in compareGroupKeys order of their keys, each with its parsed key: each key is parsed once. */

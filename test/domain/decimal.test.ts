@@ -94,6 +94,10 @@ describe('decimal text', () => {
     assert.equal(parseFixed('-12.5000'), -12_500_000_000_000n);
     assert.equal(parseFixed('1e+21'), 10n ** 33n);
     assert.equal(parseFixed('7'), 7_000_000_000_000n);
+    assert.equal(parseFixed('-0.5'), -500_000_000_000n);
+    assert.equal(parseFixed('-0.000000000001'), -1n);
+    assert.equal(parseFixed('123456789012345678.25'), 123456789012345678_250_000_000_000n);
+    assert.equal(parseFixed('0.0000000000015'), 2n, 'past 12 places: rounded half away from zero');
     assert.equal(parseFixed('123456789012345678901234567890'), 123456789012345678901234567890n * 10n ** 12n);
     assert.throws(() => parseFixed('abc'), RangeError);
     assert.throws(() => parseFixed(''), RangeError);
