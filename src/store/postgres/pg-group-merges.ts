@@ -114,7 +114,16 @@ export async function advanceMergesPg(
   customers: ReadonlyArray<{ customerId: string; recheck: boolean }>,
 ): Promise<{ advanced: number; rebuilt: number }> {
   const out = { advanced: 0, rebuilt: 0 };
+  // Most ticks find most merges at the hour already: one query skips them, not a transaction each.
+  const current = await tx(async (c) => {
+    const r = await c.query(
+      'SELECT customer_id FROM group_merge_heads WHERE period = $1 AND period_start = $2 AND through >= $3 AND customer_id = ANY($4::text[])',
+      [period, start, through, customers.filter((x) => !x.recheck).map((x) => x.customerId)],
+    );
+    return new Set(r.rows.map((row) => row.customer_id as string));
+  });
   for (const { customerId, recheck } of customers) {
+    if (current.has(customerId)) continue;
     const r = await tx((c) => advanceOnePg(c, customerId, period, start, through, recheck));
     if (r !== 'current') out[r]++;
   }
