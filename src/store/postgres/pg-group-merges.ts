@@ -65,7 +65,8 @@ export async function readPeriodPg(c: pg.PoolClient, customerId: string, period:
   });
   if (!h || h.through > to) return full('none');
   const covered = await c.query(
-    'SELECT event_type AS "eventType", sum(count)::bigint AS count FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1',
+    `SELECT event_type AS "eventType", sum(count)::bigint AS count FROM rollups
+     WHERE customer_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1`,
     [customerId, from, h.through],
   );
   if (
@@ -117,7 +118,8 @@ export async function advanceMergesPg(
   // Most ticks find most merges at the hour already: one query skips them, not a transaction each.
   const current = await tx(async (c) => {
     const r = await c.query(
-      'SELECT customer_id FROM group_merge_heads WHERE period = $1 AND period_start = $2 AND through >= $3 AND customer_id = ANY($4::text[])',
+      `SELECT customer_id FROM group_merge_heads
+       WHERE period = $1 AND period_start = $2 AND through >= $3 AND customer_id = ANY($4::text[])`,
       [period, start, through, customers.filter((x) => !x.recheck).map((x) => x.customerId)],
     );
     return new Set(r.rows.map((row) => row.customer_id as string));
