@@ -3,11 +3,11 @@
 // the hours since the period's running merge, group-merges.ts).
 
 import { computeValues, sameValues, type PeriodValues } from '../domain/aggregation.js';
-import type { GroupTotal, PeriodDimensions, RollupRow } from '../domain/records.js';
+import type { GroupState, GroupTotal, PeriodDimensions, RollupRow } from '../domain/records.js';
 import { dimensionRuleOf } from '../domain/rules.js';
 import { displayEnd, periodInterval, periodKey, type Period } from '../domain/periods.js';
 import type { ServiceContext } from './context.js';
-import { noteStaleMerge } from './group-merges.js';
+import { hasGroups, MERGED_PERIODS, noteStaleMerge } from './group-merges.js';
 
 export interface CurrentUsage {
   customerId: string;
@@ -31,10 +31,17 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
   let rollups: RollupRow[];
   let dims: PeriodDimensions | undefined;
   if (hasDimensions(ctx.config)) {
-    const merged = await ctx.store.mergedPeriod(customerId, period, iv.start, iv.end);
-    if (merged.merge === 'stale') noteStaleMerge(ctx, customerId, period, iv.start);
-    rollups = merged.rollups;
-    dims = { groups: merged.groups, uniques: await ctx.store.uniqueCounts(customerId, period, iv.start) };
+    let groups: GroupState[];
+    if (MERGED_PERIODS.has(period) && hasGroups(ctx.config)) {
+      const merged = await ctx.store.mergedPeriod(customerId, period, iv.start, iv.end);
+      if (merged.merge === 'stale') noteStaleMerge(ctx, customerId, period, iv.start);
+      rollups = merged.rollups;
+      groups = merged.groups;
+    } else {
+      rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
+      groups = await ctx.store.mergedGroups(customerId, iv.start, iv.end);
+    }
+    dims = { groups, uniques: await ctx.store.uniqueCounts(customerId, period, iv.start) };
   } else {
     rollups = await ctx.store.mergedRollups(customerId, iv.start, iv.end);
   }

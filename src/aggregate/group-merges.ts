@@ -1,5 +1,5 @@
 // Owns keeping the running merges of open periods' groups current (store/group-merge-plan.ts): each scheduler
-// tick extends the merge of every customer with usage in the open week, month and year up to the current hour,
+// tick extends the merge of every customer with usage in the open week, month and year up to the settled hour,
 // rebuilds the ones a read found stale (a late event since), and drops those of periods that have ended.
 // Must never be needed for a right answer: a read checks the merge against the hour totals and, when it is
 // stale or missing, merges the hours itself. This only keeps reads of long periods from growing with them.
@@ -33,37 +33,51 @@ export function hasGroups(config: ServiceContext['config']): boolean {
   return config.eventTypes.some((t) => (config.events[t]!.groupBy?.length ?? 0) > 0);
 }
 
+/**
+ * Brings the merges of the open week, month and year up to the hour that `now` less the grace period is in
+ * (events sent at the end of an hour may arrive a little after it), and drops the others. A merge is a cache:
+ * a failure is logged and leaves the period to the next tick, and reads stay right meanwhile.
+ */
 export async function advanceGroupMerges(ctx: ServiceContext, now = ctx.clock.now()): Promise<GroupMergeSummary> {
   const { store, config } = ctx;
   const sum: GroupMergeSummary = { advanced: 0, rebuilt: 0, dropped: 0 };
-  if (!hasGroups(config)) return sum;
-  const through = now - (((now % HOUR_MS) + HOUR_MS) % HOUR_MS);
-  for (const period of config.periods) {
-    if (!MERGED_PERIODS.has(period)) continue;
-    const iv = periodInterval(period, now);
-    sum.dropped += await store.dropGroupMerges(period, iv.start);
-    const chunk = marksPerChunk(period);
-    let after: DirtyMark | undefined;
-    for (;;) {
-      const marks = await store.listOpenMarks(period, iv.start, chunk, after);
-      const customers = marks
-        .filter((m) => m.periodStart === iv.start)
-        .map((m) => {
-          const key = staleKey(m.customerId, period, iv.start);
-          const recheck = ctx.staleMerges?.delete(key) === true;
-          return { customerId: m.customerId, recheck };
-        });
-      if (customers.length > 0) {
-        const r = await store.advanceGroupMerges(period, iv.start, through, customers);
-        sum.advanced += r.advanced;
-        sum.rebuilt += r.rebuilt;
+  const settled = now - config.gracePeriodMs;
+  const through = settled - (((settled % HOUR_MS) + HOUR_MS) % HOUR_MS);
+  const grouped = hasGroups(config);
+  for (const period of MERGED_PERIODS) {
+    try {
+      if (!grouped || !config.periods.includes(period)) {
+        // No meter groups any more, or the period is gone from the configuration: nothing reads these.
+        sum.dropped += await store.dropGroupMerges(period, Number.MAX_SAFE_INTEGER);
+        continue;
       }
-      if (marks.length < chunk || marks[marks.length - 1]!.periodStart !== iv.start) break;
-      after = marks[marks.length - 1];
-      await yieldToEventLoop();
+      const iv = periodInterval(period, now);
+      sum.dropped += await store.dropGroupMerges(period, iv.start);
+      await advancePeriod(ctx, period, iv.start, through, sum);
+    } catch (err) {
+      ctx.logger.warn({ err, period }, 'running merges of groups not advanced; reads merge the hours meanwhile');
     }
   }
   // What is left names merges of customers without usage in an open period, or of periods that ended.
   ctx.staleMerges?.clear();
   return sum;
+}
+
+async function advancePeriod(ctx: ServiceContext, period: Period, start: number, through: number, sum: GroupMergeSummary) {
+  const chunk = marksPerChunk(period);
+  let after: DirtyMark | undefined;
+  for (;;) {
+    const marks = await ctx.store.listOpenMarks(period, start, chunk, after);
+    const customers = marks
+      .filter((m) => m.periodStart === start)
+      .map((m) => ({ customerId: m.customerId, recheck: ctx.staleMerges?.delete(staleKey(m.customerId, period, start)) === true }));
+    if (customers.length > 0) {
+      const r = await ctx.store.advanceGroupMerges(period, start, through, customers);
+      sum.advanced += r.advanced;
+      sum.rebuilt += r.rebuilt;
+    }
+    if (marks.length < chunk || marks[marks.length - 1]!.periodStart !== start) return;
+    after = marks[marks.length - 1];
+    await yieldToEventLoop();
+  }
 }

@@ -14,8 +14,6 @@ export const WRITE_METHODS = [
   'appendEvents',
   'closePeriods',
   'writeProvisional',
-  'advanceGroupMerges',
-  'dropGroupMerges',
   'syncEndpoints',
   'enableEndpoint',
   'claimDeliveries',

@@ -34,9 +34,21 @@ export type AdvanceOutcome = 'current' | 'advanced' | 'rebuilt';
 
 type StoredTotal = [string, number, string, number, number, number, number, number, number, number, number];
 
-/** A head as stored: `totals` is JSON, one array per type (exact sums as decimal text). */
-export function parseHead(row: { through: unknown; totals: unknown }): MergeHead {
+/**
+ * A head as stored: `totals` is JSON, one array per type (exact sums as decimal text). A head that does not
+ * read back (a row damaged by hand) is as good as none: the read merges the hours, the advance rebuilds it.
+ */
+export function parseHead(row: { through: unknown; totals: unknown }): MergeHead | undefined {
+  try {
+    return readHead(row);
+  } catch {
+    return undefined;
+  }
+}
+
+function readHead(row: { through: unknown; totals: unknown }): MergeHead {
   const through = Number(row.through);
+  if (!Number.isSafeInteger(through)) throw new RangeError('not an hour');
   const totals = (JSON.parse(String(row.totals)) as StoredTotal[]).map(
     ([eventType, count, sum, min, max, firstTs, firstSeq, firstValue, lastTs, lastSeq, lastValue]): RollupRow => ({
       eventType,

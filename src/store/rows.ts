@@ -99,7 +99,6 @@ export const toGroupState = (r: Omit<RollupTableRow, 'hour'> & { grp: string; ho
   ...toState(r),
 });
 
-/** A hour state's columns after its key, in table order (count … last_value), as both drivers bind them. */
 /**
  * A merged group row read as an array (better-sqlite3's raw mode, which skips building an object per row):
  * event_type, grp, then the state columns in table order (count … last_value).
@@ -119,6 +118,7 @@ export const groupStateOfColumns = (r: readonly unknown[]): GroupState => ({
   lastValue: Number(r[11]),
 });
 
+/** A hour state's columns after its key, in table order (count … last_value), as both drivers bind them. */
 export const stateParams = (s: RollupState): unknown[] => [
   s.count,
   formatFixed(s.sum),

@@ -170,7 +170,11 @@ function assertMatches(docs: Doc[], oracle: Map<string, OracleDoc>): void {
 
 /** The instants of the two advances, inside the open ISO week of 2026-01-05 and the open January. */
 const ADVANCES = [T('2026-01-05T10:30:00Z'), T('2026-01-09T12:00:00Z')] as const;
-const THROUGH = T('2026-01-09T12:00:00Z');
+/** Where the second advance leaves the merges: the hour of its instant less the grace period. */
+const throughOf = (t: TestApp) => {
+  const settled = ADVANCES[1] - t.ctx.config.gracePeriodMs;
+  return settled - (settled % 3_600_000);
+};
 const OPEN: Array<[Period, number]> = [
   ['weekly', ADVANCES[1]],
   ['monthly', ADVANCES[1]],
@@ -194,7 +198,7 @@ async function assertUsage(t: TestApp, oracle: Map<string, OracleDoc>, merged: r
       const groups = u.groups && Object.fromEntries(Object.entries(u.groups).map(([k, gs]) => [k, gs.map(({ value: _v, ...g }) => g)]));
       assert.deepEqual(groups, o?.groups, `${where} groups`);
       const path = (await t.store.mergedPeriod(c, period, iv.start, iv.end)).merge;
-      const covered = (ts: number) => ts >= iv.start && ts < THROUGH;
+      const covered = (ts: number) => ts >= iv.start && ts < throughOf(t);
       // The last advance built a merge for each customer that had usage in the period by then (`merged`).
       const built = merged.some((w) => w.customerId === c && w.timestamp >= iv.start && w.timestamp < iv.end);
       const stored = new Set(merged.filter((w) => w.id !== undefined).map((w) => `${w.customerId} ${w.eventType} ${w.id}`));

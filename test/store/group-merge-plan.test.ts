@@ -13,7 +13,7 @@ const total = (eventType: string, values: number[], at = 1): RollupRow => ({
   hour: 0,
   ...mergeAll(values.map((v, i) => stateOfEvent(at + i, at + i, v)))!,
 });
-const headOf = (through: number, totals: RollupRow[]) => parseHead({ through, totals: headTotals(totals) });
+const headOf = (through: number, totals: RollupRow[]) => parseHead({ through, totals: headTotals(totals) })!;
 const group = (eventType: string, g: string, ts: number, value: number): GroupState => ({
   eventType,
   group: g,
@@ -42,6 +42,8 @@ describe('group merge plan', () => {
         ['b', 1],
       ],
     );
+    assert.equal(parseHead({ through: 7, totals: '[["a",1' }), undefined, 'a damaged head is as good as none');
+    assert.equal(parseHead({ through: 'x', totals: '[]' }), undefined);
     const out = combineTotals(head, [total('a', [0.3], 50), total('c', [-1], 60)], 99);
     assert.deepEqual(
       out.map((r) => [r.eventType, r.hour, r.count, r.sum, r.firstValue, r.lastValue]),
