@@ -29,6 +29,12 @@ export interface PeriodMerge {
   merge: MergeUse;
 }
 
+/** A customer whose merge an advance brings up to the hour; `recheck`: check it even if it is there already. */
+export interface MergeCustomer {
+  customerId: string;
+  recheck: boolean;
+}
+
 /** What an advance did to one customer's merge. */
 export type AdvanceOutcome = 'current' | 'advanced' | 'rebuilt';
 

@@ -13,7 +13,8 @@ export interface MergeDialect {
 export const SQLITE_MERGE: MergeDialect = { least: 'min', greatest: 'max', addSums: (a, b) => `meterhook_dec_add(${a}, ${b})` };
 export const POSTGRES_MERGE: MergeDialect = { least: 'least', greatest: 'greatest', addSums: (a, b) => `${a} + ${b}` };
 
-const STATE_COLUMNS = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
+/** The state columns of every hour-state table, in table order. */
+export const STATE_COLUMNS = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
 export const ROLLUP_COLUMNS = `customer_id, hour, event_type, ${STATE_COLUMNS}`;
 
 /**

@@ -7,7 +7,7 @@ import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
 import type { RequestKey } from '../domain/request-keys.js';
 import type { DimensionRules } from '../domain/rules.js';
-import type { PeriodMerge } from './group-merge-plan.js';
+import type { MergeCustomer, PeriodMerge } from './group-merge-plan.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
@@ -161,7 +161,7 @@ export interface UsagePort {
     period: Period,
     periodStart: number,
     through: number,
-    customers: ReadonlyArray<{ customerId: string; recheck: boolean }>,
+    customers: readonly MergeCustomer[],
   ): Promise<{ advanced: number; rebuilt: number }>;
   /** Deletes the running merges of periods of kind `period` that started before `beforeStart`; returns how many. */
   dropGroupMerges(period: Period, beforeStart: number): Promise<number>;

@@ -9,7 +9,7 @@ import type { HourFold } from '../../domain/fold.js';
 import { hourKey, hoursNearBound, hoursToCount, planGroups, planUniques, type StoredGroups } from '../group-plan.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, UniqueCount } from '../../domain/records.js';
-import { GROUP_ROLLUPS, POSTGRES_MERGE, rollupUpsertSql, UNIQUE_COLUMNS } from '../rollup-upsert.js';
+import { GROUP_ROLLUPS, POSTGRES_MERGE, rollupUpsertSql, UNIQUE_COLUMNS, STATE_COLUMNS } from '../rollup-upsert.js';
 import { toGroupState, toUniqueCount, type UniqueCountRow } from '../rows.js';
 
 const HOURS = 'SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])';
@@ -109,8 +109,6 @@ interface Queryable {
   query(sql: string, params: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
-const STATE = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
-
 /**
  * The groups of each range, merged per (type, group), from group_rollups and from the hours that keep their one
  * group in their total's row (sole_grp): `ranges[i]` is [customer, from, to); rows come back
@@ -118,9 +116,11 @@ const STATE = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts
  */
 const MERGED_GROUPS = `
   WITH m AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m(c, s, e, i)),
-  r AS (SELECT m.i, g.event_type, g.grp, ${STATE} FROM m JOIN group_rollups g ON g.customer_id = m.c AND g.hour >= m.s AND g.hour < m.e
+  r AS (SELECT m.i, g.event_type, g.grp, ${STATE_COLUMNS}
+        FROM m JOIN group_rollups g ON g.customer_id = m.c AND g.hour >= m.s AND g.hour < m.e
         UNION ALL
-        SELECT m.i, t.event_type, t.sole_grp, ${STATE} FROM m JOIN rollups t ON t.customer_id = m.c AND t.hour >= m.s AND t.hour < m.e
+        SELECT m.i, t.event_type, t.sole_grp, ${STATE_COLUMNS}
+        FROM m JOIN rollups t ON t.customer_id = m.c AND t.hour >= m.s AND t.hour < m.e
         WHERE t.sole_grp IS NOT NULL),
   a AS (SELECT i, event_type, grp, sum(count) AS count, sum(sum) AS sum, min(vmin) AS vmin, max(vmax) AS vmax FROM r GROUP BY 1, 2, 3),
   f AS (SELECT DISTINCT ON (i, event_type, grp) i, event_type, grp, first_ts, first_seq, first_value FROM r
@@ -161,10 +161,10 @@ export async function uniqueCountsPg(
 
 export async function readGroupsPg(db: Queryable, customerId: string, eventType: string, from: number, to: number) {
   const r = await db.query(
-    `SELECT customer_id, hour, event_type, grp, ${STATE} FROM group_rollups
+    `SELECT customer_id, hour, event_type, grp, ${STATE_COLUMNS} FROM group_rollups
      WHERE customer_id = $1 AND hour >= $2 AND hour < $3 AND event_type = $4
      UNION ALL
-     SELECT customer_id, hour, event_type, sole_grp, ${STATE} FROM rollups
+     SELECT customer_id, hour, event_type, sole_grp, ${STATE_COLUMNS} FROM rollups
      WHERE customer_id = $1 AND hour >= $2 AND hour < $3 AND event_type = $4 AND sole_grp IS NOT NULL`,
     [customerId, from, to, eventType],
   );

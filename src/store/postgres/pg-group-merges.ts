@@ -14,10 +14,11 @@ import {
   mergeIsCurrent,
   parseHead,
   type AdvanceOutcome,
+  type MergeCustomer,
   type MergeUse,
   type PeriodMerge,
 } from '../group-merge-plan.js';
-import { GROUP_MERGES, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
+import { GROUP_MERGES, POSTGRES_MERGE, rollupUpsertSql, STATE_COLUMNS } from '../rollup-upsert.js';
 import { toGroupState, toRollup } from '../rows.js';
 import { mergedGroupsPg } from './pg-dimensions.js';
 import { stateArrays } from './pg-upserts.js';
@@ -37,7 +38,6 @@ export const MERGED_ROLLUPS_PG = `
          l.last_ts, l.last_seq, l.last_value
   FROM a JOIN f ON f.event_type = a.event_type AND f.n = 1 JOIN l ON l.event_type = a.event_type AND l.n = 1`;
 
-const STATE = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
 const KEY = 'customer_id = $1 AND period = $2 AND period_start = $3';
 const UPSERT = rollupUpsertSql(
   `SELECT $1::text, $2::text, $3::bigint, * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::numeric[],
@@ -77,21 +77,20 @@ export async function readPeriodPg(c: pg.PoolClient, customerId: string, period:
     )
   )
     return full('stale');
-  const cached = await c.query(`SELECT event_type, grp, ${STATE} FROM group_merges WHERE ${KEY}`, [customerId, period, from]);
+  const cached = await c.query(`SELECT event_type, grp, ${STATE_COLUMNS} FROM group_merges WHERE ${KEY}`, [customerId, period, from]);
   // The hours after the merge, row by row: each total with its sole group (null when the hour has none), and the group rows.
   const recent = (
-    await c.query(`SELECT event_type, sole_grp AS grp, ${STATE} FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3`, [
+    await c.query(`SELECT event_type, sole_grp AS grp, ${STATE_COLUMNS} FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3`, [
       customerId,
       h.through,
       to,
     ])
   ).rows.map((r) => toGroupState(r as Parameters<typeof toGroupState>[0]));
   const live = recent.filter((g) => g.group !== null);
-  const rows = await c.query(`SELECT event_type, grp, ${STATE} FROM group_rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3`, [
-    customerId,
-    h.through,
-    to,
-  ]);
+  const rows = await c.query(
+    `SELECT event_type, grp, ${STATE_COLUMNS} FROM group_rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3`,
+    [customerId, h.through, to],
+  );
   for (const r of rows.rows) live.push(toGroupState(r as Parameters<typeof toGroupState>[0]));
   return {
     rollups: combineTotals(h, recent, from),
@@ -112,7 +111,7 @@ export async function advanceMergesPg(
   period: Period,
   start: number,
   through: number,
-  customers: ReadonlyArray<{ customerId: string; recheck: boolean }>,
+  customers: readonly MergeCustomer[],
 ): Promise<{ advanced: number; rebuilt: number }> {
   const out = { advanced: 0, rebuilt: 0 };
   // Most ticks find most merges at the hour already: one query skips them, not a transaction each.

@@ -39,7 +39,7 @@ import { deleteEventsBeforePg } from './pg-retention.js';
 import { mergedGroupsPg, readGroupsPg, uniqueCountsOverPg, uniqueCountsPg } from './pg-dimensions.js';
 import { withClient } from './with-client.js';
 import * as merges from './pg-group-merges.js';
-import type { PeriodMerge } from '../group-merge-plan.js';
+import type { MergeCustomer, PeriodMerge } from '../group-merge-plan.js';
 
 import { installFaultBoundary, WriteHealth } from '../fault-boundary.js';
 import { pgFault, writeProbe } from './pg-faults.js';
@@ -241,7 +241,7 @@ export class PostgresStore implements Store {
     return this.tx((c) => merges.readPeriodPg(c, customerId, period, from, to), merges.REPEATABLE_READ_ONLY);
   }
 
-  advanceGroupMerges(period: Period, start: number, through: number, customers: ReadonlyArray<{ customerId: string; recheck: boolean }>) {
+  advanceGroupMerges(period: Period, start: number, through: number, customers: readonly MergeCustomer[]) {
     return merges.advanceMergesPg((fn) => this.tx(fn, merges.REPEATABLE_READ), period, start, through, customers);
   }
 

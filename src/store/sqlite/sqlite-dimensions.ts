@@ -17,8 +17,6 @@ import {
   GROUP_HOURS_SQL,
   MERGED_GROUPS_SQL,
   MERGED_GROUPS_UDF_SQL,
-  MERGED_ROLLUPS_SQL,
-  MERGED_ROLLUPS_UDF_SQL,
   MERGED_SOLE_GROUPS_SQL,
   MERGED_SOLE_GROUPS_UDF_SQL,
   UNIQUE_COUNTS_OVER_SQL,
@@ -101,7 +99,8 @@ export function createDimensionWriter(db: Database.Database) {
 }
 
 /** The reads of the dimension tables (the store brings derived state up to date before each). */
-export function createDimensionReads(db: Database.Database) {
+/** `totals` is the store's merged read of the hour totals (prepareUsageStatements), shared by the running merges. */
+export function createDimensionReads(db: Database.Database, totals: (p: { c: string; from: number; to: number }) => RollupTableRow[]) {
   const hours = db.prepare(GROUP_HOURS_SQL);
   const uniques = db.prepare(UNIQUE_COUNTS_SQL);
   const uniquesOver = db.prepare(UNIQUE_COUNTS_OVER_SQL);
@@ -122,7 +121,6 @@ export function createDimensionReads(db: Database.Database) {
     }
     return out;
   });
-  const totals = exactMergedRead<RollupTableRow>(db, MERGED_ROLLUPS_SQL, MERGED_ROLLUPS_UDF_SQL);
   const merges = createGroupMerges(
     db,
     (c, from, to) => totals({ c, from, to }).map(toRollup),

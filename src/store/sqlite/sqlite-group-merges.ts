@@ -13,12 +13,12 @@ import {
   mergeIsCurrent,
   parseHead,
   type AdvanceOutcome,
+  type MergeCustomer,
   type PeriodMerge,
 } from '../group-merge-plan.js';
-import { GROUP_MERGES, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
+import { GROUP_MERGES, rollupUpsertSql, SQLITE_MERGE, STATE_COLUMNS } from '../rollup-upsert.js';
 import { groupStateOfColumns, stateParams } from '../rows.js';
 
-const STATE = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
 const KEY = 'customer_id = ? AND period = ? AND period_start = ?';
 
 /** `totals` and `groups` merge [from, to) of one customer (the store's merged reads). */
@@ -28,7 +28,7 @@ export function createGroupMerges(
   groups: (customerId: string, from: number, to: number) => GroupState[],
 ) {
   const head = db.prepare(`SELECT through, totals FROM group_merge_heads WHERE ${KEY}`);
-  const cached = db.prepare(`SELECT event_type, grp, ${STATE} FROM group_merges WHERE ${KEY}`).raw(true);
+  const cached = db.prepare(`SELECT event_type, grp, ${STATE_COLUMNS} FROM group_merges WHERE ${KEY}`).raw(true);
   const upsert = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE, GROUP_MERGES));
   const clear = db.prepare(`DELETE FROM group_merges WHERE ${KEY}`);
   const writeHead = db.prepare(
@@ -45,8 +45,8 @@ export function createGroupMerges(
     (cached.all(c, period, start) as unknown[][]).map(groupStateOfColumns);
   // The hours after a merge (an hour or two) are read row by row: cheaper than merging them in SQL.
   const RANGE = 'customer_id = ? AND hour >= ? AND hour < ?';
-  const recentTotals = db.prepare(`SELECT event_type, sole_grp, ${STATE} FROM rollups WHERE ${RANGE}`).raw(true);
-  const recentGroups = db.prepare(`SELECT event_type, grp, ${STATE} FROM group_rollups WHERE ${RANGE}`).raw(true);
+  const recentTotals = db.prepare(`SELECT event_type, sole_grp, ${STATE_COLUMNS} FROM rollups WHERE ${RANGE}`).raw(true);
+  const recentGroups = db.prepare(`SELECT event_type, grp, ${STATE_COLUMNS} FROM group_rollups WHERE ${RANGE}`).raw(true);
   // What the covered hours hold now, against the head's counts: a sum of integers, no decimal text.
   const coveredCounts = db.prepare(`SELECT event_type AS eventType, sum(count) AS count FROM rollups WHERE ${RANGE} GROUP BY event_type`);
 
@@ -83,16 +83,14 @@ export function createGroupMerges(
     return outcome;
   };
 
-  const advance = db.transaction(
-    (period: Period, periodStart: number, through: number, customers: ReadonlyArray<{ customerId: string; recheck: boolean }>) => {
-      const out = { advanced: 0, rebuilt: 0 };
-      for (const { customerId, recheck } of customers) {
-        const r = advanceOne(customerId, period, periodStart, through, recheck);
-        if (r !== 'current') out[r]++;
-      }
-      return out;
-    },
-  );
+  const advance = db.transaction((period: Period, periodStart: number, through: number, customers: readonly MergeCustomer[]) => {
+    const out = { advanced: 0, rebuilt: 0 };
+    for (const { customerId, recheck } of customers) {
+      const r = advanceOne(customerId, period, periodStart, through, recheck);
+      if (r !== 'current') out[r]++;
+    }
+    return out;
+  });
   const drop = db.transaction((period: Period, beforeStart: number): number => {
     const old = oldHeads.all(period, beforeStart) as Array<{ customer_id: string; period_start: number }>;
     for (const o of old) {
@@ -105,7 +103,7 @@ export function createGroupMerges(
   return {
     read: (c: string, period: Period, from: number, to: number): PeriodMerge => read(c, period, from, to),
     /** Advances each customer's merge of one period to `through`, in one write transaction. */
-    advance: (period: Period, periodStart: number, through: number, customers: ReadonlyArray<{ customerId: string; recheck: boolean }>) => {
+    advance: (period: Period, periodStart: number, through: number, customers: readonly MergeCustomer[]) => {
       // Most ticks find most merges at the hour already: looked up first, without taking the write lock.
       const due = customers.filter(
         (x) => x.recheck || advanceTarget(headOf(x.customerId, period, periodStart), periodStart, through, false) !== undefined,

@@ -2,6 +2,7 @@
 // usage reads (their query plans are tested on their own), the indexed event listing columns, the oldest-undelivered query.
 // Must never change the merged read's shape without the plan test: it relies on two primary-key lookups per type.
 
+import { STATE_COLUMNS } from '../rollup-upsert.js';
 import type Database from 'better-sqlite3';
 import { UNDELIVERED_STATUSES } from '../../domain/deliveries.js';
 import type { RollupTableRow } from '../rows.js';
@@ -59,13 +60,12 @@ const mergedSoleGroupsSql = (sums: string, sumOut: string) => `
 export const MERGED_SOLE_GROUPS_SQL = mergedSoleGroupsSql(EXACT_SUM_COLUMNS, EXACT_SUM_OUT);
 export const MERGED_SOLE_GROUPS_UDF_SQL = mergedSoleGroupsSql(UDF_SUM_COLUMNS, 'a.sum');
 
-const GROUP_STATE_COLUMNS = 'count, sum, vmin, vmax, first_ts, first_seq, first_value, last_ts, last_seq, last_value';
 /** One type's group states per hour: the rows of group_rollups and the sole groups of the totals' rows. */
 export const GROUP_HOURS_SQL = `
-        SELECT customer_id, hour, event_type, grp, ${GROUP_STATE_COLUMNS} FROM group_rollups
+        SELECT customer_id, hour, event_type, grp, ${STATE_COLUMNS} FROM group_rollups
         WHERE customer_id = @c AND hour >= @from AND hour < @to AND event_type = @t
         UNION ALL
-        SELECT customer_id, hour, event_type, sole_grp AS grp, ${GROUP_STATE_COLUMNS} FROM rollups
+        SELECT customer_id, hour, event_type, sole_grp AS grp, ${STATE_COLUMNS} FROM rollups
         WHERE customer_id = @c AND hour >= @from AND hour < @to AND event_type = @t AND sole_grp IS NOT NULL`;
 
 /** Distinct values per unique meter and group in one period: a range of the primary key. */

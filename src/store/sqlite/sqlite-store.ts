@@ -55,7 +55,7 @@ import { createRetention } from './sqlite-retention.js';
 import { createAuditLog } from './sqlite-audit.js';
 import { INDEXED_EVENT_COLUMNS, OLDEST_UNDELIVERED_SQL, prepareUsageStatements } from './sqlite-sql.js';
 import { createDimensionReads } from './sqlite-dimensions.js';
-import type { PeriodMerge } from '../group-merge-plan.js';
+import type { MergeCustomer, PeriodMerge } from '../group-merge-plan.js';
 import {
   aggregationParams,
   messageParams,
@@ -128,10 +128,11 @@ export class SqliteStore implements Store {
     this.deliveries = createDeliveryStore(this.db);
     this.retention = createRetention(this.db);
     this.audit = createAuditLog(this.db);
-    this.dims = createDimensionReads(this.db);
     const db = this.db;
+    const usage = prepareUsageStatements(db);
+    this.dims = createDimensionReads(db, usage.merged);
     this.stmt = {
-      ...prepareUsageStatements(db),
+      ...usage,
       insertKey: db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       bumpKeys: db.prepare('UPDATE key_version SET version = version + 1 WHERE id = 1'),
       keyVersion: db.prepare('SELECT version FROM key_version WHERE id = 1'),
@@ -254,12 +255,7 @@ export class SqliteStore implements Store {
     return this.dims.period(customerId, period, from, to);
   }
 
-  async advanceGroupMerges(
-    period: Period,
-    start: number,
-    through: number,
-    customers: ReadonlyArray<{ customerId: string; recheck: boolean }>,
-  ) {
+  async advanceGroupMerges(period: Period, start: number, through: number, customers: readonly MergeCustomer[]) {
     return this.dims.advance(period, start, through, customers);
   }
 
