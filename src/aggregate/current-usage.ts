@@ -7,7 +7,7 @@ import type { GroupState, GroupTotal, PeriodDimensions, RollupRow } from '../dom
 import { dimensionRuleOf } from '../domain/rules.js';
 import { displayEnd, periodInterval, periodKey, type Period } from '../domain/periods.js';
 import type { ServiceContext } from './context.js';
-import { hasGroups, MERGED_PERIODS, noteStaleMerge } from './group-merges.js';
+import { groupedOperators, MERGED_PERIODS, noteStaleMerge } from './group-merges.js';
 
 export interface CurrentUsage {
   customerId: string;
@@ -32,8 +32,9 @@ export async function currentUsage(ctx: ServiceContext, customerId: string, peri
   let dims: PeriodDimensions | undefined;
   if (hasDimensions(ctx.config)) {
     let groups: GroupState[];
-    if (MERGED_PERIODS.has(period) && hasGroups(ctx.config)) {
-      const merged = await ctx.store.mergedPeriod(customerId, period, iv.start, iv.end);
+    const operators = groupedOperators(ctx.config);
+    if (MERGED_PERIODS.has(period) && operators.size > 0) {
+      const merged = await ctx.store.mergedPeriod(customerId, period, iv.start, iv.end, operators);
       if (merged.merge === 'stale') noteStaleMerge(ctx, customerId, period, iv.start);
       rollups = merged.rollups;
       groups = merged.groups;

@@ -4,6 +4,7 @@
 // Must never be needed for a right answer: a read checks the merge against the hour totals and, when it is
 // stale or missing, merges the hours itself. This only keeps reads of long periods from growing with them.
 
+import type { GroupOperators, Operator } from '../domain/operators.js';
 import { HOUR_MS, periodInterval, type Period } from '../domain/periods.js';
 import type { DirtyMark } from '../domain/records.js';
 import { marksPerChunk, yieldToEventLoop } from './chunking.js';
@@ -30,7 +31,21 @@ export function noteStaleMerge(ctx: ServiceContext, customerId: string, period: 
 
 /** Whether any meter has groups: only then are merges kept. */
 export function hasGroups(config: ServiceContext['config']): boolean {
-  return config.eventTypes.some((t) => (config.events[t]!.groupBy?.length ?? 0) > 0);
+  return groupedOperators(config).size > 0;
+}
+
+const operatorsOf = new WeakMap<ServiceContext['config'], GroupOperators>();
+
+/** Each meter with groupBy and its operator (what a read of a merge decodes), once per configuration. */
+export function groupedOperators(config: ServiceContext['config']): GroupOperators {
+  let ops = operatorsOf.get(config);
+  if (!ops) {
+    const m = new Map<string, Operator>();
+    for (const t of config.eventTypes) if ((config.events[t]!.groupBy?.length ?? 0) > 0) m.set(t, config.events[t]!.op);
+    ops = m;
+    operatorsOf.set(config, ops);
+  }
+  return ops;
 }
 
 /**

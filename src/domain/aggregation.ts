@@ -15,10 +15,10 @@ import {
 } from './records.js';
 import { ALL_GROUPS, sortByGroupKey } from './dimensions.js';
 import type { NewDelivery, OutboxMessage } from './deliveries.js';
-import { fixedToNumber, formatFixed, parseFixed } from './decimal.js';
+import { fixedToNumber, parseFixed } from './decimal.js';
 import { timedDeterministicId } from './ids.js';
 import { displayEnd, periodInterval, periodKey, type Period } from './periods.js';
-import { operatorValue } from './operators.js';
+import { operatorText } from './operators.js';
 import { mergeInto, type RollupState } from './rollup-state.js';
 
 export interface PeriodValues {
@@ -63,7 +63,8 @@ export function computeValues(
   const eventCounts: Record<string, number> = {};
   const distinct = new Map<string, number>();
   for (const u of dimensions.uniques) distinct.set(`${u.eventType}\u0000${u.group}`, u.count);
-  const distinctOf = (t: string, g: string): number => distinct.get(`${t}\u0000${g}`) ?? 0;
+  // Only a unique meter has distinct counts: no other pays for the key.
+  const distinctOf = (t: string, g: string): number => (distinct.size === 0 ? 0 : (distinct.get(`${t}\u0000${g}`) ?? 0));
   let groups: Record<string, GroupTotal[]> | undefined;
   const groupsByType = new Map<string, GroupState[]>();
   for (const g of dimensions.groups) {
@@ -74,17 +75,17 @@ export function computeValues(
   for (const t of [...byType.keys()].sort()) {
     const s = byType.get(t)!;
     const meter = config.events[t]!;
-    const exact = operatorValue(meter.op, s, distinctOf(t, ALL_GROUPS));
-    eventsDecimal[t] = formatFixed(exact);
-    events[t] = fixedToNumber(exact);
+    const unique = meter.op === 'unique';
+    const text = operatorText(meter.op, s, unique ? distinctOf(t, ALL_GROUPS) : 0);
+    eventsDecimal[t] = text;
+    // fixedToNumber is Number of the canonical text: format once.
+    events[t] = Number(text);
     eventCounts[t] = s.count;
     if (!meter.groupBy) continue;
     const mine = sortByGroupKey(groupsByType.get(t) ?? [], (g) => g.group);
     groups ??= {};
     groups[t] = mine.map(({ item: g, group: { dimensions: dims } }) => {
-      const v = operatorValue(meter.op, g, distinctOf(t, g.group));
-      const text = formatFixed(v);
-      // fixedToNumber(v) is Number(formatFixed(v)): format once.
+      const text = operatorText(meter.op, g, unique ? distinctOf(t, g.group) : 0);
       const total: GroupTotal = { dimensions: dims ?? {}, value: Number(text), valueDecimal: text, count: g.count };
       if (dims === null) total.overflow = true;
       return total;

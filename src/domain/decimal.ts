@@ -147,6 +147,19 @@ export function formatFixed(x: Fixed): string {
   return `${sign}${int}.${fracText}`;
 }
 
+/**
+ * formatFixed(fixedOfNumber(v)) without the bigint: a safe integer, or a value printed in plain notation with at
+ * most 12 places (every accepted value of 1e-6 or more), is already its own canonical text.
+ */
+export function numberText(v: number): string {
+  if (Number.isSafeInteger(v)) return String(v);
+  if (v > -1e15 && v < 1e15 && (v >= 1e-6 || v <= -1e-6)) {
+    const text = String(v);
+    if (text.length - text.indexOf('.') - 1 <= DECIMAL_PLACES) return text;
+  }
+  return formatFixed(fixedOfNumber(v));
+}
+
 /** The nearest double, for the JSON number fields that reference clients read. */
 export function fixedToNumber(x: Fixed): number {
   return Number(formatFixed(x));

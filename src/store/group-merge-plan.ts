@@ -128,17 +128,23 @@ export function combineTotals(head: MergeHead, recent: ReadonlyArray<RollupState
  */
 export function combineGroups(cached: GroupState[], live: readonly GroupState[]): GroupState[] {
   if (live.length === 0) return cached;
-  const index = new Map(cached.map((g) => [`${g.eventType}\u0000${g.group}`, g]));
+  // The few live rows are indexed, not the many merged ones: one lookup per merged row, no key text built.
+  const byType = new Map<string, Map<string, GroupState>>();
   for (const g of live) {
-    const key = `${g.eventType}\u0000${g.group}`;
-    const same = index.get(key);
+    let mine = byType.get(g.eventType);
+    if (!mine) byType.set(g.eventType, (mine = new Map()));
+    const same = mine.get(g.group);
     if (same) mergeInto(same, g);
-    else {
-      const added = { ...g };
-      cached.push(added);
-      index.set(key, added);
-    }
+    else mine.set(g.group, { ...g });
   }
+  for (const g of cached) {
+    const mine = byType.get(g.eventType);
+    const l = mine?.get(g.group);
+    if (l === undefined) continue;
+    mergeInto(g, l);
+    mine!.delete(g.group);
+  }
+  for (const mine of byType.values()) for (const l of mine.values()) cached.push(l);
   return cached;
 }
 

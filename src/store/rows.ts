@@ -6,7 +6,8 @@
 // rollup sums as exact decimal text from both, and a NULL stays null.
 
 import { numbersOf } from '../domain/aggregation.js';
-import { formatFixed, parseFixed } from '../domain/decimal.js';
+import { FIXED_ZERO, formatFixed, parseFixed } from '../domain/decimal.js';
+import type { StateField } from '../domain/operators.js';
 import type { Period } from '../domain/periods.js';
 import { parseScopes } from '../domain/scopes.js';
 import type {
@@ -117,6 +118,60 @@ export const groupStateOfColumns = (r: readonly unknown[]): GroupState => ({
   lastSeq: Number(r[10]),
   lastValue: Number(r[11]),
 });
+
+/** The state columns holding a StateField, in table order. */
+export const FIELD_COLUMNS: Readonly<Record<StateField, string>> = {
+  sum: 'sum',
+  min: 'vmin',
+  max: 'vmax',
+  first: 'first_ts, first_seq, first_value',
+  last: 'last_ts, last_seq, last_value',
+};
+
+/**
+ * A merged group row read as event_type, grp, count, then the columns of `field` (FIELD_COLUMNS; none when null):
+ * the state's other fields are zero, so only an operator that reads `field` (OPERATOR_READS) may value it.
+ */
+export function projectedGroupState(field: StateField | null, r: readonly unknown[]): GroupState {
+  const g: GroupState = {
+    eventType: r[0] as string,
+    group: r[1] as string,
+    count: Number(r[2]),
+    sum: FIXED_ZERO,
+    min: 0,
+    max: 0,
+    firstTs: 0,
+    firstSeq: 0,
+    firstValue: 0,
+    lastTs: 0,
+    lastSeq: 0,
+    lastValue: 0,
+  };
+  switch (field) {
+    case 'sum':
+      g.sum = parseFixed(String(r[3]));
+      break;
+    case 'min':
+      g.min = Number(r[3]);
+      break;
+    case 'max':
+      g.max = Number(r[3]);
+      break;
+    case 'first':
+      g.firstTs = Number(r[3]);
+      g.firstSeq = Number(r[4]);
+      g.firstValue = Number(r[5]);
+      break;
+    case 'last':
+      g.lastTs = Number(r[3]);
+      g.lastSeq = Number(r[4]);
+      g.lastValue = Number(r[5]);
+      break;
+    case null:
+      break;
+  }
+  return g;
+}
 
 /** A hour state's columns after its key, in table order (count … last_value), as both drivers bind them. */
 export const stateParams = (s: RollupState): unknown[] => [

@@ -5,6 +5,7 @@ import type { AuditQuery, AuditRecord } from '../domain/audit.js';
 import type { StoreUnavailable } from '../domain/errors.js';
 import type { NewEvent } from '../domain/event-rules.js';
 import type { Period } from '../domain/periods.js';
+import type { GroupOperators } from '../domain/operators.js';
 import type { RequestKey } from '../domain/request-keys.js';
 import type { DimensionRules } from '../domain/rules.js';
 import type { MergeCustomer, PeriodMerge } from './group-merge-plan.js';
@@ -154,8 +155,10 @@ export interface UsagePort {
   /**
    * One period's totals and groups over [from, to), `from` being its start, read in one snapshot: the groups
    * come from the period's running merge while it is current (group-merge-plan.ts), else merged from the hours.
+   * `operators` maps each meter with groupBy to its operator: an adapter may read a group's state only as far as
+   * that operator needs (OPERATOR_READS) and leave its other fields zero, and may leave out other meters' groups.
    */
-  mergedPeriod(customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge>;
+  mergedPeriod(customerId: string, period: Period, from: number, to: number, operators: GroupOperators): Promise<PeriodMerge>;
   /** Extends (or rebuilds) each customer's running merge of one open period up to the hour `through`. */
   advanceGroupMerges(
     period: Period,

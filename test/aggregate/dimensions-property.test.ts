@@ -8,7 +8,7 @@ import fc from 'fast-check';
 
 import { closeDuePeriods } from '../../src/aggregate/close-due-periods.js';
 import { currentUsage } from '../../src/aggregate/current-usage.js';
-import { advanceGroupMerges } from '../../src/aggregate/group-merges.js';
+import { advanceGroupMerges, groupedOperators } from '../../src/aggregate/group-merges.js';
 import type { Operator } from '../../src/config/schema.js';
 import { periodInterval, type Period } from '../../src/domain/periods.js';
 import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
@@ -30,6 +30,9 @@ const METERS = {
   calls: { op: 'count', groupBy: ['endpoint'] },
   latency: { op: 'max', groupBy: ['model'] },
   firstSeen: { op: 'first', groupBy: ['region'] },
+  cost: { op: 'avg', groupBy: ['region'] },
+  floor: { op: 'min', groupBy: ['endpoint'] },
+  lastSeen: { op: 'last', groupBy: ['model'] },
   users: { op: 'unique', field: 'userId', groupBy: ['plan'] },
   devices: { op: 'unique', field: 'deviceId' },
   plain: { op: 'sum' },
@@ -197,7 +200,7 @@ async function assertUsage(t: TestApp, oracle: Map<string, OracleDoc>, merged: r
       assert.deepEqual(u.eventCounts, o?.eventCounts ?? {}, where);
       const groups = u.groups && Object.fromEntries(Object.entries(u.groups).map(([k, gs]) => [k, gs.map(({ value: _v, ...g }) => g)]));
       assert.deepEqual(groups, o?.groups, `${where} groups`);
-      const path = (await t.store.mergedPeriod(c, period, iv.start, iv.end)).merge;
+      const path = (await t.store.mergedPeriod(c, period, iv.start, iv.end, groupedOperators(t.ctx.config))).merge;
       const covered = (ts: number) => ts >= iv.start && ts < throughOf(t);
       // The last advance built a merge for each customer that had usage in the period by then (`merged`).
       const built = merged.some((w) => w.customerId === c && w.timestamp >= iv.start && w.timestamp < iv.end);

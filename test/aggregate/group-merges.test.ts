@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { currentUsage } from '../../src/aggregate/current-usage.js';
-import { advanceGroupMerges } from '../../src/aggregate/group-merges.js';
+import { advanceGroupMerges, groupedOperators } from '../../src/aggregate/group-merges.js';
 import { StoreUnavailable } from '../../src/domain/errors.js';
 import { periodInterval } from '../../src/domain/periods.js';
 import { buildTestApp, REFERENCE_CONFIG, type TestApp } from '../helpers/app.js';
@@ -34,7 +34,8 @@ async function send(t: TestApp, events: Array<[ts: string, model: string, value:
   assert.equal(r.statusCode, 201, r.body);
 }
 
-const how = async (t: TestApp) => (await t.store.mergedPeriod('c1', 'monthly', MONTH.start, MONTH.end)).merge;
+const how = async (t: TestApp) =>
+  (await t.store.mergedPeriod('c1', 'monthly', MONTH.start, MONTH.end, groupedOperators(t.ctx.config))).merge;
 const groupsNow = async (t: TestApp) => (await currentUsage(t.ctx, 'c1', 'monthly', NOW)).groups;
 
 describe('running merges kept by the scheduler tick', () => {

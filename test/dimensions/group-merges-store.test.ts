@@ -4,7 +4,9 @@
 // store-contract: sqlite, postgres
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { formatFixed } from '../../src/domain/decimal.js';
 import type { NewEvent } from '../../src/domain/event-rules.js';
+import { OPERATORS, operatorValue, type Operator } from '../../src/domain/operators.js';
 import { periodInterval } from '../../src/domain/periods.js';
 import type { GroupState, RollupRow } from '../../src/domain/records.js';
 import type { DimensionRules } from '../../src/domain/rules.js';
@@ -41,12 +43,26 @@ const byKey = (a: { eventType: string; group?: string }, b: { eventType: string;
 const groupsOf = (gs: GroupState[]) => gs.map(({ hour: _h, ...g }: GroupState & { hour?: number }) => g).sort(byKey);
 const totalsOf = (rs: RollupRow[]) => [...rs].sort(byKey);
 
-/** The read through the merge equals the full merge of the hours; returns how it was answered. */
+/** Each `tokens` group's count and exact value under `op`, in key order. */
+const valuedAs = (op: Operator, gs: GroupState[]) =>
+  groupsOf(gs.filter((g) => g.eventType === 'tokens')).map((g) => `${g.group} ${g.count} ${formatFixed(operatorValue(op, g))}`);
+
+/**
+ * The read through the merge equals the full merge of the hours, whatever operator `tokens` has (a read may
+ * decode only what that operator reads); returns how it was answered.
+ */
 async function assertRead(store: Store, customerId: string): Promise<string> {
-  const r = await store.mergedPeriod(customerId, 'monthly', MONTH.start, MONTH.end);
-  assert.deepEqual(groupsOf(r.groups), groupsOf(await store.mergedGroups(customerId, MONTH.start, MONTH.end)), 'groups');
-  assert.deepEqual(totalsOf(r.rollups), totalsOf(await store.mergedRollups(customerId, MONTH.start, MONTH.end)), 'totals');
-  return r.merge;
+  const full = await store.mergedGroups(customerId, MONTH.start, MONTH.end);
+  const totals = totalsOf(await store.mergedRollups(customerId, MONTH.start, MONTH.end));
+  const how = new Set<string>();
+  for (const op of OPERATORS) {
+    const r = await store.mergedPeriod(customerId, 'monthly', MONTH.start, MONTH.end, new Map([['tokens', op]]));
+    assert.deepEqual(valuedAs(op, r.groups), valuedAs(op, full), `groups valued by ${op}`);
+    assert.deepEqual(totalsOf(r.rollups), totals, 'totals');
+    how.add(r.merge);
+  }
+  assert.equal(how.size, 1, 'one answer path whatever the operator');
+  return [...how][0]!;
 }
 
 const advance = (store: Store, through: number, customers: Array<[string, boolean]>) =>

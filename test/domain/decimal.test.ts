@@ -10,6 +10,7 @@ import {
   fixedOfNumber,
   fixedToNumber,
   formatFixed,
+  numberText,
   parseFixed,
   valueLimitError,
   VALUE_LIMITS,
@@ -101,6 +102,19 @@ describe('decimal text', () => {
     assert.equal(parseFixed('123456789012345678901234567890'), 123456789012345678901234567890n * 10n ** 12n);
     assert.throws(() => parseFixed('abc'), RangeError);
     assert.throws(() => parseFixed(''), RangeError);
+  });
+
+  it('numberText is the canonical text of fixedOfNumber, without the bigint (property)', () => {
+    const numberArb = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      decimalTextArb.map(Number),
+      fc.integer().map((n) => n / 1000),
+      fc.constantFrom(0, -0, 1e-6, -1e-6, 9.99e-7, 1e15, -1e15, 999_999_999_999_999.9, 2 ** 53, -(2 ** 53), 5e-13, 1e21),
+    );
+    fc.assert(
+      fc.property(numberArb, (v) => assert.equal(numberText(v), formatFixed(fixedOfNumber(v)), String(v))),
+      { numRuns: 5000 },
+    );
   });
 
   it('format and parse round-trip any fixed value, however large (property)', () => {

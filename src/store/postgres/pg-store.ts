@@ -7,6 +7,7 @@ import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import pg from 'pg';
 import { StoreUnavailable } from '../../domain/errors.js';
 import { NO_DIMENSIONS, type DimensionRules } from '../../domain/rules.js';
+import type { GroupOperators } from '../../domain/operators.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import type {
   AggregationQuery,
@@ -237,7 +238,8 @@ export class PostgresStore implements Store {
     return (await this.q(merges.MERGED_ROLLUPS_PG, [customerId, from, to])).rows.map(toRollup);
   }
 
-  mergedPeriod(customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge> {
+  /** Reads whole states: the operators would only save decoding, and each projection would cost a round trip. */
+  mergedPeriod(customerId: string, period: Period, from: number, to: number, _ops: GroupOperators): Promise<PeriodMerge> {
     return this.tx((c) => merges.readPeriodPg(c, customerId, period, from, to), merges.REPEATABLE_READ_ONLY);
   }
 

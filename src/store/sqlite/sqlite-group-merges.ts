@@ -3,6 +3,7 @@
 // Must never decide whether a merge is current: group-merge-plan.ts does, over totals read in the same transaction.
 
 import type Database from 'better-sqlite3';
+import { OPERATOR_READS, type GroupOperators, type StateField } from '../../domain/operators.js';
 import type { Period } from '../../domain/periods.js';
 import type { GroupState, RollupRow } from '../../domain/records.js';
 import {
@@ -17,7 +18,7 @@ import {
   type PeriodMerge,
 } from '../group-merge-plan.js';
 import { GROUP_MERGES, rollupUpsertSql, SQLITE_MERGE, STATE_COLUMNS } from '../rollup-upsert.js';
-import { groupStateOfColumns, stateParams } from '../rows.js';
+import { FIELD_COLUMNS, groupStateOfColumns, projectedGroupState, stateParams } from '../rows.js';
 
 const KEY = 'customer_id = ? AND period = ? AND period_start = ?';
 
@@ -28,7 +29,17 @@ export function createGroupMerges(
   groups: (customerId: string, from: number, to: number) => GroupState[],
 ) {
   const head = db.prepare(`SELECT through, totals FROM group_merge_heads WHERE ${KEY}`);
-  const cached = db.prepare(`SELECT event_type, grp, ${STATE_COLUMNS} FROM group_merges WHERE ${KEY}`).raw(true);
+  // A merge's rows are most of a read's cost: only the columns each meter's operator reads are decoded.
+  const cached = new Map<StateField | null, Database.Statement>();
+  const cachedStatement = (field: StateField | null) => {
+    let st = cached.get(field);
+    if (!st) {
+      const columns = field === null ? '' : `, ${FIELD_COLUMNS[field]}`;
+      st = db.prepare(`SELECT event_type, grp, count${columns} FROM group_merges WHERE ${KEY} AND event_type = ?`).raw(true);
+      cached.set(field, st);
+    }
+    return st;
+  };
   const upsert = db.prepare(rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE, GROUP_MERGES));
   const clear = db.prepare(`DELETE FROM group_merges WHERE ${KEY}`);
   const writeHead = db.prepare(
@@ -41,8 +52,14 @@ export function createGroupMerges(
     const row = head.get(c, period, start) as HeadRow | undefined;
     return row ? parseHead(row) : undefined;
   };
-  const cachedOf = (c: string, period: Period, start: number): GroupState[] =>
-    (cached.all(c, period, start) as unknown[][]).map(groupStateOfColumns);
+  const cachedOf = (c: string, period: Period, start: number, operators: GroupOperators): GroupState[] => {
+    const out: GroupState[] = [];
+    for (const [type, op] of operators) {
+      const field = OPERATOR_READS[op];
+      for (const r of cachedStatement(field).all(c, period, start, type) as unknown[][]) out.push(projectedGroupState(field, r));
+    }
+    return out;
+  };
   // The hours after a merge (an hour or two) are read row by row: cheaper than merging them in SQL.
   const RANGE = 'customer_id = ? AND hour >= ? AND hour < ?';
   const recentTotals = db.prepare(`SELECT event_type, sole_grp, ${STATE_COLUMNS} FROM rollups WHERE ${RANGE}`).raw(true);
@@ -51,7 +68,7 @@ export function createGroupMerges(
   const coveredCounts = db.prepare(`SELECT event_type AS eventType, sum(count) AS count FROM rollups WHERE ${RANGE} GROUP BY event_type`);
 
   /** One snapshot (a read transaction), even while another process derives on the same file. */
-  const read = db.transaction((c: string, period: Period, from: number, to: number): PeriodMerge => {
+  const read = db.transaction((c: string, period: Period, from: number, to: number, operators: GroupOperators): PeriodMerge => {
     const h = headOf(c, period, from);
     if (!h || h.through > to) return { rollups: totals(c, from, to), groups: groups(c, from, to), merge: 'none' };
     const covered = coveredCounts.all(c, from, h.through) as Array<{ eventType: string; count: number }>;
@@ -60,7 +77,7 @@ export function createGroupMerges(
     const recent = h.through < to ? (recentTotals.all(c, h.through, to) as unknown[][]).map(groupStateOfColumns) : [];
     const live = recent.filter((g) => g.group !== null);
     if (h.through < to) for (const r of recentGroups.all(c, h.through, to) as unknown[][]) live.push(groupStateOfColumns(r));
-    return { rollups: combineTotals(h, recent, from), groups: combineGroups(cachedOf(c, period, from), live), merge: 'current' };
+    return { rollups: combineTotals(h, recent, from), groups: combineGroups(cachedOf(c, period, from, operators), live), merge: 'current' };
   });
 
   const advanceOne = (c: string, period: Period, start: number, through: number, recheck: boolean): AdvanceOutcome => {
@@ -101,7 +118,9 @@ export function createGroupMerges(
   });
 
   return {
-    read: (c: string, period: Period, from: number, to: number): PeriodMerge => read(c, period, from, to),
+    /** `operators`: the grouped meters and their operators; their groups hold what the operator reads (OPERATOR_READS). */
+    read: (c: string, period: Period, from: number, to: number, operators: GroupOperators): PeriodMerge =>
+      read(c, period, from, to, operators),
     /** Advances each customer's merge of one period to `through`, in one write transaction. */
     advance: (period: Period, periodStart: number, through: number, customers: readonly MergeCustomer[]) => {
       // Most ticks find most merges at the hour already: looked up first, without taking the write lock.

@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StoreUnavailable } from '../../domain/errors.js';
 import type { DimensionRules } from '../../domain/rules.js';
+import type { GroupOperators } from '../../domain/operators.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
 import { planClose, planProvisional, type MarkInput } from '../close-plan.js';
 import { installFaultBoundary, WriteHealth, type WriteWork } from '../fault-boundary.js';
@@ -251,8 +252,8 @@ export class SqliteStore implements Store {
     return this.dims.merged(customerId, from, to);
   }
 
-  async mergedPeriod(customerId: string, period: Period, from: number, to: number): Promise<PeriodMerge> {
-    return this.dims.period(customerId, period, from, to);
+  async mergedPeriod(customerId: string, period: Period, from: number, to: number, ops: GroupOperators): Promise<PeriodMerge> {
+    return this.dims.period(customerId, period, from, to, ops);
   }
 
   async advanceGroupMerges(period: Period, start: number, through: number, customers: readonly MergeCustomer[]) {
