@@ -2,8 +2,8 @@
 // adapters: when a stored merge still holds exactly the events of the hours it covers, how a read adds the hours
 // after it, and what an advance does. Each adapter runs these inside one snapshot of the hour totals and groups.
 // Must never trust a merge whose event counts differ from the hour totals it covers: events are only ever added
-// to hours, and a group row changes only in the transaction that changes its hour's total, so equal counts per
-// type mean the same events. Anything else falls back to the full merge, which is always right.
+// to hours (no count ever shrinks), and a group row changes only in the transaction that changes its hour's total,
+// so equal counts per type mean the same events. Anything else falls back to the full merge, which is always right.
 
 import { formatFixed, parseFixed } from '../domain/decimal.js';
 import { mergeInto, type RollupState } from '../domain/rollup-state.js';
@@ -108,6 +108,16 @@ export function mergeIsCurrent(head: MergeHead, whole: readonly Counted[], recen
   for (const [type, n] of covered) if (n !== (head.counts.get(type) ?? 0)) return false;
   for (const [type, n] of head.counts) if (n !== (covered.get(type) ?? 0)) return false;
   return true;
+}
+
+/**
+ * The read's check, from one sum: whether the hours the head covers hold `covered` events in all, as many as it
+ * was built from. Each type's count only ever grows, so an equal sum means an equal count for every type.
+ */
+export function coveredIsCurrent(head: MergeHead, covered: number): boolean {
+  let built = 0;
+  for (const n of head.counts.values()) built += n;
+  return covered === built;
 }
 
 /** The head's totals with the hours after it (one row per hour and type), one row per type with `hour` = `from`. */

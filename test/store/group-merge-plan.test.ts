@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GroupState, RollupRow } from '../../src/domain/records.js';
 import { mergeAll, stateOfEvent } from '../../src/domain/rollup-state.js';
-import { advanceTarget, combineGroups, combineTotals, headTotals, mergeIsCurrent, parseHead } from '../../src/store/group-merge-plan.js';
+import {
+  advanceTarget,
+  combineGroups,
+  combineTotals,
+  coveredIsCurrent,
+  headTotals,
+  mergeIsCurrent,
+  parseHead,
+} from '../../src/store/group-merge-plan.js';
 
 const counted = (eventType: string, count: number) => ({ eventType, count });
 /** A type's total of events of these values, at seqs from `at` on. */
@@ -30,6 +38,15 @@ describe('group merge plan', () => {
     assert.equal(mergeIsCurrent(head, [counted('a', 3), counted('b', 1), counted('c', 2)], [counted('c', 2)]), true, 'c only after');
     assert.equal(mergeIsCurrent(head, [counted('a', 2), counted('a', 1), counted('b', 1)], []), true, 'one row per hour');
     assert.equal(mergeIsCurrent(headOf(10, []), [], []), true);
+  });
+
+  it("a read's check is one sum of the covered hours' counts: any late event, of any type, makes it larger", () => {
+    const head = headOf(10, [total('a', [1, 2, 3]), total('b', [4])]);
+    assert.equal(coveredIsCurrent(head, 4), true);
+    assert.equal(coveredIsCurrent(head, 5), false, 'a late event of a, of b, or of a new type');
+    assert.equal(coveredIsCurrent(head, 3), false);
+    assert.equal(coveredIsCurrent(headOf(10, []), 0), true, 'a merge of no events, over hours that hold none');
+    assert.equal(coveredIsCurrent(headOf(10, []), 1), false);
   });
 
   it("a head keeps each type's exact total, and the hours after it merge into it", () => {

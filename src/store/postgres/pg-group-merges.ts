@@ -10,6 +10,7 @@ import {
   advanceTarget,
   combineGroups,
   combineTotals,
+  coveredIsCurrent,
   headTotals,
   mergeIsCurrent,
   parseHead,
@@ -65,18 +66,10 @@ export async function readPeriodPg(c: pg.PoolClient, customerId: string, period:
   });
   if (!h || h.through > to) return full('none');
   const covered = await c.query(
-    `SELECT event_type AS "eventType", sum(count)::bigint AS count FROM rollups
-     WHERE customer_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1`,
+    'SELECT coalesce(sum(count), 0)::bigint AS n FROM rollups WHERE customer_id = $1 AND hour >= $2 AND hour < $3',
     [customerId, from, h.through],
   );
-  if (
-    !mergeIsCurrent(
-      h,
-      covered.rows.map((r) => ({ eventType: r.eventType as string, count: Number(r.count) })),
-      [],
-    )
-  )
-    return full('stale');
+  if (!coveredIsCurrent(h, Number(covered.rows[0].n))) return full('stale');
   const cached = await c.query(`SELECT event_type, grp, ${STATE_COLUMNS} FROM group_merges WHERE ${KEY}`, [customerId, period, from]);
   // The hours after the merge, row by row: each total with its sole group (null when the hour has none), and the group rows.
   const recent = (

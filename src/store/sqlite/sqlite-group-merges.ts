@@ -10,6 +10,7 @@ import {
   advanceTarget,
   combineGroups,
   combineTotals,
+  coveredIsCurrent,
   headTotals,
   mergeIsCurrent,
   parseHead,
@@ -64,15 +65,16 @@ export function createGroupMerges(
   const RANGE = 'customer_id = ? AND hour >= ? AND hour < ?';
   const recentTotals = db.prepare(`SELECT event_type, sole_grp, ${STATE_COLUMNS} FROM rollups WHERE ${RANGE}`).raw(true);
   const recentGroups = db.prepare(`SELECT event_type, grp, ${STATE_COLUMNS} FROM group_rollups WHERE ${RANGE}`).raw(true);
-  // What the covered hours hold now, against the head's counts: a sum of integers, no decimal text.
-  const coveredCounts = db.prepare(`SELECT event_type AS eventType, sum(count) AS count FROM rollups WHERE ${RANGE} GROUP BY event_type`);
+  // How many events the covered hours hold now, against the head's: one sum of integers over the range, no grouping.
+  const coveredCount = db.prepare(`SELECT coalesce(sum(count), 0) FROM rollups WHERE ${RANGE}`).pluck();
 
   /** One snapshot (a read transaction), even while another process derives on the same file. */
   const read = db.transaction((c: string, period: Period, from: number, to: number, operators: GroupOperators): PeriodMerge => {
     const h = headOf(c, period, from);
     if (!h || h.through > to) return { rollups: totals(c, from, to), groups: groups(c, from, to), merge: 'none' };
-    const covered = coveredCounts.all(c, from, h.through) as Array<{ eventType: string; count: number }>;
-    if (!mergeIsCurrent(h, covered, [])) return { rollups: totals(c, from, to), groups: groups(c, from, to), merge: 'stale' };
+    if (!coveredIsCurrent(h, coveredCount.get(c, from, h.through) as number)) {
+      return { rollups: totals(c, from, to), groups: groups(c, from, to), merge: 'stale' };
+    }
     // Each hour's total as a group state whose group is the hour's sole group (null when it has none).
     const recent = h.through < to ? (recentTotals.all(c, h.through, to) as unknown[][]).map(groupStateOfColumns) : [];
     const live = recent.filter((g) => g.group !== null);
