@@ -10,7 +10,7 @@ import { BodyFactory, type BodyFactoryOptions } from '../bodies.js';
 import { cannon, type CannonFigures } from '../load.js';
 import { judge, mb, progress, round, summarize, type Row, type ScenarioResult } from '../report.js';
 import { coresBusy, startMeterhook, systemCpu, type Child } from '../server-process.js';
-import { freshStore, num, type ScenarioContext } from './context.js';
+import { collectProfile, freshStore, num, profDir, type ScenarioContext } from './context.js';
 
 const EVENTS_PER_REQUEST = 1000;
 const PROCESS_COUNTS = [1, 2, 3];
@@ -123,9 +123,12 @@ async function processes(sc: ScenarioContext, n: number, connections: number) {
   try {
     const apiKey = benchApiKey();
     const configFile = writeConfig(fresh.dir, referenceConfig());
+    const profs = Array.from({ length: n }, (_, i) => profDir(sc, `BPG-${n}p-${i}`));
     // All at once, as a deployment starts them: one migrates the database, the others wait for it.
     const started = await Promise.allSettled(
-      Array.from({ length: n }, () => startMeterhook({ runner: sc.runner, dataDir: fresh.dir, configFile, apiKey, env: fresh.env })),
+      Array.from({ length: n }, (_, i) =>
+        startMeterhook({ runner: sc.runner, dataDir: fresh.dir, configFile, apiKey, cpuProfDir: profs[i], env: fresh.env }),
+      ),
     );
     for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -165,6 +168,10 @@ async function processes(sc: ScenarioContext, n: number, connections: number) {
       if (st.exitCode !== 0)
         notes.push(`BPG ${n}p: a server exited with code ${st.exitCode} signal ${st.signal}: ${s.output().slice(-500)}`);
     }
+    const profiles: Record<string, unknown> = {};
+    profs.forEach((dir, i) => {
+      collectProfile(dir, `BPG ${n}p server ${i + 1}`, notes, profiles);
+    });
     const acknowledged = (warmup.reduce((a, m) => a + m.ok2xx, 0) + ok) * EVENTS_PER_REQUEST;
     const stored = num((await fresh.query<{ n: unknown }>('SELECT count(*) AS n FROM events'))[0]?.n);
     if (stored < acknowledged)
@@ -188,6 +195,7 @@ async function processes(sc: ScenarioContext, n: number, connections: number) {
       acknowledged,
       stored,
       measured: measured.map(strip),
+      ...profiles,
       notes,
     };
   } finally {

@@ -48,7 +48,7 @@ export interface DirtyMark {
   customerId: string;
   period: Period;
   periodStart: number;
-  /** The highest event seq that touched it; a close clears the mark only if no newer event arrived. */
+  /** An event seq of the derivation that raised it since its period last closed; informational, never compared. */
   changeSeq: number;
 }
 

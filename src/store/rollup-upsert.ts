@@ -62,9 +62,13 @@ export function rollupUpsertSql(rows: string, d: MergeDialect, into: StateTable 
 /** Unique values, each inserted once: a value already in a period's set changes nothing. */
 export const UNIQUE_COLUMNS = 'customer_id, period, period_start, event_type, grp, token';
 
-/** `INSERT INTO dirty_periods AS t (…) <rows> ON CONFLICT … DO UPDATE`: a mark keeps the newest change seq. */
-export function markUpsertSql(rows: string, d: MergeDialect): string {
-  return `INSERT INTO dirty_periods AS t (period, period_start, customer_id, change_seq)
+/**
+ * `INSERT INTO dirty_periods (…) <rows> ON CONFLICT DO NOTHING`: a new mark is written and an existing
+ * one is left as it is. Safe only where no close can delete marks meanwhile: SQLite's one writer, and a
+ * PostgreSQL derivation that holds its period instances' close generations (pg-close-generations.ts).
+ */
+export function markInsertSql(rows: string): string {
+  return `INSERT INTO dirty_periods (period, period_start, customer_id, change_seq)
      ${rows}
-     ON CONFLICT (period, period_start, customer_id) DO UPDATE SET change_seq = ${d.greatest}(t.change_seq, excluded.change_seq)`;
+     ON CONFLICT (period, period_start, customer_id) DO NOTHING`;
 }

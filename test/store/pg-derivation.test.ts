@@ -328,4 +328,39 @@ describe('PostgreSQL derivation after the commit', () => {
     await appA.close();
     await appB.close();
   });
+
+  it('a mark a process saw before a close is raised again by its next late event: the close generation moved', async () => {
+    const [a, b, schema] = await twoStores({}, { auto: false });
+    const hour = Date.UTC(2026, 0, 5, 10, 0, 0);
+    const cfg = { periods: ['hourly', 'daily'], events: { 'api.calls': { op: 'sum' } }, webhooks: [] };
+    const appA = await buildTestApp({ store: a, config: cfg, now: hour + 30 * 60_000 });
+    const appB = await buildTestApp({ store: b, config: cfg, now: hour + 66 * 60_000 });
+    const at = (min: number) => new Date(hour + min * 60_000).toISOString();
+    const trigger = async () => {
+      const r = await appB.app.inject({ method: 'POST', url: '/aggregations/trigger', headers: appB.headers });
+      assert.ok(r.statusCode === 200 || r.statusCode === 202, r.body);
+    };
+    const hourly = async () => (await aggs(appB, { customerId: 'seen', period: 'hourly' }))[0]!;
+    await post(appA, [{ eventType: 'api.calls', customerId: 'seen', value: 2, timestamp: at(5) }]);
+    // A derives its own rows (the read's barrier), so it knows the marks; a second event of the same hour
+    // then finds them known and skips them.
+    await a.mergedRollups('seen', hour, hour + HOUR);
+    await post(appA, [{ eventType: 'api.calls', customerId: 'seen', value: 3, timestamp: at(6) }]);
+    await a.mergedRollups('seen', hour, hour + HOUR);
+    await trigger();
+    const first = await hourly();
+    assert.equal(first.events['api.calls'], 5);
+    assert.equal((await sql(schema, "SELECT count(*) AS n FROM dirty_periods WHERE period = 'hourly'")).rows[0].n, '0');
+    // The hour is closed and its mark gone; A still remembers it, at the generation before the close.
+    await post(appA, [{ eventType: 'api.calls', customerId: 'seen', value: 4, timestamp: at(7) }]);
+    await a.mergedRollups('seen', hour, hour + HOUR);
+    assert.equal((await sql(schema, "SELECT count(*) AS n FROM dirty_periods WHERE period = 'hourly'")).rows[0].n, '1');
+    await trigger();
+    const revised = await hourly();
+    assert.equal(revised.events['api.calls'], 9, 'the late event is in a revision');
+    assert.ok(revised.revision > first.revision, 'a new revision');
+    assert.equal(await queued(schema), 0);
+    await appA.close();
+    await appB.close();
+  });
 });

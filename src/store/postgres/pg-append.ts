@@ -9,6 +9,7 @@ import { sameContent, type NewEvent } from '../../domain/event-rules.js';
 import type { Period } from '../../domain/periods.js';
 import { deriveFromText } from '../../domain/dimensions.js';
 import type { DimensionRules } from '../../domain/rules.js';
+import { numberArray, textArray } from './pg-arrays.js';
 import { QUEUE_INSERT_SQL, storedRules, type QueueItem } from './pg-derived.js';
 import { requestKeyOutcome, type AppendOutcome, type AppendUnit, type AppendedEvent } from '../store.js';
 
@@ -43,11 +44,11 @@ async function insertKeys(
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
      ON CONFLICT DO NOTHING RETURNING seq`,
     [
-      withId.map((x) => x.e.customerId),
-      withId.map((x) => x.e.eventType),
-      withId.map((x) => x.e.id),
-      withId.map((x) => x.e.ts),
-      withId.map((x) => x.seq),
+      textArray(withId.map((x) => x.e.customerId)),
+      textArray(withId.map((x) => x.e.eventType)),
+      textArray(withId.map((x) => x.e.id)),
+      numberArray(withId.map((x) => x.e.ts)),
+      numberArray(withId.map((x) => x.seq)),
     ],
   );
   const inserted = new Set(ins.rows.map((r) => Number(r.seq)));
@@ -176,21 +177,26 @@ export async function appendEventsPg(
     `INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::float8[], $8::text[])`,
     [
-      fresh.map((x) => x.seq),
-      fresh.map((x) => x.e.customerId),
-      fresh.map((x) => x.e.eventType),
-      fresh.map((x) => x.e.id),
-      fresh.map((x) => x.e.ts),
-      fresh.map((x) => x.receivedAt),
-      fresh.map((x) => x.e.value),
-      fresh.map((x) => x.e.metadata),
+      numberArray(fresh.map((x) => x.seq)),
+      textArray(fresh.map((x) => x.e.customerId)),
+      textArray(fresh.map((x) => x.e.eventType)),
+      textArray(fresh.map((x) => x.e.id)),
+      numberArray(fresh.map((x) => x.e.ts)),
+      numberArray(fresh.map((x) => x.receivedAt)),
+      numberArray(fresh.map((x) => x.e.value)),
+      textArray(fresh.map((x) => x.e.metadata)),
     ],
   );
 
   // The derived state (marks, hour totals, dimensions) waits for a derivation after the commit; this
   // row says which events it needs and is deleted by the transaction that derives them.
   const rules = storedRules(periods, dimensions);
-  const q = await client.query(QUEUE_INSERT_SQL, [fresh.length, rules, fresh.map((x) => x.e.ts), fresh.map((x) => x.seq)]);
+  const q = await client.query(QUEUE_INSERT_SQL, [
+    fresh.length,
+    rules,
+    numberArray(fresh.map((x) => x.e.ts)),
+    numberArray(fresh.map((x) => x.seq)),
+  ]);
   const events = fresh.map(({ e, seq }) => ({
     customerId: e.customerId,
     eventType: e.eventType,

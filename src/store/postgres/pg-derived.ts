@@ -5,13 +5,15 @@
 // without deleting its queue row in the same transaction, nor lock queue rows after derived rows.
 
 import type pg from 'pg';
+import { numberArray, textArray } from './pg-arrays.js';
 import { stateArrays } from './pg-upserts.js';
 import { deriveFromText } from '../../domain/dimensions.js';
 import { HourFold, hourKey, type FoldedEvent } from '../../domain/fold.js';
 import type { Period } from '../../domain/periods.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import type { RollupState } from '../../domain/rollup-state.js';
-import { markUpsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
+import { markInsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
+import { instancesOf, lockGenerations, type KnownMarks, type SeenMarks } from './pg-close-generations.js';
 import { writeDimensionsPg } from './pg-dimensions.js';
 
 /** The rules an ingest transaction ran under: the periods it marks and its dimensions. */
@@ -123,7 +125,13 @@ async function readBack(
  * Writes the derived state of `items` and deletes their queue rows, in the caller's transaction (which
  * holds the rows' locks). Returns how many new groups went to an overflow group.
  */
-export async function deriveItems(c: pg.PoolClient, items: readonly QueueItem[]): Promise<number> {
+/** This process's known marks, and the marks a derivation raised, learned by the caller after its commit. */
+export interface MarkMemory {
+  marks: KnownMarks;
+  seen: SeenMarks[];
+}
+
+export async function deriveItems(c: pg.PoolClient, items: readonly QueueItem[], known?: MarkMemory): Promise<number> {
   if (items.length === 0) return 0;
   const fold = new HourFold();
   let maxGroupsPerHour = 0;
@@ -132,7 +140,7 @@ export async function deriveItems(c: pg.PoolClient, items: readonly QueueItem[])
     maxGroupsPerHour = it.rules.dimensions.maxGroupsPerHour;
   }
   let overflowed = 0;
-  if (fold.size > 0) overflowed = await writeFold(c, fold, maxGroupsPerHour);
+  if (fold.size > 0) overflowed = await writeFold(c, fold, maxGroupsPerHour, known);
   await c.query('DELETE FROM derive_queue WHERE id = ANY($1::bigint[])', [items.map((x) => x.id)]);
   return overflowed;
 }
@@ -191,16 +199,23 @@ export async function deriveIsolating(
   return { failed, overflowed };
 }
 
-async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: number): Promise<number> {
-  // Marks before rollups, both in the fold's key order: concurrent derivations lock rows in one order
-  // (no deadlock), and a close skipping marks held here never reads half of this derivation's rollups.
-  const m = fold.marks();
-  await c.query(markUpsertSql('SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])', POSTGRES_MERGE), [
-    m.map((x) => x.period),
-    m.map((x) => x.periodStart),
-    m.map((x) => x.customerId),
-    m.map((x) => x.changeSeq),
-  ]);
+async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: number, known?: MarkMemory): Promise<number> {
+  // Generations first (FOR SHARE: no close of these period instances runs until this commits), then the
+  // marks not known to exist, then rollups, each in the fold's key order: concurrent derivations lock
+  // rows in one order (no deadlock), and a close, which waits for the generations, never reads half of
+  // this derivation's rollups. With the generations held, a mark that exists cannot be deleted under
+  // this transaction, so an existing one is left alone (DO NOTHING) rather than locked.
+  const all = fold.marks();
+  const generations = await lockGenerations(c, instancesOf(all), 'derive');
+  const m = known ? known.marks.unknown(all, generations) : all;
+  if (m.length > 0)
+    await c.query(markInsertSql('SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])'), [
+      textArray(m.map((x) => x.period)),
+      numberArray(m.map((x) => x.periodStart)),
+      textArray(m.map((x) => x.customerId)),
+      numberArray(m.map((x) => x.changeSeq)),
+    ]);
+  known?.seen.push({ generations, marks: m });
   const r: Array<{ c: string; t: string; h: number; s: RollupState; sole: string | null }> = [];
   let grouped = false;
   fold.forEachHourOrSole((cu, t, h, st, groups, sole) => {
@@ -215,7 +230,13 @@ async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: num
         $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::float8[], $14::text[])`,
       POSTGRES_MERGE,
     ) + (grouped ? ' RETURNING customer_id, hour, event_type, count, sole_grp' : ''),
-    [r.map((x) => x.c), r.map((x) => x.h), r.map((x) => x.t), ...stateArrays(r.map((x) => x.s)), r.map((x) => x.sole)],
+    [
+      textArray(r.map((x) => x.c)),
+      numberArray(r.map((x) => x.h)),
+      textArray(r.map((x) => x.t)),
+      ...stateArrays(r.map((x) => x.s)),
+      textArray(r.map((x) => x.sole)),
+    ],
   );
   const totals = new Map<string, number>();
   const soleKept = new Set<string>();

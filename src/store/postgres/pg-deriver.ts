@@ -10,6 +10,7 @@ import { MEMORY_BUDGET } from '../../config/memory-budget.js';
 import type { StoreUnavailable } from '../../domain/errors.js';
 import type { WriteHealth } from '../fault-boundary.js';
 import { claimQueueRows, deriveIsolating, deriveItems, type QueueItem } from './pg-derived.js';
+import { KnownMarks, type SeenMarks } from './pg-close-generations.js';
 
 export interface DeriverOptions {
   /** Derive this process's commits in the background (default true); false leaves them to reads and sweeps. */
@@ -84,6 +85,8 @@ export function createPgDeriver(
     expireSetAside();
     return ids.filter((id) => !setAside.has(id));
   };
+  /** Marks seen to exist after a derivation committed; skipped while their close generation holds. */
+  const knownMarks = new KnownMarks();
   /** The shared queue as last polled. */
   let queued = { events: 0, ageMs: 0 };
 
@@ -108,7 +111,12 @@ export function createPgDeriver(
   async function deriveRows(ids: number[], mode: { wait: boolean; readBack: boolean }): Promise<void> {
     try {
       // Awaited first: `x += await y` reads x before the await and loses a concurrent derivation's count.
-      const overflowed = await deriveTx(async (c) => deriveItems(c, await claimQueueRows(c, ids, local, mode)));
+      const seen: SeenMarks[] = [];
+      const overflowed = await deriveTx(async (c) => {
+        seen.length = 0; // a retried transaction raises its marks again
+        return deriveItems(c, await claimQueueRows(c, ids, local, mode), { marks: knownMarks, seen });
+      });
+      for (const x of seen) knownMarks.learn(x);
       groupsOverflowed += overflowed;
     } catch (err) {
       if (classify(err)) throw err;

@@ -34,6 +34,7 @@ import type {
 import type { OutboxMessage } from '../../domain/deliveries.js';
 import { ensurePartitions, migratePg } from './migrations.js';
 import { appendEventsPg } from './pg-append.js';
+import { instancesOf, lockGenerations } from './pg-close-generations.js';
 import type { QueueItem } from './pg-derived.js';
 import { createPgDeriver, type DeriverOptions, type PgDeriver } from './pg-deriver.js';
 import { deleteEventsBeforePg } from './pg-retention.js';
@@ -315,8 +316,10 @@ export class PostgresStore implements Store {
 
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     return this.tx(async (c) => {
-      // SKIP LOCKED: another process closing the same marks takes the others; an ingest holding a
-      // mark (mid-transaction) leaves it for the next run, so a close never reads half a group.
+      // The generations first: a derivation raising marks of these period instances is waited for, and
+      // none starts until this commits (pg-close-generations.ts); so no rollup read below is half written.
+      // SKIP LOCKED: another process closing the same marks takes the others.
+      await lockGenerations(c, instancesOf(marks), 'close');
       const locked = (
         await c.query(
           `SELECT period, period_start, customer_id, change_seq FROM dirty_periods

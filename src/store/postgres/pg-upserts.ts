@@ -4,6 +4,7 @@
 
 import { formatFixed } from '../../domain/decimal.js';
 import type { RollupState } from '../../domain/rollup-state.js';
+import { numberArray } from './pg-arrays.js';
 
 export const UPSERT_AGGREGATIONS = `
   INSERT INTO aggregations AS a (id, customer_id, period, period_key, period_start, period_end, events, event_counts,
@@ -21,8 +22,8 @@ export const INSERT_MESSAGES = `
   SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
   ON CONFLICT DO NOTHING RETURNING id`;
 
-/** The ten hour-state columns of `states` as unnest arrays, in the order of STATE_COLUMNS (rollup-upsert.ts). */
-export function stateArrays(states: readonly RollupState[]): unknown[][] {
+/** The ten hour-state columns of `states` as unnest array literals, in the order of STATE_COLUMNS (rollup-upsert.ts). */
+export function stateArrays(states: readonly RollupState[]): string[] {
   return [
     states.map((s) => s.count),
     states.map((s) => formatFixed(s.sum)),
@@ -34,5 +35,5 @@ export function stateArrays(states: readonly RollupState[]): unknown[][] {
     states.map((s) => s.lastTs),
     states.map((s) => s.lastSeq),
     states.map((s) => s.lastValue),
-  ];
+  ].map(numberArray);
 }

@@ -10,7 +10,7 @@ import { MEMORY_BUDGET, SLICE_EVENT_BYTES, pendingEventBytes, sliceCustomerBytes
 import type { Period } from '../../domain/periods.js';
 import { HourFold, periodStartMemoSize } from '../../domain/fold.js';
 import type { DimensionRules } from '../../domain/rules.js';
-import { markUpsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
+import { markInsertSql, rollupUpsertSql, SQLITE_MERGE } from '../rollup-upsert.js';
 import { stateParams } from '../rows.js';
 import { sqliteFault } from './sqlite-faults.js';
 import { createDimensionWriter, type GroupedHour } from './sqlite-dimensions.js';
@@ -97,7 +97,7 @@ export function createDerivedState(db: Database.Database, opts: DerivedOptions =
   const upsertRollupCount = db.prepare(
     `${rollupUpsertSql('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', SQLITE_MERGE)} RETURNING count, sole_grp`,
   );
-  const upsertMark = db.prepare(markUpsertSql('VALUES (?, ?, ?, ?)', SQLITE_MERGE));
+  const upsertMark = db.prepare(markInsertSql('VALUES (?, ?, ?, ?)'));
   // OR IGNORE: a set-aside event's key is written when it is set aside, and again when it is folded.
   const insertId = db.prepare('INSERT OR IGNORE INTO event_ids (h, seq) VALUES (?, ?)');
   const saveWatermark = db.prepare('UPDATE derived_state SET applied_seq = ? WHERE id = 1');
