@@ -220,6 +220,22 @@ export class HourFold {
     }
   }
 
+  /** The period instances the marks fall in, each once, in (period, period start) order. */
+  markInstances(): Array<{ period: Period; periodStart: number }> {
+    const seen = new Map<Period, Set<number>>();
+    for (const mine of this.raised.values()) {
+      for (const [period, starts] of mine) {
+        let s = seen.get(period);
+        if (!s) seen.set(period, (s = new Set()));
+        for (const start of starts.keys()) s.add(start);
+      }
+    }
+    const out: Array<{ period: Period; periodStart: number }> = [];
+    for (const period of [...seen.keys()].sort(compareText))
+      for (const periodStart of [...seen.get(period)!].sort((a, b) => a - b)) out.push({ period, periodStart });
+    return out;
+  }
+
   /** The marks raised, in (period, period start, customer) order; `keep` drops the ones a store knows it has. */
   marks(keep: (period: Period, customerId: string, periodStart: number) => boolean = () => true): MarkRaise[] {
     const out: MarkRaise[] = [];

@@ -1,5 +1,6 @@
 // Owns group commit: ingest units that arrive together share one transaction, and each caller is
-// answered only after that commit. Owns ingest admission too: a unit is refused (Overloaded, HTTP 503
+// answered only after that commit. As many transactions run at once as the store allows
+// (concurrentAppends); the units waiting meanwhile form the next group. Owns ingest admission too: a unit is refused (Overloaded, HTTP 503
 // with Retry-After) when the queue is at its bound in events or estimated bytes, or when the store says
 // its own backlog is full. Must never acknowledge before commit or queue without bound.
 
@@ -33,7 +34,8 @@ export class GroupCommitter {
   private peakEvents = 0;
   private peakBytes = 0;
   private refused = 0;
-  private flushing = false;
+  private inFlight = 0;
+  private readonly maxInFlight: number;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   private readonly maxGroup: number;
@@ -42,7 +44,7 @@ export class GroupCommitter {
   private readonly dimensions: () => DimensionRules;
 
   constructor(
-    private readonly store: EventPort & Pick<StoreLifecycle, 'backlogRetryAfter'>,
+    private readonly store: Pick<EventPort, 'appendEvents' | 'concurrentAppends'> & Pick<StoreLifecycle, 'backlogRetryAfter'>,
     private readonly periods: () => readonly Period[],
     opts: GroupCommitOptions = {},
   ) {
@@ -50,6 +52,7 @@ export class GroupCommitter {
     this.maxQueued = opts.maxQueuedEvents ?? MEMORY_BUDGET.queuedEvents;
     this.maxBytes = opts.maxQueuedBytes ?? MEMORY_BUDGET.queuedBytes;
     this.dimensions = opts.dimensions ?? (() => NO_DIMENSIONS);
+    this.maxInFlight = Math.max(1, store.concurrentAppends ?? 1);
   }
 
   get depth(): number {
@@ -101,18 +104,31 @@ export class GroupCommitter {
 
   /** Resolves once everything submitted so far is committed or failed; used on shutdown. */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && !this.flushing) return Promise.resolve();
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
     this.scheduled = true;
     // setImmediate lets every request already parsed in this I/O turn join the same transaction.
     setImmediate(() => {
       this.scheduled = false;
-      void this.flush();
+      this.pump();
     });
+  }
+
+  /** Starts a transaction per free slot while units wait. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const group = this.take();
+      this.inFlight++;
+      void this.commitGroup(group).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0) this.schedule();
+        else if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }
   }
 
   private take(): Pending[] {
@@ -143,43 +159,32 @@ export class GroupCommitter {
     }
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
+  private async commitGroup(group: Pending[]): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const group = this.take();
-        try {
-          const outcomes = await this.store.appendEvents(
-            group.map((p) => p.unit),
-            this.periods(),
-            this.dimensions(),
-          );
-          group.forEach((p, i) => {
-            p.resolve(outcomes[i]!);
-          });
-        } catch (err) {
-          // A failure tied to one unit must not fail the others that shared its transaction: each
-          // is committed alone, and only the unit that fails again gets the error.
-          if (group.length > 1 && !(err instanceof StoreUnavailable)) {
-            await this.commitEach(group);
-            continue;
-          }
-          for (const p of group) p.reject(err);
-          // The store is down: everyone waiting would only queue for another failing connection
-          // attempt. Answer them now (503 + Retry-After) instead of seconds later.
-          if (err instanceof StoreUnavailable) {
-            const waiting = this.queue.splice(0);
-            this.queuedEvents = 0;
-            this.queuedBytes = 0;
-            for (const p of waiting) p.reject(err);
-          }
-        }
+      const outcomes = await this.store.appendEvents(
+        group.map((p) => p.unit),
+        this.periods(),
+        this.dimensions(),
+      );
+      group.forEach((p, i) => {
+        p.resolve(outcomes[i]!);
+      });
+    } catch (err) {
+      // A failure tied to one unit must not fail the others that shared its transaction: each
+      // is committed alone, and only the unit that fails again gets the error.
+      if (group.length > 1 && !(err instanceof StoreUnavailable)) {
+        await this.commitEach(group);
+        return;
       }
-    } finally {
-      this.flushing = false;
-      if (this.queue.length > 0) this.schedule();
-      else for (const w of this.idleWaiters.splice(0)) w();
+      for (const p of group) p.reject(err);
+      // The store is down: everyone waiting would only queue for another failing connection
+      // attempt. Answer them now (503 + Retry-After) instead of seconds later.
+      if (err instanceof StoreUnavailable) {
+        const waiting = this.queue.splice(0);
+        this.queuedEvents = 0;
+        this.queuedBytes = 0;
+        for (const p of waiting) p.reject(err);
+      }
     }
   }
 }

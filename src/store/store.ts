@@ -131,6 +131,11 @@ export interface DeliveryQuery {
 
 /** Raw events and the request keys recorded with them: append, list, retention. */
 export interface EventPort {
+  /**
+   * How many appendEvents transactions may run at once (default 1): SQLite has one writer; PostgreSQL
+   * takes two, so one group is parsed and sent while the other waits for its commit.
+   */
+  readonly concurrentAppends?: number;
   /** Commits all units in one transaction; a unit with an id conflict is rolled back alone. */
   appendEvents(units: AppendUnit[], periods: readonly Period[], dimensions?: DimensionRules): Promise<AppendOutcome[]>;
   listEvents(q: EventQuery): Promise<StoredEvent[]>;

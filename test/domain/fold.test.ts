@@ -187,4 +187,20 @@ describe('HourFold', () => {
       ['monthly'],
     );
   });
+
+  it('lists the period instances of its marks once each, in (period, start) order', () => {
+    const fold = new HourFold();
+    const periods = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+    // Over a year edge, several customers and hours, out of order.
+    const times = [Date.UTC(2027, 0, 1, 0, 5), Date.UTC(2026, 11, 31, 23, 59), Date.UTC(2026, 11, 31, 22, 1), Date.UTC(2027, 0, 1, 0, 6)];
+    times.forEach((ts, i) => {
+      fold.add({ customerId: `c${i % 3}`, eventType: 't', ts, seq: i + 1, value: 1 }, periods);
+    });
+    const expected: Array<{ period: string; periodStart: number }> = [];
+    for (const m of fold.marks())
+      if (!expected.some((x) => x.period === m.period && x.periodStart === m.periodStart))
+        expected.push({ period: m.period, periodStart: m.periodStart });
+    assert.deepEqual(fold.markInstances(), expected);
+    assert.equal(expected.length, 3 + 2 + 1 + 2 + 2, 'hours 22, 23, 0; two days; one ISO week; two months; two years');
+  });
 });

@@ -257,6 +257,43 @@ describe('the group-commit queue at its bound', () => {
     for (const u of admitted) for (const e of u.events) await countedOnce(t, e.customerId, e.value);
     for (const u of refused) for (const e of u.events) assert.deepEqual((await usageOf(t, e.customerId)).events, {});
   });
+
+  it('runs as many transactions at once as the store allows, never more, and drains after the last', async () => {
+    const allowed = t.store.concurrentAppends ?? 1;
+    let inFlight = 0;
+    let most = 0;
+    let calls = 0;
+    // The real store, counted: every call goes through to it.
+    const counted = {
+      concurrentAppends: t.store.concurrentAppends,
+      backlogRetryAfter: () => t.store.backlogRetryAfter(),
+      appendEvents: async (...args: Parameters<typeof t.store.appendEvents>) => {
+        inFlight++;
+        calls++;
+        most = Math.max(most, inFlight);
+        try {
+          return await t.store.appendEvents(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const committer = new GroupCommitter(counted, () => t.config.periods);
+    // One unit per turn: each flush takes what is waiting, so several transactions are asked for.
+    const units = Array.from({ length: 24 }, () => unit('cc', 3));
+    const pending: Array<Promise<AppendOutcome>> = [];
+    for (const u of units) {
+      pending.push(committer.submit(u));
+      await new Promise((r) => setImmediate(r));
+    }
+    await committer.drain();
+    assert.equal(inFlight, 0, 'drain waits for every transaction');
+    const r = await settle(pending);
+    assert.equal(r.ok.length, units.length);
+    assert.ok(calls > 1 && calls <= units.length, `${calls} transactions`);
+    assert.equal(most, allowed, `at most ${allowed} at once, and that many were used`);
+    for (const u of units) for (const e of u.events) await countedOnce(t, e.customerId, e.value);
+  });
 });
 
 describe('capture bodies in flight at their bound', () => {

@@ -77,13 +77,11 @@ export class KnownMarks {
 
   constructor(private readonly maxMarks = 200_000) {}
 
-  /** The marks of `marks` not known to exist at the generations read under this derivation's lock. */
-  unknown<M extends PeriodInstance & { customerId: string }>(marks: readonly M[], generations: ReadonlyMap<string, number>): M[] {
-    return marks.filter((m) => {
-      const k = keyOf(m.period, m.periodStart);
-      const known = this.byInstance.get(k);
-      return !(known && known.generation === generations.get(k) && known.customers.has(m.customerId));
-    });
+  /** Whether this mark is known to exist at the generation read under this derivation's lock. */
+  knows(period: string, periodStart: number, customerId: string, generations: ReadonlyMap<string, number>): boolean {
+    const k = keyOf(period, periodStart);
+    const known = this.byInstance.get(k);
+    return known !== undefined && known.generation === generations.get(k) && known.customers.has(customerId);
   }
 
   /** After the derivation's commit: its marks exist at the generations it read (no close ran while it held them). */
@@ -121,5 +119,3 @@ export class KnownMarks {
     this.byInstance.delete(k);
   }
 }
-
-export const instanceKey = keyOf;

@@ -13,7 +13,7 @@ import type { Period } from '../../domain/periods.js';
 import type { DimensionRules } from '../../domain/rules.js';
 import type { RollupState } from '../../domain/rollup-state.js';
 import { markInsertSql, POSTGRES_MERGE, rollupUpsertSql } from '../rollup-upsert.js';
-import { instancesOf, lockGenerations, type KnownMarks, type SeenMarks } from './pg-close-generations.js';
+import { lockGenerations, type KnownMarks, type SeenMarks } from './pg-close-generations.js';
 import { writeDimensionsPg } from './pg-dimensions.js';
 
 /** The rules an ingest transaction ran under: the periods it marks and its dimensions. */
@@ -205,9 +205,8 @@ async function writeFold(c: pg.PoolClient, fold: HourFold, maxGroupsPerHour: num
   // rows in one order (no deadlock), and a close, which waits for the generations, never reads half of
   // this derivation's rollups. With the generations held, a mark that exists cannot be deleted under
   // this transaction, so an existing one is left alone (DO NOTHING) rather than locked.
-  const all = fold.marks();
-  const generations = await lockGenerations(c, instancesOf(all), 'derive');
-  const m = known ? known.marks.unknown(all, generations) : all;
+  const generations = await lockGenerations(c, fold.markInstances(), 'derive');
+  const m = known ? fold.marks((p, cu, s) => !known.marks.knows(p, s, cu, generations)) : fold.marks();
   if (m.length > 0)
     await c.query(markInsertSql('SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])'), [
       textArray(m.map((x) => x.period)),

@@ -9,17 +9,17 @@ import { StoreUnavailable } from '../../domain/errors.js';
 import { NO_DIMENSIONS, type DimensionRules } from '../../domain/rules.js';
 import type { GroupOperators } from '../../domain/operators.js';
 import { periodInterval, type Period } from '../../domain/periods.js';
-import type {
-  AggregationQuery,
-  AppendOutcome,
-  AppendUnit,
-  CloseResult,
-  EventQuery,
-  ProvisionalResult,
-  Store,
-  StoreStats,
+import {
+  installReadBarrier,
+  type AggregationQuery,
+  type AppendOutcome,
+  type AppendUnit,
+  type CloseResult,
+  type EventQuery,
+  type ProvisionalResult,
+  type Store,
+  type StoreStats,
 } from '../store.js';
-import { installReadBarrier } from '../store.js';
 import type {
   AggregationRecord,
   ApiKeyRecord,
@@ -207,6 +207,8 @@ export class PostgresStore implements Store {
     return this.guard(() => ensurePartitions(this.pool, from, to));
   }
 
+  /** Two ingest transactions at once: one group is sent while the other waits for its commit. */
+  readonly concurrentAppends = 2;
   async appendEvents(
     units: AppendUnit[],
     periods: readonly Period[],
@@ -316,9 +318,8 @@ export class PostgresStore implements Store {
 
   closePeriods(marks: DirtyMark[], decide: CloseDecider): Promise<CloseResult> {
     return this.tx(async (c) => {
-      // The generations first: a derivation raising marks of these period instances is waited for, and
-      // none starts until this commits (pg-close-generations.ts); so no rollup read below is half written.
-      // SKIP LOCKED: another process closing the same marks takes the others.
+      // Generations first: derivations of these period instances in flight are waited for and new ones wait
+      // for this (pg-close-generations.ts), so no rollup is half written. SKIP LOCKED: another closer's marks.
       await lockGenerations(c, instancesOf(marks), 'close');
       const locked = (
         await c.query(
