@@ -67,15 +67,20 @@ export interface SeenMarks {
   marks: Array<PeriodInstance & { customerId: string }>;
 }
 
+/** Estimated heap of one known mark: the id's UTF-16 text plus a Set entry. */
+const markBytes = (customerId: string) => 2 * customerId.length + 48;
+
 /**
- * The marks this process saw exist, per period instance and generation. Bounded: past `maxMarks`, the
- * instances learned longest ago are forgotten (their marks are written again, which is only slower).
+ * The marks this process saw exist, per period instance and generation. Bounded by estimated heap
+ * (default 8 MiB: about 100,000 marks of 36-character ids): past it, the instances learned first are
+ * forgotten (their marks are written again, which is only slower).
  */
 export class KnownMarks {
   private readonly byInstance = new Map<string, { generation: number; customers: Set<string> }>();
   private size = 0;
+  private bytes = 0;
 
-  constructor(private readonly maxMarks = 200_000) {}
+  constructor(private readonly maxBytes = 8 * 1024 * 1024) {}
 
   /** Whether this mark is known to exist at the generation read under this derivation's lock. */
   knows(period: string, periodStart: number, customerId: string, generations: ReadonlyMap<string, number>): boolean {
@@ -100,10 +105,11 @@ export class KnownMarks {
       if (!known.customers.has(m.customerId)) {
         known.customers.add(m.customerId);
         this.size++;
+        this.bytes += markBytes(m.customerId);
       }
     }
     for (const k of this.byInstance.keys()) {
-      if (this.size <= this.maxMarks) break;
+      if (this.bytes <= this.maxBytes) break;
       this.drop(k);
     }
   }
@@ -116,6 +122,7 @@ export class KnownMarks {
     const known = this.byInstance.get(k);
     if (!known) return;
     this.size -= known.customers.size;
+    for (const c of known.customers) this.bytes -= markBytes(c);
     this.byInstance.delete(k);
   }
 }

@@ -139,8 +139,9 @@ export class PostgresStore implements Store {
     }
   }
 
-  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN ISOLATION LEVEL READ COMMITTED'): Promise<T> {
     return this.guard(async () => {
+      // READ COMMITTED unless asked, whatever the server's default: close generations need fresh snapshots.
       // A deadlock or serialization failure rolled the whole transaction back, so running it again
       // is safe; it is rare (lock order is fixed) but concurrent processes can still meet.
       for (let attempt = 1; ; attempt++) {
@@ -207,7 +208,6 @@ export class PostgresStore implements Store {
     return this.guard(() => ensurePartitions(this.pool, from, to));
   }
 
-  /** Two ingest transactions at once: one group is sent while the other waits for its commit. */
   readonly concurrentAppends = 2;
   async appendEvents(
     units: AppendUnit[],
