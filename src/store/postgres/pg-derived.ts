@@ -121,16 +121,16 @@ async function readBack(
   return items;
 }
 
-/**
- * Writes the derived state of `items` and deletes their queue rows, in the caller's transaction (which
- * holds the rows' locks). Returns how many new groups went to an overflow group.
- */
 /** This process's known marks, and the marks a derivation raised, learned by the caller after its commit. */
 export interface MarkMemory {
   marks: KnownMarks;
   seen: SeenMarks[];
 }
 
+/**
+ * Writes the derived state of `items` and deletes their queue rows, in the caller's transaction (which
+ * holds the rows' locks). Returns how many new groups went to an overflow group.
+ */
 export async function deriveItems(c: pg.PoolClient, items: readonly QueueItem[], known?: MarkMemory): Promise<number> {
   if (items.length === 0) return 0;
   const fold = new HourFold();
