@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runBench, TIMEOUT_MS } from '../helpers/bench-smoke.js';
 
-test('BPG on a throwaway durable cluster prints the raw insert, 1, 2 and 3 processes and the settings', {
+test('BPG on a throwaway durable cluster prints the raw insert, the raw insert with hour totals, 1, 2 and 3 processes and the settings', {
   timeout: TIMEOUT_MS + 30_000,
 }, async () => {
   const out = path.join(os.tmpdir(), `meterhook-bench-smoke-bpg-${process.pid}.json`);
@@ -20,9 +20,10 @@ test('BPG on a throwaway durable cluster prints the raw insert, 1, 2 and 3 proce
     assert.match(r.stdout, /postgres: throwaway cluster started by the benchmark; .*fsync=on, synchronous_commit=on/, context);
     const rows = r.stdout.split('\n').filter((l) => l.split('|')[1]?.trim() === 'BPG');
     const labels = rows.map((l) => l.split('|')[2]!.trim());
-    assert.equal(rows.length, 4, context);
+    assert.equal(rows.length, 5, context);
     assert.match(labels[0]!, /^raw deduped insert/);
-    for (const [i, n] of ['1 process,', '2 processes,', '3 processes,'].entries()) assert.ok(labels[i + 1]!.includes(n), labels.join('\n'));
+    assert.match(labels[1]!, /^raw insert \+ hour totals upsert/);
+    for (const [i, n] of ['1 process,', '2 processes,', '3 processes,'].entries()) assert.ok(labels[i + 2]!.includes(n), labels.join('\n'));
     for (const row of rows) {
       assert.match(row.split('|')[3]!.trim(), /^[\d,]+ ev\/s$/, row);
       assert.doesNotMatch(row, /\bNaN\b|Infinity|ERROR/, row);

@@ -1,5 +1,5 @@
-// Owns the PostgreSQL ingest path: one transaction per group commit, set-based statements (unnest)
-// for ids and events, each unit's request key (Idempotency-Key) in the unit's savepoint, and one
+// Owns the PostgreSQL ingest path: one transaction per group commit, one set-based statement (unnest)
+// per unit for its ids and events together, each unit's request key (Idempotency-Key) in the unit's savepoint, and one
 // derive-queue row naming the new events, whose hour states and marks are derived after the commit
 // (pg-deriver.ts). Must never commit a unit that has an id conflict, nor its key without its events,
 // nor new events without their queue row.
@@ -22,56 +22,83 @@ interface Seqd {
 type Key = string;
 const keyOf = (e: NewEvent): Key => `${e.customerId}\u0000${e.eventType}\u0000${e.id}`;
 
+// One statement per unit: its keys (ON CONFLICT DO NOTHING, in the order given) and the events whose
+// key it inserted or that carry no id, from one set of column arrays. It answers with the seqs of the
+// events it left out (ids already stored, in this transaction or before): usually none, so one short row.
+const INSERT_UNIT_SQL = `WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::float8[], $8::text[])
+      AS u(seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
+  ), k AS (
+    INSERT INTO event_keys (customer_id, event_type, event_id, ts, seq)
+    SELECT customer_id, event_type, event_id, ts, seq FROM input WHERE event_id IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING seq
+  ), e AS (
+    INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
+    SELECT * FROM input WHERE event_id IS NULL OR seq IN (SELECT seq FROM k)
+  )
+  SELECT string_agg(seq::text, ',') AS left_out FROM input
+  WHERE event_id IS NOT NULL AND seq NOT IN (SELECT seq FROM k)`;
+
+type Stored = { seq: number; value: number; metadata: string | null; ts: number };
+
 /**
- * Inserts the idempotency keys of `events`; returns, per event, either its own seq (new) or the
- * stored event it repeats. Rows this transaction wrote are compared from memory.
+ * Inserts `events` (their keys, then the events whose key is new or that have no id); returns, per
+ * event, either null (stored now) or the stored event it repeats. Rows this transaction wrote are
+ * compared from memory. The caller rolls back a unit that has a conflict.
  */
-async function insertKeys(
-  client: pg.PoolClient,
-  events: Seqd[],
-  bySeq: Map<number, Seqd>,
-): Promise<Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>> {
+async function insertUnit(client: pg.PoolClient, events: Seqd[], bySeq: Map<number, Seqd>): Promise<Map<number, Stored | null>> {
   // Key order: concurrent groups then lock index entries in one order and cannot deadlock each other.
-  // Each key built once, not twice per comparison.
-  const keyed = events.filter((x) => x.e.id !== null).map((x) => ({ x, k: keyOf(x.e) }));
-  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.x.seq - b.x.seq));
-  const withId = keyed.map((y) => y.x);
-  const result = new Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>();
-  for (const x of events) if (x.e.id === null) result.set(x.seq, { stored: null });
-  if (withId.length === 0) return result;
-  const ins = await client.query(
-    `INSERT INTO event_keys (customer_id, event_type, event_id, ts, seq)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-     ON CONFLICT DO NOTHING RETURNING seq`,
-    [
-      textArray(withId.map((x) => x.e.customerId)),
-      textArray(withId.map((x) => x.e.eventType)),
-      textArray(withId.map((x) => x.e.id)),
-      numberArray(withId.map((x) => x.e.ts)),
-      numberArray(withId.map((x) => x.seq)),
-    ],
+  // Each key built once, not twice per comparison; events without an id go last.
+  const keyed = events.map((x) => ({ x, k: x.e.id === null ? null : keyOf(x.e) }));
+  keyed.sort((a, b) =>
+    a.k === null || b.k === null
+      ? (a.k === null ? 1 : 0) - (b.k === null ? 1 : 0) || a.x.seq - b.x.seq
+      : a.k < b.k
+        ? -1
+        : a.k > b.k
+          ? 1
+          : a.x.seq - b.x.seq,
   );
-  const inserted = new Set(ins.rows.map((r) => Number(r.seq)));
-  const repeats = withId.filter((x) => !inserted.has(x.seq));
-  for (const x of withId) if (inserted.has(x.seq)) result.set(x.seq, { stored: null });
-  if (repeats.length === 0) return result;
+  const rows = keyed.map((y) => y.x);
+  const ins = await client.query(INSERT_UNIT_SQL, [
+    numberArray(rows.map((x) => x.seq)),
+    textArray(rows.map((x) => x.e.customerId)),
+    textArray(rows.map((x) => x.e.eventType)),
+    textArray(rows.map((x) => x.e.id)),
+    numberArray(rows.map((x) => x.e.ts)),
+    numberArray(rows.map((x) => x.receivedAt)),
+    numberArray(rows.map((x) => x.e.value)),
+    textArray(rows.map((x) => x.e.metadata)),
+  ]);
+  const result = new Map<number, Stored | null>();
+  for (const x of events) result.set(x.seq, null);
+  const leftOut = ins.rows[0]?.left_out as string | null | undefined;
+  if (!leftOut) return result;
+  const repeats = leftOut.split(',').map((s) => bySeq.get(Number(s))!);
   const found = await client.query(
     `SELECT k.customer_id, k.event_type, k.event_id, k.seq, k.ts, e.value, e.metadata
      FROM event_keys k LEFT JOIN events e ON e.ts = k.ts AND e.seq = k.seq
      WHERE (k.customer_id, k.event_type, k.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`,
     [repeats.map((x) => x.e.customerId), repeats.map((x) => x.e.eventType), repeats.map((x) => x.e.id)],
   );
-  const stored = new Map<Key, { seq: number; value: number; metadata: string | null; ts: number }>();
+  const stored = new Map<Key, Stored>();
   for (const r of found.rows) {
     const seq = Number(r.seq);
     const mine = bySeq.get(seq);
-    // Written earlier in this transaction: its events row does not exist yet, so compare with memory.
+    // Written earlier in this transaction: compare with memory.
     const row = mine
       ? { seq, value: mine.e.value, metadata: mine.e.metadata, ts: mine.e.ts }
       : { seq, value: Number(r.value), metadata: r.metadata as string | null, ts: Number(r.ts) };
     stored.set(`${r.customer_id}\u0000${r.event_type}\u0000${r.event_id}`, row);
   }
-  for (const x of repeats) result.set(x.seq, { stored: stored.get(keyOf(x.e)) ?? null });
+  const vanished: Seqd[] = [];
+  for (const x of repeats) {
+    const st = stored.get(keyOf(x.e));
+    if (st) result.set(x.seq, st);
+    else vanished.push(x);
+  }
+  // A key can only vanish if retention deleted it between the two statements: insert those again.
+  if (vanished.length > 0) for (const [seq, st] of await insertUnit(client, vanished, bySeq)) result.set(seq, st);
   return result;
 }
 
@@ -96,18 +123,18 @@ async function claimRequestKey(client: pg.PoolClient, unit: AppendUnit): Promise
 
 function judge(
   unit: Seqd[],
-  keys: Map<number, { stored: { seq: number; value: number; metadata: string | null; ts: number } | null }>,
+  keys: Map<number, Stored | null>,
 ): { results: AppendedEvent[]; fresh: Seqd[]; conflicts: Array<{ index: number; id: string }> } {
   const results: AppendedEvent[] = [];
   const fresh: Seqd[] = [];
   const conflicts: Array<{ index: number; id: string }> = [];
   unit.forEach((x, index) => {
-    const k = keys.get(x.seq);
-    if (!k || k.stored === null) {
+    const stored = keys.get(x.seq) ?? null;
+    if (stored === null) {
       results.push({ seq: x.seq, duplicate: false });
       fresh.push(x);
-    } else if (sameContent(k.stored, x.e)) {
-      results.push({ seq: k.stored.seq, duplicate: true });
+    } else if (sameContent(stored, x.e)) {
+      results.push({ seq: stored.seq, duplicate: true });
     } else {
       conflicts.push({ index, id: x.e.id ?? '' });
     }
@@ -124,8 +151,11 @@ export async function appendEventsPg(
   derive: QueueItem[],
 ): Promise<AppendOutcome[]> {
   const total = units.reduce((n, u) => n + u.events.length, 0);
-  const seqRows = await client.query("SELECT nextval('events_seq') AS s FROM generate_series(1, $1)", [total]);
-  const seqs = seqRows.rows.map((r) => Number(r.s)).sort((a, b) => a - b);
+  const seqRows = await client.query("SELECT string_agg(nextval('events_seq')::text, ',') AS s FROM generate_series(1, $1)", [total]);
+  const seqs = (seqRows.rows[0].s as string)
+    .split(',')
+    .map(Number)
+    .sort((a, b) => a - b);
   let i = 0;
   const seqd: Seqd[][] = units.map((u) => u.events.map((e) => ({ e, seq: seqs[i++]!, receivedAt: u.receivedAt })));
   const bySeq = new Map<number, Seqd>();
@@ -138,7 +168,7 @@ export async function appendEventsPg(
   const alone = (idx: number) => seqd[idx]!.length === 1 && !units[idx]!.requestKey;
   const singles = seqd.map((u, idx) => ({ u, idx })).filter(({ idx }) => alone(idx));
   if (singles.length > 0) {
-    const keys = await insertKeys(
+    const keys = await insertUnit(
       client,
       singles.map(({ u }) => u[0]!),
       bySeq,
@@ -161,7 +191,7 @@ export async function appendEventsPg(
       outcomes[idx] = seen;
       continue;
     }
-    const j = judge(u, await insertKeys(client, u, bySeq));
+    const j = judge(u, await insertUnit(client, u, bySeq));
     if (j.conflicts.length) {
       await client.query('ROLLBACK TO SAVEPOINT unit');
       outcomes[idx] = { ok: false, conflicts: j.conflicts };
@@ -172,21 +202,6 @@ export async function appendEventsPg(
     fresh.push(...j.fresh);
   }
   if (fresh.length === 0) return outcomes;
-
-  await client.query(
-    `INSERT INTO events (seq, customer_id, event_type, event_id, ts, received_at, value, metadata)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::float8[], $8::text[])`,
-    [
-      numberArray(fresh.map((x) => x.seq)),
-      textArray(fresh.map((x) => x.e.customerId)),
-      textArray(fresh.map((x) => x.e.eventType)),
-      textArray(fresh.map((x) => x.e.id)),
-      numberArray(fresh.map((x) => x.e.ts)),
-      numberArray(fresh.map((x) => x.receivedAt)),
-      numberArray(fresh.map((x) => x.e.value)),
-      textArray(fresh.map((x) => x.e.metadata)),
-    ],
-  );
 
   // The derived state (marks, hour totals, dimensions) waits for a derivation after the commit; this
   // row says which events it needs and is deleted by the transaction that derives them.
