@@ -61,6 +61,9 @@ export async function smokeScenarios(ids: readonly string[]): Promise<void> {
       }
     }
     assert.match(r.stdout, /JSON report: /, context);
+    // B4 and B4G report the machine's floor for a sequential read next to their own figures.
+    if (ids.some((id) => id === 'B4' || id === 'B4G'))
+      assert.match(r.stdout, /B4: the machine's floor, \d+ sequential GET \/healthz .*: p50 [\d.]+ ms, p99 [\d.]+ ms/, context);
     // A quick run leaves nothing under bench/results.
     const after = fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir) : [];
     assert.deepEqual(

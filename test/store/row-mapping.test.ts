@@ -207,4 +207,26 @@ describe('row mapping: records read back exactly as written', () => {
       assert.equal(await store.keyVersion(), v0 + 3);
     });
   });
+
+  it('an append of no units, or of units without events, answers each unit and stores nothing', async () => {
+    await withStore(async (store) => {
+      assert.deepStrictEqual(await store.appendEvents([], ['hourly']), []);
+      const out = await store.appendEvents(
+        [
+          { receivedAt: T0, events: [] },
+          { receivedAt: T0, events: [ev('cust', 1, T0 + 1000, 'only', null)] },
+          { receivedAt: T0, events: [] },
+        ],
+        ['hourly'],
+      );
+      assert.equal(out.length, 3);
+      for (const i of [0, 2]) assert.deepStrictEqual(out[i], { ok: true, results: [], inserted: 0, duplicates: 0 });
+      const one = out[1]!;
+      assert.ok(one.ok && one.inserted === 1 && one.results.length === 1 && !one.results[0]!.duplicate, JSON.stringify(one));
+      assert.deepStrictEqual(
+        (await store.listEvents({ customerId: 'cust', limit: 10 })).map((e) => e.id),
+        ['only'],
+      );
+    });
+  });
 });

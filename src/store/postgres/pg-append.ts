@@ -46,8 +46,9 @@ type Stored = { seq: number; value: number; metadata: string | null; ts: number 
  * event, either null (stored now) or the stored event it repeats. Rows this transaction wrote are
  * compared from memory. The caller rolls back a unit that has a conflict.
  */
-async function insertUnit(client: pg.PoolClient, events: Seqd[], bySeq: Map<number, Seqd>): Promise<Map<number, Stored | null>> {
-  // Key order: concurrent groups then lock index entries in one order and cannot deadlock each other.
+async function insertUnit(client: pg.PoolClient, events: Seqd[], bySeq: Map<number, Seqd>, round = 1): Promise<Map<number, Stored | null>> {
+  // Key order within the statement: two concurrent statements lock index entries in one order. (A
+  // transaction of several statements can still meet another one; tx() retries a deadlock.)
   // Each key built once, not twice per comparison; events without an id go last.
   const keyed = events.map((x) => ({ x, k: x.e.id === null ? null : keyOf(x.e) }));
   keyed.sort((a, b) =>
@@ -97,8 +98,12 @@ async function insertUnit(client: pg.PoolClient, events: Seqd[], bySeq: Map<numb
     if (st) result.set(x.seq, st);
     else vanished.push(x);
   }
-  // A key can only vanish if retention deleted it between the two statements: insert those again.
-  if (vanished.length > 0) for (const [seq, st] of await insertUnit(client, vanished, bySeq)) result.set(seq, st);
+  // A key can only vanish if retention deleted it between the two statements: insert those again. A key
+  // that keeps vanishing is a defect (a key the look-up cannot match), not a race: fail the transaction.
+  if (vanished.length > 0) {
+    if (round >= 3) throw new Error(`idempotency keys left out but not found after ${round} rounds (${vanished.length} events)`);
+    for (const [seq, st] of await insertUnit(client, vanished, bySeq, round + 1)) result.set(seq, st);
+  }
   return result;
 }
 
@@ -151,11 +156,19 @@ export async function appendEventsPg(
   derive: QueueItem[],
 ): Promise<AppendOutcome[]> {
   const total = units.reduce((n, u) => n + u.events.length, 0);
-  const seqRows = await client.query("SELECT string_agg(nextval('events_seq')::text, ',') AS s FROM generate_series(1, $1)", [total]);
-  const seqs = (seqRows.rows[0].s as string)
-    .split(',')
-    .map(Number)
-    .sort((a, b) => a - b);
+  // One text row, not a row per seq; no events (units with none) take none.
+  const seqText =
+    total === 0
+      ? ''
+      : ((await client.query("SELECT string_agg(nextval('events_seq')::text, ',') AS s FROM generate_series(1, $1)", [total])).rows[0]
+          .s as string);
+  const seqs =
+    seqText === ''
+      ? []
+      : seqText
+          .split(',')
+          .map(Number)
+          .sort((a, b) => a - b);
   let i = 0;
   const seqd: Seqd[][] = units.map((u) => u.events.map((e) => ({ e, seq: seqs[i++]!, receivedAt: u.receivedAt })));
   const bySeq = new Map<number, Seqd>();
