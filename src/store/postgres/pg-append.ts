@@ -51,15 +51,7 @@ async function insertUnit(client: pg.PoolClient, events: Seqd[], bySeq: Map<numb
   // transaction of several statements can still meet another one; tx() retries a deadlock.)
   // Each key built once, not twice per comparison; events without an id go last.
   const keyed = events.map((x) => ({ x, k: x.e.id === null ? null : keyOf(x.e) }));
-  keyed.sort((a, b) =>
-    a.k === null || b.k === null
-      ? (a.k === null ? 1 : 0) - (b.k === null ? 1 : 0) || a.x.seq - b.x.seq
-      : a.k < b.k
-        ? -1
-        : a.k > b.k
-          ? 1
-          : a.x.seq - b.x.seq,
-  );
+  keyed.sort((a, b) => (a.k === b.k ? a.x.seq - b.x.seq : a.k === null ? 1 : b.k === null ? -1 : a.k < b.k ? -1 : 1));
   const rows = keyed.map((y) => y.x);
   const ins = await client.query(INSERT_UNIT_SQL, [
     numberArray(rows.map((x) => x.seq)),
