@@ -1,7 +1,8 @@
 // BPG, PostgreSQL batch ingest against processes: B1's bodies (1,000 events per request, 3 types, 10,000
 // customers, unique ids) at 8 connections in all, first as a raw deduped insert straight into the database
 // (`INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING` into a table keyed on customer, type and id, 8 connections),
-// then the same insert with the hour totals of its new events upserted in the same statement, then through 1, 2 and 3 `meterhook serve` processes on one database with the connections spread across them.
+// then the same insert with the hour totals of its new events upserted in the same statement, then through
+// 1, 2 and 3 `meterhook serve` processes on one database with the connections spread across them.
 // Must never run on SQLite, and never count an event the store does not hold afterwards as ingested.
 
 import pg from 'pg';
@@ -110,7 +111,8 @@ async function rawInsert(sc: ScenarioContext, connections: number, withHours: bo
       return batches;
     };
     progress(
-      `BPG: raw deduped insert${withHours ? ' with hour totals' : ''} — ${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${connections} connections`,
+      `BPG: raw deduped insert${withHours ? ' with hour totals' : ''} — ` +
+        `${sc.opts.warmupS}s warm-up + ${sc.opts.durationS}s at ${connections} connections`,
     );
     await runFor(sc.opts.warmupS, undefined);
     const latencies: number[] = [];

@@ -26,13 +26,17 @@ export function deleteEventsBeforePg(pool: pg.Pool, cutoff: number): Promise<{ d
         // Stragglers that landed in the default partition go row by row, in chunks.
         for (;;) {
           const r = await c.query(
+            // Their keys by primary key (exact, whatever else shares the ts); an event without an id has none.
+            // Counted by events deleted, with or without an id.
             `WITH d AS (DELETE FROM events_default WHERE (ts, seq) IN (SELECT ts, seq FROM events_default WHERE ts < $1 LIMIT 5000)
-                      RETURNING ts, seq)
-           DELETE FROM event_keys k USING d WHERE k.ts = d.ts AND k.seq = d.seq RETURNING 1`,
+                      RETURNING customer_id, event_type, event_id, seq),
+                  k AS (DELETE FROM event_keys k USING d
+                        WHERE k.customer_id = d.customer_id AND k.event_type = d.event_type AND k.event_id = d.event_id AND k.seq = d.seq)
+             SELECT count(*) AS n FROM d`,
             [cutoff],
           );
           const n = (await c.query('SELECT count(*) AS n FROM events_default WHERE ts < $1', [cutoff])).rows[0].n;
-          deleted += r.rowCount ?? 0;
+          deleted += Number(r.rows[0].n);
           if (Number(n) === 0) break;
         }
         return { deleted, partitionsDropped: dropped };
