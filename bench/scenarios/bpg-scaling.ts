@@ -65,7 +65,7 @@ const RAW_INSERT =
   'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::text[]) ON CONFLICT DO NOTHING';
 
 // The same insert, plus the hourly totals of the events it inserted, upserted in the same statement in key
-// order: the least any design that keeps exactly-once hour totals in the database writes per event (no
+// order: the least a design that updates exactly-once hour totals with every batch writes per event (no
 // marks, no queue, no dimensions), so the share of meterhook's cost that per-hour totals impose is shown.
 const RAW_WITH_HOURS =
   'WITH ins AS (INSERT INTO raw_events (customer_id, event_type, event_id, ts, value, metadata) ' +
