@@ -139,6 +139,32 @@ function judge(
   return { results, fresh, conflicts };
 }
 
+/** What a transaction's opening query answered: one result, or one per statement when it had several. */
+export type Opened = pg.QueryResult | pg.QueryResult[];
+
+/**
+ * The ingest transaction's opening query, one round trip: BEGIN, its lock bound (a capture never waits
+ * long on a lock: past 2 s it answers 503 and the client retries) and its sequence numbers. A simple
+ * query, so the count is written in (an integer counted here). The seqs come as one text row, not a row
+ * per seq; no events take none (string_agg answers NULL).
+ */
+export function openAppendSql(units: readonly AppendUnit[]): string {
+  const total = units.reduce((n, u) => n + u.events.length, 0);
+  if (!Number.isSafeInteger(total) || total < 0) throw new RangeError(`event count ${total}`);
+  return (
+    "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '2s'; " +
+    `SELECT coalesce(string_agg(nextval('events_seq')::text, ','), '') AS s FROM generate_series(1, ${total})`
+  );
+}
+
+/** The sequence numbers openAppendSql took: the last result of the opening query. */
+export function seqsTaken(opened: Opened): string {
+  const last = Array.isArray(opened) ? opened[opened.length - 1] : opened;
+  const s = last?.rows[0]?.s;
+  if (typeof s !== 'string') throw new Error('the transaction opened without its sequence numbers');
+  return s;
+}
+
 export async function appendEventsPg(
   client: pg.PoolClient,
   units: AppendUnit[],
@@ -146,14 +172,10 @@ export async function appendEventsPg(
   dimensions: DimensionRules,
   /** Receives the queue item of this transaction's new events, to derive once it has committed. */
   derive: QueueItem[],
+  /** The events' sequence numbers, comma-separated, taken in this transaction (openAppendSql). */
+  seqText: string,
 ): Promise<AppendOutcome[]> {
   const total = units.reduce((n, u) => n + u.events.length, 0);
-  // One text row, not a row per seq; no events (units with none) take none.
-  const seqText =
-    total === 0
-      ? ''
-      : ((await client.query("SELECT string_agg(nextval('events_seq')::text, ',') AS s FROM generate_series(1, $1)", [total])).rows[0]
-          .s as string);
   const seqs =
     seqText === ''
       ? []
@@ -161,6 +183,7 @@ export async function appendEventsPg(
           .split(',')
           .map(Number)
           .sort((a, b) => a - b);
+  if (seqs.length !== total) throw new Error(`${seqs.length} sequence numbers taken for ${total} events`);
   let i = 0;
   const seqd: Seqd[][] = units.map((u) => u.events.map((e) => ({ e, seq: seqs[i++]!, receivedAt: u.receivedAt })));
   const bySeq = new Map<number, Seqd>();

@@ -33,7 +33,7 @@ import type {
 } from '../../domain/records.js';
 import type { OutboxMessage } from '../../domain/deliveries.js';
 import { ensurePartitions, migratePg } from './migrations.js';
-import { appendEventsPg } from './pg-append.js';
+import { appendEventsPg, openAppendSql, seqsTaken, type Opened } from './pg-append.js';
 import { instancesOf, lockGenerations } from './pg-close-generations.js';
 import type { QueueItem } from './pg-derived.js';
 import { createPgDeriver, type DeriverOptions, type PgDeriver } from './pg-deriver.js';
@@ -139,7 +139,8 @@ export class PostgresStore implements Store {
     }
   }
 
-  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN ISOLATION LEVEL READ COMMITTED'): Promise<T> {
+  /** `begin` may carry more statements (no parameters): their results reach `fn`, one round trip for all. */
+  async tx<T>(fn: (c: pg.PoolClient, opened: Opened) => Promise<T>, begin = 'BEGIN ISOLATION LEVEL READ COMMITTED'): Promise<T> {
     return this.guard(async () => {
       // READ COMMITTED unless asked, whatever the server's default: close generations need fresh snapshots.
       // A deadlock or serialization failure rolled the whole transaction back, so running it again
@@ -147,9 +148,9 @@ export class PostgresStore implements Store {
       for (let attempt = 1; ; attempt++) {
         try {
           return await withClient(this.pool, async (c) => {
-            await c.query(begin);
+            const opened = (await c.query(begin)) as Opened;
             try {
-              const out = await fn(c);
+              const out = await fn(c, opened);
               await c.query('COMMIT');
               return out;
             } catch (err) {
@@ -215,12 +216,10 @@ export class PostgresStore implements Store {
     dimensions: DimensionRules = NO_DIMENSIONS,
   ): Promise<AppendOutcome[]> {
     let derive: QueueItem[] = [];
-    const out = await this.tx(async (c) => {
-      // A capture never waits long on a lock: past this it answers 503 and the client retries.
-      await c.query("SET LOCAL lock_timeout = '2s'");
+    const out = await this.tx(async (c, opened) => {
       derive = [];
-      return appendEventsPg(c, units, periods, dimensions, derive);
-    });
+      return appendEventsPg(c, units, periods, dimensions, derive, seqsTaken(opened));
+    }, openAppendSql(units));
     // Only the attempt that committed: a retried transaction filled its own list.
     this.deriver.committed(derive);
     return out;
