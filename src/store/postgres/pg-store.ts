@@ -148,9 +148,9 @@ export class PostgresStore implements Store {
       for (let attempt = 1; ; attempt++) {
         try {
           return await withClient(this.pool, async (c) => {
-            const opened = (await c.query(begin)) as Opened;
             try {
-              const out = await fn(c, opened);
+              // Inside the try: a later statement of `begin` can fail after its BEGIN opened the block.
+              const out = await fn(c, (await c.query(begin)) as Opened);
               await c.query('COMMIT');
               return out;
             } catch (err) {
