@@ -12,13 +12,13 @@ import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import { startPgCluster, type PgCluster } from '../helpers/postgres-cluster.js';
 
 let cluster: PgCluster;
-const opened: PostgresStore[] = [];
+let store: PostgresStore | undefined;
 
 before(async () => {
   cluster = await startPgCluster();
 });
 after(async () => {
-  for (const s of opened) await s.close().catch(() => undefined);
+  await store?.close().catch(() => undefined);
   await cluster.stop();
 });
 
@@ -46,14 +46,13 @@ describe('PostgreSQL retention', () => {
   it('deletes the default partition stragglers and dropped months with their keys, counting every event', async () => {
     const schema = `retention_${process.pid}`;
     // Partitions from March 2026 only: January's events land in the default partition.
-    const store = await PostgresStore.open({
+    store = await PostgresStore.open({
       url: cluster.url,
       schema,
       poolSize: 4,
       partitionsFrom: Date.UTC(2026, 2, 1),
       partitionsTo: Date.UTC(2026, 5, 1),
     });
-    opened.push(store);
     const jan = Date.UTC(2026, 0, 10, 10);
     const mar = Date.UTC(2026, 2, 10, 10);
     const out = await store.appendEvents(
